@@ -1,0 +1,71 @@
+// commands.hpp - pamperoctl's commands. Each returns the process exit code and prints
+// its own one-line error ("pamperoctl: ...") to stderr.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pampero/common/config.hpp"
+#include "pampero/common/directory.hpp"
+#include "pampero/scan/levels.hpp"
+
+namespace pampero::cli {
+
+constexpr int kExitBadInput = 1;
+constexpr int kExitTempFail = 75;
+constexpr int kExitConfig = 78;
+
+// Loads what a command needs on first use; a failure prints and exits.
+class Context {
+public:
+    explicit Context(std::string& config_path) : path_(config_path) {}
+    const Config& config();
+    DirectoryAdmin& directory();
+    const scan::Levels& levels();
+
+private:
+    std::string& path_;
+    std::optional<Config> config_;
+    std::unique_ptr<DirectoryAdmin> directory_;
+    std::optional<scan::Levels> levels_;
+};
+
+// Prints "pamperoctl: msg" and returns the exit code for the error's kind.
+int fail(const Error& e);
+int fail(const std::string& msg, int code = kExitBadInput);
+
+struct UserOptions {
+    std::optional<std::string> level;
+    std::optional<std::string> quota;
+    std::optional<std::string> node;
+    std::optional<std::string> maildir;
+};
+
+int domain_add(Context& c, const std::string& domain);
+int domain_del(Context& c, const std::string& domain);
+int domain_list(Context& c);
+int user_add(Context& c, const std::string& address, const UserOptions& o);
+int user_set_level(Context& c, const std::string& address, const std::string& level);
+int user_show(Context& c, const std::string& address);
+int user_del(Context& c, const std::string& address);
+int user_list(Context& c, const std::string& domain);
+int alias_add(Context& c, const std::string& address, const std::string& target);
+int alias_del(Context& c, const std::string& address);
+int level_list(Context& c);
+int list_change(Context& c, bool add, const std::string& kind, const std::string& pattern,
+                const std::string& user);
+int list_show(Context& c, const std::string& user);
+int contacts_import(Context& c, const std::string& address, const std::string& file);
+int contacts_show(Context& c, const std::string& address);
+
+struct ScanOptions {
+    std::vector<std::string> files;
+    std::vector<std::string> recipients;
+    std::string sender;
+    bool json = false;
+};
+int scan_files(Context& c, const ScanOptions& o);
+
+}  // namespace pampero::cli

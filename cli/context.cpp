@@ -1,0 +1,49 @@
+#include <cstdio>
+#include <cstdlib>
+
+#include "commands.hpp"
+
+namespace pampero::cli {
+
+int fail(const std::string& msg, int code) {
+    std::fprintf(stderr, "pamperoctl: %s\n", msg.c_str());
+    return code;
+}
+
+int fail(const Error& e) {
+    switch (e.kind) {
+        case ErrorKind::temporary: return fail(e.message, kExitTempFail);
+        case ErrorKind::config: return fail(e.message, kExitConfig);
+        case ErrorKind::permanent: return fail(e.message, kExitBadInput);
+    }
+    return fail(e.message);
+}
+
+const Config& Context::config() {
+    if (!config_) {
+        auto c = load_config(path_);
+        if (!c) std::exit(fail(c.error()));
+        config_ = std::move(c).value();
+    }
+    return *config_;
+}
+
+DirectoryAdmin& Context::directory() {
+    if (!directory_) {
+        auto d = open_directory(config().directory, OpenMode::read_write);
+        if (!d) std::exit(fail(d.error()));
+        directory_ = std::move(d).value();
+    }
+    return *directory_;
+}
+
+const scan::Levels& Context::levels() {
+    if (!levels_) {
+        auto l = scan::load_levels(config().levels);
+        if (!l) std::exit(fail(l.error()));
+        levels_ = std::move(l).value();
+    }
+    return *levels_;
+}
+
+}  // namespace pampero::cli

@@ -1,0 +1,258 @@
+// directory_commands.cpp - domains, users, aliases, levels, lists and contacts.
+#include <fmt/format.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "commands.hpp"
+#include "contacts_import.hpp"
+#include "pampero/common/address.hpp"
+#include "pampero/common/yaml_reader.hpp"
+
+namespace pampero::cli {
+namespace {
+
+// An address argument, normalized; prints the error and returns nullopt when malformed.
+std::optional<Address> address_arg(const std::string& raw) {
+    auto a = parse_address(raw);
+    if (!a) fail(fmt::format("'{}' is not a valid mail address", raw));
+    return a;
+}
+
+std::optional<int> level_arg(Context& c, const std::string& raw) {
+    int n = 0;
+    try {
+        std::size_t used = 0;
+        n = std::stoi(raw, &used);
+        if (used != raw.size()) throw std::invalid_argument(raw);
+    } catch (const std::exception&) {
+        fail(fmt::format("'{}' is not a level number", raw));
+        return std::nullopt;
+    }
+    if (!c.levels().find(n)) {
+        fail(fmt::format("no level {} (levels are 1 to {})", n, c.levels().levels.size()));
+        return std::nullopt;
+    }
+    return n;
+}
+
+// The user, or a printed error: unknown users are bad input, lookups may be temporary.
+std::optional<User> existing_user(Context& c, const std::string& address, int& rc) {
+    auto u = c.directory().find_user(address);
+    if (!u) {
+        rc = fail(u.error());
+        return std::nullopt;
+    }
+    if (!u->has_value()) {
+        rc = fail(fmt::format("no such user <{}>", address));
+        return std::nullopt;
+    }
+    return **u;
+}
+
+int done(const Status& st, const std::string& what) {
+    if (!st) return fail(Error{st.error().kind, what + ": " + st.error().message});
+    return 0;
+}
+
+std::string size_text(std::uint64_t bytes) {
+    if (bytes % (1024ull * 1024 * 1024) == 0) return fmt::format("{}G", bytes >> 30);
+    if (bytes % (1024ull * 1024) == 0) return fmt::format("{}M", bytes >> 20);
+    if (bytes % 1024 == 0) return fmt::format("{}K", bytes >> 10);
+    return fmt::format("{}", bytes);
+}
+
+}  // namespace
+
+int domain_add(Context& c, const std::string& domain) {
+    auto d = normalize_domain(domain);
+    if (!d) return fail(fmt::format("'{}' is not a valid domain name", domain));
+    return done(c.directory().add_domain(*d), "domain " + *d);
+}
+
+int domain_del(Context& c, const std::string& domain) {
+    auto d = normalize_domain(domain);
+    if (!d) return fail(fmt::format("'{}' is not a valid domain name", domain));
+    return done(c.directory().del_domain(*d), "domain " + *d);
+}
+
+int domain_list(Context& c) {
+    auto ds = c.directory().domains();
+    if (!ds) return fail(ds.error());
+    for (const auto& d : *ds) fmt::print("{}\n", d);
+    return 0;
+}
+
+int user_add(Context& c, const std::string& address, const UserOptions& o) {
+    auto a = address_arg(address);
+    if (!a) return kExitBadInput;
+    auto local = c.directory().is_local_domain(a->domain);
+    if (!local) return fail(local.error());
+    if (!*local) return fail(fmt::format("domain {} is not local (pamperoctl domain add {})", a->domain, a->domain));
+    User u;
+    u.address = a->full();
+    if (o.level) {
+        auto n = level_arg(c, *o.level);
+        if (!n) return kExitBadInput;
+        u.level = *n;
+    }
+    if (o.quota) {
+        auto q = yaml::parse_size(*o.quota);
+        if (!q) return fail(fmt::format("'{}' is not a size such as 300M", *o.quota));
+        u.quota = *q;
+    }
+    u.node = o.node.value_or(c.config().store.node);
+    u.maildir = o.maildir.value_or(a->domain + "/" + a->local + "/");
+    if (u.maildir.empty() || u.maildir.front() == '/' || u.maildir.find("..") != std::string::npos) {
+        return fail(fmt::format("maildir '{}' must be a relative path without '..'", u.maildir));
+    }
+    auto existing = c.directory().find_user(u.address);
+    if (!existing) return fail(existing.error());
+    if (existing->has_value()) return fail(fmt::format("user <{}> exists", u.address));
+    return done(c.directory().add_user(u), "user <" + u.address + ">");
+}
+
+int user_set_level(Context& c, const std::string& address, const std::string& level) {
+    auto a = address_arg(address);
+    if (!a) return kExitBadInput;
+    auto n = level_arg(c, level);
+    if (!n) return kExitBadInput;
+    int rc = 0;
+    auto u = existing_user(c, a->full(), rc);
+    if (!u) return rc;
+    u->level = *n;
+    return done(c.directory().update_user(*u), "user <" + u->address + ">");
+}
+
+int user_show(Context& c, const std::string& address) {
+    auto a = address_arg(address);
+    if (!a) return kExitBadInput;
+    int rc = 0;
+    auto u = existing_user(c, a->full(), rc);
+    if (!u) return rc;
+    const auto& lvl = c.levels().for_user(u->level);
+    fmt::print("address: {}\n", u->address);
+    fmt::print("level:   {} ({}){}\n", lvl.number, lvl.name, u->level ? "" : " [default]");
+    fmt::print("quota:   {}{}\n", size_text(u->quota.value_or(c.config().store.default_quota)),
+               u->quota ? "" : " [default]");
+    fmt::print("node:    {}\n", u->node);
+    fmt::print("maildir: {}\n", u->maildir);
+    return 0;
+}
+
+int user_del(Context& c, const std::string& address) {
+    auto a = address_arg(address);
+    if (!a) return kExitBadInput;
+    return done(c.directory().del_user(a->full()), "user <" + a->full() + ">");
+}
+
+int user_list(Context& c, const std::string& domain) {
+    auto us = c.directory().users(domain.empty() ? "" : to_lower(domain));
+    if (!us) return fail(us.error());
+    for (const auto& u : *us) {
+        fmt::print("{} level={} node={} maildir={}\n", u.address,
+                   u.level ? std::to_string(*u.level) : "default", u.node, u.maildir);
+    }
+    return 0;
+}
+
+int alias_add(Context& c, const std::string& address, const std::string& target) {
+    auto a = address_arg(address);
+    auto t = address_arg(target);
+    if (!a || !t) return kExitBadInput;
+    auto local = c.directory().is_local_domain(a->domain);
+    if (!local) return fail(local.error());
+    if (!*local) return fail(fmt::format("domain {} is not local", a->domain));
+    return done(c.directory().add_alias({a->full(), t->full()}), "alias <" + a->full() + ">");
+}
+
+int alias_del(Context& c, const std::string& address) {
+    auto a = address_arg(address);
+    if (!a) return kExitBadInput;
+    return done(c.directory().del_alias(a->full()), "alias <" + a->full() + ">");
+}
+
+int level_list(Context& c) {
+    const auto& ls = c.levels();
+    fmt::print("{:>5}  {:<12} {:>7} {:>7}\n", "level", "name", "tag", "cutoff");
+    for (const auto& l : ls.levels) {
+        fmt::print("{:>5}  {:<12} {:>7.1f} {:>7.1f}{}\n", l.number, l.name, l.tag, l.cutoff,
+                   l.number == ls.default_level ? "  (default)" : "");
+    }
+    return 0;
+}
+
+int list_change(Context& c, bool add, const std::string& kind, const std::string& pattern,
+                const std::string& user) {
+    ListEntry e;
+    if (kind == "white") e.kind = ListKind::white;
+    else if (kind == "black") e.kind = ListKind::black;
+    else return fail(fmt::format("list kind must be white or black, not '{}'", kind));
+    if (!pattern.empty() && pattern.front() == '@') {
+        auto d = normalize_domain(pattern.substr(1));
+        if (!d) return fail(fmt::format("'{}' is not an address or @domain", pattern));
+        e.pattern = "@" + *d;
+    } else {
+        auto a = parse_address(pattern);
+        if (!a) return fail(fmt::format("'{}' is not an address or @domain", pattern));
+        e.pattern = a->full();
+    }
+    if (!user.empty()) {
+        auto a = address_arg(user);
+        if (!a) return kExitBadInput;
+        int rc = 0;
+        if (!existing_user(c, a->full(), rc)) return rc;
+        e.user = a->full();
+    }
+    const std::string what = fmt::format("{} list entry {}", kind, e.pattern);
+    return done(add ? c.directory().add_list_entry(e) : c.directory().del_list_entry(e), what);
+}
+
+int list_show(Context& c, const std::string& user) {
+    std::string owner;
+    if (!user.empty()) {
+        auto a = address_arg(user);
+        if (!a) return kExitBadInput;
+        owner = a->full();
+    }
+    auto es = c.directory().list_entries(owner);
+    if (!es) return fail(es.error());
+    for (const auto& e : *es) fmt::print("{} {}\n", to_string(e.kind), e.pattern);
+    return 0;
+}
+
+int contacts_import(Context& c, const std::string& address, const std::string& file) {
+    auto a = address_arg(address);
+    if (!a) return kExitBadInput;
+    int rc = 0;
+    if (!existing_user(c, a->full(), rc)) return rc;
+    std::ifstream in(file, std::ios::binary);
+    if (!in) return fail(fmt::format("{}: cannot open", file));
+    std::ostringstream text;
+    text << in.rdbuf();
+    auto parsed = parse_contacts(text.str());
+    if (!parsed) return fail(file + ": " + parsed.error().message);
+    for (const auto& s : parsed->skipped) {
+        std::fprintf(stderr, "pamperoctl: %s: skipped '%s': not an address\n", file.c_str(), s.c_str());
+    }
+    if (parsed->contacts.empty()) return fail(file + ": no addresses found");
+    auto n = c.directory().add_contacts(a->full(), parsed->contacts);
+    if (!n) return fail(n.error());
+    fmt::print("imported {} contacts for {}\n", *n, a->full());
+    return 0;
+}
+
+int contacts_show(Context& c, const std::string& address) {
+    auto a = address_arg(address);
+    if (!a) return kExitBadInput;
+    int rc = 0;
+    if (!existing_user(c, a->full(), rc)) return rc;
+    auto cs = c.directory().contacts(a->full());
+    if (!cs) return fail(cs.error());
+    for (const auto& ct : *cs) {
+        fmt::print("{}{}\n", ct.address, ct.name.empty() ? "" : "  " + ct.name);
+    }
+    return 0;
+}
+
+}  // namespace pampero::cli

@@ -1,0 +1,122 @@
+// pamperoctl: the admin's command line. Every command is one line of output per fact
+// (or --json where noted), a one-line error and a non-zero exit on bad input:
+//   1  bad input (malformed address, unknown user or level)   75 temporary failure
+//   64 bad usage                                              78 configuration error
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "commands.hpp"
+#include "pampero/common/config.hpp"
+
+using namespace pampero;
+using namespace pampero::cli;
+
+int main(int argc, char** argv) {
+    CLI::App app("pampero's admin command line", "pamperoctl");
+    app.require_subcommand(1);
+    std::string config_path = kDefaultConfigPath;
+    app.add_option("-c,--config", config_path, "configuration file")->capture_default_str();
+    app.set_version_flag("--version", std::string("pamperoctl ") + PAMPERO_VERSION);
+
+    Context ctx{config_path};
+    std::function<int()> action;
+    auto on = [&](CLI::App* cmd, std::function<int()> fn) { cmd->callback([&action, fn] { action = fn; }); };
+
+    // domain
+    auto* domain = app.add_subcommand("domain", "local domains")->require_subcommand(1);
+    std::string dom;
+    auto* d_add = domain->add_subcommand("add", "add a local domain");
+    d_add->add_option("DOMAIN", dom)->required();
+    on(d_add, [&] { return domain_add(ctx, dom); });
+    auto* d_del = domain->add_subcommand("del", "remove a domain and its users");
+    d_del->add_option("DOMAIN", dom)->required();
+    on(d_del, [&] { return domain_del(ctx, dom); });
+    on(domain->add_subcommand("list", "list local domains"), [&] { return domain_list(ctx); });
+
+    // user
+    auto* user = app.add_subcommand("user", "mail users")->require_subcommand(1);
+    UserOptions uo;
+    std::string address;
+    auto* u_add = user->add_subcommand("add", "add a user");
+    u_add->add_option("ADDRESS", address)->required();
+    u_add->add_option("--level", uo.level, "spam level (default: the levels file's default)");
+    u_add->add_option("--quota", uo.quota, "quota such as 300M (default: the store's default)");
+    u_add->add_option("--node", uo.node, "storage node (default: store.node)");
+    u_add->add_option("--maildir", uo.maildir, "maildir under mail_root (default: DOMAIN/LOCALPART/)");
+    on(u_add, [&] { return user_add(ctx, address, uo); });
+    std::string level_arg;
+    auto* u_lvl = user->add_subcommand("set-level", "change a user's spam level");
+    u_lvl->add_option("ADDRESS", address)->required();
+    u_lvl->add_option("LEVEL", level_arg)->required();
+    on(u_lvl, [&] { return user_set_level(ctx, address, level_arg); });
+    auto* u_show = user->add_subcommand("show", "show a user");
+    u_show->add_option("ADDRESS", address)->required();
+    on(u_show, [&] { return user_show(ctx, address); });
+    auto* u_del = user->add_subcommand("del", "remove a user");
+    u_del->add_option("ADDRESS", address)->required();
+    on(u_del, [&] { return user_del(ctx, address); });
+    auto* u_list = user->add_subcommand("list", "list users");
+    u_list->add_option("DOMAIN", dom);
+    on(u_list, [&] { return user_list(ctx, dom); });
+
+    // alias
+    auto* alias = app.add_subcommand("alias", "aliases")->require_subcommand(1);
+    std::string target;
+    auto* a_add = alias->add_subcommand("add", "add an alias");
+    a_add->add_option("ADDRESS", address)->required();
+    a_add->add_option("TARGET", target)->required();
+    on(a_add, [&] { return alias_add(ctx, address, target); });
+    auto* a_del = alias->add_subcommand("del", "remove an alias");
+    a_del->add_option("ADDRESS", address)->required();
+    on(a_del, [&] { return alias_del(ctx, address); });
+
+    // level
+    auto* level = app.add_subcommand("level", "spam levels")->require_subcommand(1);
+    on(level->add_subcommand("list", "list the spam levels"), [&] { return level_list(ctx); });
+
+    // list
+    auto* list = app.add_subcommand("list", "white and black lists")->require_subcommand(1);
+    std::string kind, pattern, list_user;
+    for (const char* verb : {"add", "del"}) {
+        auto* c = list->add_subcommand(verb, std::string(verb) + " a list entry");
+        c->add_option("KIND", kind, "white or black")->required();
+        c->add_option("PATTERN", pattern, "an address or @domain")->required();
+        c->add_option("--user", list_user, "the user's own list (default: global)");
+        const bool add = std::string(verb) == "add";
+        on(c, [&, add] { return list_change(ctx, add, kind, pattern, list_user); });
+    }
+    auto* l_show = list->add_subcommand("show", "show a list");
+    l_show->add_option("--user", list_user, "the user's own list (default: global)");
+    on(l_show, [&] { return list_show(ctx, list_user); });
+
+    // contacts
+    auto* contacts = app.add_subcommand("contacts", "users' address books")->require_subcommand(1);
+    std::string file;
+    auto* c_imp = contacts->add_subcommand("import", "import a vCard or CSV address book");
+    c_imp->add_option("ADDRESS", address)->required();
+    c_imp->add_option("FILE", file)->required();
+    on(c_imp, [&] { return contacts_import(ctx, address, file); });
+    auto* c_show = contacts->add_subcommand("show", "show a user's contacts");
+    c_show->add_option("ADDRESS", address)->required();
+    on(c_show, [&] { return contacts_show(ctx, address); });
+
+    // scan
+    ScanOptions so;
+    auto* scan = app.add_subcommand("scan", "score messages as the milter would, with an explanation");
+    scan->add_option("FILE", so.files, "message files")->required();
+    scan->add_option("--rcpt", so.recipients, "recipient (repeatable; default: the default level)");
+    scan->add_option("--from", so.sender, "envelope sender");
+    scan->add_flag("--json", so.json, "one JSON object per message");
+    on(scan, [&] { return scan_files(ctx, so); });
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        const int rc = app.exit(e);
+        return rc == 0 ? 0 : 64;
+    }
+    return action ? action() : 64;
+}

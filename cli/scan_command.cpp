@@ -1,0 +1,121 @@
+// scan_command.cpp - `pamperoctl scan`: the milter's verdict for a message and envelope,
+// explained. Same engine, same recipient resolution, same decide() as the milter.
+#include <fmt/format.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "commands.hpp"
+#include "pampero/common/address.hpp"
+#include "pampero/common/recipient_facts.hpp"
+#include "pampero/scan/decision.hpp"
+#include "pampero/scan/engine.hpp"
+
+namespace pampero::cli {
+namespace {
+
+std::string json_string(std::string_view s) {
+    std::string out = "\"";
+    for (unsigned char c : s) {
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                if (c < 0x20) out += fmt::format("\\u{:04x}", c);
+                else out += static_cast<char>(c);
+        }
+    }
+    return out + "\"";
+}
+
+struct RecipientResult {
+    std::string address;
+    std::string action;
+    std::string why;
+    int level = 0;
+};
+
+}  // namespace
+
+int scan_files(Context& c, const ScanOptions& o) {
+    auto engine = scan::load_engine(c.config());
+    if (!engine) return fail(engine.error());
+    const auto& levels = (*engine)->levels();
+
+    std::string sender;
+    if (!o.sender.empty() && o.sender != "<>") {
+        auto a = parse_address(o.sender);
+        if (!a) return fail(fmt::format("'{}' is not a valid mail address", o.sender));
+        sender = a->full();
+    }
+    int rc = 0;
+    for (const auto& file : o.files) {
+        std::ifstream in(file, std::ios::binary);
+        if (!in) {
+            rc = fail(fmt::format("{}: cannot open", file));
+            continue;
+        }
+        std::ostringstream raw;
+        raw << in.rdbuf();
+        const scan::Verdict v = (*engine)->scan(raw.str());
+
+        std::vector<RecipientResult> results;
+        if (o.recipients.empty()) {
+            const auto& l = levels.fallback();
+            results.push_back({"", scan::to_string(scan::decide(v.score, Listing::none, false, l)),
+                               "default level", l.number});
+        }
+        for (const auto& r : o.recipients) {
+            auto a = parse_address(r);
+            if (!a) return fail(fmt::format("'{}' is not a valid mail address", r));
+            auto where = resolve_recipient(c.directory(), a->full(), a->domain);
+            if (!where) return fail(where.error());
+            if (!where->exists) {
+                results.push_back({a->full(), "reject", "unknown user", 0});
+                continue;
+            }
+            auto facts = lookup_recipient_facts(c.directory(), where->owner, sender);
+            if (!facts) return fail(facts.error());
+            const auto& l = levels.for_user(where->level);
+            const auto action = scan::decide(v.score, facts->listing, facts->contact, l);
+            std::string why = facts->listing == Listing::white ? "white-listed sender"
+                              : facts->listing == Listing::black ? "black-listed sender"
+                              : facts->contact ? "sender is a contact"
+                              : fmt::format("level {} ({}): tag {:.1f}, cutoff {:.1f}", l.number,
+                                            l.name, l.tag, l.cutoff);
+            results.push_back({a->full(), scan::to_string(action), why, l.number});
+        }
+
+        if (o.json) {
+            std::string rules;
+            for (const auto& h : v.hits) {
+                rules += fmt::format("{}{{\"name\":{},\"score\":{}}}", rules.empty() ? "" : ",",
+                                     json_string(h.name), h.score);
+            }
+            std::string rcpts;
+            for (const auto& r : results) {
+                rcpts += fmt::format("{}{{\"address\":{},\"level\":{},\"action\":{},\"why\":{}}}",
+                                     rcpts.empty() ? "" : ",", json_string(r.address), r.level,
+                                     json_string(r.action), json_string(r.why));
+            }
+            fmt::print("{{\"file\":{},\"score\":{:.1f},\"virus\":null,\"rules\":[{}],\"uris\":[],"
+                       "\"recipients\":[{}]}}\n",
+                       json_string(file), v.score, rules, rcpts);
+            continue;
+        }
+        fmt::print("{}: score {:.1f}\n", file, v.score);
+        for (const auto& h : v.hits) {
+            fmt::print("  {:>7.1f}  {:<24} {}\n", h.score, h.name, h.description);
+        }
+        for (const auto& r : results) {
+            fmt::print("  -> {}: {} ({})\n", r.address.empty() ? "(any recipient)" : r.address,
+                       r.action, r.why);
+        }
+    }
+    return rc;
+}
+
+}  // namespace pampero::cli

@@ -1,0 +1,57 @@
+// config.hpp - pampero.yaml, the one configuration file of every daemon and the CLI.
+//
+// load_config() validates the whole file: unknown keys, wrong types and out-of-range
+// values refuse to load with "FILE:LINE: message". Relative paths in the file are taken
+// relative to the file's own folder, so a test or demo tree can be moved as a whole.
+// The Config is a plain immutable value; a reload builds a new one and swaps it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "pampero/common/result.hpp"
+
+namespace pampero {
+
+constexpr const char* kDefaultConfigPath = "/etc/pampero/pampero.yaml";
+
+struct MilterConfig {
+    std::string socket = "inet:10025@127.0.0.1";  // Postfix/Sendmail syntax
+    std::uint64_t scan_limit = 2 * 1024 * 1024;     // bytes of a message the rules see
+    int timeout = 300;                              // seconds, libmilter's MTA I/O timeout
+};
+
+struct GuardConfig {
+    int unknown_limit = 5;  // unknown recipients per client IP ...
+    int window = 600;       // ... within this many seconds ...
+    int ban = 3600;         // ... ban the IP for this long
+};
+
+struct StoreConfig {
+    std::string lmtp = "inet:24@127.0.0.1";
+    std::string socketmap = "inet:10026@127.0.0.1";
+    std::string node = "local";
+    std::string mail_root = "/var/mail/pampero";
+    std::string spam_folder = "Spam";
+    std::uint64_t default_quota = 300ull * 1024 * 1024;
+    bool over_quota_tempfail = false;  // 452 4.2.2 instead of 552 5.2.2
+};
+
+struct Config {
+    std::string file;  // the file this came from, for messages
+    std::string directory = "sqlite:/var/lib/pampero/directory.db";
+    int directory_cache_ttl = 30;  // seconds a directory answer is reused
+    std::string state = "memory";
+    std::string rules_dir = "/etc/pampero/rules.d";
+    std::string levels = "/etc/pampero/levels.yaml";
+    MilterConfig milter;
+    GuardConfig guard;
+    StoreConfig store;
+};
+
+Result<Config> load_config(const std::string& path);
+
+// Resolves `path` against the folder of `relative_to_file` unless it is absolute.
+std::string resolve_path(const std::string& relative_to_file, const std::string& path);
+
+}  // namespace pampero

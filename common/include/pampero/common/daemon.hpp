@@ -1,0 +1,30 @@
+// daemon.hpp - what every pampero daemon does the same way: its command line
+// (-c FILE, -f, -d, --version, --help), going to the background, and waiting for signals.
+//
+// Signals: SIGHUP reloads, SIGTERM and SIGINT stop gracefully. wait_for_signal() must be
+// called from the main thread after block_signals() and before other threads exist, so
+// every thread inherits the blocked mask and the main thread alone receives them.
+#pragma once
+
+#include <string>
+
+namespace pampero {
+
+struct DaemonOptions {
+    std::string config;
+    bool foreground = false;
+    bool debug = false;
+};
+
+// Exits the process for --help, --version and bad arguments (exit code 64, EX_USAGE).
+DaemonOptions parse_daemon_args(int argc, char** argv, const std::string& name,
+                                const std::string& description);
+
+// fork, setsid, chdir("/"), stdio to /dev/null. Call before any thread starts.
+void daemonize();
+
+void block_signals();
+// Returns SIGHUP, SIGTERM or SIGINT.
+int wait_for_signal();
+
+}  // namespace pampero

@@ -1,0 +1,40 @@
+// state.hpp - fast, shared, expiring state: counters, bans, rate windows, sessions.
+//
+// Backends: "memory" (one process; the single-node default) and, later, Redis for a
+// farm, where every node sees the same bans and counters. Semantics are Redis's, so both
+// behave alike: increment() is INCR that sets the expiry only when it creates the key
+// (a fixed window starting at the first hit); put() is SET with EX.
+// Errors: a backend that cannot answer returns ErrorKind::temporary (4xx upstream).
+// Thread-safety: every implementation is safe to call from many threads at once.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "pampero/common/result.hpp"
+
+namespace pampero {
+
+class State {
+public:
+    virtual ~State() = default;
+    virtual Result<std::int64_t> increment(const std::string& key, std::chrono::seconds window) = 0;
+    virtual Status put(const std::string& key, const std::string& value,
+                       std::chrono::seconds ttl) = 0;
+    virtual Result<std::optional<std::string>> get(const std::string& key) = 0;
+    virtual Status remove(const std::string& key) = 0;
+};
+
+// The clock the memory backend uses; tests pass one they can move forward.
+using StateClock = std::function<std::chrono::steady_clock::time_point()>;
+
+std::unique_ptr<State> make_memory_state(StateClock clock = {});
+
+// "memory" for now; "redis:..." comes with the Redis backend.
+Result<std::unique_ptr<State>> open_state(const std::string& spec);
+
+}  // namespace pampero

@@ -1,0 +1,85 @@
+#include "pampero/common/config.hpp"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "pampero/common/yaml_reader.hpp"
+
+namespace pampero {
+namespace {
+
+void read_milter(yaml::MapReader r, MilterConfig& m) {
+    if (auto v = r.get_string("socket")) m.socket = *v;
+    if (auto v = r.get_size("scan_limit")) m.scan_limit = *v;
+    if (auto v = r.get_int("timeout", 1, 3600)) m.timeout = static_cast<int>(*v);
+    r.finish();
+}
+
+void read_guard(yaml::MapReader r, GuardConfig& g) {
+    if (auto v = r.get_int("unknown_limit", 1, 1000000)) g.unknown_limit = static_cast<int>(*v);
+    if (auto v = r.get_int("window", 1, 86400 * 7)) g.window = static_cast<int>(*v);
+    if (auto v = r.get_int("ban", 1, 86400 * 30)) g.ban = static_cast<int>(*v);
+    r.finish();
+}
+
+void read_store(yaml::MapReader r, StoreConfig& s, const std::string& file) {
+    if (auto v = r.get_string("lmtp")) s.lmtp = *v;
+    if (auto v = r.get_string("socketmap")) s.socketmap = *v;
+    if (auto v = r.get_string("node")) s.node = *v;
+    if (auto v = r.get_string("mail_root")) s.mail_root = resolve_path(file, *v);
+    if (auto v = r.get_string("spam_folder")) {
+        if (v->empty() || v->find_first_of("/.\\") != std::string::npos) {
+            r.fail_at("spam_folder", "must be a plain folder name (no '.', '/' or '\\')");
+        }
+        s.spam_folder = *v;
+    }
+    if (auto v = r.get_size("default_quota")) s.default_quota = *v;
+    if (auto v = r.get_bool("over_quota_tempfail")) s.over_quota_tempfail = *v;
+    r.finish();
+}
+
+// "sqlite:relative.db" is resolved against the configuration file like any path.
+std::string resolve_spec(const std::string& file, const std::string& spec) {
+    const auto colon = spec.find(':');
+    if (colon == std::string::npos) return spec;
+    const std::string scheme = spec.substr(0, colon);
+    if (scheme != "sqlite") return spec;
+    return scheme + ":" + resolve_path(file, spec.substr(colon + 1));
+}
+
+}  // namespace
+
+std::string resolve_path(const std::string& relative_to_file, const std::string& path) {
+    if (path.empty() || path.front() == '/') return path;
+    const auto dir = std::filesystem::path(relative_to_file).parent_path();
+    return (dir / path).lexically_normal().string();
+}
+
+Result<Config> load_config(const std::string& path) {
+    Config c;
+    c.file = path;
+    try {
+        yaml::MapReader r(path, yaml::load_file(path), "configuration");
+        if (auto v = r.get_string("directory")) c.directory = resolve_spec(path, *v);
+        if (auto v = r.get_int("directory_cache_ttl", 0, 3600)) {
+            c.directory_cache_ttl = static_cast<int>(*v);
+        }
+        if (auto v = r.get_string("state")) c.state = *v;
+        if (auto v = r.get_string("rules_dir")) c.rules_dir = resolve_path(path, *v);
+        if (auto v = r.get_string("levels")) c.levels = resolve_path(path, *v);
+        if (r.has("milter")) read_milter(yaml::MapReader(path, r.node("milter"), "milter"), c.milter);
+        if (r.has("guard")) read_guard(yaml::MapReader(path, r.node("guard"), "guard"), c.guard);
+        if (r.has("store")) {
+            read_store(yaml::MapReader(path, r.node("store"), "store"), c.store, path);
+        }
+        r.finish();
+    } catch (const yaml::Error& e) {
+        return Error::config(e.what());
+    } catch (const YAML::Exception& e) {
+        return Error::config(fmt::format("{}:{}: {}", path, e.mark.line + 1, e.msg));
+    }
+    return c;
+}
+
+}  // namespace pampero

@@ -1,0 +1,75 @@
+#include "pampero/common/daemon.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+
+#include "pampero/common/config.hpp"
+
+namespace pampero {
+
+DaemonOptions parse_daemon_args(int argc, char** argv, const std::string& name,
+                                const std::string& description) {
+    DaemonOptions o;
+    o.config = kDefaultConfigPath;
+    CLI::App app(description, name);
+    app.add_option("-c,--config", o.config, "configuration file")->capture_default_str();
+    app.add_flag("-f,--foreground", o.foreground, "stay in the foreground, log to stderr");
+    app.add_flag("-d,--debug", o.debug, "log debug lines too");
+    app.set_version_flag("--version", std::string(name) + " " + PAMPERO_VERSION);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        std::exit(app.exit(e) == 0 ? 0 : 64);
+    }
+    return o;
+}
+
+void daemonize() {
+    const pid_t pid = fork();
+    if (pid < 0) {
+        std::perror("fork");
+        std::exit(71);
+    }
+    if (pid > 0) std::_Exit(0);
+    setsid();
+    if (chdir("/") != 0) std::perror("chdir /");
+    const int fd = open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+        dup2(fd, 0);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        if (fd > 2) close(fd);
+    }
+}
+
+namespace {
+sigset_t handled_set() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    return set;
+}
+}  // namespace
+
+void block_signals() {
+    sigset_t set = handled_set();
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int wait_for_signal() {
+    sigset_t set = handled_set();
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) == 0) return sig;
+    }
+}
+
+}  // namespace pampero

@@ -1,0 +1,379 @@
+// sqlite_directory.cpp - the Directory on an SQLite file (the embedded default).
+//
+// One connection, guarded by a mutex: lookups are index hits of microseconds and the
+// cache in front absorbs repeats, so a pool would buy nothing. The connection is opened
+// on first use and dropped after any error, so a directory file that was missing,
+// locked or replaced is picked up again by the next call without a restart.
+#include <fmt/format.h>
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <mutex>
+
+#include "pampero/common/directory.hpp"
+#include "sqlite_schema.hpp"
+
+namespace pampero {
+namespace {
+
+class Stmt {
+public:
+    Stmt(sqlite3* db, const char* sql) : db_(db) {
+        if (sqlite3_prepare_v2(db, sql, -1, &st_, nullptr) != SQLITE_OK) st_ = nullptr;
+    }
+    ~Stmt() { sqlite3_finalize(st_); }
+    Stmt(const Stmt&) = delete;
+    Stmt& operator=(const Stmt&) = delete;
+
+    bool ok() const { return st_ != nullptr; }
+    Stmt& bind(const std::string& s) {
+        sqlite3_bind_text(st_, ++n_, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+        return *this;
+    }
+    Stmt& bind(std::optional<std::int64_t> v) {
+        if (v) sqlite3_bind_int64(st_, ++n_, *v);
+        else sqlite3_bind_null(st_, ++n_);
+        return *this;
+    }
+    // SQLITE_ROW, SQLITE_DONE or an error code.
+    int step() { return sqlite3_step(st_); }
+    std::string text(int col) const {
+        const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st_, col));
+        return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(st_, col))) : "";
+    }
+    std::optional<std::int64_t> integer(int col) const {
+        if (sqlite3_column_type(st_, col) == SQLITE_NULL) return std::nullopt;
+        return sqlite3_column_int64(st_, col);
+    }
+
+private:
+    sqlite3* db_;
+    sqlite3_stmt* st_ = nullptr;
+    int n_ = 0;
+};
+
+// "a@b.c" -> {"a@b.c", "@b.c"}: the two patterns a list entry can match a sender by.
+std::pair<std::string, std::string> sender_patterns(const std::string& sender) {
+    const auto at = sender.rfind('@');
+    return {sender, at == std::string::npos ? sender : sender.substr(at)};
+}
+
+class SqliteDirectory final : public DirectoryAdmin {
+public:
+    SqliteDirectory(std::string path, OpenMode mode) : path_(std::move(path)), mode_(mode) {}
+    ~SqliteDirectory() override { sqlite3_close(db_); }
+
+    Status open_now() {
+        std::lock_guard lock(mu_);
+        return connect();
+    }
+
+    Result<bool> is_local_domain(const std::string& domain) override {
+        return query<bool>([&](sqlite3* db) -> Result<bool> {
+            Stmt s(db, "SELECT 1 FROM domains WHERE name = ?");
+            if (!s.ok()) return fail(db);
+            s.bind(domain);
+            const int rc = s.step();
+            if (rc == SQLITE_ROW) return true;
+            if (rc == SQLITE_DONE) return false;
+            return fail(db);
+        });
+    }
+
+    Result<std::optional<User>> find_user(const std::string& address) override {
+        using R = std::optional<User>;
+        return query<R>([&](sqlite3* db) -> Result<R> {
+            Stmt s(db, "SELECT address, level, quota, node, maildir FROM users WHERE address = ?");
+            if (!s.ok()) return fail(db);
+            s.bind(address);
+            const int rc = s.step();
+            if (rc == SQLITE_DONE) return R{};
+            if (rc != SQLITE_ROW) return fail(db);
+            return R{row_user(s)};
+        });
+    }
+
+    Result<std::vector<std::string>> find_alias(const std::string& address) override {
+        using R = std::vector<std::string>;
+        return query<R>([&](sqlite3* db) -> Result<R> {
+            Stmt s(db, "SELECT target FROM aliases WHERE address = ? ORDER BY target");
+            if (!s.ok()) return fail(db);
+            s.bind(address);
+            R out;
+            int rc;
+            while ((rc = s.step()) == SQLITE_ROW) out.push_back(s.text(0));
+            if (rc != SQLITE_DONE) return fail(db);
+            return out;
+        });
+    }
+
+    Result<Listing> sender_listing(const std::string& user, const std::string& sender) override {
+        return query<Listing>([&](sqlite3* db) -> Result<Listing> {
+            Stmt s(db,
+                   "SELECT kind FROM lists WHERE (user = '' OR user = ?) "
+                   "AND pattern IN (?, ?) ORDER BY kind = 'white' DESC LIMIT 1");
+            if (!s.ok()) return fail(db);
+            const auto [exact, domain] = sender_patterns(sender);
+            s.bind(user).bind(exact).bind(domain);
+            const int rc = s.step();
+            if (rc == SQLITE_DONE) return Listing::none;
+            if (rc != SQLITE_ROW) return fail(db);
+            return s.text(0) == "white" ? Listing::white : Listing::black;
+        });
+    }
+
+    Result<bool> is_contact(const std::string& user, const std::string& sender) override {
+        return query<bool>([&](sqlite3* db) -> Result<bool> {
+            Stmt s(db, "SELECT 1 FROM contacts WHERE user = ? AND address = ?");
+            if (!s.ok()) return fail(db);
+            s.bind(user).bind(sender);
+            const int rc = s.step();
+            if (rc == SQLITE_ROW) return true;
+            if (rc == SQLITE_DONE) return false;
+            return fail(db);
+        });
+    }
+
+    Status add_domain(const std::string& domain) override {
+        return exec("INSERT INTO domains(name) VALUES (?)", {domain}, "domain exists");
+    }
+    Status del_domain(const std::string& domain) override {
+        return exec_changed("DELETE FROM domains WHERE name = ?", {domain}, "no such domain");
+    }
+    Result<std::vector<std::string>> domains() override {
+        using R = std::vector<std::string>;
+        return query<R>([&](sqlite3* db) -> Result<R> {
+            Stmt s(db, "SELECT name FROM domains ORDER BY name");
+            if (!s.ok()) return fail(db);
+            R out;
+            int rc;
+            while ((rc = s.step()) == SQLITE_ROW) out.push_back(s.text(0));
+            if (rc != SQLITE_DONE) return fail(db);
+            return out;
+        });
+    }
+
+    Status add_user(const User& u) override {
+        return query<Ok>([&](sqlite3* db) -> Result<Ok> {
+            Stmt s(db,
+                   "INSERT INTO users(address, domain, level, quota, node, maildir) "
+                   "VALUES (?, ?, ?, ?, ?, ?)");
+            if (!s.ok()) return fail(db);
+            const auto at = u.address.rfind('@');
+            s.bind(u.address).bind(u.address.substr(at + 1)).bind(opt(u.level));
+            s.bind(opt(u.quota)).bind(u.node).bind(u.maildir);
+            const int rc = s.step();
+            if (rc == SQLITE_DONE) return Ok{};
+            if (rc == SQLITE_CONSTRAINT) return Error::permanent("user exists or domain unknown");
+            return fail(db);
+        });
+    }
+    Status update_user(const User& u) override {
+        return query<Ok>([&](sqlite3* db) -> Result<Ok> {
+            Stmt s(db, "UPDATE users SET level = ?, quota = ?, node = ?, maildir = ? WHERE address = ?");
+            if (!s.ok()) return fail(db);
+            s.bind(opt(u.level)).bind(opt(u.quota)).bind(u.node).bind(u.maildir).bind(u.address);
+            if (s.step() != SQLITE_DONE) return fail(db);
+            if (sqlite3_changes(db) == 0) return Error::permanent("no such user");
+            return Ok{};
+        });
+    }
+    Status del_user(const std::string& address) override {
+        return exec_changed("DELETE FROM users WHERE address = ?", {address}, "no such user");
+    }
+    Result<std::vector<User>> users(const std::string& domain) override {
+        using R = std::vector<User>;
+        return query<R>([&](sqlite3* db) -> Result<R> {
+            Stmt s(db,
+                   "SELECT address, level, quota, node, maildir FROM users "
+                   "WHERE ? = '' OR domain = ? ORDER BY address");
+            if (!s.ok()) return fail(db);
+            s.bind(domain).bind(domain);
+            R out;
+            int rc;
+            while ((rc = s.step()) == SQLITE_ROW) out.push_back(row_user(s));
+            if (rc != SQLITE_DONE) return fail(db);
+            return out;
+        });
+    }
+
+    Status add_alias(const Alias& a) override {
+        return exec("INSERT INTO aliases(address, target) VALUES (?, ?)", {a.address, a.target},
+                    "alias exists");
+    }
+    Status del_alias(const std::string& address) override {
+        return exec_changed("DELETE FROM aliases WHERE address = ?", {address}, "no such alias");
+    }
+
+    Status add_list_entry(const ListEntry& e) override {
+        return exec("INSERT INTO lists(kind, user, pattern) VALUES (?, ?, ?)",
+                    {to_string(e.kind), e.user, e.pattern}, "entry exists");
+    }
+    Status del_list_entry(const ListEntry& e) override {
+        return exec_changed("DELETE FROM lists WHERE kind = ? AND user = ? AND pattern = ?",
+                            {to_string(e.kind), e.user, e.pattern}, "no such entry");
+    }
+    Result<std::vector<ListEntry>> list_entries(const std::string& user) override {
+        using R = std::vector<ListEntry>;
+        return query<R>([&](sqlite3* db) -> Result<R> {
+            Stmt s(db, "SELECT kind, user, pattern FROM lists WHERE user = ? ORDER BY kind, pattern");
+            if (!s.ok()) return fail(db);
+            s.bind(user);
+            R out;
+            int rc;
+            while ((rc = s.step()) == SQLITE_ROW) {
+                out.push_back({s.text(0) == "white" ? ListKind::white : ListKind::black, s.text(1),
+                               s.text(2)});
+            }
+            if (rc != SQLITE_DONE) return fail(db);
+            return out;
+        });
+    }
+
+    Result<int> add_contacts(const std::string& user, const std::vector<Contact>& cs) override {
+        return query<int>([&](sqlite3* db) -> Result<int> {
+            sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
+            int added = 0;
+            for (const auto& c : cs) {
+                Stmt s(db,
+                       "INSERT INTO contacts(user, address, name) VALUES (?, ?, ?) "
+                       "ON CONFLICT(user, address) DO UPDATE SET name = excluded.name "
+                       "WHERE excluded.name != ''");
+                if (!s.ok()) break;
+                s.bind(user).bind(c.address).bind(c.name);
+                if (s.step() != SQLITE_DONE) {
+                    sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+                    return fail(db);
+                }
+                ++added;
+            }
+            if (sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) return fail(db);
+            return added;
+        });
+    }
+    Result<std::vector<Contact>> contacts(const std::string& user) override {
+        using R = std::vector<Contact>;
+        return query<R>([&](sqlite3* db) -> Result<R> {
+            Stmt s(db, "SELECT address, name FROM contacts WHERE user = ? ORDER BY address");
+            if (!s.ok()) return fail(db);
+            s.bind(user);
+            R out;
+            int rc;
+            while ((rc = s.step()) == SQLITE_ROW) out.push_back({s.text(0), s.text(1)});
+            if (rc != SQLITE_DONE) return fail(db);
+            return out;
+        });
+    }
+
+private:
+    template <typename T>
+    static std::optional<std::int64_t> opt(const std::optional<T>& v) {
+        if (!v) return std::nullopt;
+        return static_cast<std::int64_t>(*v);
+    }
+
+    static User row_user(const Stmt& s) {
+        User u;
+        u.address = s.text(0);
+        if (auto l = s.integer(1)) u.level = static_cast<int>(*l);
+        if (auto q = s.integer(2)) u.quota = static_cast<std::uint64_t>(*q);
+        u.node = s.text(3);
+        u.maildir = s.text(4);
+        return u;
+    }
+
+    // Must hold mu_.
+    Status connect() {
+        if (db_) return ok_status();
+        if (mode_ == OpenMode::read_only && !std::filesystem::exists(path_)) {
+            return Error::temporary(fmt::format("directory {}: no such file", path_));
+        }
+        const int flags = mode_ == OpenMode::read_only
+                              ? SQLITE_OPEN_READONLY
+                              : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+        if (sqlite3_open_v2(path_.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+            Error e = Error::temporary(fmt::format("directory {}: {}", path_, sqlite3_errmsg(db_)));
+            sqlite3_close(db_);
+            db_ = nullptr;
+            return e;
+        }
+        sqlite3_busy_timeout(db_, 5000);
+        sqlite3_exec(db_, "PRAGMA foreign_keys = ON", nullptr, nullptr, nullptr);
+        if (mode_ == OpenMode::read_write) {
+            char* err = nullptr;
+            if (sqlite3_exec(db_, kSqliteSchema, nullptr, nullptr, &err) != SQLITE_OK) {
+                Error e = Error::temporary(fmt::format("directory {}: schema: {}", path_,
+                                                       err ? err : "unknown error"));
+                sqlite3_free(err);
+                sqlite3_close(db_);
+                db_ = nullptr;
+                return e;
+            }
+        }
+        return ok_status();
+    }
+
+    // Runs fn on a live connection; after an error the connection is dropped.
+    template <typename T, typename Fn>
+    Result<T> query(Fn&& fn) {
+        std::lock_guard lock(mu_);
+        if (auto st = connect(); !st) return st.error();
+        Result<T> r = fn(db_);
+        if (!r.ok() && r.error().kind == ErrorKind::temporary) {
+            sqlite3_close(db_);
+            db_ = nullptr;
+        }
+        return r;
+    }
+
+    Error fail(sqlite3* db) const {
+        return Error::temporary(fmt::format("directory {}: {}", path_, sqlite3_errmsg(db)));
+    }
+
+    Status exec(const char* sql, const std::vector<std::string>& args, const char* conflict) {
+        return query<Ok>([&](sqlite3* db) -> Result<Ok> {
+            Stmt s(db, sql);
+            if (!s.ok()) return fail(db);
+            for (const auto& a : args) s.bind(a);
+            const int rc = s.step();
+            if (rc == SQLITE_DONE) return Ok{};
+            if ((rc & 0xff) == SQLITE_CONSTRAINT) return Error::permanent(conflict);
+            return fail(db);
+        });
+    }
+
+    Status exec_changed(const char* sql, const std::vector<std::string>& args, const char* none) {
+        return query<Ok>([&](sqlite3* db) -> Result<Ok> {
+            Stmt s(db, sql);
+            if (!s.ok()) return fail(db);
+            for (const auto& a : args) s.bind(a);
+            if (s.step() != SQLITE_DONE) return fail(db);
+            if (sqlite3_changes(db) == 0) return Error::permanent(none);
+            return Ok{};
+        });
+    }
+
+    std::string path_;
+    OpenMode mode_;
+    std::mutex mu_;
+    sqlite3* db_ = nullptr;
+};
+
+}  // namespace
+
+const char* to_string(ListKind kind) { return kind == ListKind::white ? "white" : "black"; }
+
+Result<std::unique_ptr<DirectoryAdmin>> open_directory(const std::string& spec, OpenMode mode) {
+    const auto colon = spec.find(':');
+    const std::string scheme = spec.substr(0, colon);
+    if (scheme == "sqlite" && colon != std::string::npos && colon + 1 < spec.size()) {
+        auto d = std::make_unique<SqliteDirectory>(spec.substr(colon + 1), mode);
+        if (mode == OpenMode::read_write) {
+            if (auto st = d->open_now(); !st) return st.error();
+        }
+        return std::unique_ptr<DirectoryAdmin>(std::move(d));
+    }
+    return Error::config(fmt::format("unknown directory '{}' (expected sqlite:PATH)", spec));
+}
+
+}  // namespace pampero

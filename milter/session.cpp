@@ -1,0 +1,179 @@
+#include "session.hpp"
+
+#include <fmt/format.h>
+
+#include <map>
+
+#include "pampero/common/address.hpp"
+#include "pampero/common/log.hpp"
+#include "pampero/common/recipient_facts.hpp"
+#include "pampero/scan/spam_headers.hpp"
+
+namespace pampero::milter {
+
+Session::Session(Services& services, std::string connection_id)
+    : s_(services), id_(std::move(connection_id)) {}
+
+void Session::set_queue_id(const std::string& qid) {
+    if (!qid.empty() && qid != id_) id_ = qid;
+}
+
+Reply Session::temporary_failure(const std::string& what, const Error& e) {
+    log::error("{}: {}: {} ({}); answering 451", id_, what, e.message, to_string(e.kind));
+    return Reply::tempfail("451", "4.3.0", "Temporary internal failure, try again later");
+}
+
+Reply Session::connect(const std::string& client_ip) {
+    client_ip_ = client_ip;
+    if (client_ip_.empty()) return Reply::ok();  // local submission (no socket peer)
+    auto banned = s_.guard.is_banned(client_ip_);
+    if (!banned) return temporary_failure("ban check for " + client_ip_, banned.error());
+    if (*banned) {
+        log::notice("{}: client {} is banned; closing", id_, client_ip_);
+        return Reply::shutdown("Too many unknown recipients, try again later");
+    }
+    return Reply::ok();
+}
+
+Reply Session::mail_from(const std::string& sender, bool authenticated) {
+    reset_message();
+    auto a = parse_address(sender);
+    sender_ = a ? a->full() : std::string(strip_angle_brackets(sender));
+    authenticated_ = authenticated;
+    return Reply::ok();
+}
+
+Reply Session::count_unknown(const std::string& address) {
+    if (client_ip_.empty()) return Reply::ok();
+    auto now_banned = s_.guard.count_unknown(client_ip_);
+    if (!now_banned) return temporary_failure("unknown-recipient counter", now_banned.error());
+    if (*now_banned) {
+        log::notice("{}: client {} banned after unknown recipient <{}>", id_, client_ip_, address);
+        return Reply::shutdown("Too many unknown recipients, try again later");
+    }
+    return Reply::ok();
+}
+
+Reply Session::rcpt(const std::string& recipient, bool rejected_by_mta) {
+    // Another node may have banned this client since it connected (shared state).
+    if (!client_ip_.empty()) {
+        auto banned = s_.guard.is_banned(client_ip_);
+        if (!banned) return temporary_failure("ban check", banned.error());
+        if (*banned) return Reply::shutdown("Too many unknown recipients, try again later");
+    }
+    auto addr = parse_address(recipient);
+    if (!addr) {
+        if (rejected_by_mta) return Reply::ok();
+        return Reply::reject("501", "5.1.3", "Bad recipient address syntax");
+    }
+    const std::string address = addr->full();
+    auto where = resolve_recipient(s_.directory, address, addr->domain);
+    if (!where) return temporary_failure("lookup of <" + address + ">", where.error());
+    if (!where->exists) {
+        log::info("{}: client {} unknown recipient <{}>{}", id_, client_ip_, address,
+                  rejected_by_mta ? " (refused by the MTA)" : "");
+        Reply r = count_unknown(address);
+        if (r.kind != Reply::Kind::proceed || rejected_by_mta) return r;
+        return Reply::reject("550", "5.1.1", "Recipient address rejected: User unknown");
+    }
+    if (rejected_by_mta) return Reply::ok();
+    recipients_.push_back({recipient, address, where->owner, where->level});
+    return Reply::ok();
+}
+
+void Session::header(const std::string& name, const std::string& value) {
+    if (headers_.size() >= scan::kMaxHeaders * 2) return;  // bounded; the rest is not scanned
+    headers_.emplace_back(name, value);
+}
+
+void Session::body(std::string_view chunk) {
+    if (!engine_) engine_ = s_.engine.get();
+    const std::size_t limit = engine_->scan_limit();
+    if (body_.size() >= limit) return;
+    body_.append(chunk.substr(0, limit - body_.size()));
+}
+
+void Session::reset_message() {
+    sender_.clear();
+    authenticated_ = false;
+    recipients_.clear();
+    headers_.clear();
+    body_.clear();
+    engine_.reset();
+}
+
+EndOfMessage Session::end_of_message() {
+    EndOfMessage out;
+    if (!engine_) engine_ = s_.engine.get();  // one snapshot for the whole message
+
+    // Only pampero writes X-Spam-*: remove every incoming one, highest index first so
+    // the indexes of the others stay valid whatever the MTA's renumbering.
+    std::map<std::string, int> seen;
+    for (const auto& [name, value] : headers_) {
+        const int index = ++seen[to_lower(name)];
+        if (scan::is_spam_header(name)) out.delete_headers.emplace_back(name, index);
+    }
+    std::reverse(out.delete_headers.begin(), out.delete_headers.end());
+
+    if (authenticated_) {
+        out.log_line = fmt::format("{}: from=<{}> client={} authenticated, not scored", id_,
+                                   sender_, client_ip_);
+        return out;
+    }
+
+    std::string raw;
+    raw.reserve(body_.size() + headers_.size() * 64);
+    for (const auto& [name, value] : headers_) {
+        raw += name;
+        raw += ": ";
+        raw += value;
+        raw += "\r\n";
+    }
+    raw += "\r\n";
+    raw += body_;
+    const scan::Verdict v = engine_->scan(raw);
+    const scan::Level& reference = engine_->levels().fallback();
+
+    std::string tests;
+    for (const auto& h : v.hits) tests += (tests.empty() ? "" : ",") + h.name;
+    std::string decisions;
+    std::size_t refused = 0;
+    bool black = false;
+    for (const auto& r : recipients_) {
+        auto facts = lookup_recipient_facts(s_.directory, r.owner, sender_);
+        if (!facts) {
+            out.reply = temporary_failure("list lookup for <" + r.address + ">", facts.error());
+            return out;
+        }
+        const Listing listing = facts->listing;
+        const bool contact = facts->contact;
+        const scan::Level& level = engine_->levels().for_user(r.level);
+        const scan::Action action = scan::decide(v.score, listing, contact, level);
+        decisions += fmt::format(" <{}>:{}{}", r.address, scan::to_string(action),
+                                 listing == Listing::white ? "(white)"
+                                 : listing == Listing::black ? "(black)"
+                                 : contact ? "(contact)" : "");
+        if (action == scan::Action::reject) {
+            ++refused;
+            black = black || listing == Listing::black;
+            out.delete_recipients.push_back(r.as_given);
+        }
+    }
+    out.log_line = fmt::format("{}: from=<{}> client={} score={:.1f} tests={} rcpts:{}", id_,
+                               sender_, client_ip_, v.score, tests.empty() ? "none" : tests,
+                               decisions);
+
+    if (!recipients_.empty() && refused == recipients_.size()) {
+        out.delete_recipients.clear();
+        out.delete_headers.clear();
+        out.reply = black ? Reply::reject("550", "5.7.1", "Message refused: sender is black-listed")
+                          : Reply::reject("550", "5.7.1",
+                                          fmt::format("Message refused as spam (score {:.1f})", v.score));
+        return out;
+    }
+    const auto h = scan::format_spam_headers(v.score, v.hits, reference);
+    out.add_headers = {{"X-Spam-Score", h.score}, {"X-Spam-Level", h.level}, {"X-Spam-Status", h.status}};
+    return out;
+}
+
+}  // namespace pampero::milter

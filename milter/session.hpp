@@ -1,0 +1,103 @@
+// session.hpp - one SMTP connection as the milter sees it, free of libmilter.
+//
+// The libmilter callbacks (milter_glue.cpp) feed a Session and apply what it returns;
+// everything that decides lives here, so it is unit-tested without an MTA.
+//
+// Order of events and what each decides:
+//   connect      a banned client IP gets 421 4.7.0 (the MTA closes the connection)
+//   mail_from    authenticated senders ({auth_authen}) are not scored
+//   rcpt         local domain + unknown user: 550 5.1.1, counted for the client IP; at the
+//                guard's limit the IP is banned and this RCPT gets 421 4.7.0. Recipients
+//                the MTA refused itself (SMFIP_RCPT_REJ) are counted the same way.
+//   header/body  collected up to the scan limit
+//   end          scored once; each recipient decided by scan::decide(); all refused:
+//                550 5.7.1; some: they are removed; X-Spam-* rewritten.
+// Any dependency failure (directory, state) answers 451 4.3.0: never a 5xx, never a loss.
+// Not thread-safe: libmilter calls one connection's callbacks from one thread at a time.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "guard.hpp"
+#include "pampero/common/directory.hpp"
+#include "pampero/scan/decision.hpp"
+#include "pampero/scan/engine.hpp"
+
+namespace pampero::milter {
+
+struct Reply {
+    enum class Kind { proceed, reject, tempfail, shutdown } kind = Kind::proceed;
+    std::string rcode;  // "550"
+    std::string xcode;  // "5.1.1"
+    std::string text;
+
+    static Reply ok() { return {}; }
+    static Reply reject(std::string r, std::string x, std::string t) {
+        return {Kind::reject, std::move(r), std::move(x), std::move(t)};
+    }
+    static Reply tempfail(std::string r, std::string x, std::string t) {
+        return {Kind::tempfail, std::move(r), std::move(x), std::move(t)};
+    }
+    // 421: the MTA says it and closes the connection.
+    static Reply shutdown(std::string t) { return {Kind::shutdown, "421", "4.7.0", std::move(t)}; }
+};
+
+// What the end of a message changes, for the glue to apply through libmilter.
+struct EndOfMessage {
+    Reply reply;
+    std::vector<std::string> delete_recipients;                    // as the MTA gave them
+    std::vector<std::pair<std::string, int>> delete_headers;       // name, 1-based index
+    std::vector<std::pair<std::string, std::string>> add_headers;  // name, value
+    std::string log_line;                                          // the one summary line
+};
+
+struct Services {
+    Directory& directory;
+    Guard& guard;
+    scan::EngineHolder& engine;
+};
+
+class Session {
+public:
+    Session(Services& services, std::string connection_id);
+
+    const std::string& id() const { return id_; }
+    // The MTA's queue id, once it has one; log lines use it from then on.
+    void set_queue_id(const std::string& qid);
+
+    Reply connect(const std::string& client_ip);
+    Reply mail_from(const std::string& sender, bool authenticated);
+    Reply rcpt(const std::string& recipient, bool rejected_by_mta);
+    void header(const std::string& name, const std::string& value);
+    void body(std::string_view chunk);
+    EndOfMessage end_of_message();
+    // RSET, or the MTA aborted the transaction: forget the message, keep the connection.
+    void reset_message();
+
+private:
+    struct Recipient {
+        std::string as_given;              // what the MTA handed over, for smfi_delrcpt
+        std::string address;               // normalized
+        std::optional<std::string> owner;  // the local user whose level and lists apply
+        std::optional<int> level;
+    };
+
+    Reply temporary_failure(const std::string& what, const Error& e);
+    Reply count_unknown(const std::string& address);
+
+    Services& s_;
+    std::string id_;
+    std::string client_ip_;
+    std::string sender_;
+    bool authenticated_ = false;
+    std::vector<Recipient> recipients_;
+    std::vector<std::pair<std::string, std::string>> headers_;
+    std::string body_;
+    std::shared_ptr<const scan::Engine> engine_;
+};
+
+}  // namespace pampero::milter

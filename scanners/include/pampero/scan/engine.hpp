@@ -1,0 +1,61 @@
+// engine.hpp - one immutable snapshot of what decides a verdict, and its holder.
+//
+// An Engine bundles the rule set and the levels. Reload is a swap: build a new Engine,
+// validate it, then replace the shared_ptr in the EngineHolder; scans in flight keep
+// the snapshot they started with, and a failed build leaves the old one serving.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string_view>
+#include <vector>
+
+#include "pampero/common/config.hpp"
+#include "pampero/common/result.hpp"
+#include "pampero/scan/levels.hpp"
+#include "pampero/scan/message.hpp"
+#include "pampero/scan/rules.hpp"
+
+namespace pampero::scan {
+
+struct Verdict {
+    double score = 0;
+    std::vector<RuleHit> hits;
+};
+
+class Engine {
+public:
+    Engine(std::shared_ptr<const RuleSet> rules, Levels levels, std::size_t scan_limit);
+
+    Verdict scan(const Message& msg) const;
+    Verdict scan(std::string_view raw_message) const;
+    const Levels& levels() const { return levels_; }
+    std::size_t scan_limit() const { return scan_limit_; }
+    std::size_t rule_count() const { return rules_->size(); }
+
+private:
+    std::shared_ptr<const RuleSet> rules_;
+    Levels levels_;
+    std::size_t scan_limit_;
+};
+
+Result<std::shared_ptr<const Engine>> load_engine(const Config& config);
+
+class EngineHolder {
+public:
+    explicit EngineHolder(std::shared_ptr<const Engine> e) : engine_(std::move(e)) {}
+    std::shared_ptr<const Engine> get() const {
+        std::lock_guard lock(mu_);
+        return engine_;
+    }
+    void set(std::shared_ptr<const Engine> e) {
+        std::lock_guard lock(mu_);
+        engine_.swap(e);
+    }
+
+private:
+    mutable std::mutex mu_;
+    std::shared_ptr<const Engine> engine_;
+};
+
+}  // namespace pampero::scan

@@ -1,0 +1,28 @@
+#include "pampero/scan/engine.hpp"
+
+namespace pampero::scan {
+
+Engine::Engine(std::shared_ptr<const RuleSet> rules, Levels levels, std::size_t scan_limit)
+    : rules_(std::move(rules)), levels_(std::move(levels)), scan_limit_(scan_limit) {}
+
+Verdict Engine::scan(const Message& msg) const {
+    Verdict v;
+    v.hits = rules_->match(msg);
+    for (const auto& h : v.hits) v.score += h.score;
+    return v;
+}
+
+Verdict Engine::scan(std::string_view raw_message) const {
+    return scan(parse_message(raw_message, scan_limit_));
+}
+
+Result<std::shared_ptr<const Engine>> load_engine(const Config& config) {
+    auto rules = RuleSet::load_dir(config.rules_dir);
+    if (!rules) return rules.error();
+    auto levels = load_levels(config.levels);
+    if (!levels) return levels.error();
+    return std::shared_ptr<const Engine>(std::make_shared<Engine>(
+        std::move(rules).value(), std::move(levels).value(), config.milter.scan_limit));
+}
+
+}  // namespace pampero::scan
