@@ -1,0 +1,244 @@
+"""harness.py - what pampero's integration tests share.
+
+Real servers only: a private Postfix instance (scripts/postfix-instance), pampero's own
+daemons from the build tree, started and stopped by PID. Ports come from the kernel
+(free_port), so tests can run in parallel. Nothing here skips: a missing binary or server
+raises, and the test fails.
+
+Environment (set by ctest): PAMPERO_BUILD (build dir with bin/), PAMPERO_SOURCE (repo).
+"""
+import os
+import shutil
+import signal
+import smtplib
+import socket
+import subprocess
+import tempfile
+import time
+
+SOURCE = os.environ.get("PAMPERO_SOURCE") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("PAMPERO_BUILD") or os.path.join(SOURCE, "build")
+BIN = os.path.join(BUILD, "bin")
+CORPUS = os.path.abspath(os.path.join(SOURCE, "..", "shared", "corpus"))
+
+GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, host="127.0.0.1", timeout=20.0, proc=None):
+    """Waits until host:port accepts connections; raises if it never does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {host}:{port} after {timeout}s")
+
+
+def wait_until(predicate, timeout=20.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class WorkDir:
+    """A temporary folder removed at close (kept when PAMPERO_KEEP is set)."""
+
+    def __init__(self, prefix="pampero-it-"):
+        self.path = tempfile.mkdtemp(prefix=prefix)
+        os.chmod(self.path, 0o755)
+
+    def join(self, *parts):
+        return os.path.join(self.path, *parts)
+
+    def close(self):
+        if not os.environ.get("PAMPERO_KEEP"):
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+class Daemon:
+    """A pampero daemon (or any server) in the foreground, stopped by its PID."""
+
+    def __init__(self, argv, log_path, env=None):
+        self.argv = argv
+        self.log_path = log_path
+        self.log = open(log_path, "ab")
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=env, start_new_session=True)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def signal(self, sig):
+        if self.alive():
+            os.kill(self.proc.pid, sig)
+
+    def stop(self, timeout=10.0):
+        if self.alive():
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self.log.close()
+        return self.proc.returncode
+
+    def output(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+
+def write_config(workdir, milter_port, extra=None, directory="directory.db", state="memory",
+                 guard=None):
+    """pampero.yaml in workdir with the repo's levels and rules copied beside it.
+
+    `extra` is YAML text appended as is (store:, blocklists: ...).
+    """
+    shutil.copy(os.path.join(SOURCE, "conf", "levels.yaml"), os.path.join(workdir, "levels.yaml"))
+    rules = os.path.join(workdir, "rules.d")
+    if not os.path.exists(rules):
+        shutil.copytree(os.path.join(SOURCE, "conf", "rules.d"), rules)
+    g = {"unknown_limit": 5, "window": 600, "ban": 3600}
+    g.update(guard or {})
+    text = (
+        f"milter:\n  socket: inet:{milter_port}@127.0.0.1\n"
+        f"directory: sqlite:{directory}\n"
+        f"directory_cache_ttl: 0\n"
+        f"state: {state}\n"
+        f"rules_dir: rules.d\nlevels: levels.yaml\n"
+        f"guard:\n  unknown_limit: {g['unknown_limit']}\n  window: {g['window']}\n  ban: {g['ban']}\n"
+    )
+    if extra:
+        text += extra
+    path = os.path.join(workdir, "pampero.yaml")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def pamperoctl(config, *args, check=True):
+    """Runs pamperoctl -c config args...; returns the CompletedProcess."""
+    p = subprocess.run([os.path.join(BIN, "pamperoctl"), "-c", config, *args],
+                       capture_output=True, text=True, timeout=60)
+    if check and p.returncode != 0:
+        raise AssertionError(f"pamperoctl {' '.join(args)} failed ({p.returncode}): {p.stderr}")
+    return p
+
+
+def start_milter(config, port, workdir):
+    d = Daemon([os.path.join(BIN, "pampero-milter"), "-f", "-c", config],
+               os.path.join(workdir, "milter.log"))
+    wait_for_port(port, proc=d.proc)
+    return d
+
+
+class Postfix:
+    """A private Postfix instance listening on 127.0.0.1:self.port.
+
+    domains/mailboxes feed virtual(8) delivery into Maildirs under DIR/mail;
+    main_cf is extra main.cf text (smtpd_milters, transport_maps ...).
+    """
+
+    def __init__(self, workdir, main_cf="", domains=(), mailboxes=()):
+        self.dir = os.path.join(workdir, "postfix")
+        self.port = free_port()
+        extra = os.path.join(workdir, "postfix-extra.cf")
+        with open(extra, "w") as f:
+            f.write(main_cf)
+        script = os.path.join(SOURCE, "scripts", "postfix-instance")
+        subprocess.run([script, "create", self.dir, str(self.port), extra], check=True,
+                       capture_output=True, text=True, timeout=120)
+        with open(os.path.join(self.dir, "etc", "vdomains"), "w") as f:
+            f.writelines(f"{d} OK\n" for d in domains)
+        with open(os.path.join(self.dir, "etc", "vmailbox"), "w") as f:
+            f.writelines(f"{m} {m.split('@')[1]}/{m.split('@')[0]}/\n" for m in mailboxes)
+        p = subprocess.run([script, "start", self.dir], capture_output=True, text=True, timeout=120)
+        if p.returncode != 0:
+            raise RuntimeError(f"postfix start failed: {p.stdout}{p.stderr}")
+        wait_for_port(self.port)
+
+    def stop(self):
+        subprocess.run([os.path.join(SOURCE, "scripts", "postfix-instance"), "stop", self.dir],
+                       capture_output=True, timeout=120)
+
+    def maildir(self, address, folder=""):
+        local, domain = address.split("@")
+        base = os.path.join(self.dir, "mail", domain, local)
+        return os.path.join(base, "." + folder) if folder else base
+
+    def delivered(self, address):
+        """Messages in the address's Maildir new/ (contents)."""
+        new = os.path.join(self.maildir(address), "new")
+        if not os.path.isdir(new):
+            return []
+        out = []
+        for name in sorted(os.listdir(new)):
+            with open(os.path.join(new, name), "rb") as f:
+                out.append(f.read().decode("utf-8", "replace"))
+        return out
+
+    def log(self):
+        with open(os.path.join(self.dir, "log", "maillog"), encoding="utf-8", errors="replace") as f:
+            return f.read()
+
+    def smtp(self, client_ip="127.0.0.1"):
+        """An SMTP client connected from client_ip (any 127.x address works on Linux)."""
+        s = smtplib.SMTP(timeout=30, source_address=(client_ip, 0))
+        s.connect("127.0.0.1", self.port)
+        s.ehlo("client.example")
+        return s
+
+    def wait_queue_empty(self, timeout=30.0):
+        def empty():
+            p = subprocess.run(["postqueue", "-c", os.path.join(self.dir, "etc"), "-p"],
+                               capture_output=True, text=True)
+            return "Mail queue is empty" in p.stdout
+        wait_until(empty, timeout, "the Postfix queue to drain")
+
+
+def message(sender, recipients, subject="Hello", body="Just a note.\n", extra_headers=""):
+    to = ", ".join(recipients)
+    return (f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\n"
+            f"Date: Mon, 23 Nov 2026 10:00:00 +0000\r\nMessage-ID: <{time.time_ns()}@example.org>\r\n"
+            f"{extra_headers}\r\n{body}")
+
+
+def send(smtp, sender, recipients, data):
+    """MAIL/RCPT/DATA step by step; returns (rcpt_replies, data_reply) as (code, text) tuples.
+
+    Unlike smtplib.sendmail it never raises on a refused recipient, so tests see each reply.
+    """
+    code, text = smtp.mail(sender)
+    if code != 250:
+        return [], (code, text.decode())
+    rcpt = []
+    for r in recipients:
+        c, t = smtp.rcpt(r)
+        rcpt.append((c, t.decode()))
+        if c == 421:
+            return rcpt, (c, t.decode())
+    if not any(c == 250 for c, _ in rcpt):
+        smtp.rset()
+        return rcpt, (None, "")
+    c, t = smtp.data(data.encode() if isinstance(data, str) else data)
+    return rcpt, (c, t.decode())
