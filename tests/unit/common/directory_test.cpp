@@ -1,0 +1,177 @@
+// The directory contract. Every backend must pass these; the fixture opens one by spec,
+// so a MariaDB backend joins by adding its spec to the instantiation.
+#include "pampero/common/directory.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "pampero/common/recipient_facts.hpp"
+
+using namespace pampero;
+
+namespace {
+
+// A User built field by field, so new optional fields do not touch every test.
+User user(std::string address, std::optional<int> level, std::optional<std::uint64_t> quota,
+          std::string node, std::string maildir) {
+    User u;
+    u.address = std::move(address);
+    u.level = level;
+    u.quota = quota;
+    u.node = std::move(node);
+    u.maildir = std::move(maildir);
+    return u;
+}
+
+std::string temp_db() {
+    static int n = 0;
+    const auto dir = std::filesystem::temp_directory_path() /
+                     ("pampero-dir-test-" + std::to_string(getpid()));
+    std::filesystem::create_directories(dir);
+    const auto path = dir / ("d" + std::to_string(++n) + ".db");
+    std::filesystem::remove(path);
+    return path.string();
+}
+
+class DirectoryContract : public ::testing::Test {
+protected:
+    void SetUp() override {
+        path_ = temp_db();
+        auto d = open_directory("sqlite:" + path_, OpenMode::read_write);
+        ASSERT_TRUE(d) << d.error().message;
+        dir_ = std::move(d).value();
+        ASSERT_TRUE(dir_->add_domain("example.org"));
+        ASSERT_TRUE(dir_->add_user(user("alice@example.org", 2, 1000, "node1", "example.org/alice/")));
+        ASSERT_TRUE(dir_->add_user(user("bob@example.org", std::nullopt, std::nullopt, "local", "example.org/bob/")));
+    }
+    std::string path_;
+    std::unique_ptr<DirectoryAdmin> dir_;
+};
+
+}  // namespace
+
+TEST_F(DirectoryContract, DomainsAndUsers) {
+    EXPECT_TRUE(*dir_->is_local_domain("example.org"));
+    EXPECT_FALSE(*dir_->is_local_domain("example.net"));
+    auto a = dir_->find_user("alice@example.org");
+    ASSERT_TRUE(a && a->has_value());
+    EXPECT_EQ((*a)->level, 2);
+    EXPECT_EQ((*a)->quota, 1000u);
+    EXPECT_EQ((*a)->node, "node1");
+    EXPECT_EQ((*a)->maildir, "example.org/alice/");
+    auto b = dir_->find_user("bob@example.org");
+    EXPECT_FALSE((*b)->level.has_value());
+    EXPECT_FALSE((*b)->quota.has_value());
+    EXPECT_FALSE(dir_->find_user("carol@example.org")->has_value());
+}
+
+TEST_F(DirectoryContract, AdminErrorsArePermanent) {
+    auto dup = dir_->add_user(user("alice@example.org", 1, {}, "local", "x/"));
+    ASSERT_FALSE(dup);
+    EXPECT_EQ(dup.error().kind, ErrorKind::permanent);
+    auto no_domain = dir_->add_user(user("zed@example.net", 1, {}, "local", "x/"));
+    ASSERT_FALSE(no_domain);
+    EXPECT_EQ(no_domain.error().kind, ErrorKind::permanent);
+    auto del = dir_->del_user("nobody@example.org");
+    ASSERT_FALSE(del);
+    EXPECT_EQ(del.error().kind, ErrorKind::permanent);
+    auto upd = dir_->update_user(user("nobody@example.org", 1, {}, "local", "x/"));
+    ASSERT_FALSE(upd);
+    EXPECT_EQ(upd.error().kind, ErrorKind::permanent);
+}
+
+TEST_F(DirectoryContract, UpdateAndDelete) {
+    User u = **dir_->find_user("bob@example.org");
+    u.level = 5;
+    ASSERT_TRUE(dir_->update_user(u));
+    EXPECT_EQ((*dir_->find_user("bob@example.org"))->level, 5);
+    ASSERT_TRUE(dir_->del_user("bob@example.org"));
+    EXPECT_FALSE(dir_->find_user("bob@example.org")->has_value());
+    ASSERT_TRUE(dir_->del_domain("example.org"));
+    EXPECT_FALSE(dir_->find_user("alice@example.org")->has_value());  // cascades
+}
+
+TEST_F(DirectoryContract, ListsWhiteBeatsBlackAndDomainsMatch) {
+    EXPECT_EQ(*dir_->sender_listing("alice@example.org", "x@spam.example"), Listing::none);
+    ASSERT_TRUE(dir_->add_list_entry({ListKind::black, "", "@spam.example"}));
+    EXPECT_EQ(*dir_->sender_listing("alice@example.org", "x@spam.example"), Listing::black);
+    EXPECT_EQ(*dir_->sender_listing("alice@example.org", "x@sub.spam.example"), Listing::none);
+    ASSERT_TRUE(dir_->add_list_entry({ListKind::white, "alice@example.org", "x@spam.example"}));
+    EXPECT_EQ(*dir_->sender_listing("alice@example.org", "x@spam.example"), Listing::white);
+    EXPECT_EQ(*dir_->sender_listing("bob@example.org", "x@spam.example"), Listing::black);
+    EXPECT_EQ(dir_->list_entries("")->size(), 1u);
+    EXPECT_EQ(dir_->list_entries("alice@example.org")->size(), 1u);
+    auto dup = dir_->add_list_entry({ListKind::black, "", "@spam.example"});
+    ASSERT_FALSE(dup);
+    EXPECT_EQ(dup.error().kind, ErrorKind::permanent);
+    ASSERT_TRUE(dir_->del_list_entry({ListKind::black, "", "@spam.example"}));
+    EXPECT_EQ(*dir_->sender_listing("bob@example.org", "x@spam.example"), Listing::none);
+}
+
+TEST_F(DirectoryContract, ContactsAndAliases) {
+    EXPECT_FALSE(*dir_->is_contact("alice@example.org", "dana@friends.example"));
+    ASSERT_EQ(*dir_->add_contacts("alice@example.org", {{"dana@friends.example", "Dana"}}), 1);
+    EXPECT_TRUE(*dir_->is_contact("alice@example.org", "dana@friends.example"));
+    EXPECT_FALSE(*dir_->is_contact("bob@example.org", "dana@friends.example"));
+    ASSERT_TRUE(*dir_->add_contacts("alice@example.org", {{"dana@friends.example", ""}}));
+    EXPECT_EQ(dir_->contacts("alice@example.org")->at(0).name, "Dana");  // empty name keeps the old one
+
+    ASSERT_TRUE(dir_->add_alias({"postmaster@example.org", "alice@example.org"}));
+    EXPECT_EQ(*dir_->find_alias("postmaster@example.org"), std::vector<std::string>{"alice@example.org"});
+    EXPECT_TRUE(dir_->find_alias("nobody@example.org")->empty());
+    auto r = resolve_recipient(*dir_, "postmaster@example.org", "example.org");
+    ASSERT_TRUE(r);
+    EXPECT_TRUE(r->exists);
+    EXPECT_EQ(r->owner, "alice@example.org");
+    EXPECT_EQ(r->level, 2);
+    auto unknown = resolve_recipient(*dir_, "nobody@example.org", "example.org");
+    EXPECT_TRUE(unknown->local_domain);
+    EXPECT_FALSE(unknown->exists);
+    auto remote = resolve_recipient(*dir_, "x@example.net", "example.net");
+    EXPECT_FALSE(remote->local_domain);
+    EXPECT_TRUE(remote->exists);
+}
+
+TEST_F(DirectoryContract, ReadOnlyOpenSeesWritesAndFailsTemporarilyWhenBroken) {
+    auto ro = open_directory("sqlite:" + path_, OpenMode::read_only);
+    ASSERT_TRUE(ro);
+    EXPECT_TRUE(*(*ro)->is_local_domain("example.org"));
+    dir_.reset();
+    ro->reset();
+    std::ofstream(path_, std::ios::binary | std::ios::trunc) << std::string(4096, 'x');
+    std::filesystem::remove(path_ + "-wal");  // WAL mode: the data would still be there
+    std::filesystem::remove(path_ + "-shm");
+    auto broken = open_directory("sqlite:" + path_, OpenMode::read_only);
+    ASSERT_TRUE(broken);  // opening is lazy: the error comes with the first lookup
+    auto r = (*broken)->find_user("alice@example.org");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().kind, ErrorKind::temporary);
+}
+
+TEST(Directory, MissingFileIsTemporaryForDaemons) {
+    auto d = open_directory("sqlite:/nonexistent/dir.db", OpenMode::read_only);
+    ASSERT_TRUE(d);
+    auto r = (*d)->is_local_domain("example.org");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().kind, ErrorKind::temporary);
+}
+
+TEST(Directory, UnknownSpecIsAConfigError) {
+    auto d = open_directory("ldap://x", OpenMode::read_only);
+    ASSERT_FALSE(d);
+    EXPECT_EQ(d.error().kind, ErrorKind::config);
+}
+
+TEST_F(DirectoryContract, CacheServesRepeatsUntilTtl) {
+    auto cached = make_cached_directory(std::move(open_directory("sqlite:" + path_, OpenMode::read_only)).value(),
+                                        std::chrono::seconds(60));
+    EXPECT_FALSE(cached->find_user("carol@example.org")->has_value());
+    ASSERT_TRUE(dir_->add_user(user("carol@example.org", 1, {}, "local", "example.org/carol/")));
+    EXPECT_FALSE(cached->find_user("carol@example.org")->has_value());  // negative answer cached
+    auto uncached = make_cached_directory(std::move(open_directory("sqlite:" + path_, OpenMode::read_only)).value(),
+                                          std::chrono::seconds(0));
+    EXPECT_TRUE(uncached->find_user("carol@example.org")->has_value());
+}

@@ -1,0 +1,233 @@
+// Session: everything the milter decides, without libmilter. The directory is a real
+// SQLite file, the state the memory backend, the engine the shipped levels plus test rules.
+#include "session.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+using namespace pampero;
+using namespace pampero::milter;
+
+namespace {
+
+// A User built field by field, so new optional fields do not touch every test.
+User user(std::string address, std::optional<int> level, std::optional<std::uint64_t> quota,
+          std::string node, std::string maildir) {
+    User u;
+    u.address = std::move(address);
+    u.level = level;
+    u.quota = quota;
+    u.node = std::move(node);
+    u.maildir = std::move(maildir);
+    return u;
+}
+
+const char* kGtube = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
+
+class SessionTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = std::filesystem::temp_directory_path() / ("pampero-session-" + std::to_string(getpid()) + "-" +
+                                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        std::filesystem::remove_all(dir_);
+        std::filesystem::create_directories(dir_ / "rules.d");
+        std::ofstream(dir_ / "rules.d" / "t.yaml") << R"(rules:
+  - {name: GTUBE, target: body, regex: 'XJS\*C4JDBQADN1', score: 1000}
+  - {name: SEVEN, target: body, regex: 'SCORE-SEVEN', score: 7}
+)";
+        db_ = (dir_ / "d.db").string();
+        auto admin = open_directory("sqlite:" + db_, OpenMode::read_write);
+        ASSERT_TRUE(admin);
+        admin_ = std::move(admin).value();
+        ASSERT_TRUE(admin_->add_domain("example.org"));
+        ASSERT_TRUE(admin_->add_user(user("alice@example.org", 1, {}, "local", "a/")));
+        ASSERT_TRUE(admin_->add_user(user("bob@example.org", 3, {}, "local", "b/")));
+        ASSERT_TRUE(admin_->add_user(user("carol@example.org", 5, {}, "local", "c/")));
+        ASSERT_TRUE(admin_->add_alias({"postmaster@example.org", "carol@example.org"}));
+
+        Config cfg;
+        cfg.rules_dir = (dir_ / "rules.d").string();
+        cfg.levels = std::string(PAMPERO_SOURCE_DIR) + "/conf/levels.yaml";
+        auto engine = scan::load_engine(cfg);
+        ASSERT_TRUE(engine) << engine.error().message;
+        holder_ = std::make_unique<scan::EngineHolder>(*engine);
+        auto ro = open_directory("sqlite:" + db_, OpenMode::read_only);
+        directory_ = std::move(ro).value();
+        state_ = make_memory_state();
+        guard_ = std::make_unique<Guard>(*state_, GuardConfig{3, 600, 3600});
+        services_ = std::make_unique<Services>(Services{*directory_, *guard_, *holder_});
+    }
+    void TearDown() override { std::filesystem::remove_all(dir_); }
+
+    Session open(const std::string& ip = "192.0.2.10") {
+        Session s(*services_, "conn-test");
+        EXPECT_EQ(s.connect(ip).kind, Reply::Kind::proceed);
+        return s;
+    }
+
+    static void feed(Session& s, const std::string& subject, const std::string& body,
+                     std::vector<std::pair<std::string, std::string>> extra = {}) {
+        s.header("From", "sender@remote.example");
+        s.header("Subject", subject);
+        for (const auto& [n, v] : extra) s.header(n, v);
+        s.body(body);
+    }
+
+    std::filesystem::path dir_;
+    std::string db_;
+    std::unique_ptr<DirectoryAdmin> admin_;
+    std::unique_ptr<Directory> directory_;
+    std::unique_ptr<State> state_;
+    std::unique_ptr<Guard> guard_;
+    std::unique_ptr<scan::EngineHolder> holder_;
+    std::unique_ptr<Services> services_;
+};
+
+}  // namespace
+
+TEST_F(SessionTest, UnknownLocalRecipientIs550AndRemoteIsLeftToTheMta) {
+    Session s = open();
+    s.mail_from("<sender@remote.example>", false);
+    Reply r = s.rcpt("<nobody@example.org>", false);
+    EXPECT_EQ(r.kind, Reply::Kind::reject);
+    EXPECT_EQ(r.rcode, "550");
+    EXPECT_EQ(r.xcode, "5.1.1");
+    EXPECT_EQ(s.rcpt("<someone@elsewhere.example>", false).kind, Reply::Kind::proceed);
+    EXPECT_EQ(s.rcpt("<Alice@Example.org>", false).kind, Reply::Kind::proceed);
+    EXPECT_EQ(s.rcpt("<postmaster@example.org>", false).kind, Reply::Kind::proceed);  // alias
+}
+
+TEST_F(SessionTest, BanOnTheLimitAndAtTheNextConnection) {
+    Session s = open("192.0.2.20");
+    s.mail_from("<x@remote.example>", false);
+    EXPECT_EQ(s.rcpt("<g1@example.org>", false).rcode, "550");
+    EXPECT_EQ(s.rcpt("<g2@example.org>", true).kind, Reply::Kind::proceed);  // refused by the MTA, counted
+    Reply third = s.rcpt("<g3@example.org>", false);
+    EXPECT_EQ(third.kind, Reply::Kind::shutdown);
+    EXPECT_EQ(third.rcode, "421");
+    EXPECT_EQ(third.xcode, "4.7.0");
+    Session again(*services_, "conn-2");
+    EXPECT_EQ(again.connect("192.0.2.20").kind, Reply::Kind::shutdown);
+    Session other(*services_, "conn-3");
+    EXPECT_EQ(other.connect("192.0.2.21").kind, Reply::Kind::proceed);
+}
+
+TEST_F(SessionTest, MalformedRecipientIs501) {
+    Session s = open();
+    s.mail_from("<x@remote.example>", false);
+    Reply r = s.rcpt("<../../etc/passwd@example.org>", false);
+    EXPECT_EQ(r.rcode, "501");
+    EXPECT_EQ(r.xcode, "5.1.3");
+}
+
+TEST_F(SessionTest, GtubeRefusedForEveryone) {
+    Session s = open();
+    s.mail_from("<x@remote.example>", false);
+    s.rcpt("<alice@example.org>", false);
+    s.rcpt("<bob@example.org>", false);
+    feed(s, "hi", std::string(kGtube) + "\r\n");
+    EndOfMessage eom = s.end_of_message();
+    EXPECT_EQ(eom.reply.kind, Reply::Kind::reject);
+    EXPECT_EQ(eom.reply.rcode, "550");
+    EXPECT_EQ(eom.reply.xcode, "5.7.1");
+    EXPECT_TRUE(eom.delete_recipients.empty());
+}
+
+TEST_F(SessionTest, PerRecipientLevelsRemoveOnlyTheStrictOnes) {
+    Session s = open();
+    s.mail_from("<x@remote.example>", false);
+    s.rcpt("<alice@example.org>", false);      // level 1: tag 8 -> inbox
+    s.rcpt("<bob@example.org>", false);        // level 3: tag 5, cutoff 15 -> spam
+    s.rcpt("<postmaster@example.org>", false); // alias of carol, level 5: cutoff 6 -> reject
+    feed(s, "offer", "SCORE-SEVEN\r\n");
+    EndOfMessage eom = s.end_of_message();
+    EXPECT_EQ(eom.reply.kind, Reply::Kind::proceed);
+    EXPECT_EQ(eom.delete_recipients, std::vector<std::string>{"<postmaster@example.org>"});
+    ASSERT_EQ(eom.add_headers.size(), 3u);
+    EXPECT_EQ(eom.add_headers[0], (std::pair<std::string, std::string>{"X-Spam-Score", "7.0"}));
+    EXPECT_EQ(eom.add_headers[2].second, "Yes, score=7.0 tag=5.0 tests=SEVEN");
+    EXPECT_NE(eom.log_line.find("<alice@example.org>:inbox"), std::string::npos) << eom.log_line;
+    EXPECT_NE(eom.log_line.find("<bob@example.org>:spam"), std::string::npos) << eom.log_line;
+    EXPECT_NE(eom.log_line.find("<postmaster@example.org>:reject"), std::string::npos) << eom.log_line;
+}
+
+TEST_F(SessionTest, IncomingSpamHeadersAreDeletedHighestIndexFirst) {
+    Session s = open();
+    s.mail_from("<x@remote.example>", false);
+    s.rcpt("<alice@example.org>", false);
+    feed(s, "hi", "clean\r\n",
+         {{"X-Spam-Score", "-50"}, {"Received", "x"}, {"x-spam-score", "-60"}, {"X-Spam-Flag", "NO"}});
+    EndOfMessage eom = s.end_of_message();
+    const std::vector<std::pair<std::string, int>> want{{"X-Spam-Flag", 1}, {"x-spam-score", 2}, {"X-Spam-Score", 1}};
+    EXPECT_EQ(eom.delete_headers, want);
+}
+
+TEST_F(SessionTest, ListsAndContactsDecideBeforeTheScore) {
+    ASSERT_TRUE(admin_->add_list_entry({ListKind::white, "carol@example.org", "@trusted.example"}));
+    ASSERT_TRUE(admin_->add_list_entry({ListKind::black, "", "pest@bad.example"}));
+    ASSERT_TRUE(*admin_->add_contacts("carol@example.org", {{"dana@friends.example", "Dana"}}));
+    for (const char* sender : {"<boss@trusted.example>", "<dana@friends.example>"}) {
+        Session s = open();
+        s.mail_from(sender, false);
+        s.rcpt("<carol@example.org>", false);
+        feed(s, "x", std::string(kGtube));
+        EndOfMessage eom = s.end_of_message();
+        EXPECT_EQ(eom.reply.kind, Reply::Kind::proceed) << sender;
+        EXPECT_TRUE(eom.delete_recipients.empty()) << sender;
+    }
+    Session s = open();
+    s.mail_from("<pest@bad.example>", false);
+    s.rcpt("<alice@example.org>", false);
+    feed(s, "x", "clean");
+    EndOfMessage eom = s.end_of_message();
+    EXPECT_EQ(eom.reply.rcode, "550");
+    EXPECT_NE(eom.reply.text.find("black-listed"), std::string::npos);
+}
+
+TEST_F(SessionTest, AuthenticatedSendersAreNotScoredButRecipientsAreChecked) {
+    Session s = open();
+    s.mail_from("<alice@example.org>", true);
+    EXPECT_EQ(s.rcpt("<nobody@example.org>", false).rcode, "550");
+    s.rcpt("<bob@example.org>", false);
+    feed(s, "x", std::string(kGtube), {{"X-Spam-Status", "forged"}});
+    EndOfMessage eom = s.end_of_message();
+    EXPECT_EQ(eom.reply.kind, Reply::Kind::proceed);
+    EXPECT_TRUE(eom.delete_recipients.empty());
+    EXPECT_EQ(eom.delete_headers.size(), 1u);  // forged headers still go
+    EXPECT_NE(eom.log_line.find("authenticated"), std::string::npos);
+}
+
+TEST_F(SessionTest, BrokenDirectoryIsTemporaryNeverPermanent) {
+    Session s = open();
+    s.mail_from("<x@remote.example>", false);
+    ASSERT_EQ(s.rcpt("<alice@example.org>", false).kind, Reply::Kind::proceed);
+    admin_.reset();
+    std::ofstream(db_, std::ios::binary | std::ios::trunc) << std::string(8192, 'z');
+    std::filesystem::remove(db_ + "-wal");
+    std::filesystem::remove(db_ + "-shm");
+    auto fresh = open_directory("sqlite:" + db_, OpenMode::read_only);
+    directory_ = std::move(fresh).value();
+    Services broken{*directory_, *guard_, *holder_};
+    Session b(broken, "conn-b");
+    b.connect("192.0.2.30");
+    b.mail_from("<x@remote.example>", false);
+    Reply r = b.rcpt("<alice@example.org>", false);
+    EXPECT_EQ(r.kind, Reply::Kind::tempfail);
+    EXPECT_EQ(r.rcode, "451");
+    EXPECT_EQ(r.xcode, "4.3.0");
+}
+
+TEST_F(SessionTest, BodyIsBoundedByTheScanLimit) {
+    Session s = open();
+    s.mail_from("<x@remote.example>", false);
+    s.rcpt("<alice@example.org>", false);
+    s.header("Subject", "big");
+    const std::string chunk(64 * 1024, 'a');
+    for (int i = 0; i < 64; ++i) s.body(chunk);  // 4 MB, over the 2 MB default
+    s.body(kGtube);                              // beyond the limit: not seen
+    EndOfMessage eom = s.end_of_message();
+    EXPECT_EQ(eom.reply.kind, Reply::Kind::proceed);
+}

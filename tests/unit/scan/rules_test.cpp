@@ -1,0 +1,142 @@
+#include "pampero/scan/rules.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "pampero/scan/engine.hpp"
+
+using namespace pampero;
+using namespace pampero::scan;
+
+namespace {
+std::string write_temp(const std::string& name, const std::string& text) {
+    const auto dir = std::filesystem::temp_directory_path() / "pampero-rules-test";
+    std::filesystem::create_directories(dir);
+    const auto path = dir / name;
+    std::ofstream(path) << text;
+    return path.string();
+}
+
+std::vector<std::string> names(const std::vector<RuleHit>& hits) {
+    std::vector<std::string> out;
+    for (const auto& h : hits) out.push_back(h.name);
+    return out;
+}
+}  // namespace
+
+TEST(Rules, ShippedRulesLoadAndGtubeScores1000) {
+    auto rules = RuleSet::load_dir(std::string(PAMPERO_SOURCE_DIR) + "/conf/rules.d");
+    ASSERT_TRUE(rules) << rules.error().message;
+    const std::string msg =
+        "From: a@example.org\r\nSubject: test\r\n\r\n"
+        "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\r\n";
+    auto hits = (*rules)->match(parse_message(msg, 1 << 20));
+    double score = 0;
+    for (const auto& h : hits) score += h.score;
+    EXPECT_GE(score, 1000.0);
+    EXPECT_NE(std::find(names(hits).begin(), names(hits).end(), "GTUBE"), names(hits).end());
+}
+
+TEST(Rules, TargetsHeaderBodyRawbody) {
+    const std::string file = write_temp("targets.yaml", R"(rules:
+  - name: SUBJ_WIN
+    target: header
+    header: subject
+    regex: 'winner'
+    flags: [nocase]
+    score: 1.5
+  - name: ANY_HEADER_X
+    target: header
+    header: ALL
+    regex: '^X-Bulk:'
+    flags: [multiline]
+    score: 1
+  - name: BODY_DECODED
+    target: body
+    regex: 'free money'
+    score: 2
+  - name: RAW_BASE64
+    target: rawbody
+    regex: 'ZnJlZSBtb25leQ=='
+    score: 0.5
+  - name: NEVER
+    target: body
+    regex: 'does not occur'
+    score: 9
+)");
+    auto rules = RuleSet::load_files({file});
+    ASSERT_TRUE(rules) << rules.error().message;
+    const std::string msg =
+        "Subject: You are a WINNER\r\nX-Bulk: yes\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        "ZnJlZSBtb25leQ==\r\n";
+    auto hits = (*rules)->match(parse_message(msg, 1 << 20));
+    EXPECT_EQ(names(hits), (std::vector<std::string>{"SUBJ_WIN", "ANY_HEADER_X", "BODY_DECODED", "RAW_BASE64"}));
+}
+
+struct BadRule {
+    const char* name;
+    const char* text;
+    const char* expect;
+    int line;
+};
+
+class BadRules : public ::testing::TestWithParam<BadRule> {};
+
+TEST_P(BadRules, RefusedNamingFileLineAndRule) {
+    const auto& row = GetParam();
+    const std::string path = write_temp(std::string(row.name) + ".yaml", row.text);
+    auto rules = RuleSet::load_files({path});
+    ASSERT_FALSE(rules);
+    EXPECT_EQ(rules.error().kind, ErrorKind::config);
+    const std::string want = path + ":" + std::to_string(row.line) + ":";
+    EXPECT_NE(rules.error().message.find(want), std::string::npos) << rules.error().message;
+    EXPECT_NE(rules.error().message.find(row.expect), std::string::npos) << rules.error().message;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Rows, BadRules,
+    ::testing::Values(
+        BadRule{"bad_regex", "rules:\n  - name: BROKEN\n    target: body\n    regex: '(unclosed'\n    score: 1\n",
+                "rule BROKEN: bad regex", 4},
+        BadRule{"bad_target", "rules:\n  - name: T\n    target: elsewhere\n    regex: x\n    score: 1\n",
+                "rule T: target must be", 3},
+        BadRule{"no_score", "rules:\n  - name: NOSCORE\n    target: body\n    regex: x\n", "rule NOSCORE: missing 'score'", 2},
+        BadRule{"bad_name", "rules:\n  - name: lower-case\n    target: body\n    regex: x\n    score: 1\n",
+                "names are capital letters", 2},
+        BadRule{"duplicate",
+                "rules:\n  - {name: TWICE, target: body, regex: x, score: 1}\n  - {name: TWICE, target: body, regex: y, score: 1}\n",
+                "rule TWICE: defined twice", 3},
+        BadRule{"unknown_flag", "rules:\n  - name: F\n    target: body\n    regex: x\n    flags: [sloppy]\n    score: 1\n",
+                "unknown flag 'sloppy'", 5},
+        BadRule{"header_without_name", "rules:\n  - name: H\n    target: header\n    regex: x\n    score: 1\n",
+                "needs 'header: NAME'", 2},
+        BadRule{"unknown_key", "rules:\n  - name: K\n    target: body\n    regex: x\n    score: 1\n    weight: 2\n",
+                "unknown key 'weight'", 6}),
+    [](const auto& info) { return info.param.name; });
+
+TEST(Rules, EmptyDirectoryIsAnError) {
+    const auto dir = std::filesystem::temp_directory_path() / "pampero-rules-empty";
+    std::filesystem::create_directories(dir);
+    auto rules = RuleSet::load_dir(dir.string());
+    ASSERT_FALSE(rules);
+    EXPECT_EQ(rules.error().kind, ErrorKind::config);
+}
+
+TEST(Engine, HolderSwapKeepsOldSnapshotAlive) {
+    Config cfg;
+    cfg.rules_dir = std::string(PAMPERO_SOURCE_DIR) + "/conf/rules.d";
+    cfg.levels = std::string(PAMPERO_SOURCE_DIR) + "/conf/levels.yaml";
+    auto first = load_engine(cfg);
+    ASSERT_TRUE(first) << first.error().message;
+    EngineHolder holder(*first);
+    auto in_flight = holder.get();
+    auto second = load_engine(cfg);
+    ASSERT_TRUE(second);
+    holder.set(*second);
+    EXPECT_EQ(holder.get(), *second);
+    EXPECT_EQ(in_flight, *first);  // a scan that started keeps its snapshot
+    EXPECT_GT(in_flight->scan("Subject: x\r\n\r\nXJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X").score,
+              999.0);
+}
