@@ -1,0 +1,112 @@
+"""pampero-milter as a daemon: refuses a bad configuration naming file and line, reloads
+rules on SIGHUP, keeps the old rules when the new ones are broken, stops on SIGTERM,
+and answers garbage on its socket without falling over."""
+import os
+import signal
+import socket
+import struct
+import subprocess
+import time
+import unittest
+
+import harness as h
+
+EXTRA_RULE = """rules:
+  - name: RELOADED_RULE
+    target: body
+    regex: 'PAMPERO-RELOAD-MARKER'
+    score: 1000
+"""
+
+
+class MilterLifecycle(unittest.TestCase):
+    def setUp(self):
+        self.work = h.WorkDir()
+        self.port = h.free_port()
+        self.config = h.write_config(self.work.path, self.port)
+        h.pamperoctl(self.config, "domain", "add", "demo.test")
+        h.pamperoctl(self.config, "user", "add", "alice@demo.test")
+        self.milter = None
+        self.postfix = None
+
+    def tearDown(self):
+        if self.postfix:
+            self.postfix.stop()
+        if self.milter:
+            self.milter.stop()
+        self.work.close()
+
+    def test_bad_configuration_refuses_to_start(self):
+        with open(self.config, "a") as f:
+            f.write("unknwon_key: 1\n")
+        p = subprocess.run([os.path.join(h.BIN, "pampero-milter"), "-f", "-c", self.config],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 78)
+        self.assertRegex(p.stderr, rf"{self.config}:\d+: unknown key 'unknwon_key'")
+
+    def test_bad_rule_file_refuses_to_start(self):
+        with open(os.path.join(self.work.path, "rules.d", "99-bad.yaml"), "w") as f:
+            f.write("rules:\n  - name: BAD\n    target: body\n    regex: '(('\n    score: 1\n")
+        p = subprocess.run([os.path.join(h.BIN, "pampero-milter"), "-f", "-c", self.config],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 78)
+        self.assertIn("99-bad.yaml:4: rule BAD: bad regex", p.stderr)
+
+    def test_version_and_help(self):
+        p = subprocess.run([os.path.join(h.BIN, "pampero-milter"), "--version"], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0)
+        self.assertRegex(p.stdout, r"pampero-milter \d+\.\d+")
+        p = subprocess.run([os.path.join(h.BIN, "pampero-milter"), "--help"], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("-c", p.stdout)
+        self.assertIn("-f", p.stdout)
+
+    def send_marker(self, ip):
+        with self.postfix.smtp(ip) as s:
+            return h.send(s, "a@example.org", ["alice@demo.test"],
+                          h.message("a@example.org", ["alice@demo.test"], body="PAMPERO-RELOAD-MARKER\n"))[1]
+
+    def test_sighup_reloads_and_a_broken_reload_keeps_the_old_rules(self):
+        self.milter = h.start_milter(self.config, self.port, self.work.path)
+        self.postfix = h.Postfix(self.work.path, main_cf=f"smtpd_milters = inet:127.0.0.1:{self.port}\n",
+                                 domains=["demo.test"], mailboxes=["alice@demo.test"])
+        self.assertEqual(self.send_marker("127.0.0.40")[0], 250)
+        with open(os.path.join(self.work.path, "rules.d", "50-reload.yaml"), "w") as f:
+            f.write(EXTRA_RULE)
+        self.milter.signal(signal.SIGHUP)
+        h.wait_until(lambda: "reloaded:" in self.milter.output(), what="the reload")
+        self.assertEqual(self.send_marker("127.0.0.41")[0], 550)
+        with open(os.path.join(self.work.path, "rules.d", "60-broken.yaml"), "w") as f:
+            f.write("rules:\n  - name: BROKEN\n    target: nowhere\n")
+        self.milter.signal(signal.SIGHUP)
+        h.wait_until(lambda: "reload refused" in self.milter.output(), what="the refused reload")
+        self.assertRegex(self.milter.output(), r"60-broken.yaml:\d+: rule BROKEN")
+        self.assertTrue(self.milter.alive())
+        self.assertEqual(self.send_marker("127.0.0.42")[0], 550)  # old set still serving
+        self.assertEqual(self.milter.stop(), 0)  # SIGTERM: clean exit
+        self.milter = None
+
+    def test_garbage_on_the_milter_socket_does_not_kill_it(self):
+        self.milter = h.start_milter(self.config, self.port, self.work.path)
+        payloads = [b"\x00\x00\x00\x05Xjunk", b"GET / HTTP/1.0\r\n\r\n", b"\xff\xff\xff\xff" + b"A" * 64,
+                    struct.pack(">I", 1) + b"O", b""]
+        for p in payloads:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+                s.sendall(p)
+                s.shutdown(socket.SHUT_WR)
+                try:
+                    s.recv(4096)
+                except OSError:
+                    pass
+        time.sleep(0.2)
+        self.assertTrue(self.milter.alive(), self.milter.output())
+        # And it still serves a real MTA.
+        self.postfix = h.Postfix(self.work.path, main_cf=f"smtpd_milters = inet:127.0.0.1:{self.port}\n",
+                                 domains=["demo.test"], mailboxes=["alice@demo.test"])
+        with self.postfix.smtp("127.0.0.43") as s:
+            s.mail("a@example.org")
+            self.assertEqual(s.rcpt("nobody@demo.test")[0], 550)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
