@@ -36,6 +36,17 @@ void read_store(yaml::MapReader r, StoreConfig& s, const std::string& file) {
     }
     if (auto v = r.get_size("default_quota")) s.default_quota = *v;
     if (auto v = r.get_bool("over_quota_tempfail")) s.over_quota_tempfail = *v;
+    if (auto v = r.get_size("message_size_limit")) s.message_size_limit = *v;
+    if (r.has("nodes")) {
+        const YAML::Node nodes = r.node("nodes");
+        if (!nodes.IsMap()) r.fail_at("nodes", "must map node names to LMTP sockets");
+        for (const auto& kv : nodes) {
+            if (!kv.second.IsScalar() || kv.second.Scalar().empty()) {
+                yaml::fail(file, kv.second, "store.nodes: each node needs an LMTP socket");
+            }
+            s.nodes[kv.first.Scalar()] = kv.second.Scalar();
+        }
+    }
     r.finish();
 }
 

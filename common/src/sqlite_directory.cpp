@@ -83,7 +83,10 @@ public:
     Result<std::optional<User>> find_user(const std::string& address) override {
         using R = std::optional<User>;
         return query<R>([&](sqlite3* db) -> Result<R> {
-            Stmt s(db, "SELECT address, level, quota, node, maildir FROM users WHERE address = ?");
+            Stmt s(db,
+                   "SELECT u.address, u.level, u.quota, u.node, u.maildir, m.node, m.maildir "
+                   "FROM users u LEFT JOIN migrations m ON m.address = u.address "
+                   "WHERE u.address = ?");
             if (!s.ok()) return fail(db);
             s.bind(address);
             const int rc = s.step();
@@ -163,9 +166,9 @@ public:
             s.bind(u.address).bind(u.address.substr(at + 1)).bind(opt(u.level));
             s.bind(opt(u.quota)).bind(u.node).bind(u.maildir);
             const int rc = s.step();
-            if (rc == SQLITE_DONE) return Ok{};
             if (rc == SQLITE_CONSTRAINT) return Error::permanent("user exists or domain unknown");
-            return fail(db);
+            if (rc != SQLITE_DONE) return fail(db);
+            return write_migration(db, u);
         });
     }
     Status update_user(const User& u) override {
@@ -175,7 +178,7 @@ public:
             s.bind(opt(u.level)).bind(opt(u.quota)).bind(u.node).bind(u.maildir).bind(u.address);
             if (s.step() != SQLITE_DONE) return fail(db);
             if (sqlite3_changes(db) == 0) return Error::permanent("no such user");
-            return Ok{};
+            return write_migration(db, u);
         });
     }
     Status del_user(const std::string& address) override {
@@ -185,8 +188,9 @@ public:
         using R = std::vector<User>;
         return query<R>([&](sqlite3* db) -> Result<R> {
             Stmt s(db,
-                   "SELECT address, level, quota, node, maildir FROM users "
-                   "WHERE ? = '' OR domain = ? ORDER BY address");
+                   "SELECT u.address, u.level, u.quota, u.node, u.maildir, m.node, m.maildir "
+                   "FROM users u LEFT JOIN migrations m ON m.address = u.address "
+                   "WHERE ? = '' OR u.domain = ? ORDER BY u.address");
             if (!s.ok()) return fail(db);
             s.bind(domain).bind(domain);
             R out;
@@ -272,6 +276,20 @@ private:
         return static_cast<std::int64_t>(*v);
     }
 
+    // The user's second location (migrations table) as `u` says: replaced or removed.
+    Result<Ok> write_migration(sqlite3* db, const User& u) const {
+        Stmt d(db, "DELETE FROM migrations WHERE address = ?");
+        if (!d.ok()) return fail(db);
+        d.bind(u.address);
+        if (d.step() != SQLITE_DONE) return fail(db);
+        if (!u.migration) return Ok{};
+        Stmt s(db, "INSERT INTO migrations(address, node, maildir) VALUES (?, ?, ?)");
+        if (!s.ok()) return fail(db);
+        s.bind(u.address).bind(u.migration->node).bind(u.migration->maildir);
+        if (s.step() != SQLITE_DONE) return fail(db);
+        return Ok{};
+    }
+
     static User row_user(const Stmt& s) {
         User u;
         u.address = s.text(0);
@@ -279,6 +297,7 @@ private:
         if (auto q = s.integer(2)) u.quota = static_cast<std::uint64_t>(*q);
         u.node = s.text(3);
         u.maildir = s.text(4);
+        if (s.integer(5)) u.migration = MailboxLocation{s.text(5), s.text(6)};  // m.node NOT NULL
         return u;
     }
 

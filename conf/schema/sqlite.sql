@@ -17,6 +17,13 @@ CREATE TABLE IF NOT EXISTS users (
 );
 CREATE INDEX IF NOT EXISTS users_domain ON users(domain);
 
+-- During a migration, a mailbox's second location: pampero-store delivers to both.
+CREATE TABLE IF NOT EXISTS migrations (
+    address TEXT PRIMARY KEY REFERENCES users(address) ON DELETE CASCADE,
+    node    TEXT NOT NULL,
+    maildir TEXT NOT NULL                   -- relative to that node's mail_root
+);
+
 CREATE TABLE IF NOT EXISTS aliases (
     address TEXT NOT NULL,
     target  TEXT NOT NULL,

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "pampero/common/result.hpp"
@@ -35,6 +36,11 @@ struct StoreConfig {
     std::string spam_folder = "Spam";
     std::uint64_t default_quota = 300ull * 1024 * 1024;
     bool over_quota_tempfail = false;  // 452 4.2.2 instead of 552 5.2.2
+    std::uint64_t message_size_limit = 64ull * 1024 * 1024;  // LMTP SIZE; larger: 552 5.3.4
+    // Storage nodes by the name the directory's users carry, each with its LMTP socket
+    // (same syntax as `lmtp`): where mail for a user held elsewhere is forwarded, and
+    // what the socketmap's `transport` map tells Postfix.
+    std::map<std::string, std::string> nodes;
 };
 
 struct Config {

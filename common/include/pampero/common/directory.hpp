@@ -23,12 +23,21 @@
 
 namespace pampero {
 
+// Where a mailbox lives: the storage node and the maildir relative to its mail_root.
+struct MailboxLocation {
+    std::string node;
+    std::string maildir;
+};
+
 struct User {
     std::string address;
     std::optional<int> level;            // nullopt: the default level
     std::optional<std::uint64_t> quota;  // bytes; nullopt: the configured default
     std::string node;                    // storage node holding the mailbox
     std::string maildir;                 // relative to the store's mail_root
+    // During a migration the mailbox's second location: the store delivers every
+    // message to both until the move is finished (nullopt: no migration).
+    std::optional<MailboxLocation> migration;
 };
 
 enum class ListKind { white, black };

@@ -1,0 +1,85 @@
+// pampero-store: the store agent. LMTP delivery into Maildir++ (store.hpp says what it
+// decides), and the socketmap server that tells Postfix where mailboxes live.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "pampero/common/config.hpp"
+#include "pampero/common/daemon.hpp"
+#include "pampero/common/directory.hpp"
+#include "pampero/common/log.hpp"
+#include "server.hpp"
+#include "socketmap.hpp"
+#include "store.hpp"
+
+using namespace pampero;
+
+namespace {
+
+constexpr int kExitConfig = 78;    // EX_CONFIG
+constexpr int kExitSoftware = 70;  // EX_SOFTWARE
+
+void reload(const std::string& path, store::SnapshotHolder& holder) {
+    auto next = store::load_snapshot(path);
+    if (!next) {
+        log::error("reload refused, keeping the running configuration: {}", next.error().message);
+        return;
+    }
+    const auto running = holder.get();
+    if ((*next)->config.directory != running->config.directory ||
+        (*next)->config.store.lmtp != running->config.store.lmtp ||
+        (*next)->config.store.socketmap != running->config.store.socketmap) {
+        log::warning("directory and socket changes take effect at restart");
+    }
+    holder.set(*next);
+    log::notice("reloaded: node {}, mail_root {}, {} levels, {} node(s)", (*next)->config.store.node,
+                (*next)->config.store.mail_root, (*next)->levels.levels.size(), (*next)->nodes.size());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const DaemonOptions opt = parse_daemon_args(argc, argv, "pampero-store",
+                                                "pampero's store agent: LMTP delivery into Maildir, socketmap");
+    log::open("pampero-store", opt.foreground, opt.debug);
+
+    auto snap = store::load_snapshot(opt.config);
+    if (!snap) {
+        std::fprintf(stderr, "pampero-store: %s\n", snap.error().message.c_str());
+        return kExitConfig;
+    }
+    const auto& cfg = (*snap)->config;
+    auto dir = open_directory(cfg.directory, OpenMode::read_only);
+    if (!dir) {
+        std::fprintf(stderr, "pampero-store: %s\n", dir.error().message.c_str());
+        return kExitConfig;
+    }
+    auto directory = make_cached_directory(std::move(dir).value(), std::chrono::seconds(cfg.directory_cache_ttl));
+
+    store::SnapshotHolder holder(*snap);
+    store::Store st(*directory, holder);
+    store::SocketmapService maps(*directory, holder);
+    store::Server server(st, maps, holder);
+    if (auto s = server.listen((*snap)->lmtp, (*snap)->socketmap); !s) {
+        std::fprintf(stderr, "pampero-store: cannot listen: %s\n", s.error().message.c_str());
+        return kExitSoftware;
+    }
+    if (!opt.foreground) daemonize();
+    block_signals();
+    server.start();
+    log::notice("starting: node {}, lmtp {}, socketmap {}, mail_root {}, directory {}", cfg.store.node,
+                (*snap)->lmtp.str(), (*snap)->socketmap.str(), cfg.store.mail_root, cfg.directory);
+    for (;;) {
+        const int sig = wait_for_signal();
+        if (sig == SIGHUP) {
+            reload(opt.config, holder);
+            continue;
+        }
+        log::notice("stopping on signal {}", sig);
+        break;
+    }
+    server.stop(std::chrono::seconds(30));
+    log::notice("stopped");
+    return 0;
+}

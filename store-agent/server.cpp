@@ -1,0 +1,271 @@
+#include "server.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "conn.hpp"
+#include "lmtp_codec.hpp"
+#include "netstring.hpp"
+#include "pampero/common/log.hpp"
+
+namespace pampero::store {
+namespace {
+
+using namespace std::chrono_literals;
+constexpr auto kCommandTimeout = 300s;
+constexpr auto kDataTimeout = 600s;
+constexpr auto kMapIdleTimeout = 600s;
+
+std::string host_name() {
+    char buf[256] = {};
+    if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == 0) return "localhost";
+    return buf;
+}
+
+}  // namespace
+
+Status Server::listen(const Endpoint& lmtp, const Endpoint& socketmap) {
+    hostname_ = host_name();
+    auto a = listen_on(lmtp);
+    if (!a) return a.error();
+    lmtp_fd_ = *a;
+    auto b = listen_on(socketmap);
+    if (!b) {
+        close(lmtp_fd_);
+        lmtp_fd_ = -1;
+        return b.error();
+    }
+    map_fd_ = *b;
+    return ok_status();
+}
+
+void Server::start() {
+    acceptors_.emplace_back([this] { accept_loop(lmtp_fd_, true); });
+    acceptors_.emplace_back([this] { accept_loop(map_fd_, false); });
+}
+
+void Server::stop(std::chrono::seconds grace) {
+    stopping_ = true;
+    for (auto& t : acceptors_) {
+        if (t.joinable()) t.join();
+    }
+    acceptors_.clear();
+    for (int* fd : {&lmtp_fd_, &map_fd_}) {
+        if (*fd >= 0) close(*fd);
+        *fd = -1;
+    }
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, grace, [this] { return lmtp_active_ == 0 && map_active_ == 0; });
+    if (lmtp_active_ + map_active_ > 0) {
+        log::warning("stopping with {} session(s) still busy after {}s", lmtp_active_ + map_active_,
+                     grace.count());
+    }
+}
+
+void Server::accept_loop(int lfd, bool lmtp) {
+    while (!stopping_) {
+        pollfd p{lfd, POLLIN, 0};
+        if (poll(&p, 1, 250) <= 0) continue;
+        const int fd = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE) {
+                log::error("accept: {}", std::strerror(errno));
+                std::this_thread::sleep_for(100ms);
+            }
+            continue;
+        }
+        {
+            std::lock_guard lock(mu_);
+            int& active = lmtp ? lmtp_active_ : map_active_;
+            if (active >= (lmtp ? kMaxLmtpSessions : kMaxSocketmapSessions)) {
+                if (lmtp) {
+                    static constexpr char kBusy[] = "421 4.3.2 Too many connections, try again later\r\n";
+                    (void)!::send(fd, kBusy, sizeof kBusy - 1, MSG_NOSIGNAL);
+                }
+                close(fd);
+                log::warning("{}: connection limit reached, one refused", lmtp ? "lmtp" : "socketmap");
+                continue;
+            }
+            ++active;
+        }
+        const std::uint64_t id = next_id_++;
+        std::thread([this, fd, lmtp, id] {
+            if (lmtp) lmtp_session(fd, id);
+            else socketmap_session(fd);
+            std::lock_guard lock(mu_);
+            --(lmtp ? lmtp_active_ : map_active_);
+            cv_.notify_all();
+        }).detach();
+    }
+}
+
+void Server::lmtp_session(int fd, std::uint64_t num) {
+    Conn c(fd, &stopping_);
+    const std::string id = fmt::format("lmtp-{:x}", num);
+    const auto snap = snap_.get();
+    const std::uint64_t size_limit = snap->config.store.message_size_limit;
+    log::debug("{}: connect", id);
+    if (!c.send(fmt::format("220 {} LMTP pampero-store ready\r\n", hostname_))) return;
+
+    bool greeted = false;
+    std::optional<std::string> mail;
+    std::vector<Recipient> rcpts;
+    int errors = 0;
+    Envelope env;
+    env.session_id = id;
+    auto reset = [&] {
+        mail.reset();
+        rcpts.clear();
+    };
+    auto reply = [&](const lmtp::Reply& r) { c.queue(r.wire()); };
+
+    std::string line;
+    for (;;) {
+        const auto st = c.read_line(line, lmtp::kMaxCommandLine, kCommandTimeout, !mail.has_value());
+        if (st == Conn::Status::too_long) {
+            reply({500, "5.5.2", "Error: command line too long"});
+        } else if (st == Conn::Status::timeout) {
+            c.send("421 4.4.2 Error: timeout exceeded\r\n");
+            break;
+        } else if (st == Conn::Status::stopping) {
+            c.send("421 4.3.2 Service shutting down\r\n");
+            break;
+        } else if (st != Conn::Status::ok) {
+            break;
+        }
+        if (st == Conn::Status::too_long) {
+            if (++errors > kMaxErrors) {
+                c.send("421 4.7.0 Error: too many errors\r\n");
+                break;
+            }
+            continue;
+        }
+        auto parsed = lmtp::parse_command(line);
+        if (!parsed.command) {
+            reply(*parsed.error);
+            if (++errors > kMaxErrors) {
+                c.send("421 4.7.0 Error: too many errors\r\n");
+                break;
+            }
+            continue;
+        }
+        const lmtp::Command& cmd = *parsed.command;
+        switch (cmd.verb) {
+            case lmtp::Verb::lhlo:
+                reset();
+                greeted = true;
+                env.helo = cmd.argument;
+                c.queue(lmtp::wire_multiline(
+                    250, {hostname_, "PIPELINING", "ENHANCEDSTATUSCODES", "8BITMIME",
+                          fmt::format("SIZE {}", size_limit), std::string(lmtp::kLocalOnlyParam)}));
+                break;
+            case lmtp::Verb::mail:
+                if (!greeted) reply({503, "5.5.1", "Error: send LHLO first"});
+                else if (mail) reply({503, "5.5.1", "Error: nested MAIL command"});
+                else if (cmd.size && *cmd.size > size_limit) reply(Store::too_big());
+                else {
+                    mail = cmd.path;
+                    env.sender = cmd.path;
+                    reply({250, "2.1.0", "Ok"});
+                }
+                break;
+            case lmtp::Verb::rcpt: {
+                if (!mail) {
+                    reply({503, "5.5.1", "Error: need MAIL command"});
+                    break;
+                }
+                if (rcpts.size() >= kMaxRecipients) {
+                    reply({452, "4.5.3", "Error: too many recipients"});
+                    break;
+                }
+                auto r = store_.accept_recipient(cmd.path, cmd.local_only, std::nullopt);
+                if (auto* rep = std::get_if<lmtp::Reply>(&r)) {
+                    log::info("{}: from=<{}> to=<{}>: {} {} {}", id, env.sender, cmd.path, rep->code,
+                              rep->enhanced, rep->text);
+                    reply(*rep);
+                } else {
+                    rcpts.push_back(std::move(std::get<Recipient>(r)));
+                    reply({250, "2.1.5", "Ok"});
+                }
+                break;
+            }
+            case lmtp::Verb::data: {
+                if (!mail) {
+                    reply({503, "5.5.1", "Error: need MAIL command"});
+                    break;
+                }
+                if (rcpts.empty()) {
+                    reply({503, "5.5.1", "Error: no valid recipients"});
+                    break;
+                }
+                c.queue("354 End data with <CR><LF>.<CR><LF>\r\n");
+                lmtp::DataDecoder dec(size_limit);
+                bool lost = false;
+                while (!dec.done()) {
+                    const std::size_t used = dec.feed(c.buffered());
+                    c.consume(used);
+                    if (dec.done()) break;
+                    const auto fs = c.fill(kDataTimeout);
+                    if (fs != Conn::Status::ok) {
+                        if (fs == Conn::Status::timeout) c.send("421 4.4.2 Error: timeout exceeded\r\n");
+                        lost = true;
+                        break;
+                    }
+                }
+                if (lost) {
+                    log::info("{}: connection lost during DATA; nothing acknowledged", id);
+                    return;
+                }
+                if (dec.overflow()) {
+                    log::info("{}: message of {} octets exceeds the limit of {}", id, dec.octets(), size_limit);
+                    for (std::size_t i = 0; i < rcpts.size(); ++i) reply(Store::too_big());
+                } else {
+                    for (const auto& r : store_.deliver(env, dec.message(), rcpts)) reply(r);
+                }
+                reset();
+                break;
+            }
+            case lmtp::Verb::rset:
+                reset();
+                reply({250, "2.0.0", "Ok"});
+                break;
+            case lmtp::Verb::noop: reply({250, "2.0.0", "Ok"}); break;
+            case lmtp::Verb::vrfy: reply({252, "2.5.2", "Cannot VRFY user; try RCPT"}); break;
+            case lmtp::Verb::quit:
+                c.send("221 2.0.0 Bye\r\n");
+                return;
+            default: reply({500, "5.5.2", "Error: command not recognized"}); break;
+        }
+    }
+    c.flush();
+}
+
+void Server::socketmap_session(int fd) {
+    Conn c(fd, &stopping_);
+    for (;;) {
+        const auto d = decode_netstring(c.buffered());
+        if (d.status == NetstringDecode::Status::error) {
+            // The stream cannot be resynchronized after a framing error: answer and close.
+            log::warning("socketmap: {}; closing the connection", d.error);
+            c.send(encode_netstring(fmt::format("PERM {}", d.error)));
+            return;
+        }
+        if (d.status == NetstringDecode::Status::ok) {
+            const std::string answer = maps_.answer(d.value);
+            c.consume(d.consumed);
+            c.queue(encode_netstring(answer));
+            continue;
+        }
+        const auto st = c.fill(kMapIdleTimeout, true);
+        if (st != Conn::Status::ok) break;
+    }
+    c.flush();
+}
+
+}  // namespace pampero::store

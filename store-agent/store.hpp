@@ -1,0 +1,125 @@
+// store.hpp - what pampero-store decides and does for each recipient.
+//
+// The LMTP session calls accept_recipient() at RCPT and deliver() after DATA; this is the
+// one place where directory answers and delivery outcomes become LMTP replies:
+//   address malformed / escaping the mail root     501 5.1.3 / 550 5.1.1 (never a path)
+//   domain not ours, no such user                   550 5.1.1
+//   directory or configuration trouble              451 4.3.0 (retry; never a 5xx)
+//   over quota                                      552 5.2.2 (452 4.2.2 when configured)
+//   write error, full disk, fsync failure           452 4.3.1, nothing left in new/
+//   user held by another node                       forwarded there, its reply relayed
+//   delivered                                       250 2.0.0, only after fsync+rename+fsync
+// Folder: scan::decide() on the message's X-Spam-Score, the owner's level and lists, as
+// the milter does. "inbox" files into INBOX; "spam" into the spam folder. "reject" (the
+// milter refuses those while the sender is connected) is filed into the spam folder too:
+// refusing here would make the MTA bounce to a forged sender, and no mail is dropped.
+// During a migration a user has two locations; each gets the message (a temporary
+// failure of either makes the recipient's reply temporary: a retry may duplicate a copy,
+// never lose one).
+// Thread-safety: every method may be called from many sessions at once.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "endpoint.hpp"
+#include "lmtp_codec.hpp"
+#include "maildir.hpp"
+#include "pampero/common/config.hpp"
+#include "pampero/common/directory.hpp"
+#include "pampero/scan/levels.hpp"
+
+namespace pampero::store {
+
+// Everything a reload may change, swapped as a whole (see design: "reload is a swap").
+struct Snapshot {
+    Config config;
+    scan::Levels levels;
+    Endpoint lmtp;
+    Endpoint socketmap;
+    std::map<std::string, Endpoint> nodes;  // by name; includes this node
+
+    // The LMTP endpoint of a storage node; nullptr when unknown.
+    const Endpoint* node(const std::string& name) const;
+};
+
+Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_path);
+
+class SnapshotHolder {
+public:
+    explicit SnapshotHolder(std::shared_ptr<const Snapshot> s) : s_(std::move(s)) {}
+    std::shared_ptr<const Snapshot> get() const {
+        std::lock_guard lock(mu_);
+        return s_;
+    }
+    void set(std::shared_ptr<const Snapshot> s) {
+        std::lock_guard lock(mu_);
+        s_ = std::move(s);
+    }
+
+private:
+    mutable std::mutex mu_;
+    std::shared_ptr<const Snapshot> s_;
+};
+
+// One mailbox a recipient's copy goes to.
+struct Target {
+    std::string user;     // the directory's user
+    std::string node;
+    std::string root;     // absolute maildir (local targets only)
+    std::uint64_t quota = 0;  // bytes, 0: none
+};
+
+struct Recipient {
+    std::string address;                // normalized, as the RCPT named it
+    std::optional<std::string> owner;   // whose level and lists decide the folder
+    std::optional<int> level;
+    std::vector<Target> local;
+    std::vector<Target> remote;
+};
+
+struct Envelope {
+    std::string sender;  // as given in MAIL FROM ("" for <>)
+    std::string session_id;
+    std::string helo;
+};
+
+// Pure helpers, exposed for tests. Header lookups read only the header section.
+std::optional<double> message_spam_score(std::string_view message);
+std::string message_queue_id(std::string_view message);  // from the first Received: "id X"
+
+class Store {
+public:
+    Store(Directory& directory, SnapshotHolder& snapshot) : dir_(directory), snap_(snapshot) {}
+
+    std::variant<Recipient, lmtp::Reply> accept_recipient(const std::string& path, bool local_only,
+                                                          std::optional<std::uint64_t> size_hint);
+
+    // One reply per recipient, in order. `message` has LF line ends.
+    std::vector<lmtp::Reply> deliver(const Envelope& env, std::string_view message,
+                                     const std::vector<Recipient>& recipients);
+
+    // Over-size message: the same reply for everyone.
+    static lmtp::Reply too_big() { return {552, "5.3.4", "Message size exceeds fixed limit"}; }
+
+private:
+    lmtp::Reply over_quota_reply(const Snapshot& s) const;
+    lmtp::Reply deliver_local(const Snapshot& s, const Envelope& env, const Recipient& r,
+                              const Target& t, const std::string& folder, std::string_view message,
+                              const std::string& qid);
+    void maybe_clean_tmp(const std::string& folder_dir);
+
+    Directory& dir_;
+    SnapshotHolder& snap_;
+    DirSync sync_;
+    std::mutex clean_mu_;
+    std::map<std::string, long> cleaned_;  // folder -> last tmp/ cleanup (steady seconds)
+};
+
+}  // namespace pampero::store
