@@ -84,6 +84,7 @@ Result<Config> load_config(const std::string& path) {
         if (r.has("store")) {
             read_store(yaml::MapReader(path, r.node("store"), "store"), c.store, path);
         }
+        if (r.has("blocklists")) c.blocklists = read_blocklists(path, r.node("blocklists"));
         r.finish();
     } catch (const yaml::Error& e) {
         return Error::config(e.what());

@@ -9,7 +9,9 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
+#include "pampero/common/blocklist_config.hpp"
 #include "pampero/common/result.hpp"
 
 namespace pampero {
@@ -53,6 +55,7 @@ struct Config {
     MilterConfig milter;
     GuardConfig guard;
     StoreConfig store;
+    std::vector<BlocklistConfig> blocklists;  // DNSBL/URIBL, see blocklist_config.hpp
 };
 
 Result<Config> load_config(const std::string& path);

@@ -1,0 +1,946 @@
+// zone.cpp - rbldnsd zone parsing and the compact lookup structures. See zone.hpp.
+#include "pampero/scan/zone.hpp"
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <stdexcept>
+#include <unordered_map>
+
+namespace pampero::scan {
+
+namespace {
+
+constexpr std::uint32_t kExcluded = 0xffffffffu;  // raw answer id of an exclusion
+constexpr std::uint32_t kDefaultA = 0x7f000002u;  // rbldnsd's default A: 127.0.0.2
+constexpr std::size_t kMaxTxt = 255;
+
+struct ParseError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// Value ids stored at the narrowest width that holds them; width 0 = all the same.
+struct ValueIds {
+    unsigned width = 0;
+    std::uint32_t only = 0;
+    std::vector<std::uint8_t> data;
+
+    void assign(const std::vector<std::uint32_t>& ids) {
+        data.clear();
+        width = 0;
+        only = ids.empty() ? 0 : ids[0];
+        std::uint32_t max = 0;
+        bool uniform = true;
+        for (auto v : ids) {
+            max = std::max(max, v);
+            uniform = uniform && v == only;
+        }
+        if (uniform) return;
+        width = max <= 0xff ? 1 : max <= 0xffff ? 2 : 4;
+        data.resize(ids.size() * width);
+        for (std::size_t i = 0; i < ids.size(); ++i) put(data.data() + i * width, width, ids[i]);
+        data.shrink_to_fit();
+    }
+    static void put(std::uint8_t* p, unsigned w, std::uint32_t v) {
+        if (w == 1) *p = static_cast<std::uint8_t>(v);
+        else if (w == 2) { const auto x = static_cast<std::uint16_t>(v); std::memcpy(p, &x, 2); }
+        else std::memcpy(p, &v, 4);
+    }
+    static std::uint32_t read(const std::uint8_t* p, unsigned w) noexcept {
+        if (w == 1) return *p;
+        if (w == 2) { std::uint16_t x; std::memcpy(&x, p, 2); return x; }
+        std::uint32_t x;
+        std::memcpy(&x, p, 4);
+        return x;
+    }
+    std::uint32_t get(std::size_t i) const noexcept {
+        return width == 0 ? only : read(data.data() + i * width, width);
+    }
+    std::size_t memory() const { return data.capacity(); }
+};
+
+// One level of an IP set: the sorted prefixes of one length (32, 24, 16 or 8 bits).
+// With an index, the top `index_bits` of a prefix select a bucket and only the rest is
+// stored, in 1 or 2 bytes: a 1,000,000-entry /32 level is 2 MB of keys + a 256 KB index.
+struct Ip4Level {
+    unsigned bits = 32;
+    unsigned index_bits = 0;
+    unsigned key_width = 4;
+    std::size_t n = 0;
+    std::vector<std::uint32_t> index;
+    std::vector<std::uint8_t> keys8;
+    std::vector<std::uint16_t> keys16;
+    std::vector<std::uint32_t> keys32;
+    ValueIds values;
+
+    template <typename K>
+    static bool search(const std::vector<K>& keys, std::size_t lo, std::size_t hi, std::uint32_t s,
+                       std::size_t& pos) noexcept {
+        const K* b = keys.data() + lo;
+        const K* e = keys.data() + hi;
+        const K* it = std::lower_bound(b, e, static_cast<K>(s));
+        if (it == e || *it != static_cast<K>(s)) return false;
+        pos = static_cast<std::size_t>(it - keys.data());
+        return true;
+    }
+
+    bool find(std::uint32_t ip, std::size_t& pos) const noexcept {
+        if (n == 0) return false;
+        const std::uint32_t p = bits == 32 ? ip : ip >> (32 - bits);
+        std::size_t lo = 0, hi = n;
+        std::uint32_t s = p;
+        if (index_bits) {
+            const std::uint32_t bucket = p >> (bits - index_bits);
+            lo = index[bucket];
+            hi = index[bucket + 1];
+            if (lo == hi) return false;
+            s = p & ((1u << (bits - index_bits)) - 1);
+        }
+        switch (key_width) {
+            case 1: return search(keys8, lo, hi, s, pos);
+            case 2: return search(keys16, lo, hi, s, pos);
+            default: return search(keys32, lo, hi, s, pos);
+        }
+    }
+
+    // `prefixes` sorted, unique (already shifted right to `bits` bits).
+    void build(unsigned level_bits, const std::vector<std::uint32_t>& prefixes,
+               const std::vector<std::uint32_t>& ids) {
+        bits = level_bits;
+        n = prefixes.size();
+        index_bits = 0;
+        if (bits == 32 && n >= 4096) index_bits = 16;
+        else if (bits == 24 && n >= 4096) index_bits = 16;
+        else if (bits == 16 && n >= 256) index_bits = 8;
+        const unsigned rest = bits - index_bits;
+        key_width = rest <= 8 ? 1 : rest <= 16 ? 2 : 4;
+        if (index_bits) {
+            index.assign((std::size_t{1} << index_bits) + 1, 0);
+            for (auto p : prefixes) ++index[(p >> rest) + 1];
+            for (std::size_t i = 1; i < index.size(); ++i) index[i] += index[i - 1];
+        }
+        const std::uint32_t mask = rest == 32 ? 0xffffffffu : (1u << rest) - 1;
+        for (auto p : prefixes) {
+            const std::uint32_t s = p & mask;
+            if (key_width == 1) keys8.push_back(static_cast<std::uint8_t>(s));
+            else if (key_width == 2) keys16.push_back(static_cast<std::uint16_t>(s));
+            else keys32.push_back(s);
+        }
+        keys8.shrink_to_fit();
+        keys16.shrink_to_fit();
+        keys32.shrink_to_fit();
+        values.assign(ids);
+    }
+
+    std::size_t memory() const {
+        return index.capacity() * 4 + keys8.capacity() + keys16.capacity() * 2 +
+               keys32.capacity() * 4 + values.memory();
+    }
+};
+
+inline std::uint64_t hash_bytes(const char* p, std::size_t n) noexcept {
+    std::uint64_t h = 0x9e3779b97f4a7c15ull ^ (n * 0xff51afd7ed558ccdull);
+    while (n >= 8) {
+        std::uint64_t c;
+        std::memcpy(&c, p, 8);
+        h = (h ^ c) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+        p += 8;
+        n -= 8;
+    }
+    if (n) {
+        std::uint64_t c = 0;
+        std::memcpy(&c, p, n);
+        h = (h ^ c) * 0xc4ceb9fe1a85ec53ull;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 29;
+    return h;
+}
+
+// Open addressing, linear probing; slot = (32-bit hash << 32) | record offset, 0 = empty.
+struct NameTable {
+    std::vector<std::uint64_t> slots;
+    std::uint64_t mask = 0;
+    std::size_t n = 0;
+    unsigned min_labels = 255;
+    unsigned max_labels = 0;
+
+    void init(std::size_t count) {
+        std::size_t cap = 8;
+        while (cap * 3 < count * 5) cap <<= 1;  // load factor <= 0.6
+        slots.assign(count ? cap : 0, 0);
+        mask = cap - 1;
+    }
+    void insert(std::uint64_t h, std::uint32_t offset) {
+        std::uint64_t i = h & mask;
+        const std::uint64_t tag = h >> 32;
+        while (slots[i] != 0) i = (i + 1) & mask;
+        slots[i] = (tag << 32) | offset;
+        ++n;
+    }
+    // Returns the record offset or 0.
+    std::uint32_t find(const std::string& blob, const char* name, std::size_t len, std::uint64_t h) const noexcept {
+        if (n == 0) return 0;
+        std::uint64_t i = h & mask;
+        const std::uint64_t tag = h >> 32;
+        for (;;) {
+            const std::uint64_t s = slots[i];
+            if (s == 0) return 0;
+            if ((s >> 32) == tag) {
+                const auto off = static_cast<std::uint32_t>(s);
+                const auto* rec = reinterpret_cast<const unsigned char*>(blob.data()) + off;
+                if (rec[0] == len && std::memcmp(rec + 1, name, len) == 0) return off;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+};
+
+}  // namespace
+
+struct Zone::Impl {
+    struct Answer {
+        std::uint32_t a;
+        std::uint32_t txt_off;
+        std::uint32_t txt_len;
+    };
+    std::vector<Answer> answers;
+    std::string txt_blob;
+    // Value sets: set 0 is "excluded" (no answers); set i is members[begin[i]..begin[i+1]).
+    std::vector<std::uint32_t> set_begin{0, 0};
+    std::vector<std::uint32_t> set_members;
+    Ip4Level levels[4];  // /32, /24, /16, /8: most specific first
+    // dnset: records [len][name][value id, vid_width bytes]
+    std::string names{'\0'};
+    ValueIds vid_all;  // width/only used; data unused
+    NameTable exact, wild;
+    std::string vars[10];
+    bool var_set[10] = {};
+    std::string base;
+    bool has_base = false;
+
+    ZoneMatch match_set(std::uint32_t set, std::string_view entry) const noexcept {
+        const std::uint32_t b = set_begin[set], e = set_begin[set + 1];
+        if (b == e) return {};
+        return {std::span<const std::uint32_t>(set_members.data() + b, e - b), entry};
+    }
+    std::uint32_t record_vid(std::uint32_t off) const noexcept {
+        if (vid_all.width == 0) return vid_all.only;
+        const auto* rec = reinterpret_cast<const unsigned char*>(names.data()) + off;
+        return ValueIds::read(rec + 1 + rec[0], vid_all.width);
+    }
+    std::string_view record_name(std::uint32_t off) const noexcept {
+        return {names.data() + off + 1, static_cast<unsigned char>(names[off])};
+    }
+};
+
+namespace {
+
+unsigned count_labels(std::string_view s) {
+    return static_cast<unsigned>(std::count(s.begin(), s.end(), '.')) + 1;
+}
+
+bool is_space(char c) { return c == ' ' || c == '\t'; }
+
+class Parser {
+public:
+    Parser(Zone::Impl& z, ZoneFormat format, const std::string& name, Zone::Stats& stats)
+        : z_(z), format_(format), name_(name), stats_(stats) {}
+
+    void run(std::string_view text) {
+        std::size_t pos = 0;
+        while (pos < text.size()) {
+            std::size_t nl = text.find('\n', pos);
+            if (nl == std::string_view::npos) nl = text.size();
+            std::string_view line = text.substr(pos, nl - pos);
+            pos = nl + 1;
+            ++line_no_;
+            if (line.size() > Zone::kMaxLine) fail(fmt::format("line longer than {} bytes", Zone::kMaxLine));
+            while (!line.empty() && (is_space(line.back()) || line.back() == '\r')) line.remove_suffix(1);
+            while (!line.empty() && is_space(line.front())) line.remove_prefix(1);
+            if (line.empty()) continue;
+            if (line.find('\0') != std::string_view::npos) fail("NUL byte in line");
+            handle(line);
+        }
+    }
+
+    void build() {
+        if (format_ == ZoneFormat::dnset) build_names();
+        else build_ips();
+    }
+
+    std::int64_t expires() const { return expires_; }
+
+private:
+    [[noreturn]] void fail(const std::string& why) const {
+        throw ParseError(fmt::format("{}:{}: {}", name_, line_no_, why));
+    }
+    void warn(const std::string& why) {
+        ++stats_.warnings;
+        if (stats_.first_warnings.size() < Zone::kMaxWarningsKept) {
+            stats_.first_warnings.push_back(fmt::format("{}:{}: {}", name_, line_no_, why));
+        }
+    }
+
+    void handle(std::string_view line) {
+        const char c = line[0];
+        if (c == '$') return special(line.substr(1), true);
+        if ((c == '#' || c == ';' || c == ':') && line.size() > 1 && line[1] == '$') {
+            return special(line.substr(2), c == ':');
+        }
+        if (c == '#' || c == ';') return;
+        if (c == ':') {
+            if (format_ == ZoneFormat::ip4tset && defaults_seen_) fail("ip4tset takes one value line for all entries");
+            defaults_seen_ = true;
+            parse_value(line, def_a_, def_txt_);
+            def_answer_ = kExcluded;  // re-intern lazily
+            return;
+        }
+        if (++stats_.entries > Zone::kMaxEntries) fail(fmt::format("more than {} entries", Zone::kMaxEntries));
+        if (format_ == ZoneFormat::dnset) name_entry(line);
+        else ip_entry(line);
+    }
+
+    // --- specials ------------------------------------------------------------------
+    void special(std::string_view s, bool strict) {
+        std::size_t w = 0;
+        while (w < s.size() && !is_space(s[w])) ++w;
+        const std::string_view word = s.substr(0, w);
+        std::string_view rest = s.substr(w);
+        while (!rest.empty() && is_space(rest.front())) rest.remove_prefix(1);
+        if (word.size() == 1 && word[0] >= '0' && word[0] <= '9') {
+            const int n = word[0] - '0';
+            if (!z_.var_set[n]) {
+                z_.vars[n] = std::string(rest.substr(0, kMaxTxt));
+                z_.var_set[n] = true;
+            }
+        } else if (word == "=") {
+            if (!z_.has_base) {
+                z_.base = std::string(rest.substr(0, kMaxTxt));
+                z_.has_base = true;
+            }
+        } else if (word == "SOA" || word == "NS" || word == "TTL") {
+            if (rest.empty()) fail(fmt::format("${} needs a value", word));
+        } else if (word == "MAXRANGE4") {
+            maxrange(rest);
+        } else if (word == "TIMESTAMP") {
+            timestamp(rest);
+        } else if (strict) {
+            fail(fmt::format("unknown special '${}'", word));
+        }
+        // "#$word" / ";$word" that is no special of ours: a comment, as for rbldns.
+    }
+
+    void maxrange(std::string_view v) {
+        std::uint64_t size = 0;
+        if (!v.empty() && v[0] == '/') {
+            unsigned bits = 0;
+            if (!parse_uint(v.substr(1), 32, bits) || bits == 0) fail("$MAXRANGE4: expected /1../32 or a host count");
+            size = std::uint64_t{1} << (32 - bits);
+        } else {
+            unsigned hosts = 0;
+            if (!parse_uint(v, 0xffffffffu, hosts) || hosts == 0) fail("$MAXRANGE4: expected /1../32 or a host count");
+            size = hosts;
+        }
+        if (maxrange_ == 0 || size < maxrange_) maxrange_ = size;
+    }
+
+    // yyyy[:-]mm[:-]dd[[:-]hh[[:-]mi[[:-]ss]]]; "0" or "-" = not given.
+    static bool parse_stamp(std::string_view s, std::int64_t& out) {
+        if (s == "0" || s == "-") { out = 0; return true; }
+        std::string digits;
+        for (char c : s) {
+            if (c >= '0' && c <= '9') digits += c;
+            else if (c != ':' && c != '-') return false;
+        }
+        if (digits.size() != 8 && digits.size() != 10 && digits.size() != 12 && digits.size() != 14) return false;
+        std::tm tm{};
+        auto num = [&](std::size_t at, std::size_t len) { return std::stoi(digits.substr(at, len)); };
+        tm.tm_year = num(0, 4) - 1900;
+        tm.tm_mon = num(4, 2) - 1;
+        tm.tm_mday = num(6, 2);
+        if (digits.size() >= 10) tm.tm_hour = num(8, 2);
+        if (digits.size() >= 12) tm.tm_min = num(10, 2);
+        if (digits.size() >= 14) tm.tm_sec = num(12, 2);
+        if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
+            tm.tm_min > 59 || tm.tm_sec > 59) {
+            return false;
+        }
+        out = static_cast<std::int64_t>(timegm(&tm));
+        return true;
+    }
+
+    void timestamp(std::string_view v) {
+        std::size_t sp = 0;
+        while (sp < v.size() && !is_space(v[sp])) ++sp;
+        std::string_view stamp = v.substr(0, sp), exp = v.substr(sp);
+        while (!exp.empty() && is_space(exp.front())) exp.remove_prefix(1);
+        std::int64_t dstamp = 0, expires = 0;
+        if (!parse_stamp(stamp, dstamp)) fail("$TIMESTAMP: bad stamp (yyyy:mm:dd[:hh[:mi[:ss]]])");
+        if (!exp.empty()) {
+            if (exp[0] == '+') {
+                unsigned n = 0;
+                std::size_t d = 1;
+                while (d < exp.size() && exp[d] >= '0' && exp[d] <= '9') ++d;
+                if (d == 1 || !parse_uint(exp.substr(1, d - 1), 0x7fffffff, n)) fail("$TIMESTAMP: bad +offset");
+                std::int64_t mult = 1;
+                const std::string_view unit = exp.substr(d);
+                if (unit.empty() || unit == "s") mult = 1;
+                else if (unit == "m") mult = 60;
+                else if (unit == "h") mult = 3600;
+                else if (unit == "d") mult = 86400;
+                else if (unit == "w") mult = 7 * 86400;
+                else fail("$TIMESTAMP: bad +offset unit");
+                if (dstamp == 0) fail("$TIMESTAMP: +offset needs a stamp");
+                expires = dstamp + mult * n;
+            } else if (!parse_stamp(exp, expires)) {
+                fail("$TIMESTAMP: bad expiry");
+            }
+        }
+        const std::int64_t now = static_cast<std::int64_t>(std::time(nullptr));
+        if (dstamp > now) fail("$TIMESTAMP: data stamped in the future");
+        if (expires != 0 && expires < now) fail("$TIMESTAMP: data expired");
+        if (expires != 0 && (expires_ == 0 || expires < expires_)) expires_ = expires;
+    }
+
+    static bool parse_uint(std::string_view s, std::uint64_t max, unsigned& out) {
+        if (s.empty() || s.size() > 10) return false;
+        std::uint64_t v = 0;
+        for (char c : s) {
+            if (c < '0' || c > '9') return false;
+            v = v * 10 + static_cast<std::uint64_t>(c - '0');
+        }
+        if (v > max) return false;
+        out = static_cast<unsigned>(v);
+        return true;
+    }
+
+    // --- values --------------------------------------------------------------------
+    // `s` starts with ':' (A[:TXT]) or is a bare TXT.
+    void parse_value(std::string_view s, std::uint32_t& a, std::string& txt) {
+        if (s.empty() || s[0] != ':') {
+            a = def_a_;
+            set_txt(txt, s);
+            return;
+        }
+        std::size_t i = 1;
+        while (i < s.size() && ((s[i] >= '0' && s[i] <= '9') || s[i] == '.')) ++i;
+        const std::string_view av = s.substr(1, i - 1);
+        std::uint32_t octets[4];
+        const int n = split_octets(av, octets);
+        if (n == 1) {
+            if (octets[0] == 0) fail("invalid A value (0)");
+            a = 0x7f000000u | octets[0];
+        } else if (n == 4) {
+            a = (octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3];
+            if (a == 0) fail("invalid A value (0.0.0.0)");
+        } else {
+            fail(fmt::format("invalid A value '{}' (want N for 127.0.0.N, or a full address)", av));
+        }
+        while (i < s.size() && is_space(s[i])) ++i;
+        if (i == s.size()) {
+            txt = def_txt_;
+            return;
+        }
+        if (s[i] != ':') fail("unrecognized value after the A value");
+        ++i;
+        while (i < s.size() && is_space(s[i])) ++i;
+        set_txt(txt, s.substr(i));
+    }
+
+    void set_txt(std::string& txt, std::string_view s) {
+        if (s.size() > kMaxTxt) {
+            warn("TXT truncated to 255 bytes");
+            s = s.substr(0, kMaxTxt);
+        }
+        txt.assign(s);
+    }
+
+    // "a.b.c.d" with 1..4 octets of 1..3 decimal digits; returns the count or -1.
+    static int split_octets(std::string_view s, std::uint32_t out[4]) {
+        int n = 0;
+        std::size_t i = 0;
+        if (s.empty()) return -1;
+        for (;;) {
+            if (n == 4) return -1;
+            std::size_t d = 0;
+            std::uint32_t v = 0;
+            while (i < s.size() && s[i] >= '0' && s[i] <= '9' && d < 4) {
+                v = v * 10 + static_cast<std::uint32_t>(s[i] - '0');
+                ++i;
+                ++d;
+            }
+            if (d == 0 || d > 3 || v > 255) return -1;
+            out[n++] = v;
+            if (i == s.size()) return n;
+            if (s[i] != '.') return -1;
+            ++i;
+        }
+    }
+
+    std::uint32_t intern_answer(std::uint32_t a, const std::string& txt) {
+        std::string key(4 + txt.size(), '\0');
+        std::memcpy(key.data(), &a, 4);
+        std::memcpy(key.data() + 4, txt.data(), txt.size());
+        auto [it, inserted] = answer_ids_.try_emplace(std::move(key), static_cast<std::uint32_t>(z_.answers.size()));
+        if (inserted) {
+            z_.answers.push_back({a, static_cast<std::uint32_t>(z_.txt_blob.size()),
+                                  static_cast<std::uint32_t>(txt.size())});
+            z_.txt_blob += txt;
+        }
+        return it->second;
+    }
+
+    // The answer id for the rest of an entry line (after the key), or the default.
+    std::uint32_t entry_answer(std::string_view rest, bool exclusion) {
+        while (!rest.empty() && is_space(rest.front())) rest.remove_prefix(1);
+        if (exclusion) return kExcluded;  // rbldnsd ignores an exclusion's value
+        if (rest.empty() || rest[0] == '#' || rest[0] == ';') {
+            if (def_answer_ == kExcluded) def_answer_ = intern_answer(def_a_, def_txt_);
+            return def_answer_;
+        }
+        if (format_ == ZoneFormat::ip4tset) fail("ip4tset entries take no value (use one ':A:TXT' line)");
+        std::uint32_t a = 0;
+        std::string txt;
+        parse_value(rest, a, txt);
+        return intern_answer(a, txt);
+    }
+
+    // --- IP entries ------------------------------------------------------------------
+    void ip_entry(std::string_view line) {
+        bool exclusion = false;
+        if (line[0] == '!') {
+            if (format_ == ZoneFormat::ip4tset) fail("ip4tset has no exclusions");
+            exclusion = true;
+            line.remove_prefix(1);
+            ++stats_.exclusions;
+        }
+        std::size_t end = 0;
+        while (end < line.size() && !is_space(line[end])) ++end;
+        const std::string_view key = line.substr(0, end);
+        std::uint32_t lo = 0, hi = 0;
+        if (!parse_range(key, lo, hi)) fail(fmt::format("invalid address '{}'", key));
+        const std::uint32_t aid = entry_answer(line.substr(end), exclusion);
+        if (format_ == ZoneFormat::ip4tset && lo != hi) fail("ip4tset takes single addresses only");
+        const std::uint64_t count = std::uint64_t{hi} - lo + 1;
+        if (maxrange_ != 0 && count > maxrange_) {
+            warn(fmt::format("range of {} addresses over $MAXRANGE4 {} skipped", count, maxrange_));
+            --stats_.entries;
+            if (exclusion) --stats_.exclusions;
+            return;
+        }
+        add_range(lo, hi, aid);
+    }
+
+    // rbldnsd's ip4set keys; false = unparseable. A CIDR with host bits set is parseable
+    // but skipped with a warning (lo > hi signals that to the caller... handled here).
+    bool parse_range(std::string_view s, std::uint32_t& lo, std::uint32_t& hi) {
+        const auto slash = s.find('/');
+        const auto dash = s.find('-');
+        std::uint32_t o[4];
+        auto pack = [](const std::uint32_t* oc, int n, std::uint32_t fill) {
+            std::uint32_t v = 0;
+            for (int i = 0; i < 4; ++i) v = (v << 8) | (i < n ? oc[i] : fill);
+            return v;
+        };
+        if (slash != std::string_view::npos) {
+            if (dash != std::string_view::npos) return false;
+            const int n = split_octets(s.substr(0, slash), o);
+            unsigned bits = 0;
+            if (n < 1 || !parse_uint(s.substr(slash + 1), 32, bits) || bits == 0) return false;
+            const std::uint32_t addr = pack(o, n, 0);
+            const std::uint32_t mask = bits == 32 ? 0xffffffffu : ~(0xffffffffu >> bits);
+            if (addr & ~mask) {
+                // rbldnsd: "invalid range (non-zero host part)", entry ignored.
+                warn(fmt::format("CIDR '{}' has host bits set; skipped", s));
+                lo = 1;
+                hi = 0;
+                return true;
+            }
+            lo = addr;
+            hi = addr | ~mask;
+            return true;
+        }
+        if (dash != std::string_view::npos) {
+            std::uint32_t e[4];
+            const int n = split_octets(s.substr(0, dash), o);
+            const int m = split_octets(s.substr(dash + 1), e);
+            if (n < 1 || m < 1) return false;
+            lo = pack(o, n, 0);
+            if (m == 1) {
+                std::uint32_t t[4];
+                std::copy(o, o + n, t);
+                t[n - 1] = e[0];
+                hi = pack(t, n, 255);
+            } else {
+                hi = pack(e, m, 255);
+            }
+            return lo <= hi;
+        }
+        const int n = split_octets(s, o);
+        if (n < 2) return false;  // rbldnsd: a lone number is no address
+        if (format_ == ZoneFormat::ip4tset && n != 4) return false;
+        lo = pack(o, n, 0);
+        hi = pack(o, n, 255);
+        return true;
+    }
+
+    void add_range(std::uint32_t lo, std::uint32_t hi, std::uint32_t aid) {
+        if (lo > hi) {  // skipped CIDR
+            --stats_.entries;
+            if (aid == kExcluded) --stats_.exclusions;
+            return;
+        }
+        std::uint64_t a = lo;
+        const std::uint64_t h = hi;
+        while (a <= h) {
+            int level = 0;
+            std::uint64_t step = 1;
+            if ((a & 0xffffff) == 0 && a + 0xffffff <= h) { level = 3; step = 1u << 24; }
+            else if ((a & 0xffff) == 0 && a + 0xffff <= h) { level = 2; step = 1u << 16; }
+            else if ((a & 0xff) == 0 && a + 0xff <= h) { level = 1; step = 1u << 8; }
+            raw_ip_[level].push_back({static_cast<std::uint32_t>(a), aid});
+            a += step;
+        }
+    }
+
+    // --- dnset entries ---------------------------------------------------------------
+    void name_entry(std::string_view line) {
+        bool exclusion = false;
+        if (line[0] == '!') {
+            exclusion = true;
+            line.remove_prefix(1);
+            ++stats_.exclusions;
+        }
+        std::size_t end = 0;
+        while (end < line.size() && !is_space(line[end])) ++end;
+        std::string_view key = line.substr(0, end);
+        bool exact = true, wild = false;
+        if (key.size() >= 2 && key[0] == '*' && key[1] == '.') {
+            exact = false;
+            wild = true;
+            key.remove_prefix(2);
+        } else if (!key.empty() && key[0] == '.') {
+            wild = true;
+            key.remove_prefix(1);
+        }
+        if (!key.empty() && key.back() == '.') key.remove_suffix(1);
+        if (!valid_name(key)) fail(fmt::format("invalid domain name '{}'", line.substr(0, end)));
+        const std::uint32_t aid = entry_answer(line.substr(end), exclusion);
+        const auto off = static_cast<std::uint32_t>(raw_names_.size());
+        for (char c : key) raw_names_ += static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+        if (raw_names_.size() > 0xffffffffu) fail("zone too large");
+        const auto len = static_cast<std::uint16_t>(key.size());
+        if (exact) raw_dn_.push_back({off, len, 0, aid});
+        if (wild) raw_dn_.push_back({off, len, 1, aid});
+    }
+
+    static bool valid_name(std::string_view s) {
+        if (s.empty() || s.size() > Zone::kMaxNameLength) return false;
+        std::size_t label = 0;
+        for (char c : s) {
+            if (c == '.') {
+                if (label == 0) return false;
+                label = 0;
+                continue;
+            }
+            if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f) return false;
+            if (++label > 63) return false;
+        }
+        return label != 0;
+    }
+
+    // --- build -------------------------------------------------------------------------
+    std::uint32_t set_for(std::vector<std::uint32_t>& group) {
+        std::sort(group.begin(), group.end());
+        group.erase(std::unique(group.begin(), group.end()), group.end());
+        if (group.back() == kExcluded) return 0;  // an exclusion beats every listing
+        if (group.size() == 1) {
+            if (single_set_.size() < z_.answers.size()) single_set_.resize(z_.answers.size(), 0);
+            auto& s = single_set_[group[0]];
+            if (s == 0) s = new_set(group);
+            return s;
+        }
+        auto [it, inserted] = multi_set_.try_emplace(group, 0);
+        if (inserted) it->second = new_set(group);
+        return it->second;
+    }
+    std::uint32_t new_set(const std::vector<std::uint32_t>& members) {
+        z_.set_members.insert(z_.set_members.end(), members.begin(), members.end());
+        z_.set_begin.push_back(static_cast<std::uint32_t>(z_.set_members.size()));
+        return static_cast<std::uint32_t>(z_.set_begin.size() - 2);
+    }
+
+    void build_ips() {
+        static constexpr unsigned kBits[4] = {32, 24, 16, 8};
+        std::vector<std::uint32_t> group;
+        for (int lv = 0; lv < 4; ++lv) {
+            auto& raw = raw_ip_[lv];
+            std::sort(raw.begin(), raw.end(), [](const RawIp& x, const RawIp& y) {
+                return x.key != y.key ? x.key < y.key : x.aid < y.aid;
+            });
+            std::vector<std::uint32_t> prefixes, ids;
+            for (std::size_t i = 0; i < raw.size();) {
+                std::size_t j = i;
+                group.clear();
+                while (j < raw.size() && raw[j].key == raw[i].key) group.push_back(raw[j++].aid);
+                const unsigned b = kBits[lv];
+                prefixes.push_back(b == 32 ? raw[i].key : raw[i].key >> (32 - b));
+                ids.push_back(set_for(group));
+                i = j;
+            }
+            std::vector<RawIp>().swap(raw);
+            z_.levels[lv].build(kBits[lv], prefixes, ids);
+        }
+    }
+
+    void build_names() {
+        const std::string& blob = raw_names_;
+        auto name_of = [&blob](const RawName& r) { return std::string_view(blob.data() + r.off, r.len); };
+        std::sort(raw_dn_.begin(), raw_dn_.end(), [&](const RawName& x, const RawName& y) {
+            if (x.table != y.table) return x.table < y.table;
+            const int c = name_of(x).compare(name_of(y));
+            return c != 0 ? c < 0 : x.aid < y.aid;
+        });
+        struct Group { std::size_t first; std::uint32_t set; };
+        std::vector<Group> groups;
+        std::vector<std::uint32_t> group, ids;
+        std::size_t counts[2] = {0, 0};
+        for (std::size_t i = 0; i < raw_dn_.size();) {
+            std::size_t j = i;
+            group.clear();
+            while (j < raw_dn_.size() && raw_dn_[j].table == raw_dn_[i].table &&
+                   name_of(raw_dn_[j]) == name_of(raw_dn_[i])) {
+                group.push_back(raw_dn_[j++].aid);
+            }
+            const std::uint32_t s = set_for(group);
+            groups.push_back({i, s});
+            ids.push_back(s);
+            ++counts[raw_dn_[i].table];
+            i = j;
+        }
+        z_.vid_all.assign(ids);
+        z_.vid_all.data.clear();
+        z_.vid_all.data.shrink_to_fit();
+        z_.exact.init(counts[0]);
+        z_.wild.init(counts[1]);
+        std::size_t total = 1;
+        for (const auto& g : groups) total += 1 + raw_dn_[g.first].len + z_.vid_all.width;
+        if (total > 0xffffffffu) throw ParseError(fmt::format("{}: zone too large", name_));
+        z_.names.reserve(total);
+        for (const auto& g : groups) {
+            const RawName& r = raw_dn_[g.first];
+            const auto off = static_cast<std::uint32_t>(z_.names.size());
+            z_.names += static_cast<char>(r.len);
+            z_.names.append(blob.data() + r.off, r.len);
+            if (z_.vid_all.width) {
+                std::uint8_t b[4];
+                ValueIds::put(b, z_.vid_all.width, g.set);
+                z_.names.append(reinterpret_cast<const char*>(b), z_.vid_all.width);
+            }
+            NameTable& t = r.table == 0 ? z_.exact : z_.wild;
+            t.insert(hash_bytes(blob.data() + r.off, r.len), off);
+            const unsigned labels = count_labels(name_of(r));
+            t.min_labels = std::min(t.min_labels, labels);
+            t.max_labels = std::max(t.max_labels, labels);
+        }
+        std::vector<RawName>().swap(raw_dn_);
+        std::string().swap(raw_names_);
+    }
+
+    struct RawIp {
+        std::uint32_t key;
+        std::uint32_t aid;
+    };
+    struct RawName {
+        std::uint32_t off;
+        std::uint16_t len;
+        std::uint8_t table;  // 0 exact, 1 wildcard
+        std::uint32_t aid;
+    };
+
+    Zone::Impl& z_;
+    ZoneFormat format_;
+    const std::string& name_;
+    Zone::Stats& stats_;
+    std::size_t line_no_ = 0;
+    std::uint32_t def_a_ = kDefaultA;
+    std::string def_txt_;
+    std::uint32_t def_answer_ = kExcluded;
+    bool defaults_seen_ = false;
+    std::uint64_t maxrange_ = 0;
+    std::int64_t expires_ = 0;
+    std::unordered_map<std::string, std::uint32_t> answer_ids_;
+    std::vector<std::uint32_t> single_set_;
+    std::map<std::vector<std::uint32_t>, std::uint32_t> multi_set_;
+    std::vector<RawIp> raw_ip_[4];
+    std::vector<RawName> raw_dn_;
+    std::string raw_names_;
+};
+
+}  // namespace
+
+Zone::Zone() : impl_(std::make_unique<Impl>()) {}
+Zone::~Zone() = default;
+
+Result<std::shared_ptr<const Zone>> Zone::parse(std::string_view text, ZoneFormat format, const std::string& name) {
+    std::shared_ptr<Zone> z(new Zone());
+    z->format_ = format;
+    try {
+        Parser p(*z->impl_, format, name, z->stats_);
+        p.run(text);
+        p.build();
+        z->stats_.expires = p.expires();
+    } catch (const ParseError& e) {
+        return Error::config(e.what());
+    } catch (const std::bad_alloc&) {
+        return Error::temporary(fmt::format("{}: out of memory loading the zone", name));
+    }
+    Impl& m = *z->impl_;
+    m.answers.shrink_to_fit();
+    m.txt_blob.shrink_to_fit();
+    m.set_begin.shrink_to_fit();
+    m.set_members.shrink_to_fit();
+    std::size_t mem = m.answers.capacity() * sizeof(Impl::Answer) + m.txt_blob.capacity() +
+                      (m.set_begin.capacity() + m.set_members.capacity()) * 4 + m.names.capacity() +
+                      (m.exact.slots.capacity() + m.wild.slots.capacity()) * 8;
+    for (const auto& l : m.levels) mem += l.memory();
+    z->stats_.memory = mem;
+    return std::shared_ptr<const Zone>(std::move(z));
+}
+
+Result<std::shared_ptr<const Zone>> Zone::load_file(const std::string& path, ZoneFormat format) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return Error::temporary(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
+    in.seekg(0, std::ios::end);
+    const std::streamoff size = in.tellg();
+    if (size < 0) return Error::temporary(fmt::format("{}: cannot read", path));
+    if (static_cast<std::uint64_t>(size) > kMaxFileSize) {
+        return Error::config(fmt::format("{}: larger than {} bytes", path, kMaxFileSize));
+    }
+    in.seekg(0);
+    std::string text(static_cast<std::size_t>(size), '\0');
+    if (!in.read(text.data(), size)) return Error::temporary(fmt::format("{}: read error", path));
+    return parse(text, format, path);
+}
+
+ZoneMatch Zone::lookup_ip(std::uint32_t ip) const noexcept {
+    if (format_ == ZoneFormat::dnset) {
+        char buf[16];
+        auto r = fmt::format_to_n(buf, sizeof buf, "{}.{}.{}.{}", ip & 0xff, (ip >> 8) & 0xff,
+                                  (ip >> 16) & 0xff, ip >> 24);
+        return lookup_name(std::string_view(buf, r.size));
+    }
+    const Impl& m = *impl_;
+    for (const auto& level : m.levels) {
+        std::size_t pos = 0;
+        if (level.find(ip, pos)) return m.match_set(level.values.get(pos), {});
+    }
+    return {};
+}
+
+ZoneMatch Zone::lookup_name(std::string_view name) const noexcept {
+    if (format_ != ZoneFormat::dnset) return {};
+    if (!name.empty() && name.back() == '.') name.remove_suffix(1);
+    if (name.empty() || name.size() > kMaxNameLength) return {};
+    char buf[kMaxNameLength];
+    unsigned labels = 1;
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        const char c = name[i];
+        buf[i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
+        labels += c == '.';
+    }
+    const Impl& m = *impl_;
+    const char* p = buf;
+    std::size_t len = name.size();
+    if (labels >= m.exact.min_labels && labels <= m.exact.max_labels) {
+        if (const auto off = m.exact.find(m.names, p, len, hash_bytes(p, len))) {
+            return m.match_set(m.record_vid(off), m.record_name(off));
+        }
+    }
+    if (m.wild.n == 0) return {};
+    // Strip at least one label (the wildcard's own), then every parent, most specific first.
+    auto strip = [&]() {
+        const char* dot = static_cast<const char*>(std::memchr(p, '.', len));
+        if (!dot) return false;
+        len -= static_cast<std::size_t>(dot + 1 - p);
+        p = dot + 1;
+        --labels;
+        return true;
+    };
+    if (!strip()) return {};
+    while (labels > m.wild.max_labels) {
+        if (!strip()) return {};
+    }
+    while (labels >= m.wild.min_labels) {
+        if (const auto off = m.wild.find(m.names, p, len, hash_bytes(p, len))) {
+            return m.match_set(m.record_vid(off), m.record_name(off));
+        }
+        if (!strip()) return {};
+    }
+    return {};
+}
+
+std::uint32_t Zone::answer_a(std::uint32_t id) const noexcept { return impl_->answers[id].a; }
+
+std::string Zone::answer_txt(std::uint32_t id, std::string_view subject) const {
+    const Impl& m = *impl_;
+    const auto& a = m.answers[id];
+    const std::string_view raw(m.txt_blob.data() + a.txt_off, a.txt_len);
+    std::string out;
+    auto expand = [&](std::string_view t, std::string_view base_text, bool in_base) {
+        for (std::size_t i = 0; i < t.size(); ++i) {
+            if (t[i] != '$') {
+                out += t[i];
+                continue;
+            }
+            const char c = i + 1 < t.size() ? t[i + 1] : '\0';
+            if (c == '$') {
+                out += '$';
+                ++i;
+            } else if (c >= '0' && c <= '9') {
+                out += m.vars[c - '0'];
+                ++i;
+            } else if (c == '=' && in_base) {
+                out += base_text;
+                ++i;
+            } else {
+                out += subject;
+            }
+        }
+    };
+    if (m.has_base && !(raw.size() > 0 && raw[0] == '=')) {
+        expand(m.base, raw.empty() ? subject : raw, true);
+    } else if (!raw.empty()) {
+        expand(m.has_base ? raw.substr(1) : raw, {}, false);
+    }
+    if (out.size() > kMaxTxt) out.resize(kMaxTxt);
+    return out;
+}
+
+bool parse_ipv4(std::string_view text, std::uint32_t& out) noexcept {
+    if (text.size() >= 2 && text.front() == '[' && text.back() == ']') text = text.substr(1, text.size() - 2);
+    if (text.size() > 7 && (text.substr(0, 7) == "::ffff:" || text.substr(0, 7) == "::FFFF:")) text.remove_prefix(7);
+    if (text.empty() || text.size() > 15) return false;
+    char buf[16];
+    std::memcpy(buf, text.data(), text.size());
+    buf[text.size()] = '\0';
+    in_addr a{};
+    if (inet_pton(AF_INET, buf, &a) != 1) return false;
+    out = ntohl(a.s_addr);
+    return true;
+}
+
+std::string format_ipv4(std::uint32_t ip) {
+    return fmt::format("{}.{}.{}.{}", ip >> 24, (ip >> 16) & 0xff, (ip >> 8) & 0xff, ip & 0xff);
+}
+
+}  // namespace pampero::scan
