@@ -68,4 +68,19 @@ struct ScanOptions {
 };
 int scan_files(Context& c, const ScanOptions& o);
 
+// Blocklists: blocklist_command.cpp and mirror_command.cpp.
+struct BlocklistLookupOptions {
+    std::vector<std::string> subjects;
+    std::string zone;  // only this list (default: all that take the subject)
+    bool json = false;
+};
+int blocklist_lookup(Context& c, const BlocklistLookupOptions& o);
+int blocklist_check(Context& c, const std::string& zone);
+struct MirrorSyncOptions {
+    std::string zone;        // only this list
+    double min_ratio = 0.5;  // refuse a new file with fewer entries than this share of the old
+    int timeout = 600;       // seconds rsync may take per list
+};
+int mirror_sync(Context& c, const MirrorSyncOptions& o);
+
 }  // namespace pampero::cli

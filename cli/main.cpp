@@ -112,6 +112,26 @@ int main(int argc, char** argv) {
     scan->add_flag("--json", so.json, "one JSON object per message");
     on(scan, [&] { return scan_files(ctx, so); });
 
+    // blocklist, mirror
+    auto* blocklist = app.add_subcommand("blocklist", "DNSBL/URIBL lists as configured")->require_subcommand(1);
+    BlocklistLookupOptions blo;
+    auto* bl_look = blocklist->add_subcommand("lookup", "look addresses or domains up in the lists");
+    bl_look->add_option("SUBJECT", blo.subjects, "IPv4 addresses or domain names")->required();
+    bl_look->add_option("--zone", blo.zone, "only this list");
+    bl_look->add_flag("--json", blo.json, "one JSON object per list and subject");
+    on(bl_look, [&] { return blocklist_lookup(ctx, blo); });
+    auto* bl_check = blocklist->add_subcommand("check", "RFC 5782 test points of every list");
+    bl_check->add_option("--zone", blo.zone, "only this list");
+    on(bl_check, [&] { return blocklist_check(ctx, blo.zone); });
+    auto* mirror = app.add_subcommand("mirror", "blocklist mirror files")->require_subcommand(1);
+    MirrorSyncOptions mso;
+    auto* m_sync = mirror->add_subcommand("sync", "fetch every list's sync: source, check it, put it in place");
+    m_sync->add_option("--zone", mso.zone, "only this list");
+    m_sync->add_option("--min-ratio", mso.min_ratio, "refuse a file with fewer entries than this share of the current one")
+        ->capture_default_str();
+    m_sync->add_option("--timeout", mso.timeout, "seconds rsync may take per list")->capture_default_str();
+    on(m_sync, [&] { return mirror_sync(ctx, mso); });
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
