@@ -1,94 +1,441 @@
 #include "pampero/scan/message.hpp"
 
-#include <array>
-#include <cctype>
+#include <fmt/format.h>
+#include <gmime/gmime.h>
+#include <iconv.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <mutex>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
 
 namespace pampero::scan {
 namespace {
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-    return s;
-}
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
-int b64_value(unsigned char c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
-// Lenient: skips anything that is not base64 (line breaks, junk), stops at '='.
-std::string decode_base64(std::string_view in) {
-    std::string out;
-    out.reserve(in.size() * 3 / 4);
-    unsigned buf = 0;
-    int bits = 0;
-    for (unsigned char c : in) {
-        if (c == '=') break;
-        const int v = b64_value(c);
-        if (v < 0) continue;
-        buf = (buf << 6) | static_cast<unsigned>(v);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out.push_back(static_cast<char>((buf >> bits) & 0xff));
-        }
-    }
+std::string lowered(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) c = lower(c);
     return out;
 }
 
-int hex_value(unsigned char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    c = static_cast<unsigned char>(std::toupper(c));
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n')) {
+        s.remove_prefix(1);
+    }
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
+        s.remove_suffix(1);
+    }
+    return s;
 }
 
-// RFC 2045 6.7; a broken escape is kept as written.
-std::string decode_qp(std::string_view in) {
+// Folding whitespace (CR LF followed by blanks) becomes one space.
+std::string unfold(std::string_view v) {
     std::string out;
-    out.reserve(in.size());
-    for (std::size_t i = 0; i < in.size(); ++i) {
-        const char c = in[i];
-        if (c != '=') {
-            out.push_back(c);
-            continue;
-        }
-        if (i + 1 < in.size() && in[i + 1] == '\n') {  // soft break
-            ++i;
-            continue;
-        }
-        if (i + 2 < in.size() && in[i + 1] == '\r' && in[i + 2] == '\n') {
-            i += 2;
-            continue;
-        }
-        if (i + 2 < in.size()) {
-            const int hi = hex_value(static_cast<unsigned char>(in[i + 1]));
-            const int lo = hex_value(static_cast<unsigned char>(in[i + 2]));
-            if (hi >= 0 && lo >= 0) {
-                out.push_back(static_cast<char>(hi * 16 + lo));
-                i += 2;
-                continue;
+    out.reserve(v.size());
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        const char c = v[i];
+        if (c == '\r' || c == '\n') {
+            while (i + 1 < v.size() && (v[i + 1] == '\r' || v[i + 1] == '\n')) ++i;
+            if (i + 1 < v.size() && (v[i + 1] == ' ' || v[i + 1] == '\t')) {
+                out.push_back(' ');
+                ++i;
+                while (i + 1 < v.size() && (v[i + 1] == ' ' || v[i + 1] == '\t')) ++i;
             }
+            continue;
         }
         out.push_back(c);
     }
     return out;
 }
 
+std::string cut(std::string s, std::size_t max) {
+    if (s.size() > max) {
+        s.resize(max);
+        // Do not leave half a UTF-8 sequence at the end.
+        while (!s.empty() && (static_cast<unsigned char>(s.back()) & 0xC0) == 0x80) s.pop_back();
+        if (!s.empty() && static_cast<unsigned char>(s.back()) >= 0xC0) s.pop_back();
+    }
+    return s;
+}
+
+bool valid_utf8(std::string_view s) {
+    std::size_t i = 0;
+    while (i < s.size()) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        std::size_t n = 0;
+        if (c < 0x80) n = 0;
+        else if ((c & 0xE0) == 0xC0 && c >= 0xC2) n = 1;
+        else if ((c & 0xF0) == 0xE0) n = 2;
+        else if ((c & 0xF8) == 0xF0 && c <= 0xF4) n = 3;
+        else return false;
+        if (n > 0 && i + n >= s.size()) return false;
+        for (std::size_t k = 1; k <= n; ++k) {
+            if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+        }
+        i += n + 1;
+    }
+    return true;
+}
+
+// Windows-1252 (a superset of Latin-1 for text) to UTF-8, by table: the fallback when a
+// declared charset is unknown and the bytes are not UTF-8.
+std::string cp1252_to_utf8(std::string_view in) {
+    static constexpr char16_t kHigh[32] = {
+        0x20AC, 0xFFFD, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160,
+        0x2039, 0x0152, 0xFFFD, 0x017D, 0xFFFD, 0xFFFD, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022,
+        0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0xFFFD, 0x017E, 0x0178};
+    std::string out;
+    out.reserve(in.size() + in.size() / 4);
+    for (unsigned char c : in) {
+        std::uint32_t cp = c;
+        if (c >= 0x80 && c < 0xA0) cp = kHigh[c - 0x80];
+        if (cp < 0x80) {
+            out.push_back(static_cast<char>(cp));
+        } else if (cp < 0x800) {
+            out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+            out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+        } else {
+            out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+            out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+            out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+        }
+    }
+    return out;
+}
+
+bool is_utf8_name(std::string_view cs) {
+    return cs.empty() || cs == "utf-8" || cs == "utf8" || cs == "us-ascii" || cs == "ascii";
+}
+
+// Converts `in` from `charset` to UTF-8. Invalid sequences become U+FFFD and conversion
+// goes on after them. Sets `bad` when the charset is unknown or the bytes did not fit it.
+std::string to_utf8(std::string_view in, const std::string& charset, bool& bad) {
+    if (is_utf8_name(charset)) {
+        if (valid_utf8(in)) return std::string(in);
+        if (!charset.empty() && charset != "us-ascii" && charset != "ascii") bad = true;
+        return cp1252_to_utf8(in);  // undeclared 8-bit text is most often Windows-1252
+    }
+    iconv_t cd = g_mime_iconv_open("UTF-8", charset.c_str());
+    if (cd == reinterpret_cast<iconv_t>(-1)) {
+        bad = true;
+        return valid_utf8(in) ? std::string(in) : cp1252_to_utf8(in);
+    }
+    std::string out;
+    out.resize(in.size() * 2 + 16);
+    char* src = const_cast<char*>(in.data());
+    std::size_t src_left = in.size();
+    char* dst = out.data();
+    std::size_t dst_left = out.size();
+    // Each iteration converts, or skips one bad byte, or grows the output: it ends.
+    while (src_left > 0) {
+        const std::size_t rc = iconv(cd, &src, &src_left, &dst, &dst_left);
+        if (rc != static_cast<std::size_t>(-1)) break;
+        if (errno == E2BIG) {
+            const std::size_t used = static_cast<std::size_t>(dst - out.data());
+            out.resize(out.size() * 2);
+            dst = out.data() + used;
+            dst_left = out.size() - used;
+            continue;
+        }
+        // EILSEQ or EINVAL (truncated sequence at the end): U+FFFD for one byte, go on.
+        bad = true;
+        if (dst_left < 3) {
+            const std::size_t used = static_cast<std::size_t>(dst - out.data());
+            out.resize(out.size() * 2);
+            dst = out.data() + used;
+            dst_left = out.size() - used;
+        }
+        *dst++ = '\xEF';
+        *dst++ = '\xBF';
+        *dst++ = '\xBD';
+        dst_left -= 3;
+        ++src;
+        --src_left;
+    }
+    out.resize(static_cast<std::size_t>(dst - out.data()));
+    g_mime_iconv_close(cd);
+    return out;
+}
+
+struct GObjectUnref {
+    void operator()(void* p) const {
+        if (p) g_object_unref(p);
+    }
+};
+template <class T>
+using GPtr = std::unique_ptr<T, GObjectUnref>;
+
+std::string decoded_content(GMimePart* part) {
+    GMimeDataWrapper* content = g_mime_part_get_content(part);
+    if (!content) return {};
+    GPtr<GMimeStream> mem(g_mime_stream_mem_new());
+    g_mime_data_wrapper_write_to_stream(content, mem.get());
+    GByteArray* bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem.get()));
+    if (!bytes || bytes->len == 0) return {};
+    return std::string(reinterpret_cast<const char*>(bytes->data), bytes->len);
+}
+
+class Walker {
+public:
+    Walker(Message& m, const ParseOptions& o, const DomainReducer& d) : m_(m), opt_(o), domains_(d) {}
+
+    void walk(GMimeObject* obj, std::size_t depth) {
+        if (!obj) return;
+        if (m_.parts.size() >= kMaxParts) return;
+        Part p;
+        p.depth = depth;
+        if (GMimeContentType* ct = g_mime_object_get_content_type(obj)) {
+            const char* type = g_mime_content_type_get_media_type(ct);
+            const char* sub = g_mime_content_type_get_media_subtype(ct);
+            p.type = lowered(fmt::format("{}/{}", type ? type : "text", sub ? sub : "plain"));
+            if (const char* cs = g_mime_content_type_get_parameter(ct, "charset")) p.charset = lowered(trim(cs));
+        } else {
+            p.type = "text/plain";
+        }
+        if (const char* cte = g_mime_object_get_header(obj, "Content-Transfer-Encoding")) {
+            p.encoding = lowered(trim(cte));
+        }
+        if (GMIME_IS_PART(obj)) {
+            if (const char* fn = g_mime_part_get_filename(GMIME_PART(obj))) p.filename = cut(fn, 1024);
+        }
+        if (GMimeContentDisposition* d = g_mime_object_get_content_disposition(obj)) {
+            p.attachment = g_mime_content_disposition_is_attachment(d);
+        }
+        if (!p.filename.empty()) p.attachment = true;
+        const std::size_t index = m_.parts.size();
+        m_.parts.push_back(p);
+
+        if (GMIME_IS_MULTIPART(obj)) {
+            if (depth + 1 >= kMaxMimeDepth) return;
+            GMimeMultipart* mp = GMIME_MULTIPART(obj);
+            const int n = g_mime_multipart_get_count(mp);
+            for (int i = 0; i < n && m_.parts.size() < kMaxParts; ++i) {
+                walk(g_mime_multipart_get_part(mp, i), depth + 1);
+            }
+            return;
+        }
+        if (GMIME_IS_MESSAGE_PART(obj)) {
+            if (depth + 1 >= kMaxMimeDepth) return;
+            GMimeMessage* inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
+            if (inner) walk(g_mime_message_get_mime_part(inner), depth + 1);
+            return;
+        }
+        if (!GMIME_IS_PART(obj)) return;
+        const std::string content = decoded_content(GMIME_PART(obj));
+        m_.parts[index].size = content.size();
+        const bool is_text = p.type.compare(0, 5, "text/") == 0;
+        if (!is_text) return;
+        // Text attachments other than plain/html (vcards, calendars, source) are not
+        // what the reader reads; skip them, as mail clients show them as files.
+        const bool html = p.type == "text/html";
+        if (!html && p.type != "text/plain" && p.type != "text/enriched" && p.attachment) return;
+        bool bad = false;
+        std::string text = to_utf8(content, p.charset, bad);
+        m_.parts[index].bad_charset = bad;
+        append_bounded(m_.decoded_body, text);
+        if (html) {
+            ++html_parts_;
+            html_bytes_ += text.size();
+            HtmlText h = html_to_text(text);
+            add_html_stats(h.stats);
+            append_bounded(m_.body_text, h.text);
+            for (auto& link : h.links) add_html_link(link);
+            for (auto link : find_text_uris(h.text)) add_uri(link, UriSource::text, false);
+        } else {
+            ++plain_parts_;
+            plain_bytes_ += text.size();
+            for (auto link : find_text_uris(text)) add_uri(link, UriSource::text, false);
+            append_bounded(m_.body_text, text);
+        }
+    }
+
+    void summarize() {
+        std::string& s = m_.mime_summary;
+        std::size_t attachments = 0;
+        for (const auto& p : m_.parts) {
+            s += fmt::format("part depth={} type={}", p.depth, p.type);
+            if (!p.charset.empty()) s += fmt::format(" charset={}", sanitize(p.charset));
+            if (!p.encoding.empty()) s += fmt::format(" encoding={}", sanitize(p.encoding));
+            if (!p.filename.empty()) s += fmt::format(" name={}", sanitize(p.filename));
+            if (p.attachment) {
+                s += " attachment";
+                ++attachments;
+            }
+            s += fmt::format(" size={}", p.size);
+            if (p.bad_charset) s += " badcharset";
+            s += '\n';
+        }
+        const HtmlStats& h = m_.html;
+        if (html_parts_ > 0) {
+            s += fmt::format(
+                "html tags={} unknown_tags={} images={} anchors={} forms={} scripts={} iframes={} "
+                "comments={} split_words={} text={} hidden={} tiny={} entity_letters={}\n",
+                h.tags, h.unknown_tags, h.images, h.anchors, h.forms, h.scripts, h.iframes, h.comments,
+                h.split_words, h.text_bytes, h.hidden_bytes, h.tiny_bytes, h.entity_letters);
+        }
+        s += fmt::format("text parts={} plain={} html={} plain_bytes={} html_bytes={} attachments={}\n",
+                         m_.parts.size(), plain_parts_, html_parts_, plain_bytes_, html_bytes_, attachments);
+        std::size_t numeric = 0, ip = 0, percent = 0, userinfo = 0, idn = 0, entity = 0, backslash = 0;
+        std::set<std::string> domains;
+        for (const auto& u : m_.uris) {
+            numeric += (u.flags & kUriNumericIp) ? 1 : 0;
+            ip += u.host_is_ip ? 1 : 0;
+            percent += (u.flags & kUriPercentHost) ? 1 : 0;
+            userinfo += (u.flags & kUriUserinfo) ? 1 : 0;
+            idn += (u.flags & kUriIdn) ? 1 : 0;
+            entity += (u.flags & kUriEntity) ? 1 : 0;
+            backslash += (u.flags & kUriBackslash) ? 1 : 0;
+            if (!u.domain.empty()) domains.insert(u.domain);
+        }
+        s += fmt::format(
+            "uri count={} numeric_ip={} ip={} percent_host={} userinfo={} idn={} entity={} backslash={} "
+            "anchor_mismatch={} domains={}\n",
+            m_.uris.size(), numeric, ip, percent, userinfo, idn, entity, backslash, anchor_mismatch_,
+            domains.size());
+    }
+
+private:
+    static std::string sanitize(std::string_view v) {
+        std::string out;
+        for (char c : v.substr(0, 200)) out.push_back((c == ' ' || c == '\n' || c == '\r' || c == '\t') ? '_' : c);
+        return out;
+    }
+
+    void append_bounded(std::string& out, std::string_view text) {
+        if (out.size() >= opt_.limit) return;
+        if (!out.empty() && out.back() != '\n') out.push_back('\n');
+        out.append(text.substr(0, opt_.limit - std::min(opt_.limit, out.size())));
+    }
+
+    void add_html_stats(const HtmlStats& s) {
+        HtmlStats& t = m_.html;
+        t.tags += s.tags;
+        t.unknown_tags += s.unknown_tags;
+        t.images += s.images;
+        t.anchors += s.anchors;
+        t.forms += s.forms;
+        t.scripts += s.scripts;
+        t.iframes += s.iframes;
+        t.comments += s.comments;
+        t.split_words += s.split_words;
+        t.text_bytes += s.text_bytes;
+        t.hidden_bytes += s.hidden_bytes;
+        t.tiny_bytes += s.tiny_bytes;
+        t.entity_letters += s.entity_letters;
+        t.has_body = t.has_body || s.has_body;
+    }
+
+    // Returns the index of the uri in m_.uris, or -1.
+    long add_uri(std::string_view written, UriSource source, bool had_entities) {
+        auto u = normalize_uri(written, source);
+        if (!u) return -1;
+        if (had_entities) u->flags |= kUriEntity;
+        // A bare "www.something" in text is only a link when its TLD exists.
+        if (source == UriSource::text && !u->host_is_ip && !domains_.known_tld(u->host)) return -1;
+        if (auto it = seen_.find(u->url); it != seen_.end()) return static_cast<long>(it->second);
+        if (m_.uris.size() >= kMaxUris) return -1;
+        domains_.reduce(*u);
+        seen_.emplace(u->url, m_.uris.size());
+        m_.uris.push_back(std::move(*u));
+        return static_cast<long>(m_.uris.size() - 1);
+    }
+
+    void add_html_link(const HtmlLink& link) {
+        const long idx = add_uri(link.value, link.source, link.had_entities);
+        if (idx < 0 || link.anchor_text.empty()) return;
+        // Anchor text that shows a link to another domain than the one it goes to.
+        const std::string href_domain = m_.uris[static_cast<std::size_t>(idx)].host_is_ip
+                                            ? m_.uris[static_cast<std::size_t>(idx)].host
+                                            : m_.uris[static_cast<std::size_t>(idx)].domain;
+        for (auto shown : find_text_uris(link.anchor_text)) {
+            auto su = normalize_uri(shown, UriSource::text);
+            if (!su) continue;
+            domains_.reduce(*su);
+            const std::string shown_domain = su->host_is_ip ? su->host : su->domain;
+            if (!shown_domain.empty() && !href_domain.empty() && shown_domain != href_domain) {
+                ++anchor_mismatch_;
+                break;
+            }
+        }
+    }
+
+    Message& m_;
+    const ParseOptions& opt_;
+    const DomainReducer& domains_;
+    std::unordered_map<std::string, std::size_t> seen_;
+    std::size_t html_parts_ = 0, plain_parts_ = 0, html_bytes_ = 0, plain_bytes_ = 0;
+    std::size_t anchor_mismatch_ = 0;
+};
+
+// The header block ends at the first empty line; returns the body's offset.
+std::size_t body_offset(std::string_view raw) {
+    std::size_t pos = 0;
+    while (pos < raw.size()) {
+        const auto eol = raw.find('\n', pos);
+        if (eol == std::string_view::npos) return raw.size();
+        std::string_view line = raw.substr(pos, eol - pos);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (line.empty()) return eol + 1;
+        pos = eol + 1;
+    }
+    return raw.size();
+}
+
+void read_headers(Message& m, GMimeObject* obj) {
+    GMimeHeaderList* list = g_mime_object_get_header_list(obj);
+    if (!list) return;
+    const int n = g_mime_header_list_get_count(list);
+    for (int i = 0; i < n && m.headers.size() < kMaxHeaders; ++i) {
+        GMimeHeader* h = g_mime_header_list_get_header_at(list, i);
+        if (!h) continue;
+        const char* name = g_mime_header_get_name(h);
+        const char* value = g_mime_header_get_value(h);
+        const char* raw = g_mime_header_get_raw_value(h);
+        Header out;
+        out.name = name ? cut(name, 256) : std::string();
+        out.value = value ? cut(std::string(trim(unfold(value))), kMaxHeaderValue) : std::string();
+        out.raw = raw ? cut(std::string(trim(unfold(raw))), kMaxHeaderValue) : std::string();
+        // GMime already made `value` UTF-8 (8-bit junk through its fallback charsets);
+        // make sure, since rules and JSON output rely on it.
+        if (!valid_utf8(out.value)) out.value = cp1252_to_utf8(out.value);
+        m.headers.push_back(std::move(out));
+    }
+}
+
+bool is_ipv4_octets(std::string_view s) {
+    int parts = 0;
+    std::size_t i = 0;
+    while (i <= s.size()) {
+        std::size_t j = i;
+        int v = 0;
+        while (j < s.size() && s[j] >= '0' && s[j] <= '9' && j - i < 3) {
+            v = v * 10 + (s[j] - '0');
+            ++j;
+        }
+        if (j == i || v > 255) return false;
+        ++parts;
+        if (j == s.size()) break;
+        if (s[j] != '.') return false;
+        i = j + 1;
+    }
+    return parts == 4;
+}
+
 }  // namespace
+
+void init_mime() {
+    static std::once_flag once;
+    std::call_once(once, [] { g_mime_init(); });
+}
 
 bool iequals(std::string_view a, std::string_view b) {
     if (a.size() != b.size()) return false;
     for (std::size_t i = 0; i < a.size(); ++i) {
-        if (std::tolower(static_cast<unsigned char>(a[i])) !=
-            std::tolower(static_cast<unsigned char>(b[i]))) {
-            return false;
-        }
+        if (lower(a[i]) != lower(b[i])) return false;
     }
     return true;
 }
@@ -100,62 +447,108 @@ const Header* Message::find(std::string_view name) const {
     return nullptr;
 }
 
-Message parse_message(std::string_view raw, std::size_t limit) {
-    if (raw.size() > limit) raw = raw.substr(0, limit);
-    Message m;
-    std::size_t pos = 0;
-    Header* current = nullptr;
-    while (pos < raw.size()) {
-        auto eol = raw.find('\n', pos);
-        const std::size_t next = eol == std::string_view::npos ? raw.size() : eol + 1;
-        std::string_view line = raw.substr(pos, next - pos);
-        if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        if (line.empty()) {  // end of headers
-            pos = next;
-            break;
-        }
-        if ((line.front() == ' ' || line.front() == '\t') && current) {
-            if (current->value.size() < kMaxHeaderValue) {
-                current->value += ' ';
-                current->value += trim(line);
-                if (current->value.size() > kMaxHeaderValue) current->value.resize(kMaxHeaderValue);
-            }
-            pos = next;
-            continue;
-        }
-        const auto colon = line.find(':');
-        const bool is_header = colon != std::string_view::npos && colon > 0 &&
-                               line.substr(0, colon).find_first_of(" \t") == std::string_view::npos;
-        if (!is_header) break;  // not a header: the rest is body (broken mail happens)
-        if (m.headers.size() < kMaxHeaders) {
-            std::string_view value = trim(line.substr(colon + 1));
-            if (value.size() > kMaxHeaderValue) value = value.substr(0, kMaxHeaderValue);
-            m.headers.push_back({std::string(line.substr(0, colon)), std::string(value)});
-            current = &m.headers.back();
-        } else {
-            current = nullptr;
-        }
-        pos = next;
+namespace {
+template <class F>
+std::vector<std::string> distinct(const std::vector<Uri>& uris, F get) {
+    std::vector<std::string> out;
+    std::unordered_set<std::string> seen;
+    for (const auto& u : uris) {
+        std::string v = get(u);
+        if (!v.empty() && seen.insert(v).second) out.push_back(std::move(v));
     }
-    m.raw_body = std::string(raw.substr(std::min(pos, raw.size())));
+    return out;
+}
+}  // namespace
 
-    const Header* cte = m.find("Content-Transfer-Encoding");
-    const Header* ctype = m.find("Content-Type");
-    const bool multipart = ctype && ctype->value.size() >= 9 &&
-                           iequals(std::string_view(ctype->value).substr(0, 9), "multipart");
-    if (cte && !multipart) {
-        const std::string_view enc = trim(cte->value);
-        if (iequals(enc, "base64")) {
-            m.body_text = decode_base64(m.raw_body);
-            return m;
-        }
-        if (iequals(enc, "quoted-printable")) {
-            m.body_text = decode_qp(m.raw_body);
-            return m;
+std::vector<std::string> Message::uri_hosts() const {
+    return distinct(uris, [](const Uri& u) { return u.host_is_ip ? std::string() : u.host; });
+}
+std::vector<std::string> Message::uri_domains() const {
+    return distinct(uris, [](const Uri& u) { return u.domain; });
+}
+std::vector<std::string> Message::uri_surbl_domains() const {
+    return distinct(uris, [](const Uri& u) { return u.surbl_domain; });
+}
+std::vector<std::string> Message::uri_ips() const {
+    return distinct(uris, [](const Uri& u) {
+        return u.host_is_ip && u.host.front() != '[' ? u.host : std::string();
+    });
+}
+
+std::vector<std::string> Message::received_ips() const {
+    std::vector<std::string> out;
+    std::size_t seen = 0;
+    for (const auto& h : headers) {
+        if (!iequals(h.name, "Received")) continue;
+        if (++seen > kMaxReceived) break;
+        std::string_view v = h.raw;
+        // Only the "from" clause names the sending relay; "by" names the receiver.
+        if (v.size() < 5 || !iequals(v.substr(0, 5), "from ")) continue;
+        if (auto by = v.find(" by "); by != std::string_view::npos) v = v.substr(0, by);
+        for (std::size_t pos = v.find('['); pos != std::string_view::npos; pos = v.find('[', pos + 1)) {
+            const auto close = v.find(']', pos);
+            if (close == std::string_view::npos) break;
+            std::string_view ip = v.substr(pos + 1, close - pos - 1);
+            if (ip.size() > 5 && iequals(ip.substr(0, 5), "IPv6:")) continue;
+            if (is_ipv4_octets(ip)) {
+                out.emplace_back(ip);
+                break;
+            }
         }
     }
-    m.body_text = m.raw_body;
+    return out;
+}
+
+Message parse_message(std::string_view raw, std::size_t limit) {
+    ParseOptions o;
+    o.limit = limit;
+    return parse_message(raw, o);
+}
+
+Message parse_message(std::string_view raw, const ParseOptions& options) {
+    init_mime();
+    Message m;
+    if (raw.size() > options.limit) {
+        raw = raw.substr(0, options.limit);
+        m.truncated = true;
+    }
+    m.raw = std::string(raw);
+    m.raw_body = std::string(raw.substr(body_offset(raw)));
+    auto reducer = options.domains ? options.domains : DomainReducer::system_default();
+    Walker walker(m, options, *reducer);
+
+    // GMime copies the buffer into its own stream.
+    GPtr<GMimeStream> stream(g_mime_stream_mem_new_with_buffer(m.raw.data(), m.raw.size()));
+    GPtr<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
+    g_mime_parser_set_format(parser.get(), GMIME_FORMAT_MESSAGE);
+    GPtr<GMimeMessage> msg(g_mime_parser_construct_message(parser.get(), nullptr));
+    if (!msg) m.raw_body = m.raw;  // GMime found no header block: it is all body
+    if (msg) {
+        read_headers(m, GMIME_OBJECT(msg.get()));
+        GMimeObject* root = g_mime_message_get_mime_part(msg.get());
+        if (root) walker.walk(root, 0);
+    }
+    if (m.parts.empty()) {
+        // Not MIME at all (or no body): read the body as one plain-text part.
+        Part p;
+        p.type = "text/plain";
+        p.size = m.raw_body.size();
+        m.parts.push_back(p);
+        bool bad = false;
+        std::string text = to_utf8(m.raw_body, "", bad);
+        for (auto link : find_text_uris(text)) {
+            if (auto u = normalize_uri(link, UriSource::text)) {
+                if (!u->host_is_ip && !reducer->known_tld(u->host)) continue;
+                if (m.uris.size() >= kMaxUris) break;
+                if (std::any_of(m.uris.begin(), m.uris.end(), [&](const Uri& x) { return x.url == u->url; })) continue;
+                reducer->reduce(*u);
+                m.uris.push_back(std::move(*u));
+            }
+        }
+        m.decoded_body = text;
+        m.body_text = std::move(text);
+    }
+    walker.summarize();
     return m;
 }
 

@@ -21,13 +21,25 @@ namespace pampero::scan {
 struct Verdict {
     double score = 0;
     std::vector<RuleHit> hits;
+    std::vector<std::string> uris;  // normalized URIs of the message (Message::uris[].url)
+};
+
+// What the caller knows beyond the message itself. extra_hits (blocklist listings, ...)
+// are added to the verdict's hits and score after the rules.
+struct ScanContext {
+    std::vector<RuleHit> extra_hits;
 };
 
 class Engine {
 public:
     Engine(std::shared_ptr<const RuleSet> rules, Levels levels, std::size_t scan_limit);
 
+    // Parses with this engine's scan limit and URI domain lists (see message.hpp): the
+    // caller that also needs the URIs or Received IPs (for blocklists) parses once, then
+    // scans the Message. Thread-safe; never fails for message input.
+    Message parse(std::string_view raw_message) const;
     Verdict scan(const Message& msg) const;
+    Verdict scan(const Message& msg, const ScanContext& context) const;
     Verdict scan(std::string_view raw_message) const;
     const Levels& levels() const { return levels_; }
     std::size_t scan_limit() const { return scan_limit_; }

@@ -1,0 +1,238 @@
+// Message parsing: golden files (tests/data/messages/NAME.eml -> NAME.expected) and
+// robustness against malformed MIME. Set PAMPERO_REGENERATE_GOLDEN=1 to rewrite the
+// expected files after an intended change, then review the diff.
+#include "pampero/scan/message.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+using namespace pampero;
+using namespace pampero::scan;
+
+namespace {
+
+std::string read_file(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+std::shared_ptr<const DomainReducer> test_reducer() {
+    const std::string d = std::string(PAMPERO_TEST_DATA) + "/surbl/";
+    auto r = DomainReducer::load("", d + "two-level-tlds", d + "three-level-tlds");
+    return r ? std::move(r).value() : nullptr;
+}
+
+std::string escape_lines(std::string_view s) {
+    std::string out;
+    for (char c : s) {
+        if (c == '\r') out += "\\r";
+        else out.push_back(c);
+    }
+    return out;
+}
+
+// The golden form of a parse: stable, readable, one fact a line.
+std::string dump(const Message& m) {
+    std::ostringstream o;
+    o << "== headers\n";
+    for (const auto& h : m.headers) o << h.name << ": " << escape_lines(h.value) << "\n";
+    o << "== mime\n" << m.mime_summary;
+    o << "== body_text\n" << escape_lines(m.body_text) << "\n";
+    o << "== uris\n";
+    for (const auto& u : m.uris) {
+        o << u.url << " host=" << u.host << " ip=" << u.host_is_ip << " domain=" << u.domain
+          << " surbl=" << u.surbl_domain << " flags=" << u.flags << "\n";
+    }
+    o << "== received_ips\n";
+    for (const auto& ip : m.received_ips()) o << ip << "\n";
+    return o.str();
+}
+
+class Golden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Golden, ParseMatchesExpected) {
+    const std::filesystem::path dir = std::filesystem::path(PAMPERO_TEST_DATA) / "messages";
+    const auto eml = dir / (GetParam() + ".eml");
+    const auto expected = dir / (GetParam() + ".expected");
+    ParseOptions o;
+    o.domains = test_reducer();
+    ASSERT_TRUE(o.domains);
+    const std::string got = dump(parse_message(read_file(eml), o));
+    if (std::getenv("PAMPERO_REGENERATE_GOLDEN")) {
+        std::ofstream(expected, std::ios::binary) << got;
+    }
+    ASSERT_TRUE(std::filesystem::exists(expected)) << expected << " missing (PAMPERO_REGENERATE_GOLDEN=1)";
+    EXPECT_EQ(got, read_file(expected)) << "golden file " << expected;
+}
+
+INSTANTIATE_TEST_SUITE_P(Messages, Golden,
+                         ::testing::Values("rfc2047-headers", "html-tricks", "charsets-base64", "nested-rfc822",
+                                           "broken-mime", "idn-uris"),
+                         [](const auto& info) {
+                             std::string n = info.param;
+                             for (auto& c : n) if (c == '-') c = '_';
+                             return n;
+                         });
+
+TEST(Message, HeadersDecodedUnfoldedAndRawKept) {
+    auto m = parse_message("Subject: =?utf-8?q?Caf=C3=A9?=\r\n =?utf-8?b?IQ==?=\r\nX-A: one\r\n\ttwo\r\n\r\nbody\r\n",
+                           1 << 20);
+    ASSERT_EQ(m.headers.size(), 2u);
+    EXPECT_EQ(m.headers[0].value, "Caf\xC3\xA9!");
+    EXPECT_EQ(m.headers[0].raw, "=?utf-8?q?Caf=C3=A9?= =?utf-8?b?IQ==?=");
+    EXPECT_EQ(m.headers[1].value, "one\ttwo");  // RFC 5322 unfolding drops the CRLF only
+    ASSERT_NE(m.find("x-a"), nullptr);
+    EXPECT_EQ(m.body_text, "body\r\n");
+}
+
+TEST(Message, ScanLimitCutsWhatRulesSee) {
+    std::string raw = "Subject: big\r\n\r\n" + std::string(5000, 'a') + "TAIL";
+    auto m = parse_message(raw, 1000);
+    EXPECT_TRUE(m.truncated);
+    EXPECT_EQ(m.raw.size(), 1000u);
+    EXPECT_LE(m.body_text.size(), 1000u);
+    EXPECT_EQ(m.body_text.find("TAIL"), std::string::npos);
+    auto whole = parse_message(raw, raw.size());
+    EXPECT_FALSE(whole.truncated);
+    EXPECT_NE(whole.body_text.find("TAIL"), std::string::npos);
+}
+
+TEST(Message, NotMimeAtAllIsOnePlainPart) {
+    auto m = parse_message("just some words, no headers http://www.example.com/x\n", 1 << 20);
+    ASSERT_FALSE(m.parts.empty());
+    EXPECT_NE(m.body_text.find("just some words"), std::string::npos);
+    ASSERT_EQ(m.uris.size(), 1u);
+    EXPECT_EQ(m.uris[0].domain, "example.com");
+}
+
+TEST(Message, EmptyInput) {
+    auto m = parse_message("", 1 << 20);
+    EXPECT_TRUE(m.headers.empty());
+    EXPECT_TRUE(m.uris.empty());
+}
+
+TEST(Message, HeaderCountIsBounded) {
+    std::string raw;
+    for (int i = 0; i < 3000; ++i) raw += "X-H: " + std::to_string(i) + "\r\n";
+    raw += "\r\nbody\r\n";
+    auto m = parse_message(raw, 1 << 20);
+    EXPECT_EQ(m.headers.size(), kMaxHeaders);
+}
+
+TEST(Message, HeaderValueIsBounded) {
+    std::string raw = "Subject: " + std::string(200 * 1024, 'x') + "\r\n\r\nbody\r\n";
+    auto m = parse_message(raw, 1 << 20);
+    ASSERT_FALSE(m.headers.empty());
+    EXPECT_EQ(m.headers[0].value.size(), kMaxHeaderValue);
+}
+
+TEST(Message, AbsurdMultipartNestingIsCutAtMaxDepth) {
+    std::string raw = "Subject: deep\r\n";
+    for (int i = 0; i < 5000; ++i) {
+        raw += "Content-Type: multipart/mixed; boundary=b" + std::to_string(i) + "\r\n\r\n--b" + std::to_string(i) + "\r\n";
+    }
+    raw += "Content-Type: text/plain\r\n\r\ndeepest text\r\n";
+    auto m = parse_message(raw, 4 << 20);
+    std::size_t max_depth = 0;
+    for (const auto& p : m.parts) max_depth = std::max(max_depth, p.depth);
+    EXPECT_LT(max_depth, kMaxMimeDepth);
+    EXPECT_LE(m.parts.size(), kMaxParts);
+}
+
+TEST(Message, AbsurdRfc822NestingIsCutAtMaxDepth) {
+    std::string raw = "Subject: deep\r\n";
+    for (int i = 0; i < 5000; ++i) raw += "Content-Type: message/rfc822\r\n\r\n";
+    raw += "Content-Type: text/plain\r\n\r\ndeepest text\r\n";
+    auto m = parse_message(raw, 4 << 20);
+    std::size_t max_depth = 0;
+    for (const auto& p : m.parts) max_depth = std::max(max_depth, p.depth);
+    EXPECT_LT(max_depth, kMaxMimeDepth);
+}
+
+TEST(Message, PartCountIsBounded) {
+    std::string raw = "Subject: many\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n";
+    for (int i = 0; i < 2000; ++i) raw += "--x\r\nContent-Type: text/plain\r\n\r\npart " + std::to_string(i) + "\r\n";
+    raw += "--x--\r\n";
+    auto m = parse_message(raw, 4 << 20);
+    EXPECT_EQ(m.parts.size(), kMaxParts);
+}
+
+TEST(Message, UriCountIsBounded) {
+    std::string raw = "Subject: links\r\n\r\n";
+    for (int i = 0; i < 3000; ++i) raw += "http://h" + std::to_string(i) + ".example.com/\n";
+    auto m = parse_message(raw, 4 << 20);
+    EXPECT_EQ(m.uris.size(), kMaxUris);
+}
+
+TEST(Message, UrisAreDistinctAndFactsListed) {
+    auto m = parse_message(
+        "Subject: x\r\n\r\nhttp://www.example.com/ http://www.example.com/ http://a.example.com/ "
+        "http://0x7f000001/ http://[2001:db8::1]/\r\n",
+        1 << 20);
+    EXPECT_EQ(m.uris.size(), 4u);
+    EXPECT_EQ(m.uri_hosts(), (std::vector<std::string>{"www.example.com", "a.example.com"}));
+    EXPECT_EQ(m.uri_domains(), (std::vector<std::string>{"example.com"}));
+    EXPECT_EQ(m.uri_ips(), (std::vector<std::string>{"127.0.0.1"}));
+}
+
+TEST(Message, ReceivedIpsTopFirstFromClauseOnly) {
+    auto m = parse_message(
+        "Received: from a.example (a.example [198.51.100.1]) by mx.example (Postfix) with ESMTP id 1\r\n"
+        "Received: from b.example ([203.0.113.9] helo=b) by a.example [192.0.2.1]\r\n"
+        "Received: by c.example [192.0.2.77] with local\r\n"
+        "Received: from d ([IPv6:2001:db8::1]) by e\r\n"
+        "Subject: x\r\n\r\nbody\r\n",
+        1 << 20);
+    EXPECT_EQ(m.received_ips(), (std::vector<std::string>{"198.51.100.1", "203.0.113.9"}));
+}
+
+// Messages a fuzzer or a spammer might send: each must parse without crashing or
+// hanging (the test has a timeout) and keep whatever text can be read.
+TEST(Message, MalformedInputsParse) {
+    const std::vector<std::string> inputs = {
+        std::string("\0\0\0\0", 4),
+        "Content-Type: multipart/mixed\r\n\r\n--\r\n--\r\n",          // no boundary parameter
+        "Content-Type: multipart/mixed; boundary=\"\"\r\n\r\n--\r\nx\r\n",
+        "Content-Type: text/plain; charset=\"\r\n\r\ntext\r\n",         // unterminated quote
+        "Content-Transfer-Encoding: base64\r\n\r\n====////****\r\n",
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n=\r\n=4=G=\r\n",
+        "Subject: =?utf-8?q?=?=\r\nFrom: =?=?=?\r\n\r\n",
+        ":\r\n: :\r\n\r\n",
+        std::string(100000, '<'),
+        "Content-Type: text/html\r\n\r\n" + std::string(50000, '<') + "a href='" + std::string(50000, '"'),
+        "Content-Type: text/html\r\n\r\n<a href=\"" + std::string(100000, 'x'),
+        "Content-Type: text/html\r\n\r\n" + std::string(20000, '&') + "#x" + std::string(20000, 'F'),
+        "Content-Type: text/plain; charset=utf-16\r\n\r\n\xff\xfe\x41",
+        "Subject: \xff\xfe\xfd\r\n\x80\x81: \xc0\xc1\r\n\r\n\xf5\xf6\xf7",
+        "Content-Type: message/rfc822\r\n\r\n",
+    };
+    for (const auto& in : inputs) {
+        auto m = parse_message(in, 1 << 20);
+        EXPECT_FALSE(m.mime_summary.empty());
+    }
+}
+
+TEST(Message, ParsesFromManyThreadsAtOnce) {
+    const std::string raw = read_file(std::filesystem::path(PAMPERO_TEST_DATA) / "messages" / "html-tricks.eml");
+    const std::string want = dump(parse_message(raw, 1 << 20));
+    std::vector<std::thread> threads;
+    std::vector<int> ok(4, 0);
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&, t] {
+            int good = 0;
+            for (int i = 0; i < 50; ++i) good += dump(parse_message(raw, 1 << 20)) == want ? 1 : 0;
+            ok[static_cast<std::size_t>(t)] = good;
+        });
+    }
+    for (auto& t : threads) t.join();
+    for (int v : ok) EXPECT_EQ(v, 50);
+}
+
+}  // namespace
