@@ -178,8 +178,9 @@ std::variant<Recipient, lmtp::Reply> Store::accept_recipient(const std::string& 
                 return lmtp::Reply{451, "4.3.5", "Mailbox location is unsafe; see the store's log"};
             }
             t.root = *root;
-            if (t.quota > 0 && exists(t.root)) {
-                auto usage = quota_usage(t.root, t.quota);
+            if (t.quota > 0) {
+                // A maildir not made yet is empty.
+                auto usage = exists(t.root) ? quota_usage(t.root, t.quota) : Result<QuotaUsage>(QuotaUsage{});
                 if (!usage) {
                     log::error("<{}>: quota: {}", u.address, usage.error().message);
                     return lmtp::Reply{452, "4.3.1", "Insufficient system storage"};
@@ -220,8 +221,8 @@ lmtp::Reply Store::deliver_local(const Snapshot& s, const Envelope& env, const R
         log::error("{}: to=<{}> user=<{}>: {}", qid, r.address, t.user, e.message);
         return lmtp::Reply{452, "4.3.1", "Insufficient system storage"};
     };
-    if (t.quota > 0 && exists(t.root)) {
-        auto usage = quota_usage(t.root, t.quota);
+    if (t.quota > 0) {
+        auto usage = exists(t.root) ? quota_usage(t.root, t.quota) : Result<QuotaUsage>(QuotaUsage{});
         if (!usage) return storage(usage.error());
         if (over_quota(*usage, size, t.quota)) {
             log::info("{}: to=<{}> user=<{}>: over quota ({} + {} > {})", qid, r.address, t.user,
