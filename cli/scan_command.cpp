@@ -101,15 +101,18 @@ int scan_files(Context& c, const ScanOptions& o) {
                                      rcpts.empty() ? "" : ",", json_string(r.address), r.level,
                                      json_string(r.action), json_string(r.why));
             }
-            fmt::print("{{\"file\":{},\"score\":{:.1f},\"virus\":null,\"rules\":[{}],\"uris\":[],"
+            std::string uris;
+            for (const auto& u : v.uris) uris += (uris.empty() ? "" : ",") + json_string(u);
+            fmt::print("{{\"file\":{},\"score\":{:.1f},\"virus\":null,\"rules\":[{}],\"uris\":[{}],"
                        "\"recipients\":[{}]}}\n",
-                       json_string(file), v.score, rules, rcpts);
+                       json_string(file), v.score, rules, uris, rcpts);
             continue;
         }
         fmt::print("{}: score {:.1f}\n", file, v.score);
         for (const auto& h : v.hits) {
             fmt::print("  {:>7.1f}  {:<24} {}\n", h.score, h.name, h.description);
         }
+        for (const auto& u : v.uris) fmt::print("  uri      {}\n", u);
         for (const auto& r : results) {
             fmt::print("  -> {}: {} ({})\n", r.address.empty() ? "(any recipient)" : r.address,
                        r.action, r.why);
