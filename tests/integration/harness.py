@@ -242,3 +242,200 @@ def send(smtp, sender, recipients, data):
         return rcpt, (None, "")
     c, t = smtp.data(data.encode() if isinstance(data, str) else data)
     return rcpt, (c, t.decode())
+
+
+# --- pampero-store (store agent) -----------------------------------------------------
+
+def store_config(workdir, lmtp_port, socketmap_port, mail_root, node="n1", nodes=None,
+                 directory="directory.db", quota="300M", extra_store=""):
+    """pampero.yaml for pampero-store (and pamperoctl) in workdir; returns its path.
+
+    `nodes` maps node names to LMTP ports on 127.0.0.1 (store.nodes)."""
+    milter_port = free_port()  # unused by the store; the file is shared with pamperoctl
+    store = (f"store:\n  lmtp: inet:{lmtp_port}@127.0.0.1\n"
+             f"  socketmap: inet:{socketmap_port}@127.0.0.1\n"
+             f"  node: {node}\n  mail_root: {mail_root}\n  default_quota: {quota}\n")
+    if nodes:
+        store += "  nodes:\n" + "".join(f"    {n}: inet:{p}@127.0.0.1\n" for n, p in nodes.items())
+    store += extra_store
+    return write_config(workdir, milter_port, extra=store, directory=directory)
+
+
+def start_store(config, lmtp_port, workdir, name="store", as_user=None):
+    """pampero-store -f -c config, waited for on its LMTP port.
+
+    as_user runs it under that account (setpriv execs, so the PID stays the store's): the
+    Dovecot tests use "nobody", as Dovecot will not open mail as root."""
+    prefix = []
+    if as_user:
+        import pwd
+        pw = pwd.getpwnam(as_user)
+        prefix = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups"]
+    d = Daemon(prefix + [os.path.join(BIN, "pampero-store"), "-f", "-c", config],
+               os.path.join(workdir, f"{name}.log"))
+    wait_for_port(lmtp_port, proc=d.proc)
+    return d
+
+
+class Lmtp:
+    """A raw LMTP client that shows every reply, for protocol tests."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=30.0):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buf = b""
+        self.greeting = self.reply()
+
+    def send(self, data):
+        self.sock.sendall(data.encode() if isinstance(data, str) else data)
+
+    def line(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.rstrip(b"\r").decode("utf-8", "replace")
+
+    def reply(self):
+        """(code, [lines]) of one possibly multi-line reply."""
+        lines = []
+        while True:
+            line = self.line()
+            lines.append(line[4:])
+            if len(line) < 4 or line[3] != "-":
+                return int(line[:3]), lines
+
+    def cmd(self, text):
+        self.send(text + "\r\n")
+        return self.reply()
+
+    def deliver(self, sender, recipients, data, lhlo=True):
+        """One transaction; returns ([rcpt replies], [data replies, one per accepted rcpt])."""
+        if lhlo:
+            assert self.cmd("LHLO client.example")[0] == 250
+        assert self.cmd(f"MAIL FROM:<{sender}>")[0] == 250
+        rcpt = [self.cmd(f"RCPT TO:<{r}>") for r in recipients]
+        accepted = sum(1 for c, _ in rcpt if c == 250)
+        if not accepted:
+            self.cmd("RSET")
+            return rcpt, []
+        code, _ = self.cmd("DATA")
+        assert code == 354, code
+        body = data.replace("\r\n", "\n").replace("\n", "\r\n")
+        body = "".join(("." + l if l.startswith(".") else l) for l in body.splitlines(True))
+        if not body.endswith("\r\n"):
+            body += "\r\n"
+        self.send(body + ".\r\n")
+        return rcpt, [self.reply() for _ in range(accepted)]
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def maildir_messages(folder):
+    """Contents of the messages in a Maildir folder's new/ and cur/, sorted by name."""
+    out = []
+    for sub in ("new", "cur"):
+        d = os.path.join(folder, sub)
+        if os.path.isdir(d):
+            for name in sorted(os.listdir(d)):
+                with open(os.path.join(d, name), "rb") as f:
+                    out.append(f.read().decode("utf-8", "replace"))
+    return out
+
+
+class Dovecot:
+    """A private Dovecot (IMAP, POP3, LMTP on 127.0.0.1, free ports) on a mail root.
+
+    Users live in a passwd-file (password "secret"); mail is maildir:MAIL_ROOT/%d/%n with
+    Maildir++ quota read from maildirsize (no limits configured here: Dovecot takes
+    them from the file pampero-store writes). Stopped by PID."""
+
+    def __init__(self, workdir, mail_root, users, fsync="optimized", protocols="imap pop3 lmtp",
+                 mail_user="nobody"):
+        import pwd
+        pw = pwd.getpwnam(mail_user)
+        self.dir = os.path.join(workdir, "dovecot")
+        os.makedirs(os.path.join(self.dir, "run"), exist_ok=True)
+        self.imap_port, self.pop3_port, self.lmtp_port = free_port(), free_port(), free_port()
+        passwd = os.path.join(self.dir, "users")
+        with open(passwd, "w") as f:
+            f.writelines(f"{u}:{{PLAIN}}secret::::::\n" for u in users)
+        self.conf = os.path.join(self.dir, "dovecot.conf")
+        with open(self.conf, "w") as f:
+            f.write(f"""
+base_dir = {self.dir}/run
+state_dir = {self.dir}/state
+log_path = {self.dir}/dovecot.log
+instance_name = pampero-test-{os.getpid()}-{self.imap_port}
+protocols = {protocols}
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:{mail_root}/%d/%n
+mail_fsync = {fsync}
+mail_plugins = quota
+lmtp_save_to_detail_mailbox = no
+protocol imap {{
+  mail_plugins = $mail_plugins imap_quota
+}}
+plugin {{
+  quota = maildir:User quota
+}}
+namespace inbox {{
+  inbox = yes
+  separator = .
+}}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {passwd}
+}}
+userdb {{
+  driver = static
+  args = uid={pw.pw_uid} gid={pw.pw_gid} home={mail_root}/%d/%n
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {self.imap_port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service pop3-login {{
+  inet_listener pop3 {{
+    address = 127.0.0.1
+    port = {self.pop3_port}
+  }}
+  inet_listener pop3s {{
+    port = 0
+  }}
+}}
+service lmtp {{
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {self.lmtp_port}
+  }}
+  unix_listener lmtp {{
+    mode = 0600
+  }}
+}}
+""")
+        self.daemon = Daemon(["dovecot", "-F", "-c", self.conf], os.path.join(self.dir, "stdout.log"))
+        wait_for_port(self.imap_port, proc=self.daemon.proc)
+
+    def stop(self):
+        return self.daemon.stop()
+
+    def log(self):
+        path = os.path.join(self.dir, "dovecot.log")
+        if not os.path.exists(path):
+            return ""
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
