@@ -165,31 +165,34 @@ inline std::uint64_t hash_bytes(const char* p, std::size_t n) noexcept {
     return h;
 }
 
-// Open addressing, linear probing; slot = (32-bit hash << 32) | record offset, 0 = empty.
+// One table for exact and wildcard names: each distinct name is stored once, as a record
+// [len][flags][name][exact value id][wildcard value id] (flags: 1 exact, 2 wildcard; the ids
+// at the zone's value width, absent when all entries share one value).
+// Open addressing, linear probing over ~1.4 slots per name; slot = (hash tag << 32) |
+// record offset, 0 = empty, so a probe touches the record only when the 32-bit tag matches.
 struct NameTable {
+    static constexpr unsigned char kExact = 1, kWild = 2;
     std::vector<std::uint64_t> slots;
-    std::uint64_t mask = 0;
     std::size_t n = 0;
-    unsigned min_labels = 255;
-    unsigned max_labels = 0;
+    unsigned min_labels[2] = {255, 255};  // [exact, wildcard]
+    unsigned max_labels[2] = {0, 0};
 
     void init(std::size_t count) {
-        std::size_t cap = 8;
-        while (cap * 3 < count * 5) cap <<= 1;  // load factor <= 0.6
-        slots.assign(count ? cap : 0, 0);
-        mask = cap - 1;
+        slots.assign(count ? count + count * 2 / 5 + 8 : 0, 0);
+    }
+    std::size_t home(std::uint64_t h) const noexcept {
+        return static_cast<std::size_t>(((h & 0xffffffffu) * slots.size()) >> 32);  // fastrange
     }
     void insert(std::uint64_t h, std::uint32_t offset) {
-        std::uint64_t i = h & mask;
-        const std::uint64_t tag = h >> 32;
-        while (slots[i] != 0) i = (i + 1) & mask;
-        slots[i] = (tag << 32) | offset;
+        std::size_t i = home(h);
+        while (slots[i] != 0) i = i + 1 == slots.size() ? 0 : i + 1;
+        slots[i] = ((h >> 32) << 32) | offset;
         ++n;
     }
     // Returns the record offset or 0.
     std::uint32_t find(const std::string& blob, const char* name, std::size_t len, std::uint64_t h) const noexcept {
         if (n == 0) return 0;
-        std::uint64_t i = h & mask;
+        std::size_t i = home(h);
         const std::uint64_t tag = h >> 32;
         for (;;) {
             const std::uint64_t s = slots[i];
@@ -197,9 +200,9 @@ struct NameTable {
             if ((s >> 32) == tag) {
                 const auto off = static_cast<std::uint32_t>(s);
                 const auto* rec = reinterpret_cast<const unsigned char*>(blob.data()) + off;
-                if (rec[0] == len && std::memcmp(rec + 1, name, len) == 0) return off;
+                if (rec[0] == len && std::memcmp(rec + 2, name, len) == 0) return off;
             }
-            i = (i + 1) & mask;
+            i = i + 1 == slots.size() ? 0 : i + 1;
         }
     }
 };
@@ -221,7 +224,7 @@ struct Zone::Impl {
     // dnset: records [len][name][value id, vid_width bytes]
     std::string names{'\0'};
     ValueIds vid_all;  // width/only used; data unused
-    NameTable exact, wild;
+    NameTable table;
     std::string vars[10];
     bool var_set[10] = {};
     std::string base;
@@ -232,13 +235,17 @@ struct Zone::Impl {
         if (b == e) return {};
         return {std::span<const std::uint32_t>(set_members.data() + b, e - b), entry};
     }
-    std::uint32_t record_vid(std::uint32_t off) const noexcept {
+    // which: 0 exact, 1 wildcard.
+    std::uint32_t record_vid(std::uint32_t off, int which) const noexcept {
         if (vid_all.width == 0) return vid_all.only;
         const auto* rec = reinterpret_cast<const unsigned char*>(names.data()) + off;
-        return ValueIds::read(rec + 1 + rec[0], vid_all.width);
+        return ValueIds::read(rec + 2 + rec[0] + which * vid_all.width, vid_all.width);
+    }
+    unsigned char record_flags(std::uint32_t off) const noexcept {
+        return static_cast<unsigned char>(names[off + 1]);
     }
     std::string_view record_name(std::uint32_t off) const noexcept {
-        return {names.data() + off + 1, static_cast<unsigned char>(names[off])};
+        return {names.data() + off + 2, static_cast<unsigned char>(names[off])};
     }
 };
 
@@ -706,51 +713,61 @@ private:
         const std::string& blob = raw_names_;
         auto name_of = [&blob](const RawName& r) { return std::string_view(blob.data() + r.off, r.len); };
         std::sort(raw_dn_.begin(), raw_dn_.end(), [&](const RawName& x, const RawName& y) {
-            if (x.table != y.table) return x.table < y.table;
             const int c = name_of(x).compare(name_of(y));
-            return c != 0 ? c < 0 : x.aid < y.aid;
+            if (c != 0) return c < 0;
+            return x.table != y.table ? x.table < y.table : x.aid < y.aid;
         });
-        struct Group { std::size_t first; std::uint32_t set; };
-        std::vector<Group> groups;
+        // One record per distinct name, with the value set of each table it is in.
+        struct Rec {
+            std::size_t first;
+            std::uint32_t set[2];
+            unsigned char flags;
+        };
+        std::vector<Rec> recs;
         std::vector<std::uint32_t> group, ids;
-        std::size_t counts[2] = {0, 0};
         for (std::size_t i = 0; i < raw_dn_.size();) {
+            Rec rec{i, {0, 0}, 0};
             std::size_t j = i;
-            group.clear();
-            while (j < raw_dn_.size() && raw_dn_[j].table == raw_dn_[i].table &&
-                   name_of(raw_dn_[j]) == name_of(raw_dn_[i])) {
-                group.push_back(raw_dn_[j++].aid);
+            while (j < raw_dn_.size() && name_of(raw_dn_[j]) == name_of(raw_dn_[i])) {
+                const std::uint8_t t = raw_dn_[j].table;
+                group.clear();
+                while (j < raw_dn_.size() && raw_dn_[j].table == t && name_of(raw_dn_[j]) == name_of(raw_dn_[i])) {
+                    group.push_back(raw_dn_[j++].aid);
+                }
+                rec.set[t] = set_for(group);
+                rec.flags |= t == 0 ? NameTable::kExact : NameTable::kWild;
+                ids.push_back(rec.set[t]);
             }
-            const std::uint32_t s = set_for(group);
-            groups.push_back({i, s});
-            ids.push_back(s);
-            ++counts[raw_dn_[i].table];
+            recs.push_back(rec);
             i = j;
         }
         z_.vid_all.assign(ids);
         z_.vid_all.data.clear();
         z_.vid_all.data.shrink_to_fit();
-        z_.exact.init(counts[0]);
-        z_.wild.init(counts[1]);
+        const unsigned w = z_.vid_all.width;
+        z_.table.init(recs.size());
         std::size_t total = 1;
-        for (const auto& g : groups) total += 1 + raw_dn_[g.first].len + z_.vid_all.width;
+        for (const auto& r : recs) total += 2 + raw_dn_[r.first].len + 2 * w;
         if (total > 0xffffffffu) throw ParseError(fmt::format("{}: zone too large", name_));
         z_.names.reserve(total);
-        for (const auto& g : groups) {
-            const RawName& r = raw_dn_[g.first];
+        for (const auto& r : recs) {
+            const RawName& raw = raw_dn_[r.first];
             const auto off = static_cast<std::uint32_t>(z_.names.size());
-            z_.names += static_cast<char>(r.len);
-            z_.names.append(blob.data() + r.off, r.len);
-            if (z_.vid_all.width) {
+            z_.names += static_cast<char>(raw.len);
+            z_.names += static_cast<char>(r.flags);
+            z_.names.append(blob.data() + raw.off, raw.len);
+            for (int t = 0; t < 2 && w; ++t) {
                 std::uint8_t b[4];
-                ValueIds::put(b, z_.vid_all.width, g.set);
-                z_.names.append(reinterpret_cast<const char*>(b), z_.vid_all.width);
+                ValueIds::put(b, w, r.set[t]);
+                z_.names.append(reinterpret_cast<const char*>(b), w);
             }
-            NameTable& t = r.table == 0 ? z_.exact : z_.wild;
-            t.insert(hash_bytes(blob.data() + r.off, r.len), off);
-            const unsigned labels = count_labels(name_of(r));
-            t.min_labels = std::min(t.min_labels, labels);
-            t.max_labels = std::max(t.max_labels, labels);
+            z_.table.insert(hash_bytes(blob.data() + raw.off, raw.len), off);
+            const unsigned labels = count_labels(name_of(raw));
+            for (int t = 0; t < 2; ++t) {
+                if (!(r.flags & (1 << t))) continue;
+                z_.table.min_labels[t] = std::min(z_.table.min_labels[t], labels);
+                z_.table.max_labels[t] = std::max(z_.table.max_labels[t], labels);
+            }
         }
         std::vector<RawName>().swap(raw_dn_);
         std::string().swap(raw_names_);
@@ -811,7 +828,7 @@ Result<std::shared_ptr<const Zone>> Zone::parse(std::string_view text, ZoneForma
     m.set_members.shrink_to_fit();
     std::size_t mem = m.answers.capacity() * sizeof(Impl::Answer) + m.txt_blob.capacity() +
                       (m.set_begin.capacity() + m.set_members.capacity()) * 4 + m.names.capacity() +
-                      (m.exact.slots.capacity() + m.wild.slots.capacity()) * 8;
+                      m.table.slots.capacity() * 8;
     for (const auto& l : m.levels) mem += l.memory();
     z->stats_.memory = mem;
     return std::shared_ptr<const Zone>(std::move(z));
@@ -859,14 +876,15 @@ ZoneMatch Zone::lookup_name(std::string_view name) const noexcept {
         labels += c == '.';
     }
     const Impl& m = *impl_;
+    const NameTable& t = m.table;
     const char* p = buf;
     std::size_t len = name.size();
-    if (labels >= m.exact.min_labels && labels <= m.exact.max_labels) {
-        if (const auto off = m.exact.find(m.names, p, len, hash_bytes(p, len))) {
-            return m.match_set(m.record_vid(off), m.record_name(off));
+    if (labels >= t.min_labels[0] && labels <= t.max_labels[0]) {
+        const auto off = t.find(m.names, p, len, hash_bytes(p, len));
+        if (off && (m.record_flags(off) & NameTable::kExact)) {
+            return m.match_set(m.record_vid(off, 0), m.record_name(off));
         }
     }
-    if (m.wild.n == 0) return {};
     // Strip at least one label (the wildcard's own), then every parent, most specific first.
     auto strip = [&]() {
         const char* dot = static_cast<const char*>(std::memchr(p, '.', len));
@@ -876,13 +894,14 @@ ZoneMatch Zone::lookup_name(std::string_view name) const noexcept {
         --labels;
         return true;
     };
-    if (!strip()) return {};
-    while (labels > m.wild.max_labels) {
+    if (t.max_labels[1] == 0 || !strip()) return {};
+    while (labels > t.max_labels[1]) {
         if (!strip()) return {};
     }
-    while (labels >= m.wild.min_labels) {
-        if (const auto off = m.wild.find(m.names, p, len, hash_bytes(p, len))) {
-            return m.match_set(m.record_vid(off), m.record_name(off));
+    while (labels >= t.min_labels[1]) {
+        const auto off = t.find(m.names, p, len, hash_bytes(p, len));
+        if (off && (m.record_flags(off) & NameTable::kWild)) {
+            return m.match_set(m.record_vid(off, 1), m.record_name(off));
         }
         if (!strip()) return {};
     }

@@ -36,8 +36,8 @@
 //
 // Memory: an ip4set costs about 2-4 bytes per /32 entry (keys are split into a 64K-bucket
 // index and 16-bit suffixes) plus 0-4 bytes of value id when entries carry different
-// values; a dnset costs its names plus ~3 bytes of record and 8-16 bytes of hash slot per
-// entry.
+// values; a dnset costs each distinct name once (+2 bytes, +value ids when entries differ)
+// plus ~11 bytes of hash slot per name.
 //
 // Thread-safety: a Zone is immutable after load; lookups from any number of threads are
 // safe. Reload builds a new Zone and swaps a shared_ptr<const Zone> (see blocklists.hpp).
