@@ -37,6 +37,16 @@ void reload(const std::string& path, const Config& running, scan::EngineHolder& 
     }
 }
 
+// New or changed signatures: a new engine is built beside the serving one, then swapped.
+void refresh_antivirus(scan::AntivirusWatcher& av) {
+    const auto before = av.get();
+    if (auto st = av.refresh(); !st) {
+        log::error("new virus signatures refused, keeping the running ones: {}", st.error().message);
+    } else if (av.get() != before) {
+        log::notice("virus signatures reloaded: {} signatures", av.get()->signatures());
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -68,7 +78,17 @@ int main(int argc, char** argv) {
     }
     milter::Guard guard(**state, cfg->guard);
     scan::EngineHolder holder(*engine);
-    milter::Services services{*directory, guard, holder};
+    std::unique_ptr<scan::AntivirusWatcher> antivirus;
+    if (cfg->antivirus.enabled) {
+        auto av = scan::Antivirus::load(cfg->antivirus.signatures, cfg->antivirus.max_size);
+        if (!av) {
+            std::fprintf(stderr, "pampero-milter: %s\n", av.error().message.c_str());
+            return kExitConfig;
+        }
+        antivirus = std::make_unique<scan::AntivirusWatcher>(cfg->antivirus.signatures,
+                                                              cfg->antivirus.max_size, *av);
+    }
+    milter::Services services{*directory, guard, holder, antivirus.get(), cfg->antivirus};
 
     if (!milter::register_milter(services, cfg->milter.socket, cfg->milter.timeout)) {
         std::fprintf(stderr, "pampero-milter: cannot listen on %s\n", cfg->milter.socket.c_str());
@@ -76,17 +96,21 @@ int main(int argc, char** argv) {
     }
     if (!opt.foreground) daemonize();
     block_signals();
-    log::notice("starting on {}: {} rules, {} levels, directory {}, state {}", cfg->milter.socket,
-                (*engine)->rule_count(), (*engine)->levels().levels.size(), cfg->directory, cfg->state);
+    log::notice("starting on {}: {} rules, {} levels, directory {}, state {}, {}", cfg->milter.socket,
+                (*engine)->rule_count(), (*engine)->levels().levels.size(), cfg->directory, cfg->state,
+                antivirus ? fmt::format("{} virus signatures", antivirus->get()->signatures())
+                          : std::string("no virus scanning"));
 
     std::thread loop([] {
         if (!milter::run()) log::error("milter loop ended with an error");
         kill(getpid(), SIGTERM);  // wake the main thread if the loop ended on its own
     });
+    const int check_every = antivirus ? cfg->antivirus.reload_check : 3600;
     for (;;) {
-        const int sig = wait_for_signal();
-        if (sig == SIGHUP) {
-            reload(opt.config, *cfg, holder);
+        const int sig = wait_for_signal(check_every);
+        if (sig == 0 || sig == SIGHUP) {
+            if (sig == SIGHUP) reload(opt.config, *cfg, holder);
+            if (antivirus) refresh_antivirus(*antivirus);
             continue;
         }
         log::notice("stopping on signal {}", sig);

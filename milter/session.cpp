@@ -88,7 +88,9 @@ void Session::header(const std::string& name, const std::string& value) {
 
 void Session::body(std::string_view chunk) {
     if (!engine_) engine_ = s_.engine.get();
-    const std::size_t limit = engine_->scan_limit();
+    // Rules read at most the scan limit; ClamAV wants the whole message up to its own.
+    std::size_t limit = engine_->scan_limit();
+    if (s_.antivirus) limit = std::max<std::size_t>(limit, s_.antivirus_config.max_size);
     if (body_.size() >= limit) return;
     body_.append(chunk.substr(0, limit - body_.size()));
 }
@@ -115,12 +117,6 @@ EndOfMessage Session::end_of_message() {
     }
     std::reverse(out.delete_headers.begin(), out.delete_headers.end());
 
-    if (authenticated_) {
-        out.log_line = fmt::format("{}: from=<{}> client={} authenticated, not scored", id_,
-                                   sender_, client_ip_);
-        return out;
-    }
-
     std::string raw;
     raw.reserve(body_.size() + headers_.size() * 64);
     for (const auto& [name, value] : headers_) {
@@ -131,6 +127,36 @@ EndOfMessage Session::end_of_message() {
     }
     raw += "\r\n";
     raw += body_;
+
+    if (s_.antivirus) {
+        const scan::VirusScan av = s_.antivirus->get()->scan(raw);
+        switch (av.outcome) {
+            case scan::VirusScan::Outcome::virus:
+                out.log_line = fmt::format("{}: from=<{}> client={} virus={} rcpts={} refused", id_, sender_,
+                                           client_ip_, av.detail, recipients_.size());
+                out.delete_headers.clear();
+                out.reply = Reply::reject("554", "5.7.1", "Virus found: " + av.detail);
+                return out;
+            case scan::VirusScan::Outcome::error:
+                if (s_.antivirus_config.tempfail_on_error) {
+                    out.reply = temporary_failure("virus scan", Error::temporary(av.detail));
+                    return out;
+                }
+                log::warning("{}: virus scan failed, accepting unscanned (on_error: accept): {}", id_, av.detail);
+                break;
+            case scan::VirusScan::Outcome::skipped:
+                log::info("{}: not virus-scanned: {}", id_, av.detail);
+                break;
+            case scan::VirusScan::Outcome::clean: break;
+        }
+    }
+
+    if (authenticated_) {
+        out.log_line = fmt::format("{}: from=<{}> client={} authenticated, not scored", id_,
+                                   sender_, client_ip_);
+        return out;
+    }
+
     const scan::Verdict v = engine_->scan(raw);
     const scan::Level& reference = engine_->levels().fallback();
 

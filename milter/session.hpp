@@ -9,8 +9,9 @@
 //   rcpt         local domain + unknown user: 550 5.1.1, counted for the client IP; at the
 //                guard's limit the IP is banned and this RCPT gets 421 4.7.0. Recipients
 //                the MTA refused itself (SMFIP_RCPT_REJ) are counted the same way.
-//   header/body  collected up to the scan limit
-//   end          scored once; each recipient decided by scan::decide(); all refused:
+//   header/body  collected up to the scan limit (rules) or antivirus.max_size (ClamAV)
+//   end          a virus refuses the message (554 5.7.1), whoever sent it; otherwise
+//                scored once; each recipient decided by scan::decide(); all refused:
 //                550 5.7.1; some: they are removed; X-Spam-* rewritten.
 // Any dependency failure (directory, state) answers 451 4.3.0: never a 5xx, never a loss.
 // Not thread-safe: libmilter calls one connection's callbacks from one thread at a time.
@@ -24,6 +25,7 @@
 
 #include "guard.hpp"
 #include "pampero/common/directory.hpp"
+#include "pampero/scan/antivirus.hpp"
 #include "pampero/scan/decision.hpp"
 #include "pampero/scan/engine.hpp"
 
@@ -59,6 +61,8 @@ struct Services {
     Directory& directory;
     Guard& guard;
     scan::EngineHolder& engine;
+    scan::AntivirusWatcher* antivirus;  // nullptr: no virus scanning
+    AntivirusConfig antivirus_config;
 };
 
 class Session {

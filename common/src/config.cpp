@@ -50,6 +50,18 @@ void read_store(yaml::MapReader r, StoreConfig& s, const std::string& file) {
     r.finish();
 }
 
+void read_antivirus(yaml::MapReader r, AntivirusConfig& a, const std::string& file) {
+    a.enabled = true;
+    a.signatures = resolve_path(file, r.require_string("signatures"));
+    if (auto v = r.get_size("max_size")) a.max_size = *v;
+    if (auto v = r.get_string("on_error")) {
+        if (*v != "tempfail" && *v != "accept") r.fail_at("on_error", "must be tempfail or accept");
+        a.tempfail_on_error = *v == "tempfail";
+    }
+    if (auto v = r.get_int("reload_check", 1, 86400)) a.reload_check = static_cast<int>(*v);
+    r.finish();
+}
+
 // "sqlite:relative.db" is resolved against the configuration file like any path.
 std::string resolve_spec(const std::string& file, const std::string& spec) {
     const auto colon = spec.find(':');
@@ -85,6 +97,9 @@ Result<Config> load_config(const std::string& path) {
             read_store(yaml::MapReader(path, r.node("store"), "store"), c.store, path);
         }
         if (r.has("blocklists")) c.blocklists = read_blocklists(path, r.node("blocklists"));
+        if (r.has("antivirus")) {
+            read_antivirus(yaml::MapReader(path, r.node("antivirus"), "antivirus"), c.antivirus, path);
+        }
         r.finish();
     } catch (const yaml::Error& e) {
         return Error::config(e.what());

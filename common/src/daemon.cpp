@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 
@@ -69,6 +70,16 @@ int wait_for_signal() {
     for (;;) {
         int sig = 0;
         if (sigwait(&set, &sig) == 0) return sig;
+    }
+}
+
+int wait_for_signal(int timeout_seconds) {
+    sigset_t set = handled_set();
+    const timespec timeout{timeout_seconds, 0};
+    for (;;) {
+        const int sig = sigtimedwait(&set, nullptr, &timeout);
+        if (sig > 0) return sig;
+        if (errno == EAGAIN) return 0;
     }
 }
 

@@ -2,6 +2,7 @@
 // SQLite file, the state the memory backend, the engine the shipped levels plus test rules.
 #include "session.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -58,7 +59,7 @@ protected:
         directory_ = std::move(ro).value();
         state_ = make_memory_state();
         guard_ = std::make_unique<Guard>(*state_, GuardConfig{3, 600, 3600});
-        services_ = std::make_unique<Services>(Services{*directory_, *guard_, *holder_});
+        services_ = std::make_unique<Services>(Services{*directory_, *guard_, *holder_, nullptr, {}});
     }
     void TearDown() override { std::filesystem::remove_all(dir_); }
 
@@ -210,7 +211,7 @@ TEST_F(SessionTest, BrokenDirectoryIsTemporaryNeverPermanent) {
     std::filesystem::remove(db_ + "-shm");
     auto fresh = open_directory("sqlite:" + db_, OpenMode::read_only);
     directory_ = std::move(fresh).value();
-    Services broken{*directory_, *guard_, *holder_};
+    Services broken{*directory_, *guard_, *holder_, nullptr, {}};
     Session b(broken, "conn-b");
     b.connect("192.0.2.30");
     b.mail_from("<x@remote.example>", false);
@@ -230,4 +231,37 @@ TEST_F(SessionTest, BodyIsBoundedByTheScanLimit) {
     s.body(kGtube);                              // beyond the limit: not seen
     EndOfMessage eom = s.end_of_message();
     EXPECT_EQ(eom.reply.kind, Reply::Kind::proceed);
+}
+
+TEST_F(SessionTest, VirusIsRefusedWith554EvenForWhiteListedAndAuthenticatedSenders) {
+    const auto sigs = dir_ / "sigs";
+    std::filesystem::create_directories(sigs);
+    std::string hex;
+    for (unsigned char c : std::string("PAMPERO-SESSION-VIRUS-MARKER")) hex += fmt::format("{:02x}", c);
+    std::ofstream(sigs / "t.ndb") << "Pampero.Test.Marker:0:*:" << hex << "\n";
+    auto av = scan::Antivirus::load(sigs.string(), 1 << 20);
+    ASSERT_TRUE(av) << av.error().message;
+    scan::AntivirusWatcher watcher(sigs.string(), 1 << 20, *av);
+    AntivirusConfig avc;
+    avc.enabled = true;
+    avc.max_size = 1 << 20;
+    Services with_av{*directory_, *guard_, *holder_, &watcher, avc};
+    ASSERT_TRUE(admin_->add_list_entry({ListKind::white, "", "@trusted.example"}));
+    for (bool authenticated : {false, true}) {
+        Session s(with_av, "conn-av");
+        s.connect("192.0.2.40");
+        s.mail_from("<boss@trusted.example>", authenticated);
+        s.rcpt("<alice@example.org>", false);
+        feed(s, "x", "hello PAMPERO-SESSION-VIRUS-MARKER\r\n");
+        EndOfMessage eom = s.end_of_message();
+        EXPECT_EQ(eom.reply.rcode, "554") << authenticated;
+        EXPECT_EQ(eom.reply.xcode, "5.7.1");
+        EXPECT_NE(eom.reply.text.find("Pampero.Test.Marker"), std::string::npos) << eom.reply.text;
+    }
+    Session clean(with_av, "conn-clean");
+    clean.connect("192.0.2.41");
+    clean.mail_from("<x@remote.example>", false);
+    clean.rcpt("<alice@example.org>", false);
+    feed(clean, "x", "nothing here\r\n");
+    EXPECT_EQ(clean.end_of_message().reply.kind, Reply::Kind::proceed);
 }

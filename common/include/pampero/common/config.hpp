@@ -45,6 +45,15 @@ struct StoreConfig {
     std::map<std::string, std::string> nodes;
 };
 
+// libclamav in-process. Absent from the file: no virus scanning.
+struct AntivirusConfig {
+    bool enabled = false;
+    std::string signatures = "/var/lib/clamav";  // cvd/cld and custom .ndb/.hdb/.ldb
+    std::uint64_t max_size = 25ull * 1024 * 1024;  // larger messages are not scanned (logged)
+    bool tempfail_on_error = true;                  // on_error: tempfail | accept
+    int reload_check = 60;                          // seconds between signature checks
+};
+
 struct Config {
     std::string file;  // the file this came from, for messages
     std::string directory = "sqlite:/var/lib/pampero/directory.db";
@@ -56,6 +65,7 @@ struct Config {
     GuardConfig guard;
     StoreConfig store;
     std::vector<BlocklistConfig> blocklists;  // DNSBL/URIBL, see blocklist_config.hpp
+    AntivirusConfig antivirus;
 };
 
 Result<Config> load_config(const std::string& path);

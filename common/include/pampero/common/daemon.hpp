@@ -26,5 +26,7 @@ void daemonize();
 void block_signals();
 // Returns SIGHUP, SIGTERM or SIGINT.
 int wait_for_signal();
+// The same, or 0 after timeout_seconds without a signal (for periodic checks).
+int wait_for_signal(int timeout_seconds);
 
 }  // namespace pampero
