@@ -58,6 +58,20 @@ check(mt.eom(conn) == nil, "eom 2")
 check(mt.getreply(conn) == SMFIR_REPLYCODE, "GTUBE not refused")
 -- (the 550 5.7.1 text itself is checked through Postfix in test_milter.py: miltertest
 -- does not expose the reply text of an end-of-message reply code)
+
+-- An authenticated sender ({auth_authen}, the submission profile) is not scored: GTUBE
+-- passes, but recipients are still checked.
+mt.macro(conn, SMFIC_MAIL, "i", "QID4444", "{auth_authen}", "alice")
+check(mt.mailfrom(conn, "<alice@demo.test>") == nil, "mailfrom 3")
+mt.macro(conn, SMFIC_RCPT, "i", "QID4444")
+check(mt.rcptto(conn, "<nobody@demo.test>") == nil, "rcpt 3 unknown")
+check(mt.getreply(conn) == SMFIR_REPLYCODE, "unknown recipient accepted for an authenticated sender")
+check(mt.rcptto(conn, "<bob@demo.test>") == nil, "rcpt 3")
+check(mt.header(conn, "Subject", "outbound") == nil, "header 3")
+check(mt.eoh(conn) == nil, "eoh 3")
+check(mt.bodystring(conn, "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\r\n") == nil, "body 3")
+check(mt.eom(conn) == nil, "eom 3")
+check(mt.getreply(conn) == SMFIR_CONTINUE, "authenticated GTUBE refused")
 mt.disconnect(conn)
 
 -- A guesser: the second unknown recipient crosses the limit (2) ...
@@ -103,6 +117,7 @@ class Miltertest(unittest.TestCase):
                 self.assertRegex(log, r"QID4242: from=<sender@remote\.example> client=192\.0\.2\.50 score=7\.0")
                 self.assertRegex(log, r"QID4343: .*tests=GTUBE")
                 self.assertIn("client 192.0.2.66 banned", log)
+                self.assertRegex(log, r"QID4444: from=<alice@demo\.test> client=192\.0\.2\.50 authenticated, not scored")
             finally:
                 milter.stop()
         finally:
