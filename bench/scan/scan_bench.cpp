@@ -1,0 +1,94 @@
+// bench_scan - scan throughput over the development corpus (../shared/corpus beside
+// the source tree, or PAMPERO_CORPUS): all messages read into memory first, then
+//   BM_ScanCorpus       whole engine (GMime parse, URIs, all rules), one thread and
+//                       two (this machine has 2 cores); items_per_second = messages/s;
+//   BM_ParseCorpus      parsing alone, to see where the time goes.
+// Without the corpus it says so and exits 0 (nothing to measure).
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "pampero/scan/engine.hpp"
+
+using namespace pampero;
+using namespace pampero::scan;
+
+namespace {
+
+std::vector<std::string> g_messages;
+std::size_t g_bytes = 0;
+std::shared_ptr<const Engine> g_engine;
+
+bool load_corpus() {
+    const char* env = std::getenv("PAMPERO_CORPUS");
+    const std::filesystem::path dir =
+        env ? std::filesystem::path(env) : std::filesystem::path(PAMPERO_SOURCE_DIR).parent_path() / "shared" / "corpus";
+    for (const char* sub : {"ham", "spam"}) {
+        if (!std::filesystem::is_directory(dir / sub)) return false;
+        for (const auto& e : std::filesystem::directory_iterator(dir / sub)) {
+            if (e.path().extension() != ".eml") continue;
+            std::ifstream in(e.path(), std::ios::binary);
+            std::ostringstream s;
+            s << in.rdbuf();
+            g_bytes += s.str().size();
+            g_messages.push_back(s.str());
+        }
+    }
+    return !g_messages.empty();
+}
+
+// Each iteration scans the whole corpus; threads split it between them.
+void BM_ScanCorpus(benchmark::State& state) {
+    double score = 0;
+    for (auto _ : state) {
+        for (std::size_t i = static_cast<std::size_t>(state.thread_index()); i < g_messages.size();
+             i += static_cast<std::size_t>(state.threads())) {
+            score += g_engine->scan(g_messages[i]).score;
+        }
+    }
+    benchmark::DoNotOptimize(score);
+    const auto per_thread = (g_messages.size() + static_cast<std::size_t>(state.threads()) - 1) /
+                            static_cast<std::size_t>(state.threads());
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * per_thread));
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * g_bytes) / state.threads());
+}
+
+void BM_ParseCorpus(benchmark::State& state) {
+    std::size_t n = 0;
+    for (auto _ : state) {
+        for (const auto& m : g_messages) n += g_engine->parse(m).uris.size();
+    }
+    benchmark::DoNotOptimize(n);
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * g_messages.size()));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (!load_corpus()) {
+        std::printf("bench_scan: development corpus not found (../shared/corpus or PAMPERO_CORPUS): skipped\n");
+        return 0;
+    }
+    Config cfg;
+    cfg.rules_dir = std::string(PAMPERO_SOURCE_DIR) + "/conf/rules.d";
+    cfg.levels = std::string(PAMPERO_SOURCE_DIR) + "/conf/levels.yaml";
+    auto engine = load_engine(cfg);
+    if (!engine) {
+        std::fprintf(stderr, "bench_scan: %s\n", engine.error().message.c_str());
+        return 1;
+    }
+    g_engine = *engine;
+    std::printf("bench_scan: %zu messages, %zu bytes, %zu rules\n", g_messages.size(), g_bytes, g_engine->rule_count());
+    benchmark::RegisterBenchmark("BM_ScanCorpus", BM_ScanCorpus)->Unit(benchmark::kMillisecond)->Threads(1)->Threads(2)->UseRealTime();
+    benchmark::RegisterBenchmark("BM_ParseCorpus", BM_ParseCorpus)->Unit(benchmark::kMillisecond);
+    benchmark::Initialize(&argc, argv);
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}
