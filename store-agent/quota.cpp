@@ -126,6 +126,7 @@ Result<QuotaUsage> recalculate_quota(const std::string& root, std::uint64_t limi
         if (!scan_dir(root + sub, u)) return Error::temporary("cannot read " + root + sub);
     }
     DIR* d = opendir(root.c_str());
+    if (!d && errno == ENOENT) return QuotaUsage{};  // no maildir yet: empty
     if (!d) return Error::temporary(fmt::format("opendir {}: {}", root, std::strerror(errno)));
     while (const dirent* e = readdir(d)) {
         if (e->d_name[0] != '.' || std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) {
@@ -141,6 +142,9 @@ Result<QuotaUsage> recalculate_quota(const std::string& root, std::uint64_t limi
         fmt::format("{}\n{} {}\n", quota_definition(limit_bytes), u.bytes, u.messages);
     const std::string tmp = root + "/tmp/maildirsize." + unique_name(0);
     const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    // tmp/ not made yet (another delivery is creating this maildir right now): the usage
+    // is right, the cache file is written by a later call.
+    if (fd < 0 && errno == ENOENT) return u;
     if (fd < 0) return Error::temporary(fmt::format("open {}: {}", tmp, std::strerror(errno)));
     const bool ok = write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
     close(fd);

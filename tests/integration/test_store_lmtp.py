@@ -116,6 +116,28 @@ class StoreLmtp(unittest.TestCase):
         c.close()
         self.assertTrue(self.store.alive())
 
+    def test_concurrent_first_deliveries_to_a_new_mailbox(self):
+        # 20 sessions racing to create the same maildir (and its maildirsize) all succeed.
+        import threading
+        h.pamperoctl(self.config, "user", "add", "fresh@example.com")
+        results, lock = [], threading.Lock()
+
+        def one(i):
+            c = h.Lmtp(self.lmtp_port)
+            try:
+                _, data = c.deliver("a@other.org", ["fresh@example.com"], f"Subject: race {i}\n\nx\n")
+                with lock:
+                    results.append(data[0][0])
+            finally:
+                c.close()
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.assertEqual(results, [250] * 20)
+        self.assertEqual(len(h.maildir_messages(maildir(self.mail, "fresh@example.com"))), 20)
+
     def test_too_many_errors_closes_with_421(self):
         c = h.Lmtp(self.lmtp_port)
         c.send("BAD\r\n" * 150)

@@ -124,8 +124,25 @@ TEST(Quota, StaleOverQuotaFileIsRecheckedAgainstTheFolders) {
     EXPECT_EQ(u->bytes, 0);
 }
 
-TEST(Quota, MissingMaildirIsTemporary) {
-    const auto u = recalculate_quota("/nonexistent/pampero/u", 1000);
+TEST(Quota, MaildirNotMadeYetIsEmpty) {
+    auto u = recalculate_quota("/nonexistent/pampero/u", 1000);
+    ASSERT_TRUE(u.ok());
+    EXPECT_EQ(u->bytes, 0);
+    // Root made, tmp/ not yet (a concurrent first delivery): counted, nothing written.
+    const std::string root = scratch("q") + "/u";
+    std::filesystem::create_directories(root + "/new");
+    write_file(root + "/new/1.M1P1.h,S=10", "x");
+    u = recalculate_quota(root, 1000);
+    ASSERT_TRUE(u.ok());
+    EXPECT_EQ(u->bytes, 10);
+    EXPECT_FALSE(std::filesystem::exists(root + "/maildirsize"));
+}
+
+TEST(Quota, UnreadableFolderIsTemporary) {
+    const std::string root = scratch("q") + "/u";
+    std::filesystem::create_directories(root);
+    write_file(root + "/new", "a file where a folder should be");
+    const auto u = recalculate_quota(root, 1000);
     ASSERT_FALSE(u.ok());
     EXPECT_EQ(u.error().kind, pampero::ErrorKind::temporary);
 }
