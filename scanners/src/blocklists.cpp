@@ -288,10 +288,17 @@ BlocklistResult Blocklists::check(const BlocklistInput& in) const {
             case BlocklistTarget::uri_ip:
                 for (auto ip : s.uri_ips) ask_ip(ip);
                 break;
-            case BlocklistTarget::uri_domain:
-                for (const auto& d : s.domains) {
+            case BlocklistTarget::uri_domain: {
+                std::vector<ZoneMatch> found;
+                if (zone) {
+                    const std::vector<std::string_view> views(s.domains.begin(), s.domains.end());
+                    found.resize(views.size());
+                    zone->lookup_names(views, found);
+                }
+                for (std::size_t k = 0; k < s.domains.size(); ++k) {
+                    const auto& d = s.domains[k];
                     if (zone) {
-                        const ZoneMatch m = zone->lookup_name(d);
+                        const ZoneMatch& m = found[k];
                         if (!m.listed()) continue;
                         Probe p{i, d, std::string(m.entry), {}, {}, zone};
                         for (auto id : m.answers) {
@@ -307,6 +314,7 @@ BlocklistResult Blocklists::check(const BlocklistInput& in) const {
                     }
                 }
                 break;
+            }
         }
     }
 

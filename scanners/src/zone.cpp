@@ -864,23 +864,31 @@ ZoneMatch Zone::lookup_ip(std::uint32_t ip) const noexcept {
     return {};
 }
 
-ZoneMatch Zone::lookup_name(std::string_view name) const noexcept {
-    if (format_ != ZoneFormat::dnset) return {};
+namespace {
+
+// Lowercases `name` (one trailing dot dropped) into buf; returns its length, 0 when the
+// name is empty or too long.
+std::size_t lower_name(std::string_view name, char* buf, unsigned& labels) noexcept {
     if (!name.empty() && name.back() == '.') name.remove_suffix(1);
-    if (name.empty() || name.size() > kMaxNameLength) return {};
-    char buf[kMaxNameLength];
-    unsigned labels = 1;
+    if (name.empty() || name.size() > Zone::kMaxNameLength) return 0;
+    labels = 1;
     for (std::size_t i = 0; i < name.size(); ++i) {
         const char c = name[i];
         buf[i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
         labels += c == '.';
     }
-    const Impl& m = *impl_;
+    return name.size();
+}
+
+}  // namespace
+
+// `p` lowercased, `labels` its label count, `h` its hash.
+// `parent_h`, when not 0, is the hash of p's parent (saves hashing it twice).
+static ZoneMatch lookup_lowered(const Zone::Impl& m, const char* p, std::size_t len, unsigned labels,
+                                std::uint64_t h, std::uint64_t parent_h = 0) noexcept {
     const NameTable& t = m.table;
-    const char* p = buf;
-    std::size_t len = name.size();
     if (labels >= t.min_labels[0] && labels <= t.max_labels[0]) {
-        const auto off = t.find(m.names, p, len, hash_bytes(p, len));
+        const auto off = t.find(m.names, p, len, h);
         if (off && (m.record_flags(off) & NameTable::kExact)) {
             return m.match_set(m.record_vid(off, 0), m.record_name(off));
         }
@@ -895,17 +903,89 @@ ZoneMatch Zone::lookup_name(std::string_view name) const noexcept {
         return true;
     };
     if (t.max_labels[1] == 0 || !strip()) return {};
+    if (labels > t.max_labels[1]) parent_h = 0;
     while (labels > t.max_labels[1]) {
         if (!strip()) return {};
     }
     while (labels >= t.min_labels[1]) {
-        const auto off = t.find(m.names, p, len, hash_bytes(p, len));
+        const auto off = t.find(m.names, p, len, parent_h ? parent_h : hash_bytes(p, len));
+        parent_h = 0;
         if (off && (m.record_flags(off) & NameTable::kWild)) {
             return m.match_set(m.record_vid(off, 1), m.record_name(off));
         }
         if (!strip()) return {};
     }
     return {};
+}
+
+ZoneMatch Zone::lookup_name(std::string_view name) const noexcept {
+    if (format_ != ZoneFormat::dnset) return {};
+    char buf[kMaxNameLength];
+    unsigned labels = 0;
+    const std::size_t len = lower_name(name, buf, labels);
+    if (len == 0) return {};
+    return lookup_lowered(*impl_, buf, len, labels, hash_bytes(buf, len));
+}
+
+void Zone::lookup_names(std::span<const std::string_view> names, std::span<ZoneMatch> out) const noexcept {
+    const std::size_t count = std::min(names.size(), out.size());
+    if (format_ != ZoneFormat::dnset) {
+        for (std::size_t i = 0; i < count; ++i) out[i] = {};
+        return;
+    }
+    const Impl& m = *impl_;
+    const NameTable& t = m.table;
+    if (t.n == 0) {
+        for (std::size_t i = 0; i < count; ++i) out[i] = {};
+        return;
+    }
+    // Groups of kGroup names: hash all and prefetch their slots (and their parent's, the
+    // first wildcard candidate), then prefetch the records whose tags match, then look up
+    // with everything in cache: the memory latencies of a group overlap.
+    constexpr std::size_t kGroup = 16;
+    char bufs[kGroup][kMaxNameLength];
+    std::size_t lens[kGroup];
+    unsigned labels[kGroup];
+    std::uint64_t hashes[kGroup], parent[kGroup];
+    const bool wild = t.max_labels[1] != 0;
+    auto peek = [&](std::uint64_t h) {
+        std::size_t i = t.home(h);
+        const std::uint64_t tag = h >> 32;
+        for (int step = 0; step < 4; ++step) {
+            const std::uint64_t sl = t.slots[i];
+            if (sl == 0) return;
+            if ((sl >> 32) == tag) {
+                __builtin_prefetch(m.names.data() + static_cast<std::uint32_t>(sl));
+                return;
+            }
+            i = i + 1 == t.slots.size() ? 0 : i + 1;
+        }
+    };
+    for (std::size_t base = 0; base < count; base += kGroup) {
+        const std::size_t n = std::min(kGroup, count - base);
+        for (std::size_t k = 0; k < n; ++k) {
+            lens[k] = lower_name(names[base + k], bufs[k], labels[k]);
+            parent[k] = 0;
+            if (lens[k] == 0) continue;
+            hashes[k] = hash_bytes(bufs[k], lens[k]);
+            __builtin_prefetch(&t.slots[t.home(hashes[k])]);
+            if (wild && labels[k] > 1) {
+                const char* dot = static_cast<const char*>(std::memchr(bufs[k], '.', lens[k]));
+                const std::size_t rest = lens[k] - static_cast<std::size_t>(dot + 1 - bufs[k]);
+                parent[k] = hash_bytes(dot + 1, rest);
+                __builtin_prefetch(&t.slots[t.home(parent[k])]);
+            }
+        }
+        for (std::size_t k = 0; k < n; ++k) {
+            if (lens[k] == 0) continue;
+            peek(hashes[k]);
+            if (parent[k]) peek(parent[k]);
+        }
+        for (std::size_t k = 0; k < n; ++k) {
+            out[base + k] =
+                lens[k] == 0 ? ZoneMatch{} : lookup_lowered(m, bufs[k], lens[k], labels[k], hashes[k], parent[k]);
+        }
+    }
 }
 
 std::uint32_t Zone::answer_a(std::uint32_t id) const noexcept { return impl_->answers[id].a; }

@@ -345,6 +345,31 @@ TEST(DnSet, ManyNamesAllFound) {
         ASSERT_EQ(name_answers(*z, ("a.b.w" + std::to_string(i) + ".test").c_str()), "127.0.0.2");
         ASSERT_EQ(name_answers(*z, ("w" + std::to_string(i) + ".test").c_str()), "-");
     }
+    // lookup_names() answers exactly what lookup_name() does, for any batch length.
+    std::vector<std::string> qs;
+    for (int i = 0; i < 20000; i += 13) {
+        const std::string n = "host" + std::to_string(i) + ".example" + std::to_string(i % 97) + ".test";
+        qs.push_back(n);
+        qs.push_back("NX" + n);
+        qs.push_back("a.w" + std::to_string(i % 3000) + ".Test.");
+        qs.push_back("w" + std::to_string(i % 3000) + ".test");
+    }
+    qs.push_back("");
+    qs.push_back(std::string(300, 'x'));
+    qs.push_back("..");
+    std::vector<std::string_view> views(qs.begin(), qs.end());
+    for (std::size_t len : {std::size_t{1}, std::size_t{7}, std::size_t{8}, std::size_t{9}, views.size()}) {
+        std::vector<ZoneMatch> out(len);
+        z->lookup_names(std::span<const std::string_view>(views.data(), len), out);
+        for (std::size_t k = 0; k < len; ++k) {
+            ASSERT_EQ(answers(*z, out[k]), answers(*z, z->lookup_name(views[k]))) << views[k];
+            ASSERT_EQ(out[k].entry, z->lookup_name(views[k]).entry) << views[k];
+        }
+    }
+    auto ipz = must_parse("1.2.3.4\n", ZoneFormat::ip4set);
+    std::vector<ZoneMatch> out(2);
+    ipz->lookup_names(std::span<const std::string_view>(views.data(), 2), out);
+    EXPECT_FALSE(out[0].listed());
 }
 
 // Brute force model of rbldnsd's ip4set rules: an entry covers an address at the level of
