@@ -64,6 +64,7 @@ struct ScanOptions {
     std::vector<std::string> files;
     std::vector<std::string> recipients;
     std::string sender;
+    std::string client_ip;
     bool json = false;
 };
 int scan_files(Context& c, const ScanOptions& o);

@@ -109,6 +109,7 @@ int main(int argc, char** argv) {
     scan->add_option("FILE", so.files, "message files")->required();
     scan->add_option("--rcpt", so.recipients, "recipient (repeatable; default: the default level)");
     scan->add_option("--from", so.sender, "envelope sender");
+    scan->add_option("--client-ip", so.client_ip, "the SMTP client's address (for the DNS blocklists)");
     scan->add_flag("--json", so.json, "one JSON object per message");
     on(scan, [&] { return scan_files(ctx, so); });
 

@@ -9,7 +9,9 @@
 #include "pampero/common/address.hpp"
 #include "pampero/common/recipient_facts.hpp"
 #include "pampero/scan/decision.hpp"
+#include "pampero/scan/antivirus.hpp"
 #include "pampero/scan/engine.hpp"
+#include "pampero/scan/scan_message.hpp"
 
 namespace pampero::cli {
 namespace {
@@ -44,6 +46,14 @@ int scan_files(Context& c, const ScanOptions& o) {
     auto engine = scan::load_engine(c.config());
     if (!engine) return fail(engine.error());
     const auto& levels = (*engine)->levels();
+    auto lists = scan::Blocklists::create(c.config().blocklists);
+    if (!lists) return fail(lists.error());
+    std::shared_ptr<const scan::Antivirus> antivirus;
+    if (c.config().antivirus.enabled) {
+        auto av = scan::Antivirus::load(c.config().antivirus.signatures, c.config().antivirus.max_size);
+        if (!av) return fail(av.error());
+        antivirus = *av;
+    }
 
     std::string sender;
     if (!o.sender.empty() && o.sender != "<>") {
@@ -60,15 +70,28 @@ int scan_files(Context& c, const ScanOptions& o) {
         }
         std::ostringstream raw;
         raw << in.rdbuf();
-        const scan::Verdict v = (*engine)->scan(raw.str());
+        // The milter's order: a virus refuses the message for everyone, whoever sent it.
+        std::optional<std::string> virus;
+        if (antivirus) {
+            const auto av = antivirus->scan(raw.str());
+            if (av.outcome == scan::VirusScan::Outcome::virus) virus = av.detail;
+            if (av.outcome == scan::VirusScan::Outcome::error) {
+                rc = fail(Error::temporary(file + ": virus scan failed: " + av.detail));
+                continue;
+            }
+        }
+        const scan::Verdict v = scan::scan_message(**engine, lists->get(), raw.str(), o.client_ip);
 
         std::vector<RecipientResult> results;
-        if (o.recipients.empty()) {
+        if (virus) {
+            for (const auto& r : o.recipients) results.push_back({r, "reject", "virus " + *virus, 0});
+            if (o.recipients.empty()) results.push_back({"", "reject", "virus " + *virus, 0});
+        } else if (o.recipients.empty()) {
             const auto& l = levels.fallback();
             results.push_back({"", scan::to_string(scan::decide(v.score, Listing::none, false, l)),
                                "default level", l.number});
         }
-        for (const auto& r : o.recipients) {
+        for (const auto& r : virus ? std::vector<std::string>{} : o.recipients) {
             auto a = parse_address(r);
             if (!a) return fail(fmt::format("'{}' is not a valid mail address", r));
             auto where = resolve_recipient(c.directory(), a->full(), a->domain);
@@ -103,12 +126,12 @@ int scan_files(Context& c, const ScanOptions& o) {
             }
             std::string uris;
             for (const auto& u : v.uris) uris += (uris.empty() ? "" : ",") + json_string(u);
-            fmt::print("{{\"file\":{},\"score\":{:.1f},\"virus\":null,\"rules\":[{}],\"uris\":[{}],"
+            fmt::print("{{\"file\":{},\"score\":{:.1f},\"virus\":{},\"rules\":[{}],\"uris\":[{}],"
                        "\"recipients\":[{}]}}\n",
-                       json_string(file), v.score, rules, uris, rcpts);
+                       json_string(file), v.score, virus ? json_string(*virus) : "null", rules, uris, rcpts);
             continue;
         }
-        fmt::print("{}: score {:.1f}\n", file, v.score);
+        fmt::print("{}: score {:.1f}{}\n", file, v.score, virus ? ", virus " + *virus : "");
         for (const auto& h : v.hits) {
             fmt::print("  {:>7.1f}  {:<24} {}\n", h.score, h.name, h.description);
         }

@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <thread>
 
@@ -10,6 +11,7 @@
 #include "pampero/common/daemon.hpp"
 #include "pampero/common/log.hpp"
 #include "pampero/common/state.hpp"
+#include "pampero/scan/blocklists.hpp"
 
 using namespace pampero;
 
@@ -17,8 +19,10 @@ namespace {
 
 constexpr int kExitConfig = 78;    // EX_CONFIG
 constexpr int kExitSoftware = 70;  // EX_SOFTWARE
+constexpr int kMirrorCheck = 10;    // seconds between looks at the mirror files
 
-void reload(const std::string& path, const Config& running, scan::EngineHolder& holder) {
+void reload(const std::string& path, const Config& running, scan::EngineHolder& holder,
+            Snapshot<scan::Blocklists>& lists) {
     auto cfg = load_config(path);
     if (!cfg) {
         log::error("reload refused, keeping the running configuration: {}", cfg.error().message);
@@ -29,8 +33,15 @@ void reload(const std::string& path, const Config& running, scan::EngineHolder& 
         log::error("reload refused, keeping the running rules: {}", engine.error().message);
         return;
     }
+    auto bl = scan::Blocklists::create(cfg->blocklists);
+    if (!bl) {
+        log::error("reload refused, keeping the running configuration: {}", bl.error().message);
+        return;
+    }
     holder.set(*engine);
-    log::notice("reloaded: {} rules, {} levels", (*engine)->rule_count(), (*engine)->levels().levels.size());
+    lists.set(*bl);
+    log::notice("reloaded: {} rules, {} levels, {} blocklists", (*engine)->rule_count(),
+                (*engine)->levels().levels.size(), (*bl)->lists().size());
     if (cfg->directory != running.directory || cfg->state != running.state ||
         cfg->milter.socket != running.milter.socket) {
         log::warning("directory, state and socket changes take effect at restart");
@@ -88,7 +99,13 @@ int main(int argc, char** argv) {
         antivirus = std::make_unique<scan::AntivirusWatcher>(cfg->antivirus.signatures,
                                                               cfg->antivirus.max_size, *av);
     }
-    milter::Services services{*directory, guard, holder, antivirus.get(), cfg->antivirus};
+    auto bl = scan::Blocklists::create(cfg->blocklists);
+    if (!bl) {
+        std::fprintf(stderr, "pampero-milter: %s\n", bl.error().message.c_str());
+        return kExitConfig;
+    }
+    Snapshot<scan::Blocklists> lists(*bl);
+    milter::Services services{*directory, guard, holder, antivirus.get(), cfg->antivirus, &lists};
 
     if (!milter::register_milter(services, cfg->milter.socket, cfg->milter.timeout)) {
         std::fprintf(stderr, "pampero-milter: cannot listen on %s\n", cfg->milter.socket.c_str());
@@ -105,11 +122,14 @@ int main(int argc, char** argv) {
         if (!milter::run()) log::error("milter loop ended with an error");
         kill(getpid(), SIGTERM);  // wake the main thread if the loop ended on its own
     });
-    const int check_every = antivirus ? cfg->antivirus.reload_check : 3600;
+    // Mirror files and virus signatures change under us (sync jobs, freshclam): look
+    // for new ones every few seconds; rules and levels wait for SIGHUP.
+    const int check_every = antivirus ? std::min(cfg->antivirus.reload_check, kMirrorCheck) : kMirrorCheck;
     for (;;) {
         const int sig = wait_for_signal(check_every);
         if (sig == 0 || sig == SIGHUP) {
-            if (sig == SIGHUP) reload(opt.config, *cfg, holder);
+            if (sig == SIGHUP) reload(opt.config, *cfg, holder, lists);
+            if (auto l = lists.get(); l && l->reload_changed() > 0) log::notice("blocklist mirrors reloaded");
             if (antivirus) refresh_antivirus(*antivirus);
             continue;
         }

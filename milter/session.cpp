@@ -7,6 +7,7 @@
 #include "pampero/common/address.hpp"
 #include "pampero/common/log.hpp"
 #include "pampero/common/recipient_facts.hpp"
+#include "pampero/scan/scan_message.hpp"
 #include "pampero/scan/spam_headers.hpp"
 
 namespace pampero::milter {
@@ -54,6 +55,17 @@ Reply Session::count_unknown(const std::string& address) {
     return Reply::ok();
 }
 
+const std::optional<std::string>& Session::client_listing() {
+    if (!client_listing_) {
+        std::optional<std::string> why;
+        if (s_.blocklists && !client_ip_.empty()) {
+            if (auto lists = s_.blocklists->get()) why = lists->client_reject(client_ip_);
+        }
+        client_listing_ = why;
+    }
+    return *client_listing_;
+}
+
 Reply Session::rcpt(const std::string& recipient, bool rejected_by_mta) {
     // Another node may have banned this client since it connected (shared state).
     if (!client_ip_.empty()) {
@@ -77,6 +89,15 @@ Reply Session::rcpt(const std::string& recipient, bool rejected_by_mta) {
         return Reply::reject("550", "5.1.1", "Recipient address rejected: User unknown");
     }
     if (rejected_by_mta) return Reply::ok();
+    if (const auto& listed = client_listing()) {
+        // Trusted lists refuse at RCPT, but a user's white list and contacts still win.
+        auto facts = lookup_recipient_facts(s_.directory, where->owner, sender_);
+        if (!facts) return temporary_failure("list lookup for <" + address + ">", facts.error());
+        if (facts->listing != Listing::white && !facts->contact) {
+            log::info("{}: client {} refused for <{}>: {}", id_, client_ip_, address, *listed);
+            return Reply::reject("554", "5.7.1", "Service unavailable; " + *listed);
+        }
+    }
     recipients_.push_back({recipient, address, where->owner, where->level});
     return Reply::ok();
 }
@@ -157,7 +178,8 @@ EndOfMessage Session::end_of_message() {
         return out;
     }
 
-    const scan::Verdict v = engine_->scan(raw);
+    const auto lists = s_.blocklists ? s_.blocklists->get() : nullptr;
+    const scan::Verdict v = scan::scan_message(*engine_, lists.get(), raw, client_ip_);
     const scan::Level& reference = engine_->levels().fallback();
 
     std::string tests;

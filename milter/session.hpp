@@ -6,7 +6,9 @@
 // Order of events and what each decides:
 //   connect      a banned client IP gets 421 4.7.0 (the MTA closes the connection)
 //   mail_from    authenticated senders ({auth_authen}) are not scored
-//   rcpt         local domain + unknown user: 550 5.1.1, counted for the client IP; at the
+//   rcpt         a client listed by an `action: reject` blocklist: 554 5.7.1, unless the
+//                sender is white-listed for (or a contact of) that recipient;
+//                local domain + unknown user: 550 5.1.1, counted for the client IP; at the
 //                guard's limit the IP is banned and this RCPT gets 421 4.7.0. Recipients
 //                the MTA refused itself (SMFIP_RCPT_REJ) are counted the same way.
 //   header/body  collected up to the scan limit (rules) or antivirus.max_size (ClamAV)
@@ -25,7 +27,9 @@
 
 #include "guard.hpp"
 #include "pampero/common/directory.hpp"
+#include "pampero/common/snapshot.hpp"
 #include "pampero/scan/antivirus.hpp"
+#include "pampero/scan/blocklists.hpp"
 #include "pampero/scan/decision.hpp"
 #include "pampero/scan/engine.hpp"
 
@@ -63,6 +67,7 @@ struct Services {
     scan::EngineHolder& engine;
     scan::AntivirusWatcher* antivirus;  // nullptr: no virus scanning
     AntivirusConfig antivirus_config;
+    Snapshot<scan::Blocklists>* blocklists;  // nullptr: no DNSBL/URIBL
 };
 
 class Session {
@@ -92,6 +97,8 @@ private:
 
     Reply temporary_failure(const std::string& what, const Error& e);
     Reply count_unknown(const std::string& address);
+    // The `action: reject` listing of the client, looked up once per connection.
+    const std::optional<std::string>& client_listing();
 
     Services& s_;
     std::string id_;
@@ -102,6 +109,7 @@ private:
     std::vector<std::pair<std::string, std::string>> headers_;
     std::string body_;
     std::shared_ptr<const scan::Engine> engine_;
+    std::optional<std::optional<std::string>> client_listing_;
 };
 
 }  // namespace pampero::milter

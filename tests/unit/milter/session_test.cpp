@@ -59,7 +59,7 @@ protected:
         directory_ = std::move(ro).value();
         state_ = make_memory_state();
         guard_ = std::make_unique<Guard>(*state_, GuardConfig{3, 600, 3600});
-        services_ = std::make_unique<Services>(Services{*directory_, *guard_, *holder_, nullptr, {}});
+        services_ = std::make_unique<Services>(Services{*directory_, *guard_, *holder_, nullptr, {}, nullptr});
     }
     void TearDown() override { std::filesystem::remove_all(dir_); }
 
@@ -211,7 +211,7 @@ TEST_F(SessionTest, BrokenDirectoryIsTemporaryNeverPermanent) {
     std::filesystem::remove(db_ + "-shm");
     auto fresh = open_directory("sqlite:" + db_, OpenMode::read_only);
     directory_ = std::move(fresh).value();
-    Services broken{*directory_, *guard_, *holder_, nullptr, {}};
+    Services broken{*directory_, *guard_, *holder_, nullptr, {}, nullptr};
     Session b(broken, "conn-b");
     b.connect("192.0.2.30");
     b.mail_from("<x@remote.example>", false);
@@ -245,7 +245,7 @@ TEST_F(SessionTest, VirusIsRefusedWith554EvenForWhiteListedAndAuthenticatedSende
     AntivirusConfig avc;
     avc.enabled = true;
     avc.max_size = 1 << 20;
-    Services with_av{*directory_, *guard_, *holder_, &watcher, avc};
+    Services with_av{*directory_, *guard_, *holder_, &watcher, avc, nullptr};
     ASSERT_TRUE(admin_->add_list_entry({ListKind::white, "", "@trusted.example"}));
     for (bool authenticated : {false, true}) {
         Session s(with_av, "conn-av");

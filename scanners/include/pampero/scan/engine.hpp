@@ -6,12 +6,12 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <string_view>
 #include <vector>
 
 #include "pampero/common/config.hpp"
 #include "pampero/common/result.hpp"
+#include "pampero/common/snapshot.hpp"
 #include "pampero/scan/levels.hpp"
 #include "pampero/scan/message.hpp"
 #include "pampero/scan/rules.hpp"
@@ -53,21 +53,6 @@ private:
 
 Result<std::shared_ptr<const Engine>> load_engine(const Config& config);
 
-class EngineHolder {
-public:
-    explicit EngineHolder(std::shared_ptr<const Engine> e) : engine_(std::move(e)) {}
-    std::shared_ptr<const Engine> get() const {
-        std::lock_guard lock(mu_);
-        return engine_;
-    }
-    void set(std::shared_ptr<const Engine> e) {
-        std::lock_guard lock(mu_);
-        engine_.swap(e);
-    }
-
-private:
-    mutable std::mutex mu_;
-    std::shared_ptr<const Engine> engine_;
-};
+using EngineHolder = Snapshot<const Engine>;
 
 }  // namespace pampero::scan
