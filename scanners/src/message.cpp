@@ -32,22 +32,12 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
-// Folding whitespace (CR LF followed by blanks) becomes one space.
+// RFC 5322 unfolding: a line break followed by blanks is removed, the blanks stay.
 std::string unfold(std::string_view v) {
     std::string out;
     out.reserve(v.size());
-    for (std::size_t i = 0; i < v.size(); ++i) {
-        const char c = v[i];
-        if (c == '\r' || c == '\n') {
-            while (i + 1 < v.size() && (v[i + 1] == '\r' || v[i + 1] == '\n')) ++i;
-            if (i + 1 < v.size() && (v[i + 1] == ' ' || v[i + 1] == '\t')) {
-                out.push_back(' ');
-                ++i;
-                while (i + 1 < v.size() && (v[i + 1] == ' ' || v[i + 1] == '\t')) ++i;
-            }
-            continue;
-        }
-        out.push_back(c);
+    for (char c : v) {
+        if (c != '\r' && c != '\n') out.push_back(c);
     }
     return out;
 }
@@ -385,25 +375,55 @@ std::size_t body_offset(std::string_view raw) {
     return raw.size();
 }
 
-void read_headers(Message& m, GMimeObject* obj) {
-    GMimeHeaderList* list = g_mime_object_get_header_list(obj);
-    if (!list) return;
-    const int n = g_mime_header_list_get_count(list);
-    for (int i = 0; i < n && m.headers.size() < kMaxHeaders; ++i) {
-        GMimeHeader* h = g_mime_header_list_get_header_at(list, i);
-        if (!h) continue;
-        const char* name = g_mime_header_get_name(h);
-        const char* value = g_mime_header_get_value(h);
-        const char* raw = g_mime_header_get_raw_value(h);
-        Header out;
-        out.name = name ? cut(name, 256) : std::string();
-        out.value = value ? cut(std::string(trim(unfold(value))), kMaxHeaderValue) : std::string();
-        out.raw = raw ? cut(std::string(trim(unfold(raw))), kMaxHeaderValue) : std::string();
-        // GMime already made `value` UTF-8 (8-bit junk through its fallback charsets);
-        // make sure, since rules and JSON output rely on it.
-        if (!valid_utf8(out.value)) out.value = cp1252_to_utf8(out.value);
-        m.headers.push_back(std::move(out));
+// The top-level header block, read here rather than from GMime's message header list,
+// which leaves out the Content-* headers (they belong to the root part there) and so
+// loses the order. Values are decoded by GMime (RFC 2047, 8-bit through its fallback
+// charsets). A line that is neither a header nor a continuation ends the block, as in
+// GMime. Bounds: kMaxHeaders headers, kMaxHeaderValue bytes a value, 256 a name.
+void read_headers(Message& m, std::string_view block) {
+    std::size_t pos = 0;
+    std::string name, raw;
+    bool have = false;
+    auto flush = [&] {
+        if (!have) return;
+        have = false;
+        if (m.headers.size() >= kMaxHeaders) return;
+        Header h;
+        h.name = cut(name, 256);
+        h.raw = cut(std::string(trim(unfold(raw))), kMaxHeaderValue);
+        char* decoded = g_mime_utils_header_decode_text(nullptr, h.raw.c_str());
+        h.value = decoded ? cut(std::string(trim(decoded)), kMaxHeaderValue) : h.raw;
+        g_free(decoded);
+        if (!valid_utf8(h.value)) h.value = cp1252_to_utf8(h.value);
+        m.headers.push_back(std::move(h));
+    };
+    while (pos < block.size()) {
+        auto eol = block.find('\n', pos);
+        const std::size_t next = eol == std::string_view::npos ? block.size() : eol + 1;
+        std::string_view line = block.substr(pos, next - pos);
+        pos = next;
+        if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (line.empty()) break;
+        if (line.front() == ' ' || line.front() == '\t') {
+            if (have && raw.size() < kMaxHeaderValue + 16) {
+                raw += '\n';
+                raw.append(line.substr(0, kMaxHeaderValue + 16 - raw.size()));
+            }
+            continue;
+        }
+        const auto colon = line.find(':');
+        if (colon == std::string_view::npos || colon == 0) break;
+        std::string_view n = line.substr(0, colon);
+        while (!n.empty() && (n.back() == ' ' || n.back() == '\t')) n.remove_suffix(1);
+        if (n.empty() || n.find_first_of(" \t") != std::string_view::npos) break;
+        flush();
+        if (m.headers.size() >= kMaxHeaders) break;
+        name = std::string(n);
+        raw = std::string(line.substr(colon + 1, kMaxHeaderValue + 16));  // blanks are trimmed later
+        have = true;
     }
+    flush();
 }
 
 bool is_ipv4_octets(std::string_view s) {
@@ -524,7 +544,7 @@ Message parse_message(std::string_view raw, const ParseOptions& options) {
     GPtr<GMimeMessage> msg(g_mime_parser_construct_message(parser.get(), nullptr));
     if (!msg) m.raw_body = m.raw;  // GMime found no header block: it is all body
     if (msg) {
-        read_headers(m, GMIME_OBJECT(msg.get()));
+        read_headers(m, std::string_view(m.raw).substr(0, body_offset(m.raw)));
         GMimeObject* root = g_mime_message_get_mime_part(msg.get());
         if (root) walker.walk(root, 0);
     }

@@ -24,7 +24,7 @@ using namespace pampero::scan;
 namespace {
 
 constexpr double kMaxHamMoved = 0.001;     // the bound: at most 0.1% of ham
-constexpr double kMinSpamCaught = 0.60;    // regression floor, below the measured figure
+constexpr double kMinSpamCaught = 0.62;    // regression floor, below the measured figure
 
 std::filesystem::path corpus_dir() {
     return std::filesystem::path(PAMPERO_SOURCE_DIR).parent_path() / "shared" / "corpus";

@@ -10,8 +10,11 @@
 //     text (to spot "www.yourbank.com" shown over a link to somewhere else);
 //   - stats: the counts HTML rules use (see HtmlStats).
 // Errors: none; whatever cannot be tokenized is read as text.
-// Limits: at most kMaxHtmlLinks links are kept; a tag longer than kMaxTagLength is read
-// as text; at most kMaxAttributes attributes per tag are looked at; the open-element
+// Limits: at most kMaxHtmlLinks links are kept; a tag that does not close within
+// kMaxTagLength bytes is read as text; the bytes spent scanning tags are charged to a
+// budget of 4 x the input (+64 KiB), after which the rest is read as text, so that
+// floods of '<' or unclosed quotes stay linear; at most kMaxAttributes attributes per
+// tag are looked at; the open-element
 // stack that tracks hidden/tiny text is at most kMaxHtmlDepth deep (deeper elements are
 // not tracked; the text still counts); anchor text is kept up to kMaxAnchorText bytes.
 // The work is linear in the input.
