@@ -14,6 +14,16 @@ struct Row {
     const char* enhanced;   // for errors
 };
 
+// Readable, stable test names in ctest (instead of the struct's bytes).
+void PrintTo(const Row& r, std::ostream* os) {
+    std::string shown;
+    for (const char* p = r.line; *p && shown.size() < 40; ++p) {
+        const auto c = static_cast<unsigned char>(*p);
+        shown += (c < 0x20 || c >= 0x7f) ? std::string("?") : std::string(1, *p);
+    }
+    *os << '"' << shown << "\" -> " << r.code;
+}
+
 class ParseRows : public ::testing::TestWithParam<Row> {};
 
 TEST_P(ParseRows, ReplyOrCommand) {

@@ -21,6 +21,12 @@ struct PathRow {
     const char* want;  // nullptr: refused
 };
 
+void PrintTo(const PathRow& r, std::ostream* os) {
+    std::string shown;
+    for (const char* p = r.relative; *p; ++p) shown += (*p == '\n') ? std::string("\\n") : std::string(1, *p);
+    *os << '"' << shown << '"' << (r.want ? " ok" : " refused");
+}
+
 class ResolveRows : public ::testing::TestWithParam<PathRow> {};
 
 TEST_P(ResolveRows, StaysUnderTheRoot) {

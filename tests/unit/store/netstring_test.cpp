@@ -16,6 +16,10 @@ struct Row {
     std::size_t consumed;
 };
 
+void PrintTo(const Row& r, std::ostream* os) {
+    *os << '"' << r.input.substr(0, 24) << (r.input.size() > 24 ? "...\"" : "\"");
+}
+
 class NetstringRows : public ::testing::TestWithParam<Row> {};
 
 TEST_P(NetstringRows, Decode) {
