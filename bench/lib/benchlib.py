@@ -263,6 +263,36 @@ class Postfix:
             except ProcessLookupError:
                 pass
 
+    def set_milters(self, milters):
+        """Points smtpd_milters at `milters` ("" for none) and restarts the instance (same
+        queue, same port), so every smtpd process has the new setting."""
+        etc = os.path.join(self.dir, "etc")
+        p = subprocess.run(["postconf", "-c", etc, "-e", f"smtpd_milters = {milters}"],
+                           capture_output=True, text=True, timeout=60)
+        if p.returncode != 0:
+            die(f"postconf failed: {p.stderr.strip()}")
+        self.stop()
+        script = os.path.join(SOURCE, "scripts", "postfix-instance")
+        p = subprocess.run([script, "start", self.dir], capture_output=True, text=True, timeout=120)
+        if p.returncode != 0:
+            die(f"postfix restart failed: {p.stdout}{p.stderr}")
+        wait_for_port(self.port, what="postfix")
+        self.master_pid = self._master_pid()
+
+    def log_offset(self):
+        try:
+            return os.path.getsize(os.path.join(self.dir, "log", "maillog"))
+        except OSError:
+            return 0
+
+    def log_since(self, offset):
+        try:
+            with open(os.path.join(self.dir, "log", "maillog"), "rb") as f:
+                f.seek(offset)
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
     def queue_size(self):
         n = 0
         for sub in ("incoming", "active", "deferred", "maildrop", "hold"):
@@ -393,3 +423,22 @@ def table(rows, headers):
     out = [line.format(*headers), line.format(*["-" * w for w in widths])]
     out += [line.format(*[str(c) for c in r]) for r in rows]
     print("\n".join(out), flush=True)
+
+
+def send_and_count(pf, messages, sessions, size, sender, rcpt, timeout, extra=()):
+    """smtp-source into Postfix `pf`, then waits (bounded) for its queue to drain into the
+    sink. Returns dict: seconds (smtp-source's wall time: every message accepted or refused
+    by then), accepted (queued by Postfix), sent (relayed to the sink), rejected (refused in
+    the session: 4xx/5xx, milter or not), drained (queue empty in time)."""
+    off = pf.log_offset()
+    elapsed = smtp_source(pf.port, messages, sessions, size, sender, rcpt, timeout, extra)
+    drained = pf.wait_drained(timeout)
+    time.sleep(0.3)  # postlogd writes asynchronously
+    log = pf.log_since(off)
+    return {"seconds": elapsed,
+            "accepted": log.count("(queue active)"),
+            "sent": log.count("status=sent"),
+            "rejected": sum(1 for ln in log.splitlines()
+                            if "milter-reject:" in ln or " reject: " in ln),
+            "drained": drained,
+            "log": log}

@@ -95,7 +95,8 @@ class Rspamd:
                 # upstream hop) and one process a core instead of its count = 1.
                 binds = "".join(f'  bind_socket = "{x}";\n' for x in proxy_bind)
                 f.write(f'worker "rspamd_proxy" {{\n{binds}'
-                        '  milter = yes;\n  timeout = 120s;\n  self_scan = yes;\n'
+                        '  milter = yes;\n  timeout = 120s;\n'
+                        '  upstream "local" {\n    default = yes;\n    self_scan = yes;\n  }\n'
                         f'  count = {workers};\n  max_retries = 5;\n'
                         '  discard_on_reject = false;\n  quarantine_on_reject = false;\n'
                         '  spam_header = "X-Spam";\n  reject_message = "Spam message rejected";\n}\n')
