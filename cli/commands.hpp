@@ -51,6 +51,16 @@ int user_set_level(Context& c, const std::string& address, const std::string& le
 int user_show(Context& c, const std::string& address);
 int user_del(Context& c, const std::string& address);
 int user_list(Context& c, const std::string& domain);
+
+// A mailbox move between storage nodes: `start` gives the user a second location (both
+// get every message), `finish` makes it the only one, `cancel` drops it.
+struct MigrateOptions {
+    std::optional<std::string> node;     // start: the new node
+    std::optional<std::string> maildir;  // start: default the current maildir
+    bool finish = false;
+    bool cancel = false;
+};
+int user_migrate(Context& c, const std::string& address, const MigrateOptions& o);
 int alias_add(Context& c, const std::string& address, const std::string& target);
 int alias_del(Context& c, const std::string& address);
 int level_list(Context& c);

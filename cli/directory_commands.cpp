@@ -137,7 +137,38 @@ int user_show(Context& c, const std::string& address) {
                u->quota ? "" : " [default]");
     fmt::print("node:    {}\n", u->node);
     fmt::print("maildir: {}\n", u->maildir);
+    if (u->migration) {
+        fmt::print("migrating to: node {} maildir {}\n", u->migration->node, u->migration->maildir);
+    }
     return 0;
+}
+
+int user_migrate(Context& c, const std::string& address, const MigrateOptions& o) {
+    auto a = address_arg(address);
+    if (!a) return kExitBadInput;
+    if (static_cast<int>(o.node.has_value()) + o.finish + o.cancel != 1) {
+        return fail("say one of --node NODE (start), --finish or --cancel");
+    }
+    int rc = 0;
+    auto u = existing_user(c, a->full(), rc);
+    if (!u) return rc;
+    if (o.node) {
+        MailboxLocation to{*o.node, o.maildir.value_or(u->maildir)};
+        if (to.maildir.empty() || to.maildir.front() == '/' || to.maildir.find("..") != std::string::npos) {
+            return fail(fmt::format("maildir '{}' must be a relative path without '..'", to.maildir));
+        }
+        if (to.node == u->node && to.maildir == u->maildir) return fail("that is where the mailbox is now");
+        u->migration = to;
+    } else if (!u->migration) {
+        return fail(fmt::format("user <{}> is not being migrated", u->address));
+    } else if (o.finish) {
+        u->node = u->migration->node;
+        u->maildir = u->migration->maildir;
+        u->migration.reset();
+    } else {
+        u->migration.reset();
+    }
+    return done(c.directory().update_user(*u), "user <" + u->address + ">");
 }
 
 int user_del(Context& c, const std::string& address) {

@@ -58,6 +58,14 @@ int main(int argc, char** argv) {
     auto* u_del = user->add_subcommand("del", "remove a user");
     u_del->add_option("ADDRESS", address)->required();
     on(u_del, [&] { return user_del(ctx, address); });
+    MigrateOptions mo;
+    auto* u_mig = user->add_subcommand("migrate", "move a mailbox: deliver to both locations until --finish");
+    u_mig->add_option("ADDRESS", address)->required();
+    u_mig->add_option("--node", mo.node, "start: the storage node the mailbox moves to");
+    u_mig->add_option("--maildir", mo.maildir, "start: its maildir there (default: the current one)");
+    u_mig->add_flag("--finish", mo.finish, "the copy is complete: the new location becomes the only one");
+    u_mig->add_flag("--cancel", mo.cancel, "stop delivering to the new location");
+    on(u_mig, [&] { return user_migrate(ctx, address, mo); });
     auto* u_list = user->add_subcommand("list", "list users");
     u_list->add_option("DOMAIN", dom);
     on(u_list, [&] { return user_list(ctx, dom); });

@@ -39,11 +39,11 @@ class StoreWithPostfix(unittest.TestCase):
         ctl("user", "add", "carol@example.com", "--node", "n1")
         ctl("alias", "add", "team@example.com", "alice@example.com")
         ctl("alias", "add", "team@example.com", "bob@example.com")
-        # carol is being moved to n2: her second location (pamperoctl has no command for
-        # it yet; the table is the directory's, see conf/schema/sqlite.sql).
+        # carol is being moved to n2: until --finish both locations get her mail.
+        ctl("user", "migrate", "carol@example.com", "--node", "n2")
         with sqlite3.connect(self.db) as db:
-            db.execute("INSERT INTO migrations(address, node, maildir) VALUES (?, ?, ?)",
-                       ("carol@example.com", "n2", "example.com/carol/"))
+            self.assertEqual(db.execute("SELECT node, maildir FROM migrations").fetchall(),
+                             [("n2", "example.com/carol/")])
         self.s1 = h.start_store(self.cfg1, self.p1, self.work.path, name="store-n1")
         self.s2 = h.start_store(self.cfg2, self.p2, self.work.path, name="store-n2")
         self.postfix = None
@@ -131,6 +131,15 @@ class StoreWithPostfix(unittest.TestCase):
         # retries (a duplicate on n1 at worst, never a lost copy on n2).
         self.assertEqual(data[1][0], 451, data)
         self.assertFalse(os.path.exists(maildir(self.root2, "bob@example.com")))
+
+    def test_finished_migration_delivers_to_the_new_node_only(self):
+        h.pamperoctl(self.cfg1, "user", "migrate", "carol@example.com", "--finish")
+        c = h.Lmtp(self.p1)
+        _, data = c.deliver("a@other.org", ["carol@example.com"], "Subject: moved\n\nx\n")
+        c.close()
+        self.assertEqual(data[0][0], 250, data)
+        self.assertEqual(len(h.maildir_messages(maildir(self.root2, "carol@example.com"))), 1)
+        self.assertFalse(os.path.exists(maildir(self.root1, "carol@example.com")))
 
     def test_forwarded_copy_is_never_forwarded_again(self):
         # XPAMPERO-LOCAL (what n1 sends to n2): n2 delivers only what it holds.
