@@ -46,7 +46,15 @@ sfsistat apply(SMFICTX* ctx, const Reply& r) {
     return r.kind == Reply::Kind::reject ? SMFIS_REJECT : SMFIS_TEMPFAIL;
 }
 
-sfsistat on_negotiate(SMFICTX*, unsigned long f0, unsigned long f1, unsigned long, unsigned long,
+Session* session_for(SMFICTX* ctx) {
+    if (Session* s = session(ctx)) return s;
+    const unsigned long n = ++g_connections;
+    auto* s = new Session(*g_services, fmt::format("conn-{:x}", n));
+    smfi_setpriv(ctx, s);
+    return s;
+}
+
+sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned long, unsigned long,
                       unsigned long* pf0, unsigned long* pf1, unsigned long* pf2,
                       unsigned long* pf3) {
     const unsigned long want_actions = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_DELRCPT;
@@ -57,17 +65,17 @@ sfsistat on_negotiate(SMFICTX*, unsigned long f0, unsigned long f1, unsigned lon
     if (!(f1 & SMFIP_RCPT_REJ)) {
         log::warning("the MTA cannot show refused recipients: the guard counts only its own");
     }
-    *pf1 = f1 & (SMFIP_RCPT_REJ | SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA);
+    // HDR_LEADSPC: header values exactly as sent, so `full` and header rules see the
+    // message the client wrote, not a re-spaced copy.
+    *pf1 = f1 & (SMFIP_RCPT_REJ | SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_HDR_LEADSPC);
+    session_for(ctx)->set_verbatim_headers((*pf1 & SMFIP_HDR_LEADSPC) != 0);
     *pf2 = 0;
     *pf3 = 0;
     return SMFIS_CONTINUE;
 }
 
 sfsistat on_connect(SMFICTX* ctx, char*, _SOCK_ADDR* addr) {
-    const unsigned long n = ++g_connections;
-    auto* s = new Session(*g_services, fmt::format("conn-{:x}", n));
-    smfi_setpriv(ctx, s);
-    return apply(ctx, s->connect(peer_ip(addr)));
+    return apply(ctx, session_for(ctx)->connect(peer_ip(addr)));
 }
 
 sfsistat on_envfrom(SMFICTX* ctx, char** argv) {

@@ -142,7 +142,7 @@ EndOfMessage Session::end_of_message() {
     raw.reserve(body_.size() + headers_.size() * 64);
     for (const auto& [name, value] : headers_) {
         raw += name;
-        raw += ": ";
+        raw += verbatim_headers_ ? ":" : ": ";
         raw += value;
         raw += "\r\n";
     }
@@ -220,7 +220,10 @@ EndOfMessage Session::end_of_message() {
         return out;
     }
     const auto h = scan::format_spam_headers(v.score, v.hits, reference);
-    out.add_headers = {{"X-Spam-Score", h.score}, {"X-Spam-Level", h.level}, {"X-Spam-Status", h.status}};
+    const std::string lead = verbatim_headers_ ? " " : "";
+    out.add_headers = {{"X-Spam-Score", lead + h.score},
+                       {"X-Spam-Level", lead + h.level},
+                       {"X-Spam-Status", lead + h.status}};
     return out;
 }
 

@@ -81,6 +81,10 @@ public:
     Reply connect(const std::string& client_ip);
     Reply mail_from(const std::string& sender, bool authenticated);
     Reply rcpt(const std::string& recipient, bool rejected_by_mta);
+    // With SMFIP_HDR_LEADSPC the MTA hands header values over exactly as sent (leading
+    // space and folding kept) and expects added values the same way; without it values
+    // come trimmed and the MTA inserts the space itself.
+    void set_verbatim_headers(bool on) { verbatim_headers_ = on; }
     void header(const std::string& name, const std::string& value);
     void body(std::string_view chunk);
     EndOfMessage end_of_message();
@@ -110,6 +114,7 @@ private:
     std::string body_;
     std::shared_ptr<const scan::Engine> engine_;
     std::optional<std::optional<std::string>> client_listing_;
+    bool verbatim_headers_ = false;
 };
 
 }  // namespace pampero::milter
