@@ -52,7 +52,7 @@ void Server::start() {
     acceptors_.emplace_back([this] { accept_loop(map_fd_, false); });
 }
 
-void Server::stop(std::chrono::seconds grace) {
+bool Server::stop(std::chrono::seconds grace) {
     stopping_ = true;
     for (auto& t : acceptors_) {
         if (t.joinable()) t.join();
@@ -65,9 +65,11 @@ void Server::stop(std::chrono::seconds grace) {
     std::unique_lock lock(mu_);
     cv_.wait_for(lock, grace, [this] { return lmtp_active_ == 0 && map_active_ == 0; });
     if (lmtp_active_ + map_active_ > 0) {
-        log::warning("stopping with {} session(s) still busy after {}s", lmtp_active_ + map_active_,
-                     grace.count());
+        log::warning("stopping with {} session(s) still busy after {}s; they get no reply, so "
+                     "their MTAs retry", lmtp_active_ + map_active_, grace.count());
+        return false;
     }
+    return true;
 }
 
 void Server::accept_loop(int lfd, bool lmtp) {
@@ -122,6 +124,7 @@ void Server::lmtp_session(int fd, std::uint64_t num) {
 
     bool greeted = false;
     std::optional<std::string> mail;
+    std::optional<std::uint64_t> size_hint;  // MAIL ... SIZE=
     std::vector<Recipient> rcpts;
     int errors = 0;
     Envelope env;
@@ -178,6 +181,7 @@ void Server::lmtp_session(int fd, std::uint64_t num) {
                 else if (cmd.size && *cmd.size > size_limit) reply(Store::too_big());
                 else {
                     mail = cmd.path;
+                    size_hint = cmd.size;
                     env.sender = cmd.path;
                     reply({250, "2.1.0", "Ok"});
                 }
@@ -191,7 +195,7 @@ void Server::lmtp_session(int fd, std::uint64_t num) {
                     reply({452, "4.5.3", "Error: too many recipients"});
                     break;
                 }
-                auto r = store_.accept_recipient(cmd.path, cmd.local_only, std::nullopt);
+                auto r = store_.accept_recipient(cmd.path, cmd.local_only, size_hint);
                 if (auto* rep = std::get_if<lmtp::Reply>(&r)) {
                     log::info("{}: from=<{}> to=<{}>: {} {} {}", id, env.sender, cmd.path, rep->code,
                               rep->enhanced, rep->text);

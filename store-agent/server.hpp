@@ -36,12 +36,14 @@ class Server {
 public:
     Server(Store& store, SocketmapService& maps, SnapshotHolder& snapshot)
         : store_(store), maps_(maps), snap_(snapshot) {}
-    ~Server() { stop(std::chrono::seconds(0)); }
+    ~Server() { stop(std::chrono::seconds(0)); }  // after a successful stop(): nothing left
 
     // Binds both sockets (before daemonizing, so errors reach the admin's terminal).
     Status listen(const Endpoint& lmtp, const Endpoint& socketmap);
     void start();
-    void stop(std::chrono::seconds grace);
+    // False when sessions were still busy after `grace`: their threads still use this
+    // object, so the caller must end the process without running destructors.
+    bool stop(std::chrono::seconds grace);
 
 private:
     void accept_loop(int fd, bool lmtp);

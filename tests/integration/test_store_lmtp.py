@@ -173,7 +173,14 @@ class StoreLmtp(unittest.TestCase):
     def test_quota_refusal_codes(self):
         h.pamperoctl(self.config, "user", "add", "tiny@example.com", "--quota", "300")
         c = h.Lmtp(self.lmtp_port)
-        rcpt, data = c.deliver("a@other.org", ["tiny@example.com"], "Subject: 1\n\n" + "x" * 100 + "\n")
+        # MAIL's SIZE= already tells at RCPT that the message cannot fit.
+        self.assertEqual(c.cmd("LHLO x")[0], 250)
+        self.assertEqual(c.cmd("MAIL FROM:<a@other.org> SIZE=301")[0], 250)
+        code, lines = c.cmd("RCPT TO:<tiny@example.com>")
+        self.assertEqual((code, lines[0][:5]), (552, "5.2.2"))
+        self.assertEqual(c.cmd("RSET")[0], 250)
+        rcpt, data = c.deliver("a@other.org", ["tiny@example.com"], "Subject: 1\n\n" + "x" * 100 + "\n",
+                               lhlo=False)
         self.assertEqual(data[0][0], 250)
         rcpt, data = c.deliver("a@other.org", ["tiny@example.com"], "Subject: 2\n\n" + "y" * 200 + "\n",
                                lhlo=False)
