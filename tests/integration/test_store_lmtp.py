@@ -237,6 +237,29 @@ class StoreLmtp(unittest.TestCase):
         self.assertEqual(len(h.maildir_messages(maildir(self.mail, "bob@example.com", "Junk"))), 2)
         self.assertEqual(self.store.stop(), 0)  # SIGTERM: graceful, exit 0
 
+    def test_sigterm_lets_a_transaction_finish_and_tells_idle_sessions_421(self):
+        idle = h.Lmtp(self.lmtp_port)
+        self.assertEqual(idle.cmd("LHLO idle")[0], 250)
+        busy = h.Lmtp(self.lmtp_port)
+        self.assertEqual(busy.cmd("LHLO busy")[0], 250)
+        self.assertEqual(busy.cmd("MAIL FROM:<a@other.org>")[0], 250)
+        self.assertEqual(busy.cmd("RCPT TO:<alice@example.com>")[0], 250)
+        self.store.signal(signal.SIGTERM)
+        code, lines = idle.reply()  # the idle session is told, unasked
+        self.assertEqual((code, lines[0][:5]), (421, "4.3.2"))
+        h.wait_until(lambda: "stopping on signal" in self.store.output(), what="the stop")
+        self.assertTrue(self.store.alive())  # still finishing the transaction
+        self.assertEqual(busy.cmd("DATA")[0], 354)
+        busy.send("Subject: in flight\r\n\r\nx\r\n.\r\n")
+        self.assertEqual(busy.reply()[0], 250)
+        self.assertEqual(busy.reply()[0], 421)  # transaction done: now it is closed too
+        idle.close()
+        busy.close()
+        self.assertEqual(self.store.proc.wait(30), 0)
+        inbox = h.maildir_messages(maildir(self.mail, "alice@example.com"))
+        self.assertEqual(len(inbox), 1)
+        self.assertIn("Subject: in flight", inbox[0])
+
     def test_bad_configuration_and_version(self):
         bad = self.work.join("bad.yaml")
         with open(bad, "w") as f:
