@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_support.hpp"
+
 #include <filesystem>
 #include <fstream>
 
@@ -10,11 +12,7 @@ using namespace pampero;
 namespace {
 
 std::string write_temp(const std::string& name, const std::string& text) {
-    const auto dir = std::filesystem::temp_directory_path() / "pampero-config-test";
-    std::filesystem::create_directories(dir);
-    const auto path = dir / name;
-    std::ofstream(path) << text;
-    return path.string();
+    return pampero::testing::write_temp("pampero-config-test", name, text);
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 #include "pampero/common/directory.hpp"
 
 #include <gtest/gtest.h>
+
+#include "test_support.hpp"
 #include <unistd.h>
 
 #include <filesystem>
@@ -14,17 +16,7 @@ using namespace pampero;
 
 namespace {
 
-// A User built field by field, so new optional fields do not touch every test.
-User user(std::string address, std::optional<int> level, std::optional<std::uint64_t> quota,
-          std::string node, std::string maildir) {
-    User u;
-    u.address = std::move(address);
-    u.level = level;
-    u.quota = quota;
-    u.node = std::move(node);
-    u.maildir = std::move(maildir);
-    return u;
-}
+using pampero::testing::make_user;
 
 std::string temp_db() {
     static int n = 0;
@@ -44,8 +36,8 @@ protected:
         ASSERT_TRUE(d) << d.error().message;
         dir_ = std::move(d).value();
         ASSERT_TRUE(dir_->add_domain("example.org"));
-        ASSERT_TRUE(dir_->add_user(user("alice@example.org", 2, 1000, "node1", "example.org/alice/")));
-        ASSERT_TRUE(dir_->add_user(user("bob@example.org", std::nullopt, std::nullopt, "local", "example.org/bob/")));
+        ASSERT_TRUE(dir_->add_user(make_user("alice@example.org", 2, 1000, "node1", "example.org/alice/")));
+        ASSERT_TRUE(dir_->add_user(make_user("bob@example.org", std::nullopt, std::nullopt, "local", "example.org/bob/")));
     }
     std::string path_;
     std::unique_ptr<DirectoryAdmin> dir_;
@@ -69,16 +61,16 @@ TEST_F(DirectoryContract, DomainsAndUsers) {
 }
 
 TEST_F(DirectoryContract, AdminErrorsArePermanent) {
-    auto dup = dir_->add_user(user("alice@example.org", 1, {}, "local", "x/"));
+    auto dup = dir_->add_user(make_user("alice@example.org", 1, {}, "local", "x/"));
     ASSERT_FALSE(dup);
     EXPECT_EQ(dup.error().kind, ErrorKind::permanent);
-    auto no_domain = dir_->add_user(user("zed@example.net", 1, {}, "local", "x/"));
+    auto no_domain = dir_->add_user(make_user("zed@example.net", 1, {}, "local", "x/"));
     ASSERT_FALSE(no_domain);
     EXPECT_EQ(no_domain.error().kind, ErrorKind::permanent);
     auto del = dir_->del_user("nobody@example.org");
     ASSERT_FALSE(del);
     EXPECT_EQ(del.error().kind, ErrorKind::permanent);
-    auto upd = dir_->update_user(user("nobody@example.org", 1, {}, "local", "x/"));
+    auto upd = dir_->update_user(make_user("nobody@example.org", 1, {}, "local", "x/"));
     ASSERT_FALSE(upd);
     EXPECT_EQ(upd.error().kind, ErrorKind::permanent);
 }
@@ -169,7 +161,7 @@ TEST_F(DirectoryContract, CacheServesRepeatsUntilTtl) {
     auto cached = make_cached_directory(std::move(open_directory("sqlite:" + path_, OpenMode::read_only)).value(),
                                         std::chrono::seconds(60));
     EXPECT_FALSE(cached->find_user("carol@example.org")->has_value());
-    ASSERT_TRUE(dir_->add_user(user("carol@example.org", 1, {}, "local", "example.org/carol/")));
+    ASSERT_TRUE(dir_->add_user(make_user("carol@example.org", 1, {}, "local", "example.org/carol/")));
     EXPECT_FALSE(cached->find_user("carol@example.org")->has_value());  // negative answer cached
     auto uncached = make_cached_directory(std::move(open_directory("sqlite:" + path_, OpenMode::read_only)).value(),
                                           std::chrono::seconds(0));

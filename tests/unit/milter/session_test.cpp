@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include "test_support.hpp"
 #include <unistd.h>
 
 #include <filesystem>
@@ -14,17 +16,7 @@ using namespace pampero::milter;
 
 namespace {
 
-// A User built field by field, so new optional fields do not touch every test.
-User user(std::string address, std::optional<int> level, std::optional<std::uint64_t> quota,
-          std::string node, std::string maildir) {
-    User u;
-    u.address = std::move(address);
-    u.level = level;
-    u.quota = quota;
-    u.node = std::move(node);
-    u.maildir = std::move(maildir);
-    return u;
-}
+using pampero::testing::make_user;
 
 const char* kGtube = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
 
@@ -44,9 +36,9 @@ protected:
         ASSERT_TRUE(admin);
         admin_ = std::move(admin).value();
         ASSERT_TRUE(admin_->add_domain("example.org"));
-        ASSERT_TRUE(admin_->add_user(user("alice@example.org", 1, {}, "local", "a/")));
-        ASSERT_TRUE(admin_->add_user(user("bob@example.org", 3, {}, "local", "b/")));
-        ASSERT_TRUE(admin_->add_user(user("carol@example.org", 5, {}, "local", "c/")));
+        ASSERT_TRUE(admin_->add_user(make_user("alice@example.org", 1, {}, "local", "a/")));
+        ASSERT_TRUE(admin_->add_user(make_user("bob@example.org", 3, {}, "local", "b/")));
+        ASSERT_TRUE(admin_->add_user(make_user("carol@example.org", 5, {}, "local", "c/")));
         ASSERT_TRUE(admin_->add_alias({"postmaster@example.org", "carol@example.org"}));
 
         Config cfg;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_support.hpp"
+
 #include <filesystem>
 #include <fstream>
 
@@ -10,11 +12,7 @@ using namespace pampero::scan;
 
 namespace {
 std::string write_temp(const std::string& name, const std::string& text) {
-    const auto dir = std::filesystem::temp_directory_path() / "pampero-levels-test";
-    std::filesystem::create_directories(dir);
-    const auto path = dir / name;
-    std::ofstream(path) << text;
-    return path.string();
+    return pampero::testing::write_temp("pampero-levels-test", name, text);
 }
 
 std::string five(const std::string& tweak_last = "{ level: 5, name: e, tag: 3, cutoff: 6 }") {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test_support.hpp"
+
 #include <filesystem>
 #include <fstream>
 
@@ -12,11 +14,7 @@ using namespace pampero::scan;
 
 namespace {
 std::string write_temp(const std::string& name, const std::string& text) {
-    const auto dir = std::filesystem::temp_directory_path() / "pampero-rules-test";
-    std::filesystem::create_directories(dir);
-    const auto path = dir / name;
-    std::ofstream(path) << text;
-    return path.string();
+    return pampero::testing::write_temp("pampero-rules-test", name, text);
 }
 
 std::vector<std::string> names(const std::vector<RuleHit>& hits) {
