@@ -9,12 +9,15 @@
 #include <sstream>
 
 #include "commands.hpp"
+#include "pampero/common/log.hpp"
 #include "pampero/common/config.hpp"
 
 using namespace pampero;
 using namespace pampero::cli;
 
 int main(int argc, char** argv) {
+    // Library messages (mirror loads, libclamav) go to stderr, labelled as ours.
+    log::open("pamperoctl", true);
     CLI::App app("pampero's admin command line", "pamperoctl");
     app.require_subcommand(1);
     std::string config_path = kDefaultConfigPath;
