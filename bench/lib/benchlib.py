@@ -365,8 +365,17 @@ class Pampero:
                                timeout=60)
             if p.returncode != 0:
                 die(f"pamperoctl {' '.join(args)} failed: {p.stderr.strip()}")
+        # MILTER_LD_PRELOAD / MILTER_TMPDIR: diagnostics only (bench/lib/diag/), given to
+        # pampero-milter and nothing else; unset for the real figures.
+        env = dict(os.environ)
+        env.pop("LD_PRELOAD", None)
+        if os.environ.get("MILTER_LD_PRELOAD"):
+            env["LD_PRELOAD"] = os.environ["MILTER_LD_PRELOAD"]
+        if os.environ.get("MILTER_TMPDIR"):
+            env["TMPDIR"] = os.environ["MILTER_TMPDIR"]
         self.proc = Proc([binary("pampero-milter"), "-f", "-c", self.config],
-                         os.path.join(self.dir, "milter.log"), "pampero-milter", cwd=self.dir)
+                         os.path.join(self.dir, "milter.log"), "pampero-milter", env=env,
+                         cwd=self.dir)
         if socket_spec.startswith("inet:"):
             port = int(socket_spec[5:].split("@")[0])
             wait_for_port(port, proc=self.proc.proc, what="pampero-milter")
