@@ -178,8 +178,16 @@ class Postfix:
         wait_for_port(self.port)
 
     def stop(self):
-        subprocess.run([os.path.join(SOURCE, "scripts", "postfix-instance"), "stop", self.dir],
-                       capture_output=True, timeout=120)
+        try:
+            subprocess.run([os.path.join(SOURCE, "scripts", "postfix-instance"), "stop", self.dir],
+                           capture_output=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            # A wedged instance must not outlive the test: end the master we started.
+            try:
+                with open(os.path.join(self.dir, "queue", "pid", "master.pid")) as f:
+                    os.kill(int(f.read().strip()), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
 
     def maildir(self, address, folder=""):
         local, domain = address.split("@")
@@ -203,7 +211,7 @@ class Postfix:
 
     def smtp(self, client_ip="127.0.0.1"):
         """An SMTP client connected from client_ip (any 127.x address works on Linux)."""
-        s = smtplib.SMTP(timeout=30, source_address=(client_ip, 0))
+        s = smtplib.SMTP(timeout=90, source_address=(client_ip, 0))
         s.connect("127.0.0.1", self.port)
         s.ehlo("client.example")
         return s

@@ -57,6 +57,10 @@ class StoreWithPostfix(unittest.TestCase):
         self.work.close()
 
     def start_postfix(self):
+        # smtpd opens the socketmap tables as it starts: have both stores' maps listening
+        # first, or a busy machine can see smtpd fail once and master throttle it for 60 s.
+        for port in (self.m1, self.m2):
+            h.wait_for_port(port)
         sm = f"socketmap:inet:127.0.0.1:{self.m1}"
         self.postfix = h.Postfix(self.work.path, main_cf=(
             f"virtual_mailbox_domains = {sm}:domain\n"
