@@ -37,7 +37,7 @@ def note(msg):
 
 
 def build_dir():
-    b = os.environ.get("BUILD") or os.path.join(SOURCE, "build")
+    b = os.environ.get("BUILD") or os.environ.get("PAMPERO_BUILD") or os.path.join(SOURCE, "build")
     return os.path.abspath(b if os.path.isabs(b) else os.path.join(SOURCE, b))
 
 
