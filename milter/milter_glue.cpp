@@ -3,9 +3,13 @@
 #include <arpa/inet.h>
 #include <libmilter/mfapi.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 
 #include "pampero/common/log.hpp"
@@ -67,11 +71,39 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long f0, unsigned long f1, unsigned
     }
     // HDR_LEADSPC: header values exactly as sent, so `full` and header rules see the
     // message the client wrote, not a re-spaced copy.
-    *pf1 = f1 & (SMFIP_RCPT_REJ | SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_HDR_LEADSPC);
+    // Not SMFIP_NOHELO/SMFIP_NODATA: Postfix still sends those stages' macro packets
+    // (SMFIC_MACRO 'H'/'T', even with empty milter_*_macros) but no command after them, so
+    // nothing answers them; the milter host delays its ACK (40 ms on Linux) and Postfix's
+    // next small write (the first header, from cleanup) waits for it under Nagle. With the
+    // commands sent and answered (on_helo/on_data), every Postfix write gets a reply.
+    *pf1 = f1 & (SMFIP_RCPT_REJ | SMFIP_NOUNKNOWN | SMFIP_HDR_LEADSPC);
     session_for(ctx)->set_verbatim_headers((*pf1 & SMFIP_HDR_LEADSPC) != 0);
     *pf2 = 0;
     *pf3 = 0;
     return SMFIS_CONTINUE;
+}
+
+sfsistat on_helo(SMFICTX*, char*) { return SMFIS_CONTINUE; }
+sfsistat on_data(SMFICTX*) { return SMFIS_CONTINUE; }
+
+// libmilter never sets TCP_NODELAY, and its end-of-message answer is several small writes
+// (one per header added, then the verdict): with Nagle on, every write after the first
+// waits for the MTA's delayed ACK (40 ms). libmilter does not expose its sockets, so set
+// the option on the listening socket, which Linux (and the BSDs) copy to every accepted one.
+void set_nodelay_on_listeners() {
+    const long max_fd = std::min(sysconf(_SC_OPEN_MAX), 4096L);
+    for (int fd = 0; fd < max_fd; ++fd) {
+        int listening = 0;
+        socklen_t len = sizeof listening;
+        if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) continue;
+        sockaddr_storage ss{};
+        socklen_t sl = sizeof ss;
+        if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &sl) != 0) continue;
+        if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) continue;
+        const int one = 1;
+        if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
+            log::warning("cannot set TCP_NODELAY on the milter socket: {}", std::strerror(errno));
+    }
 }
 
 sfsistat on_connect(SMFICTX* ctx, char*, _SOCK_ADDR* addr) {
@@ -155,6 +187,8 @@ bool register_milter(Services& services, const std::string& socket, int timeout)
     desc.xxfi_version = SMFI_VERSION;
     desc.xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_DELRCPT;
     desc.xxfi_connect = on_connect;
+    desc.xxfi_helo = on_helo;
+    desc.xxfi_data = on_data;
     desc.xxfi_envfrom = on_envfrom;
     desc.xxfi_envrcpt = on_envrcpt;
     desc.xxfi_header = on_header;
@@ -176,6 +210,7 @@ bool register_milter(Services& services, const std::string& socket, int timeout)
         log::error("cannot listen on milter socket '{}'", socket);
         return false;
     }
+    set_nodelay_on_listeners();
     return true;
 }
 
