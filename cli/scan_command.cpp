@@ -50,7 +50,8 @@ int scan_files(Context& c, const ScanOptions& o) {
     if (!lists) return fail(lists.error());
     std::shared_ptr<const scan::Antivirus> antivirus;
     if (c.config().antivirus.enabled) {
-        auto av = scan::Antivirus::load(c.config().antivirus.signatures, c.config().antivirus.max_size);
+        auto av = scan::Antivirus::load(c.config().antivirus.signatures, c.config().antivirus.max_size,
+                                        c.config().antivirus.tmpdir);
         if (!av) return fail(av.error());
         antivirus = *av;
     }

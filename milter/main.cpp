@@ -91,13 +91,14 @@ int main(int argc, char** argv) {
     scan::EngineHolder holder(*engine);
     std::unique_ptr<scan::AntivirusWatcher> antivirus;
     if (cfg->antivirus.enabled) {
-        auto av = scan::Antivirus::load(cfg->antivirus.signatures, cfg->antivirus.max_size);
+        auto av = scan::Antivirus::load(cfg->antivirus.signatures, cfg->antivirus.max_size,
+                                        cfg->antivirus.tmpdir);
         if (!av) {
             std::fprintf(stderr, "pampero-milter: %s\n", av.error().message.c_str());
             return kExitConfig;
         }
-        antivirus = std::make_unique<scan::AntivirusWatcher>(cfg->antivirus.signatures,
-                                                              cfg->antivirus.max_size, *av);
+        antivirus = std::make_unique<scan::AntivirusWatcher>(
+            cfg->antivirus.signatures, cfg->antivirus.max_size, *av, cfg->antivirus.tmpdir);
     }
     auto bl = scan::Blocklists::create(cfg->blocklists);
     if (!bl) {

@@ -423,6 +423,10 @@ def pampero_extra_yaml(work, blocklists=True, antivirus=True):
         sigs = work.join("signatures")
         write_signatures(sigs)
         text += f"antivirus:\n  signatures: {sigs}\n  max_size: 25M\n  on_error: tempfail\n"
+        if os.path.isdir("/dev/shm"):  # libclamav's temp files on tmpfs, as conf/pampero.yaml advises
+            shm = tempfile.mkdtemp(prefix="pampero-bench-clamav-", dir="/dev/shm")
+            atexit.register(shutil.rmtree, shm, True)
+            text += f"  tmpdir: {shm}\n"
     return text
 
 

@@ -59,6 +59,7 @@ void read_antivirus(yaml::MapReader r, AntivirusConfig& a, const std::string& fi
         a.tempfail_on_error = *v == "tempfail";
     }
     if (auto v = r.get_int("reload_check", 1, 86400)) a.reload_check = static_cast<int>(*v);
+    if (auto v = r.get_string("tmpdir")) a.tmpdir = resolve_path(file, *v);
     r.finish();
 }
 

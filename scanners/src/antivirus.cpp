@@ -51,7 +51,8 @@ Antivirus::~Antivirus() {
     if (engine_) cl_engine_free(engine_);
 }
 
-Result<std::shared_ptr<const Antivirus>> Antivirus::load(const std::string& dir, std::uint64_t max_size) {
+Result<std::shared_ptr<const Antivirus>> Antivirus::load(const std::string& dir, std::uint64_t max_size,
+                                                         const std::string& tmpdir) {
     if (!init_clamav()) return Error::config("libclamav: cl_init failed");
     std::error_code ec;
     if (!std::filesystem::is_directory(dir, ec)) {
@@ -65,6 +66,12 @@ Result<std::shared_ptr<const Antivirus>> Antivirus::load(const std::string& dir,
     const auto limit = static_cast<long long>(max_size);
     cl_engine_set_num(av->engine_, CL_ENGINE_MAX_FILESIZE, limit);
     cl_engine_set_num(av->engine_, CL_ENGINE_MAX_SCANSIZE, limit * 4);
+    if (!tmpdir.empty()) {
+        if (!std::filesystem::is_directory(tmpdir, ec)) {
+            return Error::config(fmt::format("antivirus tmpdir {}: not a folder", tmpdir));
+        }
+        cl_engine_set_str(av->engine_, CL_ENGINE_TMPDIR, tmpdir.c_str());
+    }
     const cl_error_t rc = cl_load(dir.c_str(), av->engine_, &av->signatures_, CL_DB_STDOPT);
     if (rc != CL_SUCCESS) {
         return Error::config(fmt::format("antivirus signatures {}: {}", dir, cl_strerror(rc)));
@@ -104,7 +111,7 @@ Status AntivirusWatcher::refresh() {
         if (current_ && fp == current_->fingerprint()) return ok_status();
     }
     if (fp == failed_fingerprint_) return ok_status();  // already reported
-    auto next = Antivirus::load(dir_, max_size_);      // built beside the old one, no lock held
+    auto next = Antivirus::load(dir_, max_size_, tmpdir_);      // built beside the old one, no lock held
     if (!next) {
         failed_fingerprint_ = fp;
         return next.error();

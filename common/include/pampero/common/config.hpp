@@ -52,6 +52,7 @@ struct AntivirusConfig {
     std::uint64_t max_size = 25ull * 1024 * 1024;  // larger messages are not scanned (logged)
     bool tempfail_on_error = true;                  // on_error: tempfail | accept
     int reload_check = 60;                          // seconds between signature checks
+    std::string tmpdir;  // where libclamav unpacks mail parts; empty: $TMPDIR or /tmp
 };
 
 struct Config {
