@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <mutex>
+#include <unordered_map>
 
 #include "pampero/common/directory.hpp"
 #include "sqlite_schema.hpp"
@@ -16,12 +17,43 @@
 namespace pampero {
 namespace {
 
+// Prepared statements of one connection, kept for its lifetime: preparing costs more
+// than running these index lookups, and an uncached lookup is what a dictionary attack
+// makes of every RCPT. Keyed by the SQL literal's address. Used under the directory's
+// mutex only.
+class StmtCache {
+public:
+    ~StmtCache() { clear(); }
+    sqlite3_stmt* get(sqlite3* db, const char* sql) {
+        if (auto it = map_.find(sql); it != map_.end()) return it->second;
+        sqlite3_stmt* st = nullptr;
+        if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, nullptr) != SQLITE_OK) {
+            sqlite3_finalize(st);
+            return nullptr;
+        }
+        map_.emplace(sql, st);
+        return st;
+    }
+    // Before the connection closes.
+    void clear() {
+        for (auto& [sql, st] : map_) sqlite3_finalize(st);
+        map_.clear();
+    }
+
+private:
+    std::unordered_map<const char*, sqlite3_stmt*> map_;
+};
+
+// One use of a cached statement: reset and unbound again when it goes out of scope.
 class Stmt {
 public:
-    Stmt(sqlite3* db, const char* sql) : db_(db) {
-        if (sqlite3_prepare_v2(db, sql, -1, &st_, nullptr) != SQLITE_OK) st_ = nullptr;
+    Stmt(StmtCache& cache, sqlite3* db, const char* sql) : st_(cache.get(db, sql)) {}
+    ~Stmt() {
+        if (st_) {
+            sqlite3_reset(st_);
+            sqlite3_clear_bindings(st_);
+        }
     }
-    ~Stmt() { sqlite3_finalize(st_); }
     Stmt(const Stmt&) = delete;
     Stmt& operator=(const Stmt&) = delete;
 
@@ -47,7 +79,6 @@ public:
     }
 
 private:
-    sqlite3* db_;
     sqlite3_stmt* st_ = nullptr;
     int n_ = 0;
 };
@@ -61,7 +92,10 @@ std::pair<std::string, std::string> sender_patterns(const std::string& sender) {
 class SqliteDirectory final : public DirectoryAdmin {
 public:
     SqliteDirectory(std::string path, OpenMode mode) : path_(std::move(path)), mode_(mode) {}
-    ~SqliteDirectory() override { sqlite3_close(db_); }
+    ~SqliteDirectory() override {
+        stmts_.clear();
+        sqlite3_close(db_);
+    }
 
     Status open_now() {
         std::lock_guard lock(mu_);
@@ -70,7 +104,7 @@ public:
 
     Result<bool> is_local_domain(const std::string& domain) override {
         return query<bool>([&](sqlite3* db) -> Result<bool> {
-            Stmt s(db, "SELECT 1 FROM domains WHERE name = ?");
+            Stmt s(stmts_, db, "SELECT 1 FROM domains WHERE name = ?");
             if (!s.ok()) return fail(db);
             s.bind(domain);
             const int rc = s.step();
@@ -83,7 +117,7 @@ public:
     Result<std::optional<User>> find_user(const std::string& address) override {
         using R = std::optional<User>;
         return query<R>([&](sqlite3* db) -> Result<R> {
-            Stmt s(db,
+            Stmt s(stmts_, db,
                    "SELECT u.address, u.level, u.quota, u.node, u.maildir, m.node, m.maildir "
                    "FROM users u LEFT JOIN migrations m ON m.address = u.address "
                    "WHERE u.address = ?");
@@ -99,7 +133,7 @@ public:
     Result<std::vector<std::string>> find_alias(const std::string& address) override {
         using R = std::vector<std::string>;
         return query<R>([&](sqlite3* db) -> Result<R> {
-            Stmt s(db, "SELECT target FROM aliases WHERE address = ? ORDER BY target");
+            Stmt s(stmts_, db, "SELECT target FROM aliases WHERE address = ? ORDER BY target");
             if (!s.ok()) return fail(db);
             s.bind(address);
             R out;
@@ -112,7 +146,7 @@ public:
 
     Result<Listing> sender_listing(const std::string& user, const std::string& sender) override {
         return query<Listing>([&](sqlite3* db) -> Result<Listing> {
-            Stmt s(db,
+            Stmt s(stmts_, db,
                    "SELECT kind FROM lists WHERE (user = '' OR user = ?) "
                    "AND pattern IN (?, ?) ORDER BY kind = 'white' DESC LIMIT 1");
             if (!s.ok()) return fail(db);
@@ -127,7 +161,7 @@ public:
 
     Result<bool> is_contact(const std::string& user, const std::string& sender) override {
         return query<bool>([&](sqlite3* db) -> Result<bool> {
-            Stmt s(db, "SELECT 1 FROM contacts WHERE user = ? AND address = ?");
+            Stmt s(stmts_, db, "SELECT 1 FROM contacts WHERE user = ? AND address = ?");
             if (!s.ok()) return fail(db);
             s.bind(user).bind(sender);
             const int rc = s.step();
@@ -146,7 +180,7 @@ public:
     Result<std::vector<std::string>> domains() override {
         using R = std::vector<std::string>;
         return query<R>([&](sqlite3* db) -> Result<R> {
-            Stmt s(db, "SELECT name FROM domains ORDER BY name");
+            Stmt s(stmts_, db, "SELECT name FROM domains ORDER BY name");
             if (!s.ok()) return fail(db);
             R out;
             int rc;
@@ -158,7 +192,7 @@ public:
 
     Status add_user(const User& u) override {
         return query<Ok>([&](sqlite3* db) -> Result<Ok> {
-            Stmt s(db,
+            Stmt s(stmts_, db,
                    "INSERT INTO users(address, domain, level, quota, node, maildir) "
                    "VALUES (?, ?, ?, ?, ?, ?)");
             if (!s.ok()) return fail(db);
@@ -173,7 +207,7 @@ public:
     }
     Status update_user(const User& u) override {
         return query<Ok>([&](sqlite3* db) -> Result<Ok> {
-            Stmt s(db, "UPDATE users SET level = ?, quota = ?, node = ?, maildir = ? WHERE address = ?");
+            Stmt s(stmts_, db, "UPDATE users SET level = ?, quota = ?, node = ?, maildir = ? WHERE address = ?");
             if (!s.ok()) return fail(db);
             s.bind(opt(u.level)).bind(opt(u.quota)).bind(u.node).bind(u.maildir).bind(u.address);
             if (s.step() != SQLITE_DONE) return fail(db);
@@ -187,7 +221,7 @@ public:
     Result<std::vector<User>> users(const std::string& domain) override {
         using R = std::vector<User>;
         return query<R>([&](sqlite3* db) -> Result<R> {
-            Stmt s(db,
+            Stmt s(stmts_, db,
                    "SELECT u.address, u.level, u.quota, u.node, u.maildir, m.node, m.maildir "
                    "FROM users u LEFT JOIN migrations m ON m.address = u.address "
                    "WHERE ? = '' OR u.domain = ? ORDER BY u.address");
@@ -220,7 +254,7 @@ public:
     Result<std::vector<ListEntry>> list_entries(const std::string& user) override {
         using R = std::vector<ListEntry>;
         return query<R>([&](sqlite3* db) -> Result<R> {
-            Stmt s(db, "SELECT kind, user, pattern FROM lists WHERE user = ? ORDER BY kind, pattern");
+            Stmt s(stmts_, db, "SELECT kind, user, pattern FROM lists WHERE user = ? ORDER BY kind, pattern");
             if (!s.ok()) return fail(db);
             s.bind(user);
             R out;
@@ -239,7 +273,7 @@ public:
             sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
             int added = 0;
             for (const auto& c : cs) {
-                Stmt s(db,
+                Stmt s(stmts_, db,
                        "INSERT INTO contacts(user, address, name) VALUES (?, ?, ?) "
                        "ON CONFLICT(user, address) DO UPDATE SET name = excluded.name "
                        "WHERE excluded.name != ''");
@@ -258,7 +292,7 @@ public:
     Result<std::vector<Contact>> contacts(const std::string& user) override {
         using R = std::vector<Contact>;
         return query<R>([&](sqlite3* db) -> Result<R> {
-            Stmt s(db, "SELECT address, name FROM contacts WHERE user = ? ORDER BY address");
+            Stmt s(stmts_, db, "SELECT address, name FROM contacts WHERE user = ? ORDER BY address");
             if (!s.ok()) return fail(db);
             s.bind(user);
             R out;
@@ -277,13 +311,13 @@ private:
     }
 
     // The user's second location (migrations table) as `u` says: replaced or removed.
-    Result<Ok> write_migration(sqlite3* db, const User& u) const {
-        Stmt d(db, "DELETE FROM migrations WHERE address = ?");
+    Result<Ok> write_migration(sqlite3* db, const User& u) {
+        Stmt d(stmts_, db, "DELETE FROM migrations WHERE address = ?");
         if (!d.ok()) return fail(db);
         d.bind(u.address);
         if (d.step() != SQLITE_DONE) return fail(db);
         if (!u.migration) return Ok{};
-        Stmt s(db, "INSERT INTO migrations(address, node, maildir) VALUES (?, ?, ?)");
+        Stmt s(stmts_, db, "INSERT INTO migrations(address, node, maildir) VALUES (?, ?, ?)");
         if (!s.ok()) return fail(db);
         s.bind(u.address).bind(u.migration->node).bind(u.migration->maildir);
         if (s.step() != SQLITE_DONE) return fail(db);
@@ -312,6 +346,7 @@ private:
                               : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
         if (sqlite3_open_v2(path_.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
             Error e = Error::temporary(fmt::format("directory {}: {}", path_, sqlite3_errmsg(db_)));
+            stmts_.clear();
             sqlite3_close(db_);
             db_ = nullptr;
             return e;
@@ -339,6 +374,7 @@ private:
         if (auto st = connect(); !st) return st.error();
         Result<T> r = fn(db_);
         if (!r.ok() && r.error().kind == ErrorKind::temporary) {
+            stmts_.clear();
             sqlite3_close(db_);
             db_ = nullptr;
         }
@@ -351,7 +387,7 @@ private:
 
     Status exec(const char* sql, const std::vector<std::string>& args, const char* conflict) {
         return query<Ok>([&](sqlite3* db) -> Result<Ok> {
-            Stmt s(db, sql);
+            Stmt s(stmts_, db, sql);
             if (!s.ok()) return fail(db);
             for (const auto& a : args) s.bind(a);
             const int rc = s.step();
@@ -363,7 +399,7 @@ private:
 
     Status exec_changed(const char* sql, const std::vector<std::string>& args, const char* none) {
         return query<Ok>([&](sqlite3* db) -> Result<Ok> {
-            Stmt s(db, sql);
+            Stmt s(stmts_, db, sql);
             if (!s.ok()) return fail(db);
             for (const auto& a : args) s.bind(a);
             if (s.step() != SQLITE_DONE) return fail(db);
@@ -376,6 +412,7 @@ private:
     OpenMode mode_;
     std::mutex mu_;
     sqlite3* db_ = nullptr;
+    StmtCache stmts_;  // of db_; cleared before db_ closes
 };
 
 }  // namespace
