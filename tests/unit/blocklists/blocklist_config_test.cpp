@@ -1,6 +1,8 @@
 // The `blocklists:` section of pampero.yaml: what it reads, and every refusal with FILE:LINE.
 #include <gtest/gtest.h>
 
+#include "test_support.hpp"
+
 #include <filesystem>
 #include <fstream>
 
@@ -10,12 +12,9 @@ using namespace pampero;
 
 namespace {
 
+// Per process: ctest runs every test case in its own process, in parallel.
 std::string write_config(const std::string& name, const std::string& text) {
-    const auto dir = std::filesystem::temp_directory_path() / "pampero-blocklist-config-test";
-    std::filesystem::create_directories(dir);
-    const auto path = dir / name;
-    std::ofstream(path) << text;
-    return path.string();
+    return pampero::testing::write_temp("pampero-blocklist-config-test", name, text);
 }
 
 TEST(BlocklistConfig, ReadsTheIssueExample) {

@@ -3,6 +3,8 @@
 // file:line:rule, sub-rules, exists, uri_domains, and matching from many threads.
 #include <gtest/gtest.h>
 
+#include "test_support.hpp"
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -16,12 +18,9 @@ using namespace pampero::scan;
 
 namespace {
 
+// Per process: ctest runs every test case in its own process, in parallel.
 std::string write_temp(const std::string& name, const std::string& text) {
-    const auto dir = std::filesystem::temp_directory_path() / "pampero-rule-engine-test";
-    std::filesystem::create_directories(dir);
-    const auto path = dir / name;
-    std::ofstream(path) << text;
-    return path.string();
+    return pampero::testing::write_temp("pampero-rule-engine-test", name, text);
 }
 
 std::vector<std::string> names(const std::vector<RuleHit>& hits) {
