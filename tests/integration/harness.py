@@ -8,6 +8,7 @@ raises, and the test fails.
 Environment (set by ctest): PAMPERO_BUILD (build dir with bin/), PAMPERO_SOURCE (repo).
 """
 import os
+import random
 import shutil
 import signal
 import smtplib
@@ -26,10 +27,21 @@ GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 
 
 def free_port():
-    """A TCP port on 127.0.0.1 nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 nobody listens on right now.
+
+    Random rather than the kernel's bind(0) choice: tests run in parallel processes, and
+    the kernel hands the same just-released ephemeral port to the next caller, so two
+    servers (a Postfix and another test's store) could be given one port."""
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randint(20000, 32000)  # below Linux's ephemeral range (32768-60999)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free TCP port found")
 
 
 def wait_for_port(port, host="127.0.0.1", timeout=20.0, proc=None):
@@ -176,6 +188,23 @@ class Postfix:
         if p.returncode != 0:
             raise RuntimeError(f"postfix start failed: {p.stdout}{p.stderr}")
         wait_for_port(self.port)
+        self.wait_for_greeting()
+
+    def wait_for_greeting(self, timeout=240.0):
+        """Until smtpd answers 220. master listens before any smtpd runs, and on a loaded
+        machine a first smtpd that fails to start is throttled by master for a minute."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                s = smtplib.SMTP(timeout=30)
+                code, _ = s.connect("127.0.0.1", self.port)
+                s.close()
+                if code == 220:
+                    return
+            except (OSError, smtplib.SMTPException):
+                pass
+            time.sleep(1)
+        raise RuntimeError(f"Postfix on {self.port} never greeted; its log:\n{self.log()[-4000:]}")
 
     def stop(self):
         try:
