@@ -2,10 +2,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <fmt/format.h>
 
 #include <cerrno>
 #include <charconv>
@@ -25,7 +24,8 @@ bool to_int(std::string_view s, std::int64_t& v) {
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+        s.remove_suffix(1);
     return s;
 }
 
@@ -39,7 +39,7 @@ std::uint64_t message_size(const std::string& dir, const char* name) {
         while (*e >= '0' && *e <= '9') ++e;
         if (e > b && std::from_chars(b, e, v).ec == std::errc()) return v;
     }
-    struct stat st{};
+    struct stat st {};
     if (stat((dir + "/" + name).c_str(), &st) == 0) return static_cast<std::uint64_t>(st.st_size);
     return 0;  // expunged meanwhile
 }
@@ -91,9 +91,12 @@ std::optional<Maildirsize> parse_maildirsize(std::string_view content) {
         const char kind = part.back();
         std::int64_t v = 0;
         if (!to_int(part.substr(0, part.size() - 1), v) || v < 0) return std::nullopt;
-        if (kind == 'S') m.limit_bytes = static_cast<std::uint64_t>(v);
-        else if (kind == 'C') m.limit_messages = static_cast<std::uint64_t>(v);
-        else return std::nullopt;
+        if (kind == 'S')
+            m.limit_bytes = static_cast<std::uint64_t>(v);
+        else if (kind == 'C')
+            m.limit_messages = static_cast<std::uint64_t>(v);
+        else
+            return std::nullopt;
     }
     std::string_view rest = content.substr(nl + 1);
     while (!rest.empty()) {
@@ -109,13 +112,18 @@ std::optional<Maildirsize> parse_maildirsize(std::string_view content) {
             !to_int(trim(line.substr(sp + 1)), c)) {
             return std::nullopt;
         }
-        m.usage.bytes += b;
-        m.usage.messages += c;
+        // A sum past int64 is a corrupt file, not a real mailbox: refuse it, and the
+        // caller rebuilds the file from the folders.
+        if (__builtin_add_overflow(m.usage.bytes, b, &m.usage.bytes) ||
+            __builtin_add_overflow(m.usage.messages, c, &m.usage.messages)) {
+            return std::nullopt;
+        }
     }
     return m;
 }
 
-std::string quota_definition(std::uint64_t limit_bytes, std::optional<std::uint64_t> limit_messages) {
+std::string quota_definition(std::uint64_t limit_bytes,
+                             std::optional<std::uint64_t> limit_messages) {
     if (limit_messages) return fmt::format("{}S,{}C", limit_bytes, *limit_messages);
     return fmt::format("{}S", limit_bytes);
 }
@@ -129,11 +137,12 @@ Result<QuotaUsage> recalculate_quota(const std::string& root, std::uint64_t limi
     if (!d && errno == ENOENT) return QuotaUsage{};  // no maildir yet: empty
     if (!d) return Error::temporary(fmt::format("opendir {}: {}", root, std::strerror(errno)));
     while (const dirent* e = readdir(d)) {
-        if (e->d_name[0] != '.' || std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) {
+        if (e->d_name[0] != '.' || std::strcmp(e->d_name, ".") == 0 ||
+            std::strcmp(e->d_name, "..") == 0) {
             continue;
         }
         const std::string folder = root + "/" + e->d_name;
-        struct stat st{};
+        struct stat st {};
         if (stat(folder.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
         for (const char* sub : {"/cur", "/new"}) scan_dir(folder + sub, u);
     }
@@ -146,7 +155,8 @@ Result<QuotaUsage> recalculate_quota(const std::string& root, std::uint64_t limi
     // is right, the cache file is written by a later call.
     if (fd < 0 && errno == ENOENT) return u;
     if (fd < 0) return Error::temporary(fmt::format("open {}: {}", tmp, std::strerror(errno)));
-    const bool ok = write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
+    const bool ok =
+        write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
     close(fd);
     if (!ok || rename(tmp.c_str(), (root + "/maildirsize").c_str()) != 0) {
         unlink(tmp.c_str());
@@ -157,7 +167,7 @@ Result<QuotaUsage> recalculate_quota(const std::string& root, std::uint64_t limi
 
 Result<QuotaUsage> quota_usage(const std::string& root, std::uint64_t limit_bytes) {
     std::string content;
-    struct stat st{};
+    struct stat st {};
     if (auto s = read_file(root + "/maildirsize", content, st); !s) {
         return recalculate_quota(root, limit_bytes);
     }

@@ -40,7 +40,8 @@ struct Maildirsize {
 // Pure: parses the file's content; nullopt when malformed.
 std::optional<Maildirsize> parse_maildirsize(std::string_view content);
 // "314572800S" (and ",1000C" when a message limit is given).
-std::string quota_definition(std::uint64_t limit_bytes, std::optional<std::uint64_t> limit_messages = {});
+std::string quota_definition(std::uint64_t limit_bytes,
+                             std::optional<std::uint64_t> limit_messages = {});
 
 // The maildir's usage, rebuilding maildirsize when needed (see above).
 Result<QuotaUsage> quota_usage(const std::string& root, std::uint64_t limit_bytes);
@@ -53,7 +54,7 @@ Status quota_add(const std::string& root, std::int64_t bytes, std::int64_t messa
 inline bool over_quota(const QuotaUsage& u, std::uint64_t size, std::uint64_t limit_bytes) {
     if (limit_bytes == 0) return false;
     const auto used = u.bytes < 0 ? 0 : static_cast<std::uint64_t>(u.bytes);
-    return used + size > limit_bytes;
+    return size > limit_bytes || used > limit_bytes - size;  // no wrap for a huge SIZE=
 }
 
 }  // namespace pampero::store

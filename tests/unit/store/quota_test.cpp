@@ -43,6 +43,10 @@ TEST(ParseMaildirsize, Forms) {
     EXPECT_FALSE(parse_maildirsize("1000X\n"));
     EXPECT_FALSE(parse_maildirsize("S\n"));
     EXPECT_FALSE(parse_maildirsize("1000S\nabc 1\n"));
+    // Sums past int64 (found by fuzz_netstring): corrupt, so rebuilt, never wrapped.
+    EXPECT_FALSE(parse_maildirsize("1S\n9223372036854775807 1\n1 1\n"));
+    EXPECT_FALSE(parse_maildirsize("1S\n-9223372036854775807 1\n-2 1\n"));
+    EXPECT_FALSE(parse_maildirsize("1S\n1 9223372036854775807\n1 1\n"));
     EXPECT_FALSE(parse_maildirsize("1000S\n10\n"));
     EXPECT_FALSE(parse_maildirsize("-5S\n"));
 }
@@ -56,7 +60,8 @@ TEST(OverQuota, Boundary) {
     const QuotaUsage u{900, 3};
     EXPECT_FALSE(over_quota(u, 100, 1000));  // exactly full is allowed
     EXPECT_TRUE(over_quota(u, 101, 1000));
-    EXPECT_FALSE(over_quota(u, 1u << 30, 0));  // 0: unlimited
+    EXPECT_FALSE(over_quota(u, 1u << 30, 0));            // 0: unlimited
+    EXPECT_TRUE(over_quota(u, UINT64_MAX - 500, 1000));  // a huge SIZE= does not wrap
     EXPECT_FALSE(over_quota(QuotaUsage{-50, 0}, 1000, 1000));
 }
 
@@ -65,9 +70,9 @@ TEST(Quota, RecalculateCountsEveryFolderBySizeInName) {
     ASSERT_TRUE(ensure_folder(root, "Spam").ok());
     write_file(root + "/new/1.M1P1.h,S=100", std::string(7, 'x'));  // S= wins over the real size
     write_file(root + "/cur/2.M2P2.h,S=50:2,S", "y");
-    write_file(root + "/cur/3.M3P3.h", std::string(30, 'z'));       // no S=: stat
+    write_file(root + "/cur/3.M3P3.h", std::string(30, 'z'));  // no S=: stat
     write_file(root + "/.Spam/new/4.M4P4.h,S=20", "s");
-    write_file(root + "/tmp/5.M5P5.h,S=999", "t");                    // tmp does not count
+    write_file(root + "/tmp/5.M5P5.h,S=999", "t");  // tmp does not count
     const auto u = recalculate_quota(root, 5000);
     ASSERT_TRUE(u.ok()) << u.error().message;
     EXPECT_EQ(u->bytes, 200);
