@@ -3,8 +3,10 @@
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
+#include <sys/mman.h>
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -48,13 +50,21 @@ struct ValueIds {
         data.shrink_to_fit();
     }
     static void put(std::uint8_t* p, unsigned w, std::uint32_t v) {
-        if (w == 1) *p = static_cast<std::uint8_t>(v);
-        else if (w == 2) { const auto x = static_cast<std::uint16_t>(v); std::memcpy(p, &x, 2); }
-        else std::memcpy(p, &v, 4);
+        if (w == 1)
+            *p = static_cast<std::uint8_t>(v);
+        else if (w == 2) {
+            const auto x = static_cast<std::uint16_t>(v);
+            std::memcpy(p, &x, 2);
+        } else
+            std::memcpy(p, &v, 4);
     }
     static std::uint32_t read(const std::uint8_t* p, unsigned w) noexcept {
         if (w == 1) return *p;
-        if (w == 2) { std::uint16_t x; std::memcpy(&x, p, 2); return x; }
+        if (w == 2) {
+            std::uint16_t x;
+            std::memcpy(&x, p, 2);
+            return x;
+        }
         std::uint32_t x;
         std::memcpy(&x, p, 4);
         return x;
@@ -103,9 +113,12 @@ struct Ip4Level {
             s = p & ((1u << (bits - index_bits)) - 1);
         }
         switch (key_width) {
-            case 1: return search(keys8, lo, hi, s, pos);
-            case 2: return search(keys16, lo, hi, s, pos);
-            default: return search(keys32, lo, hi, s, pos);
+            case 1:
+                return search(keys8, lo, hi, s, pos);
+            case 2:
+                return search(keys16, lo, hi, s, pos);
+            default:
+                return search(keys32, lo, hi, s, pos);
         }
     }
 
@@ -115,9 +128,12 @@ struct Ip4Level {
         bits = level_bits;
         n = prefixes.size();
         index_bits = 0;
-        if (bits == 32 && n >= 4096) index_bits = 16;
-        else if (bits == 24 && n >= 4096) index_bits = 16;
-        else if (bits == 16 && n >= 256) index_bits = 8;
+        if (bits == 32 && n >= 4096)
+            index_bits = 16;
+        else if (bits == 24 && n >= 4096)
+            index_bits = 16;
+        else if (bits == 16 && n >= 256)
+            index_bits = 8;
         const unsigned rest = bits - index_bits;
         key_width = rest <= 8 ? 1 : rest <= 16 ? 2 : 4;
         if (index_bits) {
@@ -128,9 +144,12 @@ struct Ip4Level {
         const std::uint32_t mask = rest == 32 ? 0xffffffffu : (1u << rest) - 1;
         for (auto p : prefixes) {
             const std::uint32_t s = p & mask;
-            if (key_width == 1) keys8.push_back(static_cast<std::uint8_t>(s));
-            else if (key_width == 2) keys16.push_back(static_cast<std::uint16_t>(s));
-            else keys32.push_back(s);
+            if (key_width == 1)
+                keys8.push_back(static_cast<std::uint8_t>(s));
+            else if (key_width == 2)
+                keys16.push_back(static_cast<std::uint16_t>(s));
+            else
+                keys32.push_back(s);
         }
         keys8.shrink_to_fit();
         keys16.shrink_to_fit();
@@ -144,66 +163,211 @@ struct Ip4Level {
     }
 };
 
-inline std::uint64_t hash_bytes(const char* p, std::size_t n) noexcept {
-    std::uint64_t h = 0x9e3779b97f4a7c15ull ^ (n * 0xff51afd7ed558ccdull);
-    while (n >= 8) {
-        std::uint64_t c;
-        std::memcpy(&c, p, 8);
-        h = (h ^ c) * 0xff51afd7ed558ccdull;
-        h ^= h >> 32;
-        p += 8;
-        n -= 8;
-    }
-    if (n) {
-        std::uint64_t c = 0;
-        std::memcpy(&c, p, n);
-        h = (h ^ c) * 0xc4ceb9fe1a85ec53ull;
-    }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 29;
-    return h;
+static_assert(std::endian::native == std::endian::little, "name hashing loads words little-endian");
+
+constexpr std::size_t kNameBuf = Zone::kMaxNameLength + 11;    // a name, then 8+ zero bytes
+constexpr unsigned kMaxLabels = Zone::kMaxNameLength / 2 + 1;  // "a.a.a...": 127
+
+inline std::uint64_t load8(const void* p) noexcept {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    return w;
 }
 
-// One table for exact and wildcard names: each distinct name is stored once, as a record
-// [len][flags][name][exact value id][wildcard value id] (flags: 1 exact, 2 wildcard; the ids
-// at the zone's value width, absent when all entries share one value).
-// Open addressing, linear probing over ~1.4 slots per name; slot = (hash tag << 32) |
-// record offset, 0 = empty, so a probe touches the record only when the 32-bit tag matches.
+// A name's hash is built label by label from the right, so it extends its parent's hash:
+// one pass over a name gives the hash of each of its suffixes (the parents a wildcard
+// lookup probes). hash_label adds the leftmost label [p, p+n) to its parent's chain value
+// (kHashSeed for the root); it reads up to 7 bytes past the label (the buffers have room).
+constexpr std::uint64_t kHashSeed = 0x243f6a8885a308d3ull;
+
+inline std::uint64_t hash_label(std::uint64_t h, const char* p, std::size_t n) noexcept {
+    for (; n >= 8; p += 8, n -= 8) {
+        h = (h ^ load8(p)) * 0x9e3779b97f4a7c15ull;
+        h ^= h >> 29;
+    }
+    const std::uint64_t tail = load8(p) & ((std::uint64_t{1} << (n * 8)) - 1);
+    h = (h ^ tail ^ (std::uint64_t{n} << 59)) * 0xff51afd7ed558ccdull;
+    return h ^ (h >> 32);
+}
+
+// The hash a table uses, from a chain value (murmur3's finalizer).
+inline std::uint64_t hash_final(std::uint64_t h) noexcept {
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 33);
+}
+
+// Positions of the dots in buf[0..len), left to right; buf is zero-padded past len to a
+// multiple of 8. Returns their count.
+inline unsigned find_dots(const char* buf, std::size_t len, std::uint8_t* dots) noexcept {
+    constexpr std::uint64_t k7f = 0x7f7f7f7f7f7f7f7full;
+    unsigned nd = 0;
+    for (std::size_t i = 0; i < len; i += 8) {
+        const std::uint64_t x = load8(buf + i) ^ 0x2e2e2e2e2e2e2e2eull;  // '.' bytes become 0
+        std::uint64_t m = ~(((x & k7f) + k7f) | x | k7f);                // exact: 0x80 at each
+        while (m) {
+            dots[nd++] =
+                static_cast<std::uint8_t>(i + (static_cast<unsigned>(std::countr_zero(m)) >> 3));
+            m &= m - 1;
+        }
+    }
+    return nd;
+}
+
+// a[0..n) == b[0..n), both readable 7 bytes past n.
+inline bool same_bytes(const unsigned char* a, const char* b, std::size_t n) noexcept {
+    std::uint64_t diff = 0;
+    for (; n >= 8; a += 8, b += 8, n -= 8) diff |= load8(a) ^ load8(b);
+    diff |= (load8(a) ^ load8(b)) & ((std::uint64_t{1} << (n * 8)) - 1);
+    return diff == 0;
+}
+
+// Memory for the name table: an anonymous mapping that asks for transparent huge pages
+// (its random reads would otherwise miss the TLB as often as the cache).
+class Block {
+  public:
+    Block() = default;
+    Block(const Block&) = delete;
+    Block& operator=(const Block&) = delete;
+    ~Block() {
+        if (base_) munmap(base_, mapped_);
+    }
+    // Zeroed; throws std::bad_alloc.
+    unsigned char* allocate(std::size_t bytes) {
+        constexpr std::size_t kHuge = std::size_t{2} << 20;
+        size_ = (bytes + 4095) & ~std::size_t{4095};
+        mapped_ = size_ >= kHuge ? size_ + kHuge : size_;
+        void* p =
+            mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) throw std::bad_alloc();
+        base_ = static_cast<unsigned char*>(p);
+        data_ = base_;
+        if (size_ >= kHuge) {  // start on a 2 MB boundary; the tail may stay in small pages
+            const auto addr = reinterpret_cast<std::uintptr_t>(base_);
+            data_ = base_ + (((addr + kHuge - 1) & ~(kHuge - 1)) - addr);
+            madvise(data_, size_, MADV_HUGEPAGE);
+        }
+        return data_;
+    }
+    std::size_t size() const { return size_; }
+
+  private:
+    unsigned char* base_ = nullptr;
+    unsigned char* data_ = nullptr;
+    std::size_t size_ = 0;
+    std::size_t mapped_ = 0;
+};
+
+// One table for exact and wildcard names. Each distinct name is stored once, in an arena,
+// as a record [len][flags][name][exact value id][wildcard value id] (flags: 1 exact,
+// 2 wildcard; the ids at the zone's value width, absent when all entries share one value).
+// Names are spread over buckets by hash, about kPerBucket a bucket, and a bucket's records
+// are adjacent in the arena. The buckets are a compact index (32 bytes each, 4 bytes a
+// name, small enough to stay in cache): a bucket holds a 16-bit fingerprint of each of its
+// names' hashes, in record order, and where its records start. A probe reads one bucket,
+// and only a name whose fingerprint matches (the name sought, or 1 in 65,534) is read from
+// the arena: a name that is not listed costs no arena access.
+struct Bucket {
+    static constexpr unsigned kSlots = 14;
+    static constexpr std::uint16_t kEmpty = 0, kOverflow = 0xffff;
+    // Fingerprints of records 0..13, kEmpty past the last one. A bucket of more than 14
+    // names has kOverflow in the last slot: records 13.. have no fingerprint.
+    std::uint16_t fp[kSlots];
+    std::uint32_t off;  // its first record in the arena; the next bucket's off ends it
+};
+static_assert(sizeof(Bucket) == 32);
+
 struct NameTable {
     static constexpr unsigned char kExact = 1, kWild = 2;
-    std::vector<std::uint64_t> slots;
+    static constexpr std::size_t kPerBucket = 8;  // ~2% of buckets then have over 14 names
+    Block block;                                  // [buckets: nb + 1][arena]
+    const Bucket* buckets = nullptr;
+    const unsigned char* arena = nullptr;  // offset 0 is no record, so 0 means "absent"
+    std::uint64_t nb = 0;                  // buckets; 0 = empty table
+    unsigned extra = 0;                    // value id bytes after each name
     std::size_t n = 0;
     unsigned min_labels[2] = {255, 255};  // [exact, wildcard]
     unsigned max_labels[2] = {0, 0};
 
-    void init(std::size_t count) {
-        slots.assign(count ? count + count * 2 / 5 + 8 : 0, 0);
+    std::size_t bucket(std::uint64_t h) const noexcept {
+        return static_cast<std::size_t>(((h >> 32) * nb) >> 32);  // fastrange on the high half
     }
-    std::size_t home(std::uint64_t h) const noexcept {
-        return static_cast<std::size_t>(((h & 0xffffffffu) * slots.size()) >> 32);  // fastrange
+    static std::uint16_t fingerprint(std::uint64_t h) noexcept {
+        const auto x = static_cast<std::uint16_t>(h);
+        return x == Bucket::kEmpty ? 1 : x == Bucket::kOverflow ? 0xfffe : x;
     }
-    void insert(std::uint64_t h, std::uint32_t offset) {
-        std::size_t i = home(h);
-        while (slots[i] != 0) i = i + 1 == slots.size() ? 0 : i + 1;
-        slots[i] = ((h >> 32) << 32) | offset;
-        ++n;
-    }
-    // Returns the record offset or 0.
-    std::uint32_t find(const std::string& blob, const char* name, std::size_t len, std::uint64_t h) const noexcept {
-        if (n == 0) return 0;
-        std::size_t i = home(h);
-        const std::uint64_t tag = h >> 32;
-        for (;;) {
-            const std::uint64_t s = slots[i];
-            if (s == 0) return 0;
-            if ((s >> 32) == tag) {
-                const auto off = static_cast<std::uint32_t>(s);
-                const auto* rec = reinterpret_cast<const unsigned char*>(blob.data()) + off;
-                if (rec[0] == len && std::memcmp(rec + 2, name, len) == 0) return off;
-            }
-            i = i + 1 == slots.size() ? 0 : i + 1;
+    // Bit 16k+15 set for each slot k of `b` holding fingerprint `fp`.
+    static void matches(const Bucket& b, std::uint16_t fp, std::uint64_t m[4]) noexcept {
+        constexpr std::uint64_t k7fff = 0x7fff7fff7fff7fffull;
+        const std::uint64_t lanes = fp * 0x0001000100010001ull;
+        for (int w = 0; w < 4; ++w) {
+            const std::uint64_t x =
+                load8(reinterpret_cast<const unsigned char*>(&b) + 8 * w) ^ lanes;
+            m[w] = ~(((x & k7fff) + k7fff) | x | k7fff);  // exact: 0x8000 in each lane that is 0
         }
+        m[3] &= 0x80008000ull;  // slots 12, 13; the rest of the word is `off`
+    }
+    const unsigned char* record(const Bucket& b, unsigned k) const noexcept {
+        const unsigned char* p = arena + b.off;
+        while (k--) p += 2 + p[0] + extra;
+        return p;
+    }
+    std::uint32_t hit(const unsigned char* p, const char* name, std::size_t len) const noexcept {
+        return p[0] == len && same_bytes(p + 2, name, len) ? static_cast<std::uint32_t>(p - arena)
+                                                           : 0;
+    }
+
+    void prefetch_bucket(std::uint64_t h) const noexcept {
+        __builtin_prefetch(&buckets[bucket(h)]);
+    }
+    // Brings toward the cache the arena lines of the bucket's records, up to the first one
+    // whose fingerprint matches (they are read one after the other to find it, so they had
+    // better all be on their way); nothing when none matches.
+    void prefetch_record(std::uint64_t h) const noexcept {
+        const Bucket& b = buckets[bucket(h)];
+        std::uint64_t m[4];
+        matches(b, fingerprint(h), m);
+        for (unsigned w = 0; w < 4; ++w) {
+            if (!m[w]) continue;
+            const unsigned k = w * 4 + static_cast<unsigned>(std::countr_zero(m[w])) / 16;
+            prefetch_range(b, k);
+            return;
+        }
+    }
+    // Records 0..k of bucket b: from its start up to the next bucket's, at most k+1 records
+    // of up to 40 bytes (most names are shorter; a longer one costs a later miss, no error).
+    void prefetch_range(const Bucket& b, unsigned k) const noexcept {
+        const char* p = reinterpret_cast<const char*>(arena) + b.off;
+        const char* e = reinterpret_cast<const char*>(arena) +
+                        std::min<std::uint32_t>((&b)[1].off, b.off + 40 * (k + 1));
+        const auto line = [](const char* x) {
+            return reinterpret_cast<std::uintptr_t>(x) & ~std::uintptr_t{63};
+        };
+        for (std::uintptr_t a = line(p); a < line(e) + 64; a += 64)
+            __builtin_prefetch(reinterpret_cast<const void*>(a));
+    }
+    // The record offset of `name` (lowercased, readable 7 bytes past len), or 0.
+    std::uint32_t find(const char* name, std::size_t len, std::uint64_t h) const noexcept {
+        const Bucket& b = buckets[bucket(h)];
+        std::uint64_t m[4];
+        matches(b, fingerprint(h), m);
+        for (unsigned w = 0; w < 4; ++w) {
+            for (; m[w]; m[w] &= m[w] - 1) {
+                const unsigned k = w * 4 + static_cast<unsigned>(std::countr_zero(m[w])) / 16;
+                prefetch_range(b, k);
+                if (const auto off = hit(record(b, k), name, len)) return off;
+            }
+        }
+        if (b.fp[Bucket::kSlots - 1] == Bucket::kOverflow) {
+            const unsigned char* end = arena + (&b)[1].off;
+            for (const unsigned char* p = record(b, Bucket::kSlots - 1); p < end;
+                 p += 2 + p[0] + extra) {
+                if (const auto off = hit(p, name, len)) return off;
+            }
+        }
+        return 0;
     }
 };
 
@@ -221,8 +385,7 @@ struct Zone::Impl {
     std::vector<std::uint32_t> set_begin{0, 0};
     std::vector<std::uint32_t> set_members;
     Ip4Level levels[4];  // /32, /24, /16, /8: most specific first
-    // dnset: records [len][name][value id, vid_width bytes]
-    std::string names{'\0'};
+    // dnset: records [len][tag][name][value ids] (see NameTable)
     ValueIds vid_all;  // width/only used; data unused
     NameTable table;
     std::string vars[10];
@@ -238,29 +401,26 @@ struct Zone::Impl {
     // which: 0 exact, 1 wildcard.
     std::uint32_t record_vid(std::uint32_t off, int which) const noexcept {
         if (vid_all.width == 0) return vid_all.only;
-        const auto* rec = reinterpret_cast<const unsigned char*>(names.data()) + off;
+        const unsigned char* rec = table.arena + off;
         return ValueIds::read(rec + 2 + rec[0] + which * vid_all.width, vid_all.width);
     }
-    unsigned char record_flags(std::uint32_t off) const noexcept {
-        return static_cast<unsigned char>(names[off + 1]);
-    }
+    unsigned char record_flags(std::uint32_t off) const noexcept { return table.arena[off + 1]; }
     std::string_view record_name(std::uint32_t off) const noexcept {
-        return {names.data() + off + 2, static_cast<unsigned char>(names[off])};
+        return {reinterpret_cast<const char*>(table.arena) + off + 2, table.arena[off]};
     }
 };
 
 namespace {
 
-unsigned count_labels(std::string_view s) {
-    return static_cast<unsigned>(std::count(s.begin(), s.end(), '.')) + 1;
+bool is_space(char c) {
+    return c == ' ' || c == '\t';
 }
 
-bool is_space(char c) { return c == ' ' || c == '\t'; }
-
 class Parser {
-public:
-    Parser(Zone::Impl& z, ZoneFormat format, const std::string& name, Zone::Stats& stats)
-        : z_(z), format_(format), name_(name), stats_(stats) {}
+  public:
+    Parser(Zone::Impl& z, ZoneFormat format, const std::string& name, Zone::Stats& stats,
+           std::size_t name_buckets)
+        : z_(z), format_(format), name_(name), stats_(stats), name_buckets_(name_buckets) {}
 
     void run(std::string_view text) {
         std::size_t pos = 0;
@@ -270,8 +430,10 @@ public:
             std::string_view line = text.substr(pos, nl - pos);
             pos = nl + 1;
             ++line_no_;
-            if (line.size() > Zone::kMaxLine) fail(fmt::format("line longer than {} bytes", Zone::kMaxLine));
-            while (!line.empty() && (is_space(line.back()) || line.back() == '\r')) line.remove_suffix(1);
+            if (line.size() > Zone::kMaxLine)
+                fail(fmt::format("line longer than {} bytes", Zone::kMaxLine));
+            while (!line.empty() && (is_space(line.back()) || line.back() == '\r'))
+                line.remove_suffix(1);
             while (!line.empty() && is_space(line.front())) line.remove_prefix(1);
             if (line.empty()) continue;
             if (line.find('\0') != std::string_view::npos) fail("NUL byte in line");
@@ -280,13 +442,15 @@ public:
     }
 
     void build() {
-        if (format_ == ZoneFormat::dnset) build_names();
-        else build_ips();
+        if (format_ == ZoneFormat::dnset)
+            build_names();
+        else
+            build_ips();
     }
 
     std::int64_t expires() const { return expires_; }
 
-private:
+  private:
     [[noreturn]] void fail(const std::string& why) const {
         throw ParseError(fmt::format("{}:{}: {}", name_, line_no_, why));
     }
@@ -305,15 +469,19 @@ private:
         }
         if (c == '#' || c == ';') return;
         if (c == ':') {
-            if (format_ == ZoneFormat::ip4tset && defaults_seen_) fail("ip4tset takes one value line for all entries");
+            if (format_ == ZoneFormat::ip4tset && defaults_seen_)
+                fail("ip4tset takes one value line for all entries");
             defaults_seen_ = true;
             parse_value(line, def_a_, def_txt_);
             def_answer_ = kExcluded;  // re-intern lazily
             return;
         }
-        if (++stats_.entries > Zone::kMaxEntries) fail(fmt::format("more than {} entries", Zone::kMaxEntries));
-        if (format_ == ZoneFormat::dnset) name_entry(line);
-        else ip_entry(line);
+        if (++stats_.entries > Zone::kMaxEntries)
+            fail(fmt::format("more than {} entries", Zone::kMaxEntries));
+        if (format_ == ZoneFormat::dnset)
+            name_entry(line);
+        else
+            ip_entry(line);
     }
 
     // --- specials ------------------------------------------------------------------
@@ -350,11 +518,13 @@ private:
         std::uint64_t size = 0;
         if (!v.empty() && v[0] == '/') {
             unsigned bits = 0;
-            if (!parse_uint(v.substr(1), 32, bits) || bits == 0) fail("$MAXRANGE4: expected /1../32 or a host count");
+            if (!parse_uint(v.substr(1), 32, bits) || bits == 0)
+                fail("$MAXRANGE4: expected /1../32 or a host count");
             size = std::uint64_t{1} << (32 - bits);
         } else {
             unsigned hosts = 0;
-            if (!parse_uint(v, 0xffffffffu, hosts) || hosts == 0) fail("$MAXRANGE4: expected /1../32 or a host count");
+            if (!parse_uint(v, 0xffffffffu, hosts) || hosts == 0)
+                fail("$MAXRANGE4: expected /1../32 or a host count");
             size = hosts;
         }
         if (maxrange_ == 0 || size < maxrange_) maxrange_ = size;
@@ -362,23 +532,31 @@ private:
 
     // yyyy[:-]mm[:-]dd[[:-]hh[[:-]mi[[:-]ss]]]; "0" or "-" = not given.
     static bool parse_stamp(std::string_view s, std::int64_t& out) {
-        if (s == "0" || s == "-") { out = 0; return true; }
+        if (s == "0" || s == "-") {
+            out = 0;
+            return true;
+        }
         std::string digits;
         for (char c : s) {
-            if (c >= '0' && c <= '9') digits += c;
-            else if (c != ':' && c != '-') return false;
+            if (c >= '0' && c <= '9')
+                digits += c;
+            else if (c != ':' && c != '-')
+                return false;
         }
-        if (digits.size() != 8 && digits.size() != 10 && digits.size() != 12 && digits.size() != 14) return false;
+        if (digits.size() != 8 && digits.size() != 10 && digits.size() != 12 && digits.size() != 14)
+            return false;
         std::tm tm{};
-        auto num = [&](std::size_t at, std::size_t len) { return std::stoi(digits.substr(at, len)); };
+        auto num = [&](std::size_t at, std::size_t len) {
+            return std::stoi(digits.substr(at, len));
+        };
         tm.tm_year = num(0, 4) - 1900;
         tm.tm_mon = num(4, 2) - 1;
         tm.tm_mday = num(6, 2);
         if (digits.size() >= 10) tm.tm_hour = num(8, 2);
         if (digits.size() >= 12) tm.tm_min = num(10, 2);
         if (digits.size() >= 14) tm.tm_sec = num(12, 2);
-        if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
-            tm.tm_min > 59 || tm.tm_sec > 59) {
+        if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+            tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 59) {
             return false;
         }
         out = static_cast<std::int64_t>(timegm(&tm));
@@ -397,15 +575,22 @@ private:
                 unsigned n = 0;
                 std::size_t d = 1;
                 while (d < exp.size() && exp[d] >= '0' && exp[d] <= '9') ++d;
-                if (d == 1 || !parse_uint(exp.substr(1, d - 1), 0x7fffffff, n)) fail("$TIMESTAMP: bad +offset");
+                if (d == 1 || !parse_uint(exp.substr(1, d - 1), 0x7fffffff, n))
+                    fail("$TIMESTAMP: bad +offset");
                 std::int64_t mult = 1;
                 const std::string_view unit = exp.substr(d);
-                if (unit.empty() || unit == "s") mult = 1;
-                else if (unit == "m") mult = 60;
-                else if (unit == "h") mult = 3600;
-                else if (unit == "d") mult = 86400;
-                else if (unit == "w") mult = 7 * 86400;
-                else fail("$TIMESTAMP: bad +offset unit");
+                if (unit.empty() || unit == "s")
+                    mult = 1;
+                else if (unit == "m")
+                    mult = 60;
+                else if (unit == "h")
+                    mult = 3600;
+                else if (unit == "d")
+                    mult = 86400;
+                else if (unit == "w")
+                    mult = 7 * 86400;
+                else
+                    fail("$TIMESTAMP: bad +offset unit");
                 if (dstamp == 0) fail("$TIMESTAMP: +offset needs a stamp");
                 expires = dstamp + mult * n;
             } else if (!parse_stamp(exp, expires)) {
@@ -497,7 +682,8 @@ private:
         std::string key(4 + txt.size(), '\0');
         std::memcpy(key.data(), &a, 4);
         std::memcpy(key.data() + 4, txt.data(), txt.size());
-        auto [it, inserted] = answer_ids_.try_emplace(std::move(key), static_cast<std::uint32_t>(z_.answers.size()));
+        auto [it, inserted] =
+            answer_ids_.try_emplace(std::move(key), static_cast<std::uint32_t>(z_.answers.size()));
         if (inserted) {
             z_.answers.push_back({a, static_cast<std::uint32_t>(z_.txt_blob.size()),
                                   static_cast<std::uint32_t>(txt.size())});
@@ -514,7 +700,8 @@ private:
             if (def_answer_ == kExcluded) def_answer_ = intern_answer(def_a_, def_txt_);
             return def_answer_;
         }
-        if (format_ == ZoneFormat::ip4tset) fail("ip4tset entries take no value (use one ':A:TXT' line)");
+        if (format_ == ZoneFormat::ip4tset)
+            fail("ip4tset entries take no value (use one ':A:TXT' line)");
         std::uint32_t a = 0;
         std::string txt;
         parse_value(rest, a, txt);
@@ -611,9 +798,16 @@ private:
         while (a <= h) {
             int level = 0;
             std::uint64_t step = 1;
-            if ((a & 0xffffff) == 0 && a + 0xffffff <= h) { level = 3; step = 1u << 24; }
-            else if ((a & 0xffff) == 0 && a + 0xffff <= h) { level = 2; step = 1u << 16; }
-            else if ((a & 0xff) == 0 && a + 0xff <= h) { level = 1; step = 1u << 8; }
+            if ((a & 0xffffff) == 0 && a + 0xffffff <= h) {
+                level = 3;
+                step = 1u << 24;
+            } else if ((a & 0xffff) == 0 && a + 0xffff <= h) {
+                level = 2;
+                step = 1u << 16;
+            } else if ((a & 0xff) == 0 && a + 0xff <= h) {
+                level = 1;
+                step = 1u << 8;
+            }
             raw_ip_[level].push_back({static_cast<std::uint32_t>(a), aid});
             a += step;
         }
@@ -659,7 +853,8 @@ private:
                 label = 0;
                 continue;
             }
-            if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f) return false;
+            if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f)
+                return false;
             if (++label > 63) return false;
         }
         return label != 0;
@@ -711,7 +906,9 @@ private:
 
     void build_names() {
         const std::string& blob = raw_names_;
-        auto name_of = [&blob](const RawName& r) { return std::string_view(blob.data() + r.off, r.len); };
+        auto name_of = [&blob](const RawName& r) {
+            return std::string_view(blob.data() + r.off, r.len);
+        };
         std::sort(raw_dn_.begin(), raw_dn_.end(), [&](const RawName& x, const RawName& y) {
             const int c = name_of(x).compare(name_of(y));
             if (c != 0) return c < 0;
@@ -731,7 +928,8 @@ private:
             while (j < raw_dn_.size() && name_of(raw_dn_[j]) == name_of(raw_dn_[i])) {
                 const std::uint8_t t = raw_dn_[j].table;
                 group.clear();
-                while (j < raw_dn_.size() && raw_dn_[j].table == t && name_of(raw_dn_[j]) == name_of(raw_dn_[i])) {
+                while (j < raw_dn_.size() && raw_dn_[j].table == t &&
+                       name_of(raw_dn_[j]) == name_of(raw_dn_[i])) {
                     group.push_back(raw_dn_[j++].aid);
                 }
                 rec.set[t] = set_for(group);
@@ -744,31 +942,69 @@ private:
         z_.vid_all.assign(ids);
         z_.vid_all.data.clear();
         z_.vid_all.data.shrink_to_fit();
+        NameTable& t = z_.table;
         const unsigned w = z_.vid_all.width;
-        z_.table.init(recs.size());
-        std::size_t total = 1;
-        for (const auto& r : recs) total += 2 + raw_dn_[r.first].len + 2 * w;
-        if (total > 0xffffffffu) throw ParseError(fmt::format("{}: zone too large", name_));
-        z_.names.reserve(total);
-        for (const auto& r : recs) {
-            const RawName& raw = raw_dn_[r.first];
-            const auto off = static_cast<std::uint32_t>(z_.names.size());
-            z_.names += static_cast<char>(raw.len);
-            z_.names += static_cast<char>(r.flags);
-            z_.names.append(blob.data() + raw.off, raw.len);
-            for (int t = 0; t < 2 && w; ++t) {
-                std::uint8_t b[4];
-                ValueIds::put(b, w, r.set[t]);
-                z_.names.append(reinterpret_cast<const char*>(b), w);
+        t.extra = 2 * w;
+        t.n = recs.size();
+        t.nb = name_buckets_ ? name_buckets_
+                             : std::max<std::size_t>(1, recs.size() / NameTable::kPerBucket);
+        if (recs.empty()) t.nb = 0;
+        // Hash every name, count each bucket's bytes, then lay the records out bucket by bucket.
+        std::vector<std::uint64_t> hashes(recs.size());
+        std::vector<std::uint64_t> bytes(t.nb + 1, 0);
+        char buf[kNameBuf] = {};
+        std::uint8_t dots[kMaxLabels];
+        for (std::size_t k = 0; k < recs.size(); ++k) {
+            const RawName& raw = raw_dn_[recs[k].first];
+            std::memcpy(buf, blob.data() + raw.off, raw.len);
+            std::memset(buf + raw.len, 0, 8);
+            const unsigned nd = find_dots(buf, raw.len, dots);
+            std::uint64_t h = kHashSeed;
+            std::size_t end = raw.len;
+            for (unsigned j = nd + 1; j-- > 0;) {  // labels right to left
+                const std::size_t s = j == 0 ? 0 : dots[j - 1] + 1u;
+                h = hash_label(h, buf + s, end - s);
+                end = s - 1;
             }
-            z_.table.insert(hash_bytes(blob.data() + raw.off, raw.len), off);
-            const unsigned labels = count_labels(name_of(raw));
-            for (int t = 0; t < 2; ++t) {
-                if (!(r.flags & (1 << t))) continue;
-                z_.table.min_labels[t] = std::min(z_.table.min_labels[t], labels);
-                z_.table.max_labels[t] = std::max(z_.table.max_labels[t], labels);
+            hashes[k] = hash_final(h);
+            bytes[t.bucket(hashes[k]) + 1] += 2 + raw.len + t.extra;
+            const unsigned labels = nd + 1;
+            for (int f = 0; f < 2; ++f) {
+                if (!(recs[k].flags & (1 << f))) continue;
+                t.min_labels[f] = std::min(t.min_labels[f], labels);
+                t.max_labels[f] = std::max(t.max_labels[f], labels);
             }
         }
+        bytes[0] = 1;  // offset 0 is "absent"
+        for (std::size_t b = 1; b < bytes.size(); ++b) bytes[b] += bytes[b - 1];
+        const std::uint64_t total = bytes.back() + 8;  // + 8: word reads past the last record
+        if (total > 0xffffffffu) throw ParseError(fmt::format("{}: zone too large", name_));
+        const std::size_t index_bytes = (t.nb + 1) * sizeof(Bucket);
+        unsigned char* mem = t.block.allocate(index_bytes + total);
+        auto* buckets = reinterpret_cast<Bucket*>(mem);  // zeroed: every slot kEmpty
+        unsigned char* arena = mem + index_bytes;
+        for (std::size_t b = 0; b <= t.nb; ++b)
+            buckets[b].off = static_cast<std::uint32_t>(bytes[b]);
+        std::vector<std::uint32_t> filled(t.nb, 0);
+        for (std::size_t k = 0; k < recs.size();
+             ++k) {  // bytes[b]: where bucket b's next record goes
+            const RawName& raw = raw_dn_[recs[k].first];
+            const std::size_t b = t.bucket(hashes[k]);
+            unsigned char* rec = arena + bytes[b];
+            rec[0] = static_cast<unsigned char>(raw.len);
+            rec[1] = recs[k].flags;
+            std::memcpy(rec + 2, blob.data() + raw.off, raw.len);
+            for (unsigned f = 0; f < 2 && w; ++f)
+                ValueIds::put(rec + 2 + raw.len + f * w, w, recs[k].set[f]);
+            bytes[b] += 2 + raw.len + t.extra;
+            const std::uint32_t slot = filled[b]++;
+            if (slot < Bucket::kSlots)
+                buckets[b].fp[slot] = NameTable::fingerprint(hashes[k]);
+            else
+                buckets[b].fp[Bucket::kSlots - 1] = Bucket::kOverflow;
+        }
+        t.buckets = buckets;
+        t.arena = arena;
         std::vector<RawName>().swap(raw_dn_);
         std::string().swap(raw_names_);
     }
@@ -788,6 +1024,7 @@ private:
     ZoneFormat format_;
     const std::string& name_;
     Zone::Stats& stats_;
+    std::size_t name_buckets_ = 0;
     std::size_t line_no_ = 0;
     std::uint32_t def_a_ = kDefaultA;
     std::string def_txt_;
@@ -808,11 +1045,17 @@ private:
 Zone::Zone() : impl_(std::make_unique<Impl>()) {}
 Zone::~Zone() = default;
 
-Result<std::shared_ptr<const Zone>> Zone::parse(std::string_view text, ZoneFormat format, const std::string& name) {
+Result<std::shared_ptr<const Zone>> Zone::parse(std::string_view text, ZoneFormat format,
+                                                const std::string& name) {
+    return parse(text, format, name, Options{});
+}
+
+Result<std::shared_ptr<const Zone>> Zone::parse(std::string_view text, ZoneFormat format,
+                                                const std::string& name, const Options& options) {
     std::shared_ptr<Zone> z(new Zone());
     z->format_ = format;
     try {
-        Parser p(*z->impl_, format, name, z->stats_);
+        Parser p(*z->impl_, format, name, z->stats_, options.name_buckets);
         p.run(text);
         p.build();
         z->stats_.expires = p.expires();
@@ -827,8 +1070,8 @@ Result<std::shared_ptr<const Zone>> Zone::parse(std::string_view text, ZoneForma
     m.set_begin.shrink_to_fit();
     m.set_members.shrink_to_fit();
     std::size_t mem = m.answers.capacity() * sizeof(Impl::Answer) + m.txt_blob.capacity() +
-                      (m.set_begin.capacity() + m.set_members.capacity()) * 4 + m.names.capacity() +
-                      m.table.slots.capacity() * 8;
+                      (m.set_begin.capacity() + m.set_members.capacity()) * 4 +
+                      m.table.block.size();
     for (const auto& l : m.levels) mem += l.memory();
     z->stats_.memory = mem;
     return std::shared_ptr<const Zone>(std::move(z));
@@ -836,7 +1079,8 @@ Result<std::shared_ptr<const Zone>> Zone::parse(std::string_view text, ZoneForma
 
 Result<std::shared_ptr<const Zone>> Zone::load_file(const std::string& path, ZoneFormat format) {
     std::ifstream in(path, std::ios::binary);
-    if (!in) return Error::temporary(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
+    if (!in)
+        return Error::temporary(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
     in.seekg(0, std::ios::end);
     const std::streamoff size = in.tellg();
     if (size < 0) return Error::temporary(fmt::format("{}: cannot read", path));
@@ -866,130 +1110,136 @@ ZoneMatch Zone::lookup_ip(std::uint32_t ip) const noexcept {
 
 namespace {
 
-// Lowercases `name` (one trailing dot dropped) into buf; returns its length, 0 when the
-// name is empty or too long.
-std::size_t lower_name(std::string_view name, char* buf, unsigned& labels) noexcept {
+// A name prepared for a lookup: lowercased (one trailing dot dropped) and zero-padded, and
+// the suffixes to probe, in order: the name itself when an exact entry can have its label
+// count, then each parent a wildcard entry can be, most specific first.
+struct Query {
+    char buf[kNameBuf];
+    std::size_t len = 0;
+    unsigned count = 0;           // candidates
+    bool exact = false;           // candidate 0 is the name itself, for exact entries
+    std::uint8_t at[kMaxLabels];  // where each candidate starts in buf
+    std::uint64_t hash[kMaxLabels];
+};
+
+// Fills q for `name`; q.count is 0 when no entry can match (empty or too long name, no
+// candidate label count).
+void prepare(const NameTable& t, std::string_view name, Query& q) noexcept {
+    q.count = 0;
     if (!name.empty() && name.back() == '.') name.remove_suffix(1);
-    if (name.empty() || name.size() > Zone::kMaxNameLength) return 0;
-    unsigned dots = 0;
-    for (std::size_t i = 0; i < name.size(); ++i) {  // branch-free, so it vectorizes
-        const auto c = static_cast<unsigned char>(name[i]);
-        buf[i] = static_cast<char>(c | (static_cast<unsigned char>(c - 'A') < 26u ? 0x20 : 0));
-        dots += c == '.';
+    if (name.empty() || name.size() > Zone::kMaxNameLength || t.nb == 0) return;
+    const std::size_t len = name.size();
+    std::memcpy(q.buf, name.data(), len);
+    std::memset(q.buf + len, 0, 8);
+    q.len = len;
+    // Eight bytes at a time: lowercase (ASCII letters only) and find the dots.
+    constexpr std::uint64_t k01 = 0x0101010101010101ull, k7f = 0x7f * k01, k80 = 0x80 * k01;
+    std::uint8_t dots[kMaxLabels];
+    unsigned nd = 0;
+    for (std::size_t i = 0; i < len; i += 8) {
+        std::uint64_t w = load8(q.buf + i);
+        const std::uint64_t low7 = w & k7f;  // no carry between bytes in the sums below
+        const std::uint64_t upper =
+            ((low7 + (0x80 - 'A') * k01) ^ (low7 + (0x80 - 'Z' - 1) * k01)) & ~w & k80;
+        w |= upper >> 2;  // 'A'..'Z' + 0x20
+        std::memcpy(q.buf + i, &w, 8);
+        const std::uint64_t x = w ^ ('.' * k01);
+        for (std::uint64_t m = ~(((x & k7f) + k7f) | x | k7f); m; m &= m - 1) {
+            dots[nd++] =
+                static_cast<std::uint8_t>(i + (static_cast<unsigned>(std::countr_zero(m)) >> 3));
+        }
     }
-    labels = dots + 1;
-    return name.size();
+    const unsigned labels = nd + 1;
+    q.exact = labels >= t.min_labels[0] && labels <= t.max_labels[0];
+    // A wildcard entry matches from one label up: parents of wild_lo..wild_hi labels.
+    const unsigned wild_hi = std::min(labels - 1, t.max_labels[1]);
+    const unsigned wild_lo = std::max(t.min_labels[1], 1u);
+    const unsigned wild = wild_hi >= wild_lo ? wild_hi - wild_lo + 1 : 0;
+    const unsigned top = q.exact ? labels : wild ? wild_hi : 0;
+    const unsigned first = q.exact ? 1 : 0;
+    // One right-to-left pass: the chain value after j labels is the hash of the suffix of
+    // j labels.
+    std::uint64_t h = kHashSeed;
+    std::size_t end = len;
+    for (unsigned j = 1; j <= top; ++j) {
+        const std::size_t s = j > nd ? 0 : dots[nd - j] + 1u;
+        h = hash_label(h, q.buf + s, end - s);
+        end = s - 1;
+        if (j >= wild_lo && j <= wild_hi) {
+            const unsigned c = first + (wild_hi - j);
+            q.hash[c] = hash_final(h);
+            q.at[c] = static_cast<std::uint8_t>(s);
+        }
+    }
+    if (q.exact) {
+        q.hash[0] = hash_final(h);
+        q.at[0] = 0;
+    }
+    q.count = first + wild;
 }
 
-}  // namespace
+// Brings the buckets of q's first candidates toward the cache.
+inline void prefetch_buckets(const NameTable& t, const Query& q) noexcept {
+    for (unsigned c = 0; c < q.count && c < 8; ++c) t.prefetch_bucket(q.hash[c]);
+}
+// Then the records their fingerprints point to.
+inline void prefetch_records(const NameTable& t, const Query& q) noexcept {
+    for (unsigned c = 0; c < q.count && c < 8; ++c) t.prefetch_record(q.hash[c]);
+}
 
-// `p` lowercased, `labels` its label count, `h` its hash.
-// `parent_h`, when not 0, is the hash of p's parent (saves hashing it twice).
-static ZoneMatch lookup_lowered(const Zone::Impl& m, const char* p, std::size_t len, unsigned labels,
-                                std::uint64_t h, std::uint64_t parent_h = 0) noexcept {
+ZoneMatch probe(const Zone::Impl& m, const Query& q) noexcept {
     const NameTable& t = m.table;
-    if (labels >= t.min_labels[0] && labels <= t.max_labels[0]) {
-        const auto off = t.find(m.names, p, len, h);
-        if (off && (m.record_flags(off) & NameTable::kExact)) {
-            return m.match_set(m.record_vid(off, 0), m.record_name(off));
+    for (unsigned c = 0; c < q.count; ++c) {
+        const std::size_t s = q.at[c];
+        const std::uint32_t off = t.find(q.buf + s, q.len - s, q.hash[c]);
+        if (off == 0) continue;
+        // An exact entry decides for the name itself; a wildcard entry for the names under it.
+        const bool exact = c == 0 && q.exact;
+        if (m.record_flags(off) & (exact ? NameTable::kExact : NameTable::kWild)) {
+            return m.match_set(m.record_vid(off, exact ? 0 : 1), m.record_name(off));
         }
-    }
-    // Strip at least one label (the wildcard's own), then every parent, most specific first.
-    auto strip = [&]() {
-        const char* dot = static_cast<const char*>(std::memchr(p, '.', len));
-        if (!dot) return false;
-        len -= static_cast<std::size_t>(dot + 1 - p);
-        p = dot + 1;
-        --labels;
-        return true;
-    };
-    if (t.max_labels[1] == 0 || !strip()) return {};
-    if (labels > t.max_labels[1]) parent_h = 0;
-    while (labels > t.max_labels[1]) {
-        if (!strip()) return {};
-    }
-    while (labels >= t.min_labels[1]) {
-        const auto off = t.find(m.names, p, len, parent_h ? parent_h : hash_bytes(p, len));
-        parent_h = 0;
-        if (off && (m.record_flags(off) & NameTable::kWild)) {
-            return m.match_set(m.record_vid(off, 1), m.record_name(off));
-        }
-        if (!strip()) return {};
     }
     return {};
 }
 
+}  // namespace
+
 ZoneMatch Zone::lookup_name(std::string_view name) const noexcept {
     if (format_ != ZoneFormat::dnset) return {};
-    char buf[kMaxNameLength];
-    unsigned labels = 0;
-    const std::size_t len = lower_name(name, buf, labels);
-    if (len == 0) return {};
-    return lookup_lowered(*impl_, buf, len, labels, hash_bytes(buf, len));
+    const Impl& m = *impl_;
+    Query q;
+    prepare(m.table, name, q);
+    if (q.count > 1) prefetch_buckets(m.table, q);  // the parents' load while the name's is scanned
+    return probe(m, q);
 }
 
-void Zone::lookup_names(std::span<const std::string_view> names, std::span<ZoneMatch> out) const noexcept {
+void Zone::lookup_names(std::span<const std::string_view> names,
+                        std::span<ZoneMatch> out) const noexcept {
     const std::size_t count = std::min(names.size(), out.size());
     if (format_ != ZoneFormat::dnset) {
         for (std::size_t i = 0; i < count; ++i) out[i] = {};
         return;
     }
+    // Groups of kGroup names: prepare all and prefetch every candidate's bucket, then the
+    // records their fingerprints point to, then probe with all that in cache: the memory
+    // latencies of a group overlap.
     const Impl& m = *impl_;
-    const NameTable& t = m.table;
-    if (t.n == 0) {
-        for (std::size_t i = 0; i < count; ++i) out[i] = {};
-        return;
-    }
-    // Groups of kGroup names: hash all and prefetch their slots (and their parent's, the
-    // first wildcard candidate), then prefetch the records whose tags match, then look up
-    // with everything in cache: the memory latencies of a group overlap.
     constexpr std::size_t kGroup = 16;
-    char bufs[kGroup][kMaxNameLength];
-    std::size_t lens[kGroup];
-    unsigned labels[kGroup];
-    std::uint64_t hashes[kGroup], parent[kGroup];
-    const bool wild = t.max_labels[1] != 0;
-    auto peek = [&](std::uint64_t h) {
-        std::size_t i = t.home(h);
-        const std::uint64_t tag = h >> 32;
-        for (int step = 0; step < 4; ++step) {
-            const std::uint64_t sl = t.slots[i];
-            if (sl == 0) return;
-            if ((sl >> 32) == tag) {
-                __builtin_prefetch(m.names.data() + static_cast<std::uint32_t>(sl));
-                return;
-            }
-            i = i + 1 == t.slots.size() ? 0 : i + 1;
-        }
-    };
+    Query q[kGroup];
     for (std::size_t base = 0; base < count; base += kGroup) {
         const std::size_t n = std::min(kGroup, count - base);
         for (std::size_t k = 0; k < n; ++k) {
-            lens[k] = lower_name(names[base + k], bufs[k], labels[k]);
-            parent[k] = 0;
-            if (lens[k] == 0) continue;
-            hashes[k] = hash_bytes(bufs[k], lens[k]);
-            __builtin_prefetch(&t.slots[t.home(hashes[k])]);
-            if (wild && labels[k] > 1) {
-                const char* dot = static_cast<const char*>(std::memchr(bufs[k], '.', lens[k]));
-                const std::size_t rest = lens[k] - static_cast<std::size_t>(dot + 1 - bufs[k]);
-                parent[k] = hash_bytes(dot + 1, rest);
-                __builtin_prefetch(&t.slots[t.home(parent[k])]);
-            }
+            prepare(m.table, names[base + k], q[k]);
+            prefetch_buckets(m.table, q[k]);
         }
-        for (std::size_t k = 0; k < n; ++k) {
-            if (lens[k] == 0) continue;
-            peek(hashes[k]);
-            if (parent[k]) peek(parent[k]);
-        }
-        for (std::size_t k = 0; k < n; ++k) {
-            out[base + k] =
-                lens[k] == 0 ? ZoneMatch{} : lookup_lowered(m, bufs[k], lens[k], labels[k], hashes[k], parent[k]);
-        }
+        for (std::size_t k = 0; k < n; ++k) prefetch_records(m.table, q[k]);
+        for (std::size_t k = 0; k < n; ++k) out[base + k] = probe(m, q[k]);
     }
 }
 
-std::uint32_t Zone::answer_a(std::uint32_t id) const noexcept { return impl_->answers[id].a; }
+std::uint32_t Zone::answer_a(std::uint32_t id) const noexcept {
+    return impl_->answers[id].a;
+}
 
 std::string Zone::answer_txt(std::uint32_t id, std::string_view subject) const {
     const Impl& m = *impl_;
@@ -1027,8 +1277,10 @@ std::string Zone::answer_txt(std::uint32_t id, std::string_view subject) const {
 }
 
 bool parse_ipv4(std::string_view text, std::uint32_t& out) noexcept {
-    if (text.size() >= 2 && text.front() == '[' && text.back() == ']') text = text.substr(1, text.size() - 2);
-    if (text.size() > 7 && (text.substr(0, 7) == "::ffff:" || text.substr(0, 7) == "::FFFF:")) text.remove_prefix(7);
+    if (text.size() >= 2 && text.front() == '[' && text.back() == ']')
+        text = text.substr(1, text.size() - 2);
+    if (text.size() > 7 && (text.substr(0, 7) == "::ffff:" || text.substr(0, 7) == "::FFFF:"))
+        text.remove_prefix(7);
     if (text.empty() || text.size() > 15) return false;
     char buf[16];
     std::memcpy(buf, text.data(), text.size());

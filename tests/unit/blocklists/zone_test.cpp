@@ -1,13 +1,15 @@
 // Zone parsing and lookups: rbldnsd's formats, boundary rows, malformed lines, and a
 // randomized comparison of ip4set lookups with a brute-force model of rbldnsd's rules.
+#include "pampero/scan/zone.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstdio>
 #include <fstream>
 #include <random>
 #include <sstream>
-
-#include "pampero/scan/zone.hpp"
 
 using namespace pampero;
 using namespace pampero::scan;
@@ -40,17 +42,21 @@ std::string answers(const Zone& z, const ZoneMatch& m) {
     for (auto id : m.answers) a.push_back(z.answer_a(id));
     std::sort(a.begin(), a.end());
     std::string out;
-    for (auto v : a) out += (out.empty() ? "" : ",") + format_ipv4(v);
+    for (auto v : a) out.append(out.empty() ? "" : ",").append(format_ipv4(v));
     return out.empty() ? "-" : out;
 }
 
-std::string ip_answers(const Zone& z, const char* addr) { return answers(z, z.lookup_ip(ip(addr))); }
-std::string name_answers(const Zone& z, const char* name) { return answers(z, z.lookup_name(name)); }
+std::string ip_answers(const Zone& z, const char* addr) {
+    return answers(z, z.lookup_ip(ip(addr)));
+}
+std::string name_answers(const Zone& z, const char* name) {
+    return answers(z, z.lookup_name(name));
+}
 
 TEST(Ip4SetParse, EveryKeyFormOfTheManual) {
     // rbldnsd(8): all of these mean 127.0.0.0/24, and 127.16.0.0-127.31.255.255.
-    for (const char* key : {"127.0.0.0/24", "127.0.0", "127/24", "127-127.0.0", "127.0.0.0-127.0.0.255",
-                            "127.0.0.1-255"}) {
+    for (const char* key : {"127.0.0.0/24", "127.0.0", "127/24", "127-127.0.0",
+                            "127.0.0.0-127.0.0.255", "127.0.0.1-255"}) {
         auto z = must_parse(std::string(key) + "\n", ZoneFormat::ip4set);
         ASSERT_TRUE(z);
         const bool from_one = std::string(key) == "127.0.0.1-255";
@@ -60,8 +66,8 @@ TEST(Ip4SetParse, EveryKeyFormOfTheManual) {
         EXPECT_EQ(ip_answers(*z, "127.0.1.0"), "-") << key;
         EXPECT_EQ(ip_answers(*z, "126.255.255.255"), "-") << key;
     }
-    for (const char* key : {"127.16.0.0-127.31.255.255", "127.16.0-127.31.255", "127.16-127.31", "127.16-31",
-                            "127.16.0.0/12", "127.16.0/12", "127.16/12"}) {
+    for (const char* key : {"127.16.0.0-127.31.255.255", "127.16.0-127.31.255", "127.16-127.31",
+                            "127.16-31", "127.16.0.0/12", "127.16.0/12", "127.16/12"}) {
         auto z = must_parse(std::string(key) + "\n", ZoneFormat::ip4set);
         ASSERT_TRUE(z);
         EXPECT_EQ(ip_answers(*z, "127.15.255.255"), "-") << key;
@@ -98,16 +104,16 @@ TEST(Ip4SetParse, BoundaryAddresses) {
 
 TEST(Ip4SetParse, ValuesAndDefaults) {
     auto z = must_parse(
-        "1.0.0.1\n"                       // before any default: 127.0.0.2, no TXT
+        "1.0.0.1\n"  // before any default: 127.0.0.2, no TXT
         ":127.0.0.3:IP $ is listed\n"
-        "1.0.0.4\n"                       // default A and TXT
-        "1.0.0.5 :5\n"                    // own A, default TXT
-        "1.0.0.6 :6:\n"                   // own A, no TXT
+        "1.0.0.4\n"                          // default A and TXT
+        "1.0.0.5 :5\n"                       // own A, default TXT
+        "1.0.0.6 :6:\n"                      // own A, no TXT
         "1.0.0.7 IP $ runs an open relay\n"  // default A, own TXT
         "1.0.0.8 # comment\n"
         "1.0.0.9\t:9:tab separated\n"
         "1.0.0.10 :127.0.0.10:full A\n"
-        ":127.0.0.4\n"                    // A only: TXT stays
+        ":127.0.0.4\n"  // A only: TXT stays
         "1.0.0.11\n",
         ZoneFormat::ip4set);
     ASSERT_TRUE(z);
@@ -141,7 +147,8 @@ TEST(Ip4SetParse, TxtSubstitutionsAsRbldnsd) {
     ASSERT_TRUE(m.listed());
     EXPECT_EQ(z->answer_txt(m.answers[0], "1.2.3.4"), "per $ 1.2.3.4 See http://x/$");
 
-    auto b = must_parse("$= base[$=]($)\n1.0.0.1\n1.0.0.2 hello $ there\n1.0.0.3 =raw $\n", ZoneFormat::ip4set);
+    auto b = must_parse("$= base[$=]($)\n1.0.0.1\n1.0.0.2 hello $ there\n1.0.0.3 =raw $\n",
+                        ZoneFormat::ip4set);
     ASSERT_TRUE(b);
     auto t = [&](const char* a) { return b->answer_txt(b->lookup_ip(ip(a)).answers[0], a); };
     EXPECT_EQ(t("1.0.0.1"), "base[1.0.0.1](1.0.0.1)");
@@ -152,7 +159,8 @@ TEST(Ip4SetParse, TxtSubstitutionsAsRbldnsd) {
     auto l = Zone::parse("1.2.3.4 " + long_txt + "\n", ZoneFormat::ip4set, "t.zone");
     ASSERT_TRUE(l.ok());
     EXPECT_EQ(l.value()->stats().warnings, 1u);
-    EXPECT_EQ(l.value()->answer_txt(l.value()->lookup_ip(ip("1.2.3.4")).answers[0], "").size(), 255u);
+    EXPECT_EQ(l.value()->answer_txt(l.value()->lookup_ip(ip("1.2.3.4")).answers[0], "").size(),
+              255u);
 }
 
 TEST(Ip4SetLookup, MostSpecificBlockDecides) {
@@ -161,16 +169,16 @@ TEST(Ip4SetLookup, MostSpecificBlockDecides) {
         "10.1.0.0/16 :16\n"
         "!10.1.2.0/24\n"
         "10.1.2.3 :32\n"
-        "10.1.2.3 :33:\n"        // same key, second value: both answered
-        "10.1.2.3 :32\n"         // duplicate: answered once
+        "10.1.2.3 :33:\n"  // same key, second value: both answered
+        "10.1.2.3 :32\n"   // duplicate: answered once
         "!10.5.5.5\n"
-        "11.0.0.0/12 :12\n"      // /12: sixteen /16 blocks
-        "12.0.0.8/29 :29\n",     // /29: eight /32s
+        "11.0.0.0/12 :12\n"   // /12: sixteen /16 blocks
+        "12.0.0.8/29 :29\n",  // /29: eight /32s
         ZoneFormat::ip4set);
     ASSERT_TRUE(z);
     EXPECT_EQ(ip_answers(*z, "10.9.9.9"), "127.0.0.8");
     EXPECT_EQ(ip_answers(*z, "10.1.9.9"), "127.0.0.16");
-    EXPECT_EQ(ip_answers(*z, "10.1.2.4"), "-");  // /24 exclusion beats the /16
+    EXPECT_EQ(ip_answers(*z, "10.1.2.4"), "-");                      // /24 exclusion beats the /16
     EXPECT_EQ(ip_answers(*z, "10.1.2.3"), "127.0.0.32,127.0.0.33");  // /32 beats the /24 exclusion
     EXPECT_EQ(ip_answers(*z, "10.5.5.5"), "-");
     EXPECT_EQ(ip_answers(*z, "10.5.5.6"), "127.0.0.8");
@@ -189,7 +197,8 @@ TEST(Ip4SetLookup, MostSpecificBlockDecides) {
 }
 
 TEST(Ip4SetParse, SkippedLikeRbldnsdWithWarnings) {
-    auto z = Zone::parse("10.1.2.3/24\n$MAXRANGE4 /16\n31/8\n32.5/16\n", ZoneFormat::ip4set, "w.zone");
+    auto z =
+        Zone::parse("10.1.2.3/24\n$MAXRANGE4 /16\n31/8\n32.5/16\n", ZoneFormat::ip4set, "w.zone");
     ASSERT_TRUE(z.ok()) << z.error().message;
     EXPECT_EQ(z.value()->stats().warnings, 2u);
     ASSERT_EQ(z.value()->stats().first_warnings.size(), 2u);
@@ -200,7 +209,8 @@ TEST(Ip4SetParse, SkippedLikeRbldnsdWithWarnings) {
     EXPECT_EQ(ip_answers(*z.value(), "31.0.0.1"), "-");
     EXPECT_EQ(ip_answers(*z.value(), "32.5.1.1"), "127.0.0.2");
     // $MAXRANGE4 cannot grow once set.
-    auto g = Zone::parse("$MAXRANGE4 256\n$MAXRANGE4 /8\n1.2.3.0/23\n1.2.5.0/24\n", ZoneFormat::ip4set, "g");
+    auto g = Zone::parse("$MAXRANGE4 256\n$MAXRANGE4 /8\n1.2.3.0/23\n1.2.5.0/24\n",
+                         ZoneFormat::ip4set, "g");
     ASSERT_TRUE(g.ok());
     EXPECT_EQ(ip_answers(*g.value(), "1.2.3.1"), "-");
     EXPECT_EQ(ip_answers(*g.value(), "1.2.5.1"), "127.0.0.2");
@@ -230,8 +240,10 @@ TEST(ZoneParse, MalformedLinesNameFileAndLine) {
         {"$BOGUS 1\n", ZoneFormat::ip4set, "t.zone:1: unknown special '$BOGUS'"},
         {"$MAXRANGE4 /0\n", ZoneFormat::ip4set, "t.zone:1: $MAXRANGE4"},
         {"$TTL\n", ZoneFormat::ip4set, "t.zone:1: $TTL needs a value"},
-        {"$TIMESTAMP 2999:01:01\n", ZoneFormat::ip4set, "t.zone:1: $TIMESTAMP: data stamped in the future"},
-        {"$TIMESTAMP 2001:01:01 2002:01:01\n", ZoneFormat::ip4set, "t.zone:1: $TIMESTAMP: data expired"},
+        {"$TIMESTAMP 2999:01:01\n", ZoneFormat::ip4set,
+         "t.zone:1: $TIMESTAMP: data stamped in the future"},
+        {"$TIMESTAMP 2001:01:01 2002:01:01\n", ZoneFormat::ip4set,
+         "t.zone:1: $TIMESTAMP: data expired"},
         {"$TIMESTAMP 2001:13:01\n", ZoneFormat::ip4set, "t.zone:1: $TIMESTAMP: bad stamp"},
         {"1.2.3\n", ZoneFormat::ip4tset, "t.zone:1: invalid address"},
         {"!1.2.3.4\n", ZoneFormat::ip4tset, "t.zone:1: ip4tset has no exclusions"},
@@ -245,15 +257,20 @@ TEST(ZoneParse, MalformedLinesNameFileAndLine) {
     };
     for (const auto& r : rows) {
         std::string text(r.text);
-        if (std::string_view(r.text) == "ok.test\nnul") text = std::string("ok.test\nnul\0byte\n", 17);
+        if (std::string_view(r.text) == "ok.test\nnul")
+            text = std::string("ok.test\nnul\0byte\n", 17);
         const std::string msg = parse_error(text, r.format);
         EXPECT_EQ(msg.rfind(r.want, 0), 0u) << "text: " << r.text << "\nmessage: " << msg;
     }
     const std::string long_label(64, 'a');
-    EXPECT_EQ(parse_error(long_label + ".test\n", ZoneFormat::dnset).rfind("t.zone:1: invalid domain name", 0), 0u);
+    EXPECT_EQ(parse_error(long_label + ".test\n", ZoneFormat::dnset)
+                  .rfind("t.zone:1: invalid domain name", 0),
+              0u);
     std::string long_name;
     while (long_name.size() < 254) long_name += "abcdefghi.";
-    EXPECT_EQ(parse_error(long_name + "x\n", ZoneFormat::dnset).rfind("t.zone:1: invalid domain name", 0), 0u);
+    EXPECT_EQ(
+        parse_error(long_name + "x\n", ZoneFormat::dnset).rfind("t.zone:1: invalid domain name", 0),
+        0u);
     EXPECT_EQ(parse_error("1.2.3.4 " + std::string(Zone::kMaxLine, 'x') + "\n", ZoneFormat::ip4set)
                   .rfind("t.zone:1: line longer than", 0),
               0u);
@@ -273,7 +290,8 @@ TEST(ZoneParse, AcceptedSpecialsAndComments) {
     EXPECT_EQ(ip_answers(*z, "1.2.3.5"), "127.0.0.2");
     EXPECT_EQ(z->stats().entries, 2u);
     // 2001 + 100 weeks is long past.
-    EXPECT_FALSE(Zone::parse("$TIMESTAMP 2001:01:01 +100w\n1.2.3.4\n", ZoneFormat::ip4set, "e").ok());
+    EXPECT_FALSE(
+        Zone::parse("$TIMESTAMP 2001:01:01 +100w\n1.2.3.4\n", ZoneFormat::ip4set, "e").ok());
     auto later = must_parse("$TIMESTAMP 2001-01-01 2999-01-01\n1.2.3.4\n", ZoneFormat::ip4set);
     ASSERT_TRUE(later);
     EXPECT_GT(later->stats().expires, 0);
@@ -332,12 +350,15 @@ TEST(DnSet, WildcardsExclusionsAndCase) {
 
 TEST(DnSet, ManyNamesAllFound) {
     std::string text;
-    for (int i = 0; i < 20000; ++i) text += "host" + std::to_string(i) + ".example" + std::to_string(i % 97) + ".test :" + std::to_string(2 + i % 5) + "\n";
+    for (int i = 0; i < 20000; ++i)
+        text += "host" + std::to_string(i) + ".example" + std::to_string(i % 97) +
+                ".test :" + std::to_string(2 + i % 5) + "\n";
     for (int i = 0; i < 3000; ++i) text += "*.w" + std::to_string(i) + ".test\n";
     auto z = must_parse(text, ZoneFormat::dnset);
     ASSERT_TRUE(z);
     for (int i = 0; i < 20000; i += 7) {
-        const std::string n = "host" + std::to_string(i) + ".example" + std::to_string(i % 97) + ".test";
+        const std::string n =
+            "host" + std::to_string(i) + ".example" + std::to_string(i % 97) + ".test";
         ASSERT_EQ(name_answers(*z, n.c_str()), "127.0.0." + std::to_string(2 + i % 5)) << n;
         ASSERT_EQ(name_answers(*z, ("x" + n).c_str()), "-") << n;
     }
@@ -348,7 +369,8 @@ TEST(DnSet, ManyNamesAllFound) {
     // lookup_names() answers exactly what lookup_name() does, for any batch length.
     std::vector<std::string> qs;
     for (int i = 0; i < 20000; i += 13) {
-        const std::string n = "host" + std::to_string(i) + ".example" + std::to_string(i % 97) + ".test";
+        const std::string n =
+            "host" + std::to_string(i) + ".example" + std::to_string(i % 97) + ".test";
         qs.push_back(n);
         qs.push_back("NX" + n);
         qs.push_back("a.w" + std::to_string(i % 3000) + ".Test.");
@@ -358,7 +380,8 @@ TEST(DnSet, ManyNamesAllFound) {
     qs.push_back(std::string(300, 'x'));
     qs.push_back("..");
     std::vector<std::string_view> views(qs.begin(), qs.end());
-    for (std::size_t len : {std::size_t{1}, std::size_t{7}, std::size_t{8}, std::size_t{9}, views.size()}) {
+    for (std::size_t len :
+         {std::size_t{1}, std::size_t{7}, std::size_t{8}, std::size_t{9}, views.size()}) {
         std::vector<ZoneMatch> out(len);
         z->lookup_names(std::span<const std::string_view>(views.data(), len), out);
         for (std::size_t k = 0; k < len; ++k) {
@@ -370,6 +393,100 @@ TEST(DnSet, ManyNamesAllFound) {
     std::vector<ZoneMatch> out(2);
     ipz->lookup_names(std::span<const std::string_view>(views.data(), 2), out);
     EXPECT_FALSE(out[0].listed());
+}
+
+// Answers and matched entries of `names` on a dnset parsed with a given bucket count.
+std::vector<std::string> dnset_answers(const std::string& text, std::size_t buckets,
+                                       const std::vector<std::string>& names) {
+    auto z = Zone::parse(text, ZoneFormat::dnset, "t.zone", Zone::Options{buckets});
+    EXPECT_TRUE(z.ok());
+    std::vector<std::string> out;
+    if (!z.ok()) return out;
+    std::vector<std::string_view> views(names.begin(), names.end());
+    std::vector<ZoneMatch> batch(views.size());
+    z.value()->lookup_names(views, batch);
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        const ZoneMatch m = z.value()->lookup_name(names[i]);
+        EXPECT_EQ(answers(*z.value(), batch[i]), answers(*z.value(), m)) << names[i];
+        EXPECT_EQ(batch[i].entry, m.entry) << names[i];
+        out.push_back(answers(*z.value(), m) + " " + std::string(m.entry));
+    }
+    return out;
+}
+
+TEST(DnSet, FingerprintCollisionsStillCompareNames) {
+    // One bucket: every name shares it, so with 16-bit fingerprints and 3,000 names of the
+    // same length many fingerprints collide (and the bucket overflows its 14 slots); two
+    // buckets and three still overflow. Each name must still find only itself.
+    std::string text;
+    std::vector<std::string> names;
+    for (int i = 0; i < 3000; ++i) {
+        char n[16];
+        std::snprintf(n, sizeof n, "n%05d.test", i);
+        names.emplace_back(n);
+        text.append(i % 3 == 0 ? "." : "")
+            .append(n)
+            .append(" :")
+            .append(std::to_string(2 + i % 7))
+            .append("\n");
+    }
+    text += "!x.n00003.test\n";
+    for (std::size_t buckets : {1, 2, 3}) {
+        auto z = Zone::parse(text, ZoneFormat::dnset, "t.zone", Zone::Options{buckets});
+        ASSERT_TRUE(z.ok());
+        for (int i = 0; i < 3000; ++i) {
+            const std::string want = "127.0.0." + std::to_string(2 + i % 7);
+            ASSERT_EQ(name_answers(*z.value(), names[i].c_str()), want) << names[i];
+            ASSERT_EQ(z.value()->lookup_name(names[i]).entry, names[i]);
+            ASSERT_EQ(name_answers(*z.value(), ("a." + names[i]).c_str()), i % 3 == 0 ? want : "-")
+                << names[i];
+            std::string other = names[i];
+            other[0] = 'm';
+            ASSERT_EQ(name_answers(*z.value(), other.c_str()), "-") << names[i];
+        }
+        EXPECT_EQ(name_answers(*z.value(), "x.n00003.test"), "-");
+        EXPECT_EQ(name_answers(*z.value(), "y.x.n00003.test"), "127.0.0.5");
+    }
+}
+
+TEST(DnSet, SameAnswersWhateverTheBucketCount) {
+    // A random zone of short names over few letters (many share labels, lengths and parents)
+    // with exact, wildcard, both and excluded entries: the answers and matched entries do
+    // not depend on how names are spread over buckets.
+    std::mt19937 rng(7);
+    auto label = [&] {
+        std::string l;
+        const int n = 1 + static_cast<int>(rng() % 3);
+        for (int k = 0; k < n; ++k) l += "abc"[rng() % 3];
+        return l;
+    };
+    auto name = [&](int max_labels) {
+        std::string n = label();
+        const int labels = 1 + static_cast<int>(rng() % static_cast<unsigned>(max_labels));
+        for (int k = 1; k < labels; ++k) n.append(".").append(label());
+        return n;
+    };
+    std::string text = ":127.0.0.2:base\n";
+    static const char* prefixes[] = {"", "", ".", "*.", "!", "!.", "!*."};
+    for (int i = 0; i < 1500; ++i) {
+        text.append(prefixes[rng() % 7]).append(name(5));
+        text += rng() % 2 ? " :" + std::to_string(2 + rng() % 9) + "\n" : "\n";
+    }
+    std::vector<std::string> queries;
+    for (int i = 0; i < 6000; ++i) {
+        std::string q = name(8);
+        if (rng() % 4 == 0) std::transform(q.begin(), q.end(), q.begin(), ::toupper);
+        if (rng() % 5 == 0) q += ".";
+        queries.push_back(q);
+    }
+    const auto reference = dnset_answers(text, 0, queries);
+    std::size_t listed = 0;
+    for (const auto& a : reference) listed += a[0] != '-';
+    EXPECT_GT(listed, queries.size() / 10);
+    EXPECT_LT(listed, queries.size() * 9 / 10);
+    for (std::size_t buckets : {1, 2, 5, 64, 100000}) {
+        EXPECT_EQ(dnset_answers(text, buckets, queries), reference) << buckets << " buckets";
+    }
 }
 
 // Brute force model of rbldnsd's ip4set rules: an entry covers an address at the level of
@@ -397,15 +514,17 @@ std::string model_lookup(const std::vector<ModelEntry>& es, std::uint32_t q) {
             }
             if (level != bits) continue;
             any = true;
-            if (e.excl) excluded = true;
-            else vals.push_back(e.a);
+            if (e.excl)
+                excluded = true;
+            else
+                vals.push_back(e.a);
         }
         if (!any) continue;
         if (excluded) return "-";
         std::sort(vals.begin(), vals.end());
         vals.erase(std::unique(vals.begin(), vals.end()), vals.end());
         std::string out;
-        for (auto v : vals) out += (out.empty() ? "" : ",") + format_ipv4(v);
+        for (auto v : vals) out.append(out.empty() ? "" : ",").append(format_ipv4(v));
         return out;
     }
     return "-";
@@ -419,7 +538,9 @@ TEST(Ip4SetLookup, AgreesWithBruteForceModel) {
         // Addresses in 10.0-3.x.x so that entries overlap a lot; up to ~3000 entries so
         // the indexed levels (>= 4096 /32 blocks once ranges expand) are exercised too.
         const int n = 50 + static_cast<int>(rng() % 3000);
-        auto rnd_ip = [&] { return (10u << 24) | ((rng() % 4) << 16) | ((rng() % 8) << 8) | (rng() % 256); };
+        auto rnd_ip = [&] {
+            return (10u << 24) | ((rng() % 4) << 16) | ((rng() % 8) << 8) | (rng() % 256);
+        };
         for (int i = 0; i < n; ++i) {
             ModelEntry e{};
             e.excl = rng() % 6 == 0;
@@ -455,7 +576,8 @@ TEST(Ip4SetLookup, AgreesWithBruteForceModel) {
         ASSERT_TRUE(z);
         for (int k = 0; k < 400; ++k) {
             const std::uint32_t q = rnd_ip();
-            ASSERT_EQ(answers(*z, z->lookup_ip(q)), model_lookup(es, q)) << "round " << round << " ip " << format_ipv4(q);
+            ASSERT_EQ(answers(*z, z->lookup_ip(q)), model_lookup(es, q))
+                << "round " << round << " ip " << format_ipv4(q);
         }
     }
 }
@@ -477,9 +599,12 @@ TEST(ZoneFiles, SharedTestDataMatchesExpectedTable) {
         std::string list, subject, want;
         ls >> list >> subject >> want;
         std::string got;
-        if (list == "zen") got = ip_answers(*zen.value(), subject.c_str());
-        else if (list == "tset") got = ip_answers(*tset.value(), subject.c_str());
-        else got = name_answers(*multi.value(), subject.c_str());
+        if (list == "zen")
+            got = ip_answers(*zen.value(), subject.c_str());
+        else if (list == "tset")
+            got = ip_answers(*tset.value(), subject.c_str());
+        else
+            got = name_answers(*multi.value(), subject.c_str());
         EXPECT_EQ(got, want) << line;
         ++rows;
     }
@@ -496,7 +621,8 @@ TEST(ParseIpv4, Forms) {
     EXPECT_TRUE(parse_ipv4("[1.2.3.4]", v));
     EXPECT_TRUE(parse_ipv4("::ffff:1.2.3.4", v));
     EXPECT_EQ(v, 0x01020304u);
-    for (const char* bad : {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "::1", "1.2.3.4 ", "x", "[1.2.3.4"}) {
+    for (const char* bad :
+         {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "::1", "1.2.3.4 ", "x", "[1.2.3.4"}) {
         EXPECT_FALSE(parse_ipv4(bad, v)) << bad;
     }
 }

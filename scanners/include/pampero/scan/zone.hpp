@@ -37,7 +37,9 @@
 // Memory: an ip4set costs about 2-4 bytes per /32 entry (keys are split into a 64K-bucket
 // index and 16-bit suffixes) plus 0-4 bytes of value id when entries carry different
 // values; a dnset costs each distinct name once (+2 bytes, +value ids when entries differ)
-// plus ~11 bytes of hash slot per name.
+// plus 4 bytes of bucket index per name (a 16-bit fingerprint of the name's hash, so a
+// name that is not listed is answered from the index alone; the index is mapped with
+// transparent huge pages when there is 2 MB of it).
 //
 // Thread-safety: a Zone is immutable after load; lookups from any number of threads are
 // safe. Reload builds a new Zone and swaps a shared_ptr<const Zone> (see blocklists.hpp).
@@ -64,28 +66,37 @@ struct ZoneMatch {
 };
 
 class Zone {
-public:
-    static constexpr std::size_t kMaxLine = 4096;           // bytes, without the newline
-    static constexpr std::size_t kMaxEntries = 100'000'000; // lines that list or exclude
+  public:
+    static constexpr std::size_t kMaxLine = 4096;            // bytes, without the newline
+    static constexpr std::size_t kMaxEntries = 100'000'000;  // lines that list or exclude
     static constexpr std::uint64_t kMaxFileSize = 4ull << 30;
     static constexpr std::size_t kMaxNameLength = 253;
     static constexpr std::size_t kMaxWarningsKept = 5;
 
     struct Stats {
-        std::size_t entries = 0;     // entry lines accepted (listings and exclusions)
+        std::size_t entries = 0;  // entry lines accepted (listings and exclusions)
         std::size_t exclusions = 0;
-        std::size_t warnings = 0;    // lines skipped as rbldnsd would skip them
+        std::size_t warnings = 0;                 // lines skipped as rbldnsd would skip them
         std::vector<std::string> first_warnings;  // "FILE:LINE: why", at most kMaxWarningsKept
-        std::size_t memory = 0;      // bytes held by the lookup structures
-        std::int64_t expires = 0;    // $TIMESTAMP expiry (unix time), 0 = none
+        std::size_t memory = 0;                   // bytes held by the lookup structures
+        std::int64_t expires = 0;                 // $TIMESTAMP expiry (unix time), 0 = none
     };
 
     // Reads and parses `path`. Errors: temporary when the file cannot be read (missing,
     // permissions), config when its content does not parse. No partial Zone is returned.
-    static Result<std::shared_ptr<const Zone>> load_file(const std::string& path, ZoneFormat format);
+    static Result<std::shared_ptr<const Zone>> load_file(const std::string& path,
+                                                         ZoneFormat format);
     // Parses `text`; `name` is used in messages ("name:LINE: why").
     static Result<std::shared_ptr<const Zone>> parse(std::string_view text, ZoneFormat format,
                                                      const std::string& name);
+    // Tuning, for tests. name_buckets: the dnset's hash bucket count (0 = one per 8 or so
+    // names; 1 puts every name in one bucket, so fingerprints collide).
+    struct Options {
+        std::size_t name_buckets = 0;
+    };
+    static Result<std::shared_ptr<const Zone>> parse(std::string_view text, ZoneFormat format,
+                                                     const std::string& name,
+                                                     const Options& options);
 
     ~Zone();
     Zone(const Zone&) = delete;
@@ -101,9 +112,11 @@ public:
     // is "not listed". For an IP set, the name is not listed. No I/O, no allocation.
     ZoneMatch lookup_name(std::string_view name) const noexcept;
     // The same for many names at once (out[i] for names[i]; min of both sizes): the names
-    // are hashed and their memory prefetched in groups, so the cache misses of one lookup
-    // overlap with the others'. What the engine wants for a message's URI domains.
-    void lookup_names(std::span<const std::string_view> names, std::span<ZoneMatch> out) const noexcept;
+    // are hashed and their buckets, then records, prefetched in groups of 16, so the cache
+    // misses of one lookup overlap with the others'. What the engine calls with a message's
+    // URI domains.
+    void lookup_names(std::span<const std::string_view> names,
+                      std::span<ZoneMatch> out) const noexcept;
 
     // The A value of an answer id (host byte order, 127.0.0.x normally).
     std::uint32_t answer_a(std::uint32_t id) const noexcept;
@@ -114,7 +127,7 @@ public:
 
     struct Impl;
 
-private:
+  private:
     Zone();
     ZoneFormat format_ = ZoneFormat::ip4set;
     Stats stats_;
