@@ -13,6 +13,7 @@ void read_milter(yaml::MapReader r, MilterConfig& m) {
     if (auto v = r.get_string("socket")) m.socket = *v;
     if (auto v = r.get_size("scan_limit")) m.scan_limit = *v;
     if (auto v = r.get_int("timeout", 1, 3600)) m.timeout = static_cast<int>(*v);
+    if (auto v = r.get_int("threads", 1, 256)) m.threads = static_cast<int>(*v);
     r.finish();
 }
 
@@ -92,14 +93,16 @@ Result<Config> load_config(const std::string& path) {
         if (auto v = r.get_string("state")) c.state = *v;
         if (auto v = r.get_string("rules_dir")) c.rules_dir = resolve_path(path, *v);
         if (auto v = r.get_string("levels")) c.levels = resolve_path(path, *v);
-        if (r.has("milter")) read_milter(yaml::MapReader(path, r.node("milter"), "milter"), c.milter);
+        if (r.has("milter"))
+            read_milter(yaml::MapReader(path, r.node("milter"), "milter"), c.milter);
         if (r.has("guard")) read_guard(yaml::MapReader(path, r.node("guard"), "guard"), c.guard);
         if (r.has("store")) {
             read_store(yaml::MapReader(path, r.node("store"), "store"), c.store, path);
         }
         if (r.has("blocklists")) c.blocklists = read_blocklists(path, r.node("blocklists"));
         if (r.has("antivirus")) {
-            read_antivirus(yaml::MapReader(path, r.node("antivirus"), "antivirus"), c.antivirus, path);
+            read_antivirus(yaml::MapReader(path, r.node("antivirus"), "antivirus"), c.antivirus,
+                           path);
         }
         r.finish();
     } catch (const yaml::Error& e) {

@@ -2,10 +2,10 @@
 
 #include <gtest/gtest.h>
 
-#include "test_support.hpp"
-
 #include <filesystem>
 #include <fstream>
+
+#include "test_support.hpp"
 
 using namespace pampero;
 
@@ -21,6 +21,8 @@ TEST(Config, DefaultsWhenKeysAreAbsent) {
     auto c = load_config(write_temp("empty.yaml", "{}\n"));
     ASSERT_TRUE(c) << c.error().message;
     EXPECT_EQ(c->milter.socket, "inet:10025@127.0.0.1");
+    EXPECT_EQ(c->milter.threads, 8);
+    EXPECT_EQ(c->milter.timeout, 300);
     EXPECT_EQ(c->guard.unknown_limit, 5);
     EXPECT_EQ(c->guard.window, 600);
     EXPECT_EQ(c->guard.ban, 3600);
@@ -29,16 +31,20 @@ TEST(Config, DefaultsWhenKeysAreAbsent) {
 }
 
 TEST(Config, ReadsValuesAndResolvesRelativePaths) {
-    const std::string path = write_temp("full.yaml",
-                                        "milter:\n  socket: unix:/run/pampero/milter.sock\n  scan_limit: 1M\n"
-                                        "directory: sqlite:dir.db\nrules_dir: rules.d\nlevels: /etc/levels.yaml\n"
-                                        "guard:\n  unknown_limit: 3\n  window: 60\n  ban: 120\n"
-                                        "store:\n  default_quota: 1G\n  mail_root: mail\n");
+    const std::string path =
+        write_temp("full.yaml",
+                   "milter:\n  socket: unix:/run/pampero/milter.sock\n  scan_limit: 1M\n"
+                   "  threads: 3\n  timeout: 60\n"
+                   "directory: sqlite:dir.db\nrules_dir: rules.d\nlevels: /etc/levels.yaml\n"
+                   "guard:\n  unknown_limit: 3\n  window: 60\n  ban: 120\n"
+                   "store:\n  default_quota: 1G\n  mail_root: mail\n");
     auto c = load_config(path);
     ASSERT_TRUE(c) << c.error().message;
     const auto dir = std::filesystem::path(path).parent_path().string();
     EXPECT_EQ(c->milter.socket, "unix:/run/pampero/milter.sock");
     EXPECT_EQ(c->milter.scan_limit, 1024u * 1024);
+    EXPECT_EQ(c->milter.threads, 3);
+    EXPECT_EQ(c->milter.timeout, 60);
     EXPECT_EQ(c->directory, "sqlite:" + dir + "/dir.db");
     EXPECT_EQ(c->rules_dir, dir + "/rules.d");
     EXPECT_EQ(c->levels, "/etc/levels.yaml");
@@ -62,7 +68,8 @@ TEST_P(BadConfigs, RefusedNamingFileAndLine) {
     auto c = load_config(path);
     ASSERT_FALSE(c);
     EXPECT_EQ(c.error().kind, ErrorKind::config);
-    EXPECT_NE(c.error().message.find(path + ":" + std::to_string(row.line) + ":"), std::string::npos)
+    EXPECT_NE(c.error().message.find(path + ":" + std::to_string(row.line) + ":"),
+              std::string::npos)
         << c.error().message;
     EXPECT_NE(c.error().message.find(row.expect), std::string::npos) << c.error().message;
 }
@@ -71,10 +78,14 @@ INSTANTIATE_TEST_SUITE_P(
     Rows, BadConfigs,
     ::testing::Values(
         BadConfig{"unknown_top", "state: memory\nbogus: 1\n", "unknown key 'bogus'", 2},
-        BadConfig{"unknown_nested", "guard:\n  unknown_limit: 5\n  unknwon: 3\n", "unknown key 'unknwon'", 3},
+        BadConfig{"unknown_nested", "guard:\n  unknown_limit: 5\n  unknwon: 3\n",
+                  "unknown key 'unknwon'", 3},
         BadConfig{"wrong_type", "guard:\n  window: ten\n", "must be an integer", 2},
         BadConfig{"out_of_range", "guard:\n  ban: 0\n", "must be between", 2},
         BadConfig{"bad_size", "milter:\n  scan_limit: lots\n", "must be a size", 2},
+        BadConfig{"no_threads", "milter:\n  socket: unix:/x\n  threads: 0\n", "must be between", 3},
+        BadConfig{"too_many_threads", "milter:\n  threads: 257\n", "must be between", 2},
+        BadConfig{"threads_not_int", "milter:\n  threads: many\n", "must be an integer", 2},
         BadConfig{"not_a_map", "milter: 12\n", "milter must be a mapping", 1},
         BadConfig{"syntax", "milter:\n  socket: [unclosed\n", "", 3},
         BadConfig{"bad_folder", "store:\n  spam_folder: ../x\n", "plain folder name", 2}),

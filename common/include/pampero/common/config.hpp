@@ -20,8 +20,9 @@ constexpr const char* kDefaultConfigPath = "/etc/pampero/pampero.yaml";
 
 struct MilterConfig {
     std::string socket = "inet:10025@127.0.0.1";  // Postfix/Sendmail syntax
-    std::uint64_t scan_limit = 2 * 1024 * 1024;     // bytes of a message the rules see
-    int timeout = 300;                              // seconds, libmilter's MTA I/O timeout
+    std::uint64_t scan_limit = 2 * 1024 * 1024;   // bytes of a message the rules see
+    int timeout = 300;                            // seconds a connection may stay silent
+    int threads = 8;  // threads serving the MTA's connections (scans block: SQLite, ClamAV, DNS)
 };
 
 struct GuardConfig {
@@ -37,7 +38,7 @@ struct StoreConfig {
     std::string mail_root = "/var/mail/pampero";
     std::string spam_folder = "Spam";
     std::uint64_t default_quota = 300ull * 1024 * 1024;
-    bool over_quota_tempfail = false;  // 452 4.2.2 instead of 552 5.2.2
+    bool over_quota_tempfail = false;                        // 452 4.2.2 instead of 552 5.2.2
     std::uint64_t message_size_limit = 64ull * 1024 * 1024;  // LMTP SIZE; larger: 552 5.3.4
     // Storage nodes by the name the directory's users carry, each with its LMTP socket
     // (same syntax as `lmtp`): where mail for a user held elsewhere is forwarded, and
@@ -48,10 +49,10 @@ struct StoreConfig {
 // libclamav in-process. Absent from the file: no virus scanning.
 struct AntivirusConfig {
     bool enabled = false;
-    std::string signatures = "/var/lib/clamav";  // cvd/cld and custom .ndb/.hdb/.ldb
+    std::string signatures = "/var/lib/clamav";    // cvd/cld and custom .ndb/.hdb/.ldb
     std::uint64_t max_size = 25ull * 1024 * 1024;  // larger messages are not scanned (logged)
-    bool tempfail_on_error = true;                  // on_error: tempfail | accept
-    int reload_check = 60;                          // seconds between signature checks
+    bool tempfail_on_error = true;                 // on_error: tempfail | accept
+    int reload_check = 60;                         // seconds between signature checks
     std::string tmpdir;  // where libclamav unpacks mail parts; empty: $TMPDIR or /tmp
 };
 
