@@ -1,17 +1,15 @@
 // pampero-milter: the in-session filter. See session.hpp for what it decides.
 #include <signal.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
-#include <thread>
 
-#include "milter_glue.hpp"
 #include "pampero/common/config.hpp"
 #include "pampero/common/daemon.hpp"
 #include "pampero/common/log.hpp"
 #include "pampero/common/state.hpp"
 #include "pampero/scan/blocklists.hpp"
+#include "server.hpp"
 
 using namespace pampero;
 
@@ -19,7 +17,9 @@ namespace {
 
 constexpr int kExitConfig = 78;    // EX_CONFIG
 constexpr int kExitSoftware = 70;  // EX_SOFTWARE
-constexpr int kMirrorCheck = 10;    // seconds between looks at the mirror files
+constexpr int kMirrorCheck = 10;   // seconds between looks at the mirror files
+// SIGTERM: how long a connection inside a transaction may take to finish it.
+constexpr std::chrono::seconds kStopGrace{30};
 
 void reload(const std::string& path, const Config& running, scan::EngineHolder& holder,
             Snapshot<scan::Blocklists>& lists) {
@@ -43,8 +43,11 @@ void reload(const std::string& path, const Config& running, scan::EngineHolder& 
     log::notice("reloaded: {} rules, {} levels, {} blocklists", (*engine)->rule_count(),
                 (*engine)->levels().levels.size(), (*bl)->lists().size());
     if (cfg->directory != running.directory || cfg->state != running.state ||
-        cfg->milter.socket != running.milter.socket) {
-        log::warning("directory, state and socket changes take effect at restart");
+        cfg->milter.socket != running.milter.socket ||
+        cfg->milter.threads != running.milter.threads ||
+        cfg->milter.timeout != running.milter.timeout) {
+        log::warning(
+            "directory, state, socket, threads and timeout changes take effect at restart");
     }
 }
 
@@ -52,7 +55,8 @@ void reload(const std::string& path, const Config& running, scan::EngineHolder& 
 void refresh_antivirus(scan::AntivirusWatcher& av) {
     const auto before = av.get();
     if (auto st = av.refresh(); !st) {
-        log::error("new virus signatures refused, keeping the running ones: {}", st.error().message);
+        log::error("new virus signatures refused, keeping the running ones: {}",
+                   st.error().message);
     } else if (av.get() != before) {
         log::notice("virus signatures reloaded: {} signatures", av.get()->signatures());
     }
@@ -61,8 +65,8 @@ void refresh_antivirus(scan::AntivirusWatcher& av) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    const DaemonOptions opt =
-        parse_daemon_args(argc, argv, "pampero-milter", "pampero's in-session mail filter (milter)");
+    const DaemonOptions opt = parse_daemon_args(argc, argv, "pampero-milter",
+                                                "pampero's in-session mail filter (milter)");
     log::open("pampero-milter", opt.foreground, opt.debug);
 
     auto cfg = load_config(opt.config);
@@ -108,36 +112,40 @@ int main(int argc, char** argv) {
     Snapshot<scan::Blocklists> lists(*bl);
     milter::Services services{*directory, guard, holder, antivirus.get(), cfg->antivirus, &lists};
 
-    if (!milter::register_milter(services, cfg->milter.socket, cfg->milter.timeout)) {
-        std::fprintf(stderr, "pampero-milter: cannot listen on %s\n", cfg->milter.socket.c_str());
-        return kExitSoftware;
+    milter::Server server(services, {cfg->milter.socket, cfg->milter.threads, cfg->milter.timeout});
+    if (auto st = server.listen(); !st) {
+        std::fprintf(stderr, "pampero-milter: %s\n", st.error().message.c_str());
+        return st.error().kind == ErrorKind::config ? kExitConfig : kExitSoftware;
     }
-    if (!opt.foreground) daemonize();
-    block_signals();
-    log::notice("starting on {}: {} rules, {} levels, directory {}, state {}, {}", cfg->milter.socket,
-                (*engine)->rule_count(), (*engine)->levels().levels.size(), cfg->directory, cfg->state,
+    if (!opt.foreground) {
+        server.before_fork();
+        daemonize();
+        server.after_fork_in_child();
+    }
+    block_signals();  // before any thread: they inherit the mask, main alone gets signals
+    log::notice("starting on {} ({} threads): {} rules, {} levels, directory {}, state {}, {}",
+                cfg->milter.socket, cfg->milter.threads, (*engine)->rule_count(),
+                (*engine)->levels().levels.size(), cfg->directory, cfg->state,
                 antivirus ? fmt::format("{} virus signatures", antivirus->get()->signatures())
                           : std::string("no virus scanning"));
 
-    std::thread loop([] {
-        if (!milter::run()) log::error("milter loop ended with an error");
-        kill(getpid(), SIGTERM);  // wake the main thread if the loop ended on its own
-    });
+    server.start();
     // Mirror files and virus signatures change under us (sync jobs, freshclam): look
     // for new ones every few seconds; rules and levels wait for SIGHUP.
-    const int check_every = antivirus ? std::min(cfg->antivirus.reload_check, kMirrorCheck) : kMirrorCheck;
+    const int check_every =
+        antivirus ? std::min(cfg->antivirus.reload_check, kMirrorCheck) : kMirrorCheck;
     for (;;) {
         const int sig = wait_for_signal(check_every);
         if (sig == 0 || sig == SIGHUP) {
             if (sig == SIGHUP) reload(opt.config, *cfg, holder, lists);
-            if (auto l = lists.get(); l && l->reload_changed() > 0) log::notice("blocklist mirrors reloaded");
+            if (auto l = lists.get(); l && l->reload_changed() > 0)
+                log::notice("blocklist mirrors reloaded");
             if (antivirus) refresh_antivirus(*antivirus);
             continue;
         }
         log::notice("stopping on signal {}", sig);
-        milter::stop();
+        server.stop(kStopGrace);
         break;
     }
-    loop.join();
     return 0;
 }

@@ -1,6 +1,6 @@
-// session.hpp - one SMTP connection as the milter sees it, free of libmilter.
+// session.hpp - one SMTP connection as the milter sees it, free of the milter protocol.
 //
-// The libmilter callbacks (milter_glue.cpp) feed a Session and apply what it returns;
+// The milter server (server.cpp) feeds a Session and applies what it returns;
 // everything that decides lives here, so it is unit-tested without an MTA.
 //
 // Order of events and what each decides:
@@ -16,7 +16,7 @@
 //                scored once; each recipient decided by scan::decide(); all refused:
 //                550 5.7.1; some: they are removed; X-Spam-* rewritten.
 // Any dependency failure (directory, state) answers 451 4.3.0: never a 5xx, never a loss.
-// Not thread-safe: libmilter calls one connection's callbacks from one thread at a time.
+// Not thread-safe: the server calls one connection's Session from one handler at a time.
 #pragma once
 
 #include <memory>
@@ -52,7 +52,7 @@ struct Reply {
     static Reply shutdown(std::string t) { return {Kind::shutdown, "421", "4.7.0", std::move(t)}; }
 };
 
-// What the end of a message changes, for the glue to apply through libmilter.
+// What the end of a message changes, for the server to send the MTA.
 struct EndOfMessage {
     Reply reply;
     std::vector<std::string> delete_recipients;                    // as the MTA gave them
