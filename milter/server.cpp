@@ -190,6 +190,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
     // On the connection's strand, all of them.
     void start() {
+        std::error_code ec;
+        socket_.non_blocking(true, ec);  // read_some after async_wait must not block
         touch();
         timer_.expires_at(deadline_);
         timer_.async_wait([self = shared_from_this()](std::error_code ec) { self->on_timer(ec); });
@@ -233,10 +235,23 @@ class Connection : public std::enable_shared_from_this<Connection> {
         make_room();
         reading_ = true;
         touch();
-        socket_.async_read_some(asio::buffer(in_.data() + end_, in_.size() - end_),
-                                [self = shared_from_this()](std::error_code ec, std::size_t n) {
-                                    self->on_read(ec, n);
-                                });
+        // Wait until readable, then read: async_read_some would first try a read that
+        // fails with EAGAIN, since the MTA has not answered our reply yet.
+        socket_.async_wait(asio::socket_base::wait_read, [self = shared_from_this()](
+                                                             std::error_code ec) {
+            if (!ec) {
+                const std::size_t n = self->socket_.read_some(
+                    asio::buffer(self->in_.data() + self->end_, self->in_.size() - self->end_), ec);
+                if (ec == asio::error::would_block || ec == asio::error::try_again) {
+                    self->reading_ = false;
+                    self->read();
+                    return;
+                }
+                self->on_read(ec, n);
+                return;
+            }
+            self->on_read(ec, 0);
+        });
     }
 
     void make_room() {
@@ -268,13 +283,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
             return;
         }
         end_ += n;
-        if (srv_.tcp) {
-            // The MTA's next write may be one we do not answer (a header under NR_HDR):
-            // ACK at once so its Nagle does not hold that write for our delayed ACK.
+        const bool keep = handle_buffered();
+        if (srv_.tcp && out_.empty()) {
+            // Nothing to answer (macros, a header under NR_HDR, half a packet): ACK now,
+            // or the MTA's next small write waits under Nagle for our delayed ACK. A
+            // reply carries the ACK itself.
             const int one = 1;
             ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
         }
-        const bool keep = handle_buffered();
         if (!out_.empty()) {
             write(keep);
         } else if (keep) {

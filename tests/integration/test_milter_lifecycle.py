@@ -108,6 +108,35 @@ class MilterLifecycle(unittest.TestCase):
             s.mail("a@example.org")
             self.assertEqual(s.rcpt("nobody@demo.test")[0], 550)
 
+    def test_an_oversized_packet_closes_that_connection_only(self):
+        """A peer that negotiates, then announces a packet above the 1 MiB bound, gets 't'
+        and is closed, with one log line; a Postfix session open meanwhile still delivers."""
+        self.milter = h.start_milter(self.config, self.port, self.work.path)
+        self.postfix = h.Postfix(self.work.path, main_cf=f"smtpd_milters = inet:127.0.0.1:{self.port}\n",
+                                 domains=["demo.test"], mailboxes=["alice@demo.test"])
+        with self.postfix.smtp("127.0.0.44") as s:
+            self.assertEqual(s.mail("a@example.org")[0], 250)
+            self.assertEqual(s.rcpt("alice@demo.test")[0], 250)
+            with socket.create_connection(("127.0.0.1", self.port), timeout=10) as bad:
+                bad.sendall(struct.pack(">IcIII", 13, b"O", 6, 0x1FF, 0x1FFFFF))
+                reply = b""
+                while len(reply) < 17:
+                    chunk = bad.recv(17 - len(reply))
+                    self.assertTrue(chunk, "no option negotiation reply")
+                    reply += chunk
+                self.assertEqual(reply[4:5], b"O")
+                bad.sendall(struct.pack(">I", 2 * 1024 * 1024) + b"B" + b"x" * 1024)
+                rest = b""
+                while True:
+                    chunk = bad.recv(4096)
+                    if not chunk:
+                        break
+                    rest += chunk
+                self.assertEqual(rest, struct.pack(">I", 1) + b"t")
+            self.assertEqual(s.data(h.message("a@example.org", ["alice@demo.test"]).encode())[0], 250)
+        self.assertRegex(self.milter.output(), r"conn-\w+: milter protocol error: packet length above the bound")
+        self.assertTrue(self.milter.alive())
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
