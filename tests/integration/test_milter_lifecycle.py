@@ -19,6 +19,37 @@ EXTRA_RULE = """rules:
 """
 
 
+def milter_packet(cmd, data=b""):
+    return struct.pack(">I", len(data) + 1) + cmd + data
+
+
+def read_milter_packet(sock):
+    """One packet from the milter: (command byte, data); (None, b"") when it hung up."""
+    def exactly(n):
+        buf = b""
+        while len(buf) < n:
+            chunk = sock.recv(n - len(buf))
+            if not chunk:
+                return None
+            buf += chunk
+        return buf
+    head = exactly(4)
+    if head is None:
+        return None, b""
+    body = exactly(struct.unpack(">I", head)[0])
+    if body is None:
+        return None, b""
+    return body[:1], body[1:]
+
+
+def milter_negotiate(sock):
+    """Offers every action and protocol flag (version 6), as Postfix does; returns the reply."""
+    sock.sendall(milter_packet(b"O", struct.pack(">III", 6, 0x1FF, 0x1FFFFF)))
+    cmd, data = read_milter_packet(sock)
+    assert cmd == b"O", (cmd, data)
+    return data
+
+
 class MilterLifecycle(unittest.TestCase):
     def setUp(self):
         self.work = h.WorkDir()
@@ -137,6 +168,57 @@ class MilterLifecycle(unittest.TestCase):
         self.assertRegex(self.milter.output(), r"conn-\w+: milter protocol error: packet length above the bound")
         self.assertTrue(self.milter.alive())
 
+
+    def test_sigterm_lets_a_transaction_finish_and_closes_idle_connections(self):
+        """SIGTERM: no new connections, an idle connection is closed at once, a connection
+        inside a transaction (MAIL seen) still gets its answers up to end of message, then
+        the milter exits 0. Spoken as a raw milter peer, so each step is observable."""
+        self.milter = h.start_milter(self.config, self.port, self.work.path)
+        busy = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        idle = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        try:
+            milter_negotiate(idle)
+            milter_negotiate(busy)
+            for cmd, data in ((b"C", b"client.example\x004" + struct.pack(">H", 4242) + b"127.0.0.46\x00"),
+                              (b"H", b"client.example\x00"),
+                              (b"M", b"<a@example.org>\x00")):
+                busy.sendall(milter_packet(cmd, data))
+                self.assertEqual(read_milter_packet(busy)[0], b"c", cmd)
+
+            self.milter.signal(signal.SIGTERM)
+            # The idle connection is closed, not left waiting for a transaction.
+            self.assertEqual(read_milter_packet(idle), (None, b""))
+            # The transaction goes on: a known recipient passes, an unknown one is refused
+            # (the session still decides), and the end of message gets its verdict.
+            busy.sendall(milter_packet(b"R", b"<nobody@demo.test>\x00"))
+            cmd, data = read_milter_packet(busy)
+            self.assertEqual(cmd, b"y")
+            self.assertTrue(data.startswith(b"550 5.1.1"), data)
+            busy.sendall(milter_packet(b"R", b"<alice@demo.test>\x00"))
+            self.assertEqual(read_milter_packet(busy)[0], b"c")
+            busy.sendall(milter_packet(b"T"))
+            self.assertEqual(read_milter_packet(busy)[0], b"c")
+            # Headers and body get no reply (NR_HDR, NR_BODY, NR_EOH negotiated).
+            busy.sendall(milter_packet(b"L", b"Subject\x00 drain\x00") + milter_packet(b"N") +
+                         milter_packet(b"B", b"hello\r\n") + milter_packet(b"E"))
+            seen = []
+            while True:
+                cmd, data = read_milter_packet(busy)
+                self.assertIsNotNone(cmd, f"closed before the verdict, after {seen}")
+                seen.append(cmd)
+                if cmd in (b"c", b"a", b"y", b"t", b"r"):
+                    break
+            self.assertEqual(seen[-1], b"c", seen)
+            self.assertIn(b"h", seen, "the X-Spam headers were not added")
+            # Done: the connection is closed and the process ends cleanly.
+            self.assertEqual(read_milter_packet(busy), (None, b""))
+            self.milter.proc.wait(15)
+            self.assertEqual(self.milter.proc.returncode, 0, self.milter.output())
+            with self.assertRaises(OSError):
+                socket.create_connection(("127.0.0.1", self.port), timeout=2).close()
+        finally:
+            busy.close()
+            idle.close()
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
