@@ -14,6 +14,7 @@ import signal
 import smtplib
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -171,9 +172,33 @@ class Postfix:
     main_cf is extra main.cf text (smtpd_milters, transport_maps ...).
     """
 
+    # An instance that has not greeted within GREETING_WAIT seconds is stopped and a fresh
+    # one (new folder, new port) started, at most STARTS times. Seen under ASan load in CI:
+    # `postfix start` succeeded, the port accepted connections, yet no smtpd ever said 220
+    # and not even master's "daemon started" reached the log. Each failed start is reported
+    # on stderr with what was found, so a flaky peer is visible, never silent; a Postfix
+    # that fails every time still fails the test.
+    GREETING_WAIT = 75.0
+    STARTS = 3
+
     def __init__(self, workdir, main_cf="", domains=(), mailboxes=()):
-        self.dir = os.path.join(workdir, "postfix")
-        self.port = free_port()
+        failures = []
+        for attempt in range(1, self.STARTS + 1):
+            self.dir = os.path.join(workdir, "postfix" if attempt == 1 else f"postfix-{attempt}")
+            self.port = free_port()
+            try:
+                self._start(workdir, main_cf, domains, mailboxes)
+                wait_for_port(self.port)
+                self.wait_for_greeting(self.GREETING_WAIT)
+                return
+            except RuntimeError as e:
+                report = f"Postfix start {attempt}/{self.STARTS} failed: {e}\n{self.diagnostics()}"
+                print(report, file=sys.stderr, flush=True)
+                failures.append(report)
+                self.stop()
+        raise RuntimeError("Postfix never came up:\n" + "\n".join(failures))
+
+    def _start(self, workdir, main_cf, domains, mailboxes):
         extra = os.path.join(workdir, "postfix-extra.cf")
         with open(extra, "w") as f:
             f.write(main_cf)
@@ -187,8 +212,6 @@ class Postfix:
         p = subprocess.run([script, "start", self.dir], capture_output=True, text=True, timeout=120)
         if p.returncode != 0:
             raise RuntimeError(f"postfix start failed: {p.stdout}{p.stderr}")
-        wait_for_port(self.port)
-        self.wait_for_greeting()
 
     def wait_for_greeting(self, timeout=240.0):
         """Until smtpd answers 220. master listens before any smtpd runs, and on a loaded
@@ -196,7 +219,7 @@ class Postfix:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                s = smtplib.SMTP(timeout=30)
+                s = smtplib.SMTP(timeout=min(30.0, max(1.0, deadline - time.monotonic())))
                 code, _ = s.connect("127.0.0.1", self.port)
                 s.close()
                 if code == 220:
@@ -205,6 +228,28 @@ class Postfix:
                 pass
             time.sleep(1)
         raise RuntimeError(f"Postfix on {self.port} never greeted; its log:\n{self.log()[-4000:]}")
+
+    def diagnostics(self):
+        """What a person would look at: master's pid and state, who listens on the port."""
+        out = []
+        try:
+            with open(os.path.join(self.dir, "queue", "pid", "master.pid")) as f:
+                pid = int(f.read().strip())
+            with open(f"/proc/{pid}/status") as f:
+                state = next((line.strip() for line in f if line.startswith("State:")), "?")
+            out.append(f"master pid {pid}: {state}")
+        except (OSError, ValueError) as e:
+            out.append(f"master: {e}")
+        for cmd in (["ss", "-ltnp", f"sport = :{self.port}"], ["ps", "-eo", "pid,stat,etime,args"]):
+            try:
+                p = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+                text = p.stdout
+                if cmd[0] == "ps":
+                    text = "\n".join(l for l in text.splitlines() if self.dir in l or "postfix" in l)
+                out.append(f"$ {' '.join(cmd)}\n{text}")
+            except (OSError, subprocess.SubprocessError) as e:
+                out.append(f"{cmd[0]}: {e}")
+        return "\n".join(out)
 
     def stop(self):
         try:
