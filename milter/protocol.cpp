@@ -91,7 +91,10 @@ Framing next_packet(std::string_view buf, std::size_t max_length) {
         f.error = "packet length above the bound";
         return f;
     }
-    if (buf.size() - 4 < length) return f;
+    if (buf.size() - 4 < length) {
+        f.needed = 4 + std::size_t{length};
+        return f;
+    }
     f.status = Framing::Status::ok;
     f.packet.command = buf[4];
     f.packet.data = buf.substr(5, length - 1);

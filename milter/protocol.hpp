@@ -80,6 +80,7 @@ struct Framing {
     enum class Status { ok, incomplete, error } status = Status::incomplete;
     Packet packet;             // ok
     std::size_t consumed = 0;  // ok: octets of the buffer this packet took
+    std::size_t needed = 0;    // incomplete, length known: octets the whole packet takes
     const char* error = "";    // error: why
 };
 

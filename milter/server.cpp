@@ -322,12 +322,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
             if (f.status == proto::Framing::Status::incomplete) {
                 // A length is known and the packet is larger than the room left: grow now
                 // (bounded: next_packet refused anything above kMaxPacketLength).
-                if (buffered.size() >= 4) {
-                    const std::size_t need =
-                        4 + (std::size_t{static_cast<unsigned char>(buffered[0])} << 24 |
-                             std::size_t{static_cast<unsigned char>(buffered[1])} << 16 |
-                             std::size_t{static_cast<unsigned char>(buffered[2])} << 8 |
-                             std::size_t{static_cast<unsigned char>(buffered[3])});
+                if (const std::size_t need = f.needed; need > 0) {
                     if (in_.size() - begin_ < need + kMinRead) {
                         std::memmove(in_.data(), in_.data() + begin_, end_ - begin_);
                         end_ -= begin_;

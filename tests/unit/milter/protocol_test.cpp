@@ -85,6 +85,16 @@ TEST(FramingBound, APacketExactlyAtTheBoundIsAccepted) {
     EXPECT_EQ(f.packet.data.size(), body.size());
 }
 
+// An incomplete packet whose length is known says how much it needs, so the reader can
+// make room for it in one step; before the length is known it says nothing.
+TEST(FramingNeeded, KnownOnceTheLengthIs) {
+    EXPECT_EQ(proto::next_packet("\0\0\0"s).needed, 0u);
+    EXPECT_EQ(proto::next_packet("\0\0\0\4Ba"s).needed, 8u);
+    EXPECT_EQ(proto::next_packet(be32(proto::kMaxPacketLength)).needed,
+              4 + proto::kMaxPacketLength);
+    EXPECT_EQ(proto::next_packet("\0\0\0\4Babc"s).needed, 0u);  // complete: consumed says it
+}
+
 // A conversation as Postfix pipelines it, cut at every byte: the packets come out the
 // same, in order, whatever the reads delivered.
 TEST(FramingSplit, EverySplitGivesTheSamePackets) {
