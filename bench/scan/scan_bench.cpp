@@ -2,9 +2,14 @@
 // the source tree, or PAMPERO_CORPUS): all messages read into memory first, then
 //   BM_ScanCorpus       whole engine (GMime parse, URIs, all rules), one thread and
 //                       two (this machine has 2 cores); items_per_second = messages/s;
-//   BM_ParseCorpus      parsing alone, to see where the time goes.
+//   BM_ParseCorpus      parsing alone, to see where the time goes;
+//   BM_AntivirusCorpus  libclamav alone (one EICAR signature written to a temporary
+//                       folder, temporary files on /dev/shm as conf/pampero.yaml advises):
+//                       the cost of virus scanning per message, which the engine does not
+//                       include.
 // Without the corpus it says so and exits 0 (nothing to measure).
 #include <benchmark/benchmark.h>
+#include <fmt/format.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -14,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "pampero/scan/antivirus.hpp"
 #include "pampero/scan/engine.hpp"
 
 using namespace pampero;
@@ -24,11 +30,13 @@ namespace {
 std::vector<std::string> g_messages;
 std::size_t g_bytes = 0;
 std::shared_ptr<const Engine> g_engine;
+std::shared_ptr<const Antivirus> g_antivirus;
 
 bool load_corpus() {
     const char* env = std::getenv("PAMPERO_CORPUS");
     const std::filesystem::path dir =
-        env ? std::filesystem::path(env) : std::filesystem::path(PAMPERO_SOURCE_DIR).parent_path() / "shared" / "corpus";
+        env ? std::filesystem::path(env)
+            : std::filesystem::path(PAMPERO_SOURCE_DIR).parent_path() / "shared" / "corpus";
     for (const char* sub : {"ham", "spam"}) {
         if (!std::filesystem::is_directory(dir / sub)) return false;
         for (const auto& e : std::filesystem::directory_iterator(dir / sub)) {
@@ -56,7 +64,8 @@ void BM_ScanCorpus(benchmark::State& state) {
     const auto per_thread = (g_messages.size() + static_cast<std::size_t>(state.threads()) - 1) /
                             static_cast<std::size_t>(state.threads());
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * per_thread));
-    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * g_bytes) / state.threads());
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * g_bytes) /
+                            state.threads());
 }
 
 void BM_ParseCorpus(benchmark::State& state) {
@@ -68,11 +77,37 @@ void BM_ParseCorpus(benchmark::State& state) {
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * g_messages.size()));
 }
 
+void BM_AntivirusCorpus(benchmark::State& state) {
+    std::size_t clean = 0;
+    for (auto _ : state) {
+        for (const auto& m : g_messages)
+            clean += g_antivirus->scan(m).outcome == VirusScan::Outcome::clean;
+    }
+    if (clean != state.iterations() * g_messages.size())
+        state.SkipWithError("a corpus message was not clean");
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * g_messages.size()));
+}
+
+// An EICAR signature in ClamAV's .ndb format, in a fresh temporary folder.
+std::string write_signatures() {
+    char tmpl[] = "/tmp/pampero-bench-sigs-XXXXXX";
+    if (!mkdtemp(tmpl)) return {};
+    const std::string eicar =
+        R"(X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*)";
+    std::string hex;
+    for (unsigned char c : eicar) hex += fmt::format("{:02x}", c);
+    std::ofstream(std::string(tmpl) + "/bench-eicar.ndb")
+        << "Pampero.Bench.EICAR:0:*:" << hex << "\n";
+    return tmpl;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     if (!load_corpus()) {
-        std::printf("bench_scan: development corpus not found (../shared/corpus or PAMPERO_CORPUS): skipped\n");
+        std::printf(
+            "bench_scan: development corpus not found (../shared/corpus or PAMPERO_CORPUS): "
+            "skipped\n");
         return 0;
     }
     Config cfg;
@@ -84,9 +119,25 @@ int main(int argc, char** argv) {
         return 1;
     }
     g_engine = *engine;
-    std::printf("bench_scan: %zu messages, %zu bytes, %zu rules\n", g_messages.size(), g_bytes, g_engine->rule_count());
-    benchmark::RegisterBenchmark("BM_ScanCorpus", BM_ScanCorpus)->Unit(benchmark::kMillisecond)->Threads(1)->Threads(2)->UseRealTime();
+    std::printf("bench_scan: %zu messages, %zu bytes, %zu rules\n", g_messages.size(), g_bytes,
+                g_engine->rule_count());
+    benchmark::RegisterBenchmark("BM_ScanCorpus", BM_ScanCorpus)
+        ->Unit(benchmark::kMillisecond)
+        ->Threads(1)
+        ->Threads(2)
+        ->UseRealTime();
     benchmark::RegisterBenchmark("BM_ParseCorpus", BM_ParseCorpus)->Unit(benchmark::kMillisecond);
+    const std::string sigs = write_signatures();
+    auto av = Antivirus::load(sigs, 25u << 20,
+                              std::filesystem::is_directory("/dev/shm") ? "/dev/shm" : "");
+    std::filesystem::remove_all(sigs);
+    if (!av) {
+        std::fprintf(stderr, "bench_scan: %s\n", av.error().message.c_str());
+        return 1;
+    }
+    g_antivirus = *av;
+    benchmark::RegisterBenchmark("BM_AntivirusCorpus", BM_AntivirusCorpus)
+        ->Unit(benchmark::kMillisecond);
     benchmark::Initialize(&argc, argv);
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "mime_leaves.hpp"
 #include "pampero/common/log.hpp"
 
 namespace pampero::scan {
@@ -16,9 +17,12 @@ namespace {
 void clamav_message(enum cl_msg severity, const char*, const char* msg, void*) {
     std::string_view m = msg ? msg : "";
     while (!m.empty() && (m.back() == '\n' || m.back() == '\r')) m.remove_suffix(1);
-    if (severity == CL_MSG_ERROR) log::error("libclamav: {}", m);
-    else if (severity == CL_MSG_WARN) log::warning("libclamav: {}", m);
-    else log::debug("libclamav: {}", m);
+    if (severity == CL_MSG_ERROR)
+        log::error("libclamav: {}", m);
+    else if (severity == CL_MSG_WARN)
+        log::warning("libclamav: {}", m);
+    else
+        log::debug("libclamav: {}", m);
 }
 
 // cl_init must run once per process before any engine exists.
@@ -38,7 +42,8 @@ std::string signature_fingerprint(const std::string& dir) {
     for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
         if (!e.is_regular_file(ec)) continue;
         const auto mtime = e.last_write_time(ec).time_since_epoch().count();
-        parts.push_back(fmt::format("{}:{}:{}", e.path().filename().string(), e.file_size(ec), mtime));
+        parts.push_back(
+            fmt::format("{}:{}:{}", e.path().filename().string(), e.file_size(ec), mtime));
     }
     if (ec) return "";
     std::sort(parts.begin(), parts.end());
@@ -51,7 +56,8 @@ Antivirus::~Antivirus() {
     if (engine_) cl_engine_free(engine_);
 }
 
-Result<std::shared_ptr<const Antivirus>> Antivirus::load(const std::string& dir, std::uint64_t max_size,
+Result<std::shared_ptr<const Antivirus>> Antivirus::load(const std::string& dir,
+                                                         std::uint64_t max_size,
                                                          const std::string& tmpdir) {
     if (!init_clamav()) return Error::config("libclamav: cl_init failed");
     std::error_code ec;
@@ -86,22 +92,36 @@ Result<std::shared_ptr<const Antivirus>> Antivirus::load(const std::string& dir,
     return std::shared_ptr<const Antivirus>(std::move(av));
 }
 
-VirusScan Antivirus::scan(std::string_view data) const {
-    if (data.size() > max_size_) {
-        return {VirusScan::Outcome::skipped, fmt::format("{} bytes over max_size {}", data.size(), max_size_)};
-    }
+VirusScan Antivirus::scan_buffer(std::string_view data, const char* name, bool mail_parser) const {
     cl_fmap_t* map = cl_fmap_open_memory(data.data(), data.size());
     if (!map) return {VirusScan::Outcome::error, "libclamav: cannot map the message"};
     cl_scan_options opts{};
-    opts.parse = ~0u;  // every parser, mail included: attachments are decoded and unpacked
+    opts.parse = mail_parser ? ~0u : ~0u & ~CL_SCAN_PARSE_MAIL;  // archives, documents, ... always
     opts.general = CL_SCAN_GENERAL_HEURISTICS;
-    const char* name = nullptr;
+    const char* virus = nullptr;
     unsigned long scanned = 0;
-    const cl_error_t rc = cl_scanmap_callback(map, "message", &name, &scanned, engine_, &opts, nullptr);
+    const cl_error_t rc = cl_scanmap_callback(map, name, &virus, &scanned, engine_, &opts, nullptr);
     cl_fmap_close(map);
     if (rc == CL_CLEAN) return {};
-    if (rc == CL_VIRUS) return {VirusScan::Outcome::virus, name ? name : "unknown"};
+    if (rc == CL_VIRUS) return {VirusScan::Outcome::virus, virus ? virus : "unknown"};
     return {VirusScan::Outcome::error, fmt::format("libclamav: {}", cl_strerror(rc))};
+}
+
+VirusScan Antivirus::scan(std::string_view data) const {
+    if (data.size() > max_size_) {
+        return {VirusScan::Outcome::skipped,
+                fmt::format("{} bytes over max_size {}", data.size(), max_size_)};
+    }
+    // The message as sent first (signatures written for mail itself, anything in its
+    // bytes), then each part as GMime decodes it (see mime_leaves.hpp for why not
+    // libclamav's mail parser, and when it is still used).
+    const MimeLeaves leaves = mime_leaves(data);
+    VirusScan r = scan_buffer(data, "message", leaves.whole_message);
+    for (std::size_t i = 0; i < leaves.contents.size() && r.outcome == VirusScan::Outcome::clean;
+         ++i) {
+        r = scan_buffer(leaves.contents[i], "part", false);
+    }
+    return r;
 }
 
 Status AntivirusWatcher::refresh() {
@@ -111,7 +131,8 @@ Status AntivirusWatcher::refresh() {
         if (current_ && fp == current_->fingerprint()) return ok_status();
     }
     if (fp == failed_fingerprint_) return ok_status();  // already reported
-    auto next = Antivirus::load(dir_, max_size_, tmpdir_);      // built beside the old one, no lock held
+    auto next =
+        Antivirus::load(dir_, max_size_, tmpdir_);  // built beside the old one, no lock held
     if (!next) {
         failed_fingerprint_ = fp;
         return next.error();

@@ -11,6 +11,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "gmime_util.hpp"
+
 namespace pampero::scan {
 namespace {
 
@@ -149,24 +151,6 @@ std::string to_utf8(std::string_view in, const std::string& charset, bool& bad) 
     out.resize(static_cast<std::size_t>(dst - out.data()));
     g_mime_iconv_close(cd);
     return out;
-}
-
-struct GObjectUnref {
-    void operator()(void* p) const {
-        if (p) g_object_unref(p);
-    }
-};
-template <class T>
-using GPtr = std::unique_ptr<T, GObjectUnref>;
-
-std::string decoded_content(GMimePart* part) {
-    GMimeDataWrapper* content = g_mime_part_get_content(part);
-    if (!content) return {};
-    GPtr<GMimeStream> mem(g_mime_stream_mem_new());
-    g_mime_data_wrapper_write_to_stream(content, mem.get());
-    GByteArray* bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem.get()));
-    if (!bytes || bytes->len == 0) return {};
-    return std::string(reinterpret_cast<const char*>(bytes->data), bytes->len);
 }
 
 class Walker {
@@ -537,11 +521,7 @@ Message parse_message(std::string_view raw, const ParseOptions& options) {
     auto reducer = options.domains ? options.domains : DomainReducer::system_default();
     Walker walker(m, options, *reducer);
 
-    // GMime copies the buffer into its own stream.
-    GPtr<GMimeStream> stream(g_mime_stream_mem_new_with_buffer(m.raw.data(), m.raw.size()));
-    GPtr<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
-    g_mime_parser_set_format(parser.get(), GMIME_FORMAT_MESSAGE);
-    GPtr<GMimeMessage> msg(g_mime_parser_construct_message(parser.get(), nullptr));
+    GPtr<GMimeMessage> msg = parse_gmime_message(m.raw);
     if (!msg) m.raw_body = m.raw;  // GMime found no header block: it is all body
     if (msg) {
         read_headers(m, std::string_view(m.raw).substr(0, body_offset(m.raw)));

@@ -49,6 +49,8 @@ public:
 
 private:
     Antivirus() = default;
+    // One libclamav scan of `data` from memory; its mail parser only when asked.
+    VirusScan scan_buffer(std::string_view data, const char* name, bool mail_parser) const;
     cl_engine* engine_ = nullptr;
     unsigned signatures_ = 0;
     std::uint64_t max_size_ = 0;
