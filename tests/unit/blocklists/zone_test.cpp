@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <random>
 #include <sstream>
 
@@ -449,36 +450,46 @@ TEST(DnSet, FingerprintCollisionsStillCompareNames) {
     }
 }
 
-TEST(DnSet, SameAnswersWhateverTheBucketCount) {
-    // A random zone of short names over few letters (many share labels, lengths and parents)
-    // with exact, wildcard, both and excluded entries: the answers and matched entries do
-    // not depend on how names are spread over buckets.
-    std::mt19937 rng(7);
+// A name of 1..max_labels labels of 1-3 letters from "abc": many names share labels,
+// lengths and parents.
+std::string random_name(std::mt19937& rng, int max_labels) {
     auto label = [&] {
         std::string l;
         const int n = 1 + static_cast<int>(rng() % 3);
         for (int k = 0; k < n; ++k) l += "abc"[rng() % 3];
         return l;
     };
-    auto name = [&](int max_labels) {
-        std::string n = label();
-        const int labels = 1 + static_cast<int>(rng() % static_cast<unsigned>(max_labels));
-        for (int k = 1; k < labels; ++k) n.append(".").append(label());
-        return n;
-    };
+    std::string n = label();
+    const int labels = 1 + static_cast<int>(rng() % static_cast<unsigned>(max_labels));
+    for (int k = 1; k < labels; ++k) n.append(".").append(label());
+    return n;
+}
+
+// `count` random names, a quarter of them in capitals, a fifth with a trailing dot.
+std::vector<std::string> random_queries(std::mt19937& rng, int count, int max_labels) {
+    std::vector<std::string> queries;
+    for (int i = 0; i < count; ++i) {
+        std::string q = random_name(rng, max_labels);
+        if (rng() % 4 == 0) std::transform(q.begin(), q.end(), q.begin(), ::toupper);
+        if (rng() % 5 == 0) q += ".";
+        queries.push_back(q);
+    }
+    return queries;
+}
+
+TEST(DnSet, SameAnswersWhateverTheBucketCount) {
+    // A random zone of short names over few letters (many share labels, lengths and parents)
+    // with exact, wildcard, both and excluded entries: the answers and matched entries do
+    // not depend on how names are spread over buckets.
+    std::mt19937 rng(7);
+    auto name = [&](int max_labels) { return random_name(rng, max_labels); };
     std::string text = ":127.0.0.2:base\n";
     static const char* prefixes[] = {"", "", ".", "*.", "!", "!.", "!*."};
     for (int i = 0; i < 1500; ++i) {
         text.append(prefixes[rng() % 7]).append(name(5));
         text += rng() % 2 ? " :" + std::to_string(2 + rng() % 9) + "\n" : "\n";
     }
-    std::vector<std::string> queries;
-    for (int i = 0; i < 6000; ++i) {
-        std::string q = name(8);
-        if (rng() % 4 == 0) std::transform(q.begin(), q.end(), q.begin(), ::toupper);
-        if (rng() % 5 == 0) q += ".";
-        queries.push_back(q);
-    }
+    const std::vector<std::string> queries = random_queries(rng, 6000, 8);
     const auto reference = dnset_answers(text, 0, queries);
     std::size_t listed = 0;
     for (const auto& a : reference) listed += a[0] != '-';
@@ -486,6 +497,120 @@ TEST(DnSet, SameAnswersWhateverTheBucketCount) {
     EXPECT_LT(listed, queries.size() * 9 / 10);
     for (std::size_t buckets : {1, 2, 5, 64, 100000}) {
         EXPECT_EQ(dnset_answers(text, buckets, queries), reference) << buckets << " buckets";
+    }
+}
+
+// Brute force model of the dnset rules: an exact entry for the name decides; otherwise the
+// nearest parent with a wildcard entry does; an exclusion among the entries that decide
+// means not listed, else every distinct value. Returns "answers entry" like dnset_answers.
+std::string model_dnset(const std::map<std::string, std::vector<std::string>> (&entries)[2],
+                        std::string q) {
+    std::transform(q.begin(), q.end(), q.begin(), ::tolower);
+    if (!q.empty() && q.back() == '.') q.pop_back();
+    auto decide = [](const std::vector<std::string>& vals, const std::string& name) {
+        if (std::find(vals.begin(), vals.end(), "!") != vals.end()) return std::string("- ");
+        std::vector<std::string> v(vals);
+        std::sort(v.begin(), v.end());
+        v.erase(std::unique(v.begin(), v.end()), v.end());
+        std::string out;
+        for (const auto& a : v) out.append(out.empty() ? "" : ",").append(a);
+        return out + " " + name;
+    };
+    if (q.empty()) return "- ";
+    if (auto it = entries[0].find(q); it != entries[0].end()) return decide(it->second, q);
+    for (auto dot = q.find('.'); dot != std::string::npos; dot = q.find('.', dot + 1)) {
+        const std::string parent = q.substr(dot + 1);
+        if (auto it = entries[1].find(parent); it != entries[1].end())
+            return decide(it->second, parent);
+    }
+    return "- ";
+}
+
+TEST(DnSet, AgreesWithBruteForceModel) {
+    // Random names over few letters (shared labels and parents, up to 6 labels), every kind
+    // of entry with random values; queries deeper than any entry, in mixed case, with a
+    // trailing dot. lookup_name and lookup_names both answer as the model does.
+    std::mt19937 rng(11);
+    std::map<std::string, std::vector<std::string>> entries[2];  // exact, wildcard
+    std::string text;
+    for (int i = 0; i < 2000; ++i) {
+        const std::string n = random_name(rng, 6);
+        const unsigned kind = rng() % 3;  // exact, .both, *.subdomains
+        const bool excl = rng() % 6 == 0;
+        const std::string a = "127.0.0." + std::to_string(2 + rng() % 5);
+        text.append(excl ? "!" : "").append(kind == 1 ? "." : kind == 2 ? "*." : "").append(n);
+        text.append(excl ? "\n" : " :" + a.substr(8) + "\n");
+        if (kind != 2) entries[0][n].push_back(excl ? "!" : a);
+        if (kind != 0) entries[1][n].push_back(excl ? "!" : a);
+    }
+    const std::vector<std::string> queries = random_queries(rng, 5000, 9);
+    std::size_t listed = 0;
+    for (std::size_t buckets : {0, 1, 7}) {
+        const auto got = dnset_answers(text, buckets, queries);
+        ASSERT_EQ(got.size(), queries.size());
+        for (std::size_t i = 0; i < queries.size(); ++i) {
+            ASSERT_EQ(got[i], model_dnset(entries, queries[i])) << queries[i] << ", " << buckets;
+            listed += got[i][0] != '-';
+        }
+    }
+    EXPECT_GT(listed, queries.size() / 4);
+}
+
+TEST(DnSet, LookupNamesAnyBatchLength) {
+    // lookup_names() runs the names through a pipeline several names deep: batches shorter
+    // than it, as long, one more, spanning it many times, and outputs shorter than the
+    // input all answer what lookup_name() does, including the same name twice in a row and
+    // with overflowing buckets (2 buckets for 300 names).
+    std::string text;
+    std::vector<std::string> qs;
+    for (int i = 0; i < 300; ++i) {
+        std::string n = "n";  // built in steps: "n" + to_string(i) trips GCC 12's -Wrestrict
+        n.append(std::to_string(i)).append(i % 2 ? ".example" : ".test");
+        text.append(i % 3 == 0 ? "." : i % 3 == 1 ? "*." : "").append(n);
+        text.append(i % 11 == 0 ? "\n" : " :" + std::to_string(2 + i % 5) + "\n");
+        if (i % 11 == 0) text.append("!x.").append(n).append("\n");
+        qs.push_back(n);
+        qs.push_back("x." + n);
+        qs.push_back("y.x." + n);
+        if (i % 7 == 0) qs.push_back(qs.back());
+        if (i % 13 == 0) qs.push_back("nx" + n);
+    }
+    for (std::size_t buckets : {0, 2}) {
+        auto z = Zone::parse(text, ZoneFormat::dnset, "t.zone", Zone::Options{buckets});
+        ASSERT_TRUE(z.ok());
+        const Zone& zone = *z.value();
+        std::vector<std::string_view> views(qs.begin(), qs.end());
+        std::vector<std::string> want;
+        for (const auto& v : views) {
+            const ZoneMatch m = zone.lookup_name(v);
+            want.push_back(answers(zone, m) + " " + std::string(m.entry));
+        }
+        std::size_t listed = 0;
+        for (const auto& w : want) listed += w[0] != '-';
+        EXPECT_GT(listed, want.size() / 3);
+        for (std::size_t len = 0; len <= 40; ++len) {
+            for (std::size_t start = 0; start + len <= views.size(); start += 97) {
+                std::vector<ZoneMatch> out(len + 1, ZoneMatch{{}, "untouched"});
+                zone.lookup_names(std::span<const std::string_view>(views.data() + start, len),
+                                  std::span<ZoneMatch>(out.data(), len));
+                for (std::size_t k = 0; k < len; ++k) {
+                    ASSERT_EQ(answers(zone, out[k]) + " " + std::string(out[k].entry),
+                              want[start + k])
+                        << views[start + k] << " len " << len;
+                }
+                EXPECT_EQ(out[len].entry, "untouched");  // nothing written past the output
+            }
+        }
+        // All at once; then with the output shorter than the input.
+        std::vector<ZoneMatch> out(views.size());
+        zone.lookup_names(views, out);
+        for (std::size_t k = 0; k < views.size(); ++k)
+            ASSERT_EQ(answers(zone, out[k]) + " " + std::string(out[k].entry), want[k]);
+        std::vector<ZoneMatch> shorter(9, ZoneMatch{{}, "untouched"});
+        zone.lookup_names(views, std::span<ZoneMatch>(shorter.data(), 5));
+        for (std::size_t k = 0; k < 5; ++k)
+            ASSERT_EQ(answers(zone, shorter[k]) + " " + std::string(shorter[k].entry), want[k]);
+        EXPECT_EQ(shorter[5].entry, "untouched");
     }
 }
 

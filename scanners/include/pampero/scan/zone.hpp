@@ -111,10 +111,10 @@ class Zone {
     // A domain name, case-insensitive, one trailing dot allowed; more than 253 characters
     // is "not listed". For an IP set, the name is not listed. No I/O, no allocation.
     ZoneMatch lookup_name(std::string_view name) const noexcept;
-    // The same for many names at once (out[i] for names[i]; min of both sizes): the names
-    // are hashed and their buckets, then records, prefetched in groups of 16, so the cache
-    // misses of one lookup overlap with the others'. What the engine calls with a message's
-    // URI domains.
+    // The same for many names at once (out[i] for names[i]; min of both sizes): a pipeline
+    // hashes a name and prefetches its buckets, then its records, a few names ahead of
+    // reading them, so the cache misses of one lookup overlap with the others' work. What
+    // the engine calls with a message's URI domains.
     void lookup_names(std::span<const std::string_view> names,
                       std::span<ZoneMatch> out) const noexcept;
 
