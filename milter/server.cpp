@@ -143,8 +143,25 @@ std::optional<std::string> client_ip(const proto::Connect& c) {
 
 class Connection;
 
+// One event loop and the thread that runs it. A connection lives on one loop from accept
+// to close, so its handlers never run concurrently and nothing is handed between threads
+// (see server.hpp for why).
+// Members in this order: the io_context's destructor destroys pending handlers and with
+// them Connections, which count themselves out of `live`.
+struct Loop {
+    std::atomic<unsigned> live{0};  // connections on this loop, for placing new ones
+    asio::io_context io{1};         // concurrency hint: one thread runs it
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+    std::thread thread;
+};
+
 struct Server::Impl {
     Impl(Services& s, ServerOptions o) : services(s), options(std::move(o)) {}
+    static std::vector<std::unique_ptr<Loop>> make_loops(int n) {
+        std::vector<std::unique_ptr<Loop>> v;
+        for (int i = 0; i < std::max(1, n); ++i) v.push_back(std::make_unique<Loop>());
+        return v;
+    }
 
     Services& services;
     ServerOptions options;
@@ -153,20 +170,30 @@ struct Server::Impl {
     std::atomic<unsigned long> sessions{0};  // "conn-N" names, as the logs always had
     std::atomic<bool> stopping{false};
 
-    // Live connections, for stop(). Declared before io so they outlive it: destroying io
-    // destroys pending handlers, and with them the last Connection references.
+    // Live connections, for stop(). Declared before the loops so they outlive them:
+    // destroying a loop destroys its pending handlers, and with them the last Connection
+    // references.
     std::mutex mu;
     std::condition_variable cv;
     std::unordered_map<std::uint64_t, std::weak_ptr<Connection>> connections;
     std::uint64_t next_connection = 0;
 
-    asio::io_context io;
-    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
-    asio::strand<asio::io_context::executor_type> accept_strand{asio::make_strand(io)};
-    asio::basic_socket_acceptor<asio::generic::stream_protocol> acceptor{accept_strand};
-    asio::steady_timer accept_retry{accept_strand};
-    std::vector<std::thread> threads;
+    std::vector<std::unique_ptr<Loop>> loops = make_loops(options.threads);  // [0] also accepts
+    asio::basic_socket_acceptor<asio::generic::stream_protocol> acceptor{loops.front()->io};
+    asio::steady_timer accept_retry{loops.front()->io};
+    bool running = false;
 
+    // The loop with the fewest connections (a scan blocks its loop's other connections
+    // while it runs, so they are spread evenly).
+    Loop& quietest_loop() {
+        Loop* best = loops.front().get();
+        for (auto& l : loops) {
+            if (l->live.load(std::memory_order_relaxed) <
+                best->live.load(std::memory_order_relaxed))
+                best = l.get();
+        }
+        return *best;
+    }
     void accept();
     void forget(std::uint64_t id) {
         std::lock_guard lock(mu);
@@ -178,20 +205,26 @@ struct Server::Impl {
 
 class Connection : public std::enable_shared_from_this<Connection> {
   public:
-    Connection(Server::Impl& server, Socket socket, std::uint64_t id)
-        : srv_(server), socket_(std::move(socket)), timer_(socket_.get_executor()), id_(id) {
+    Connection(Server::Impl& server, Loop& loop, Socket socket, std::uint64_t id)
+        : srv_(server),
+          loop_(loop),
+          socket_(std::move(socket)),
+          timer_(socket_.get_executor()),
+          id_(id) {
         name_ = srv_.new_session_name();
         session_ = std::make_unique<Session>(srv_.services, name_);
         in_.resize(kInitialBuffer);
+        ++loop_.live;
     }
-    ~Connection() { srv_.forget(id_); }
+    ~Connection() {
+        --loop_.live;
+        srv_.forget(id_);
+    }
 
     asio::any_io_executor executor() { return socket_.get_executor(); }
 
-    // On the connection's strand, all of them.
+    // On the connection's loop, all of them.
     void start() {
-        std::error_code ec;
-        socket_.non_blocking(true, ec);  // read_some after async_wait must not block
         touch();
         timer_.expires_at(deadline_);
         timer_.async_wait([self = shared_from_this()](std::error_code ec) { self->on_timer(ec); });
@@ -235,23 +268,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
         make_room();
         reading_ = true;
         touch();
-        // Wait until readable, then read: async_read_some would first try a read that
-        // fails with EAGAIN, since the MTA has not answered our reply yet.
-        socket_.async_wait(asio::socket_base::wait_read, [self = shared_from_this()](
-                                                             std::error_code ec) {
-            if (!ec) {
-                const std::size_t n = self->socket_.read_some(
-                    asio::buffer(self->in_.data() + self->end_, self->in_.size() - self->end_), ec);
-                if (ec == asio::error::would_block || ec == asio::error::try_again) {
-                    self->reading_ = false;
-                    self->read();
-                    return;
-                }
-                self->on_read(ec, n);
-                return;
-            }
-            self->on_read(ec, 0);
-        });
+        // async_read_some, not async_wait + read_some: Asio registers the socket once
+        // (edge-triggered) and queues a read without a system call when the last read
+        // emptied the socket; async_wait re-arms epoll (epoll_ctl) on every call, which
+        // was 8 system calls a message.
+        socket_.async_read_some(asio::buffer(in_.data() + end_, in_.size() - end_),
+                                [self = shared_from_this()](std::error_code ec, std::size_t n) {
+                                    self->on_read(ec, n);
+                                });
     }
 
     void make_room() {
@@ -546,6 +570,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
 
     Server::Impl& srv_;
+    Loop& loop_;
     Socket socket_;
     asio::steady_timer timer_;
     std::uint64_t id_;
@@ -566,39 +591,39 @@ class Connection : public std::enable_shared_from_this<Connection> {
 };
 
 void Server::Impl::accept() {
-    acceptor.async_accept(asio::any_io_executor(asio::make_strand(io)),
-                          [this](std::error_code ec, Socket s) {
-                              if (ec == asio::error::operation_aborted || stopping) return;
-                              if (ec) {
-                                  // Out of descriptors, most likely: say so and try again shortly.
-                                  log::warning("milter socket: accept: {}", ec.message());
-                                  accept_retry.expires_after(std::chrono::milliseconds(100));
-                                  accept_retry.async_wait([this](std::error_code e) {
-                                      if (!e && !stopping) accept();
-                                  });
-                                  return;
-                              }
-                              if (tcp) {
-                                  std::error_code ignored;
-                                  s.set_option(asio::ip::tcp::no_delay(true), ignored);
-                              }
-                              std::shared_ptr<Connection> c;
-                              {
-                                  std::lock_guard lock(mu);
-                                  const std::uint64_t id = ++next_connection;
-                                  c = std::make_shared<Connection>(*this, std::move(s), id);
-                                  connections.emplace(id, c);
-                              }
-                              asio::post(c->executor(), [c] { c->start(); });
-                              accept();
-                          });
+    Loop& loop = quietest_loop();
+    acceptor.async_accept(loop.io, [this, &loop](std::error_code ec, Socket s) {
+        if (ec == asio::error::operation_aborted || stopping) return;
+        if (ec) {
+            // Out of descriptors, most likely: say so and try again shortly.
+            log::warning("milter socket: accept: {}", ec.message());
+            accept_retry.expires_after(std::chrono::milliseconds(100));
+            accept_retry.async_wait([this](std::error_code e) {
+                if (!e && !stopping) accept();
+            });
+            return;
+        }
+        if (tcp) {
+            std::error_code ignored;
+            s.set_option(asio::ip::tcp::no_delay(true), ignored);
+        }
+        std::shared_ptr<Connection> c;
+        {
+            std::lock_guard lock(mu);
+            const std::uint64_t id = ++next_connection;
+            c = std::make_shared<Connection>(*this, loop, std::move(s), id);
+            connections.emplace(id, c);
+        }
+        asio::post(c->executor(), [c] { c->start(); });
+        accept();
+    });
 }
 
 Server::Server(Services& services, ServerOptions options)
     : impl_(std::make_unique<Impl>(services, std::move(options))) {}
 
 Server::~Server() {
-    if (!impl_->threads.empty()) stop(std::chrono::seconds(0));
+    if (impl_->running) stop(std::chrono::seconds(0));
 }
 
 Status Server::listen() {
@@ -625,7 +650,7 @@ Status Server::listen() {
         } else {
             addr = asio::ip::make_address(m.spec.host, ec);
             if (ec) {  // a host name: its first address of the socket's family
-                asio::ip::tcp::resolver resolver(m.io);
+                asio::ip::tcp::resolver resolver(m.loops.front()->io);
                 const auto proto = m.spec.kind == SocketSpec::Kind::inet ? asio::ip::tcp::v4()
                                                                          : asio::ip::tcp::v6();
                 auto results =
@@ -656,26 +681,26 @@ Status Server::listen() {
 }
 
 void Server::before_fork() {
-    impl_->io.notify_fork(asio::execution_context::fork_prepare);
+    for (auto& l : impl_->loops) l->io.notify_fork(asio::execution_context::fork_prepare);
 }
 void Server::after_fork_in_child() {
-    impl_->io.notify_fork(asio::execution_context::fork_child);
+    for (auto& l : impl_->loops) l->io.notify_fork(asio::execution_context::fork_child);
 }
 
 void Server::start() {
     Impl& m = *impl_;
-    m.work.emplace(m.io.get_executor());
-    asio::post(m.accept_strand, [&m] { m.accept(); });
-    const int n = std::max(1, m.options.threads);
-    for (int i = 0; i < n; ++i) {
-        m.threads.emplace_back([&m] {
+    m.running = true;
+    asio::post(m.loops.front()->io, [&m] { m.accept(); });
+    for (auto& loop : m.loops) {
+        loop->work.emplace(loop->io.get_executor());
+        loop->thread = std::thread([&io = loop->io] {
             for (;;) {
                 try {
-                    m.io.run();
+                    io.run();
                     return;
                 } catch (const std::exception& e) {
                     // A handler threw (out of memory, most likely): that connection is
-                    // gone with it; this thread goes back to serving the others.
+                    // gone with it; this loop goes back to serving the others.
                     log::error("milter thread: {}", e.what());
                 }
             }
@@ -686,7 +711,7 @@ void Server::start() {
 void Server::stop(std::chrono::seconds grace) {
     Impl& m = *impl_;
     m.stopping = true;
-    asio::post(m.accept_strand, [&m] {
+    asio::post(m.loops.front()->io, [&m] {
         std::error_code ec;
         m.acceptor.close(ec);
         m.accept_retry.cancel();
@@ -715,10 +740,14 @@ void Server::stop(std::chrono::seconds grace) {
         m.cv.wait_for(lock, std::chrono::seconds(5), [&m] { return m.connections.empty(); });
     }
     lock.unlock();
-    m.work.reset();
-    m.io.stop();
-    for (auto& t : m.threads) t.join();
-    m.threads.clear();
+    for (auto& loop : m.loops) {
+        loop->work.reset();
+        loop->io.stop();
+    }
+    for (auto& loop : m.loops) {
+        if (loop->thread.joinable()) loop->thread.join();
+    }
+    m.running = false;
     if (m.spec.kind == SocketSpec::Kind::unix_socket && !m.spec.path.empty())
         ::unlink(m.spec.path.c_str());
 }
