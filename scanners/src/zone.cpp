@@ -270,9 +270,11 @@ class Block {
 // Names are spread over buckets by hash, about kPerBucket a bucket, and a bucket's records
 // are adjacent in the arena. The buckets are a compact index (32 bytes each, 4 bytes a
 // name, small enough to stay in cache): a bucket holds a 16-bit fingerprint of each of its
-// names' hashes, in record order, and where its records start. A probe reads one bucket,
-// and only a name whose fingerprint matches (the name sought, or 1 in 65,534) is read from
-// the arena: a name that is not listed costs no arena access.
+// names' hashes, in record order, and where its records start. A fingerprint is 14 bits of
+// the hash and the record's flags, so a probe for an exact name passes over names that are
+// only wildcards and the other way round. A probe reads one bucket, and only a name whose
+// fingerprint matches (the name sought, with the flag sought, or about 1 in 16,000) is read
+// from the arena: a name that is not listed costs no arena access.
 struct Bucket {
     static constexpr unsigned kSlots = 14;
     static constexpr std::uint16_t kEmpty = 0, kOverflow = 0xffff;
@@ -298,25 +300,37 @@ struct NameTable {
     std::size_t bucket(std::uint64_t h) const noexcept {
         return static_cast<std::size_t>(((h >> 32) * nb) >> 32);  // fastrange on the high half
     }
-    static std::uint16_t fingerprint(std::uint64_t h) noexcept {
-        const auto x = static_cast<std::uint16_t>(h);
-        return x == Bucket::kEmpty ? 1 : x == Bucket::kOverflow ? 0xfffe : x;
+    // What a probe compares: the hash's low 16 bits with both flag bits set, never
+    // kOverflow (so never kEmpty or kOverflow once a slot's missing flags are filled in).
+    static std::uint16_t key(std::uint64_t h) noexcept {
+        const auto x = static_cast<std::uint16_t>(h | 3);
+        return x == Bucket::kOverflow ? 0xfffb : x;
+    }
+    // A record's slot: its key with only its own flags (kExact, kWild) in the low bits.
+    static std::uint16_t fingerprint(std::uint64_t h, unsigned flags) noexcept {
+        return static_cast<std::uint16_t>(key(h) & ~(3u ^ flags));
     }
     const Bucket& bucket_of(std::uint64_t h) const noexcept { return buckets[bucket(h)]; }
-    // Bit k set for each slot k of `b` holding fingerprint `fp` (kOverflow never matches:
-    // fingerprint() does not make it).
-    static unsigned matches(const Bucket& b, std::uint16_t fp) noexcept {
+    // Bit k set for each slot k of `b` that is the fingerprint of a name of hash h with the
+    // flag `flag`: the slot with the other flag bit set equals key(h) (kEmpty and kOverflow
+    // never do).
+    static unsigned matches(const Bucket& b, std::uint64_t h, unsigned flag) noexcept {
+        const auto k = static_cast<short>(key(h));
+        const auto other = static_cast<short>(3u ^ flag);
 #if defined(__SSE2__)
         // Two compares of 8 lanes and one movemask instead of a loop over the slots.
-        const __m128i t = _mm_set1_epi16(static_cast<short>(fp));
+        const __m128i t = _mm_set1_epi16(k), o = _mm_set1_epi16(other);
         const auto* v = reinterpret_cast<const __m128i*>(&b);
-        const __m128i eq =
-            _mm_packs_epi16(_mm_cmpeq_epi16(_mm_loadu_si128(v), t),
-                            _mm_cmpeq_epi16(_mm_loadu_si128(v + 1), t));  // lanes 14, 15: off
+        const __m128i eq = _mm_packs_epi16(
+            _mm_cmpeq_epi16(_mm_or_si128(_mm_loadu_si128(v), o), t),
+            _mm_cmpeq_epi16(_mm_or_si128(_mm_loadu_si128(v + 1), o), t));  // lanes 14, 15: off
         return static_cast<unsigned>(_mm_movemask_epi8(eq)) & ((1u << Bucket::kSlots) - 1);
 #else
         unsigned m = 0;
-        for (unsigned k = 0; k < Bucket::kSlots; ++k) m |= unsigned{b.fp[k] == fp} << k;
+        for (unsigned s = 0; s < Bucket::kSlots; ++s)
+            m |= unsigned{static_cast<std::uint16_t>(b.fp[s] | other) ==
+                          static_cast<std::uint16_t>(k)}
+                 << s;
         return m;
 #endif
     }
@@ -351,10 +365,13 @@ struct NameTable {
         for (std::uintptr_t a = line(p); a < line(e) + 64; a += 64)
             __builtin_prefetch(reinterpret_cast<const void*>(a));
     }
-    // The record offset of `name` (lowercased, readable 7 bytes past len), or 0.
-    std::uint32_t find(const char* name, std::size_t len, std::uint64_t h) const noexcept {
+    // The record offset of `name` (lowercased, readable 7 bytes past len) when it may have
+    // `flag` (an overflowing bucket's names past its slots are compared whatever their
+    // flags), or 0.
+    std::uint32_t find(const char* name, std::size_t len, std::uint64_t h,
+                       unsigned flag) const noexcept {
         const Bucket& b = bucket_of(h);
-        for (unsigned m = matches(b, fingerprint(h)); m; m &= m - 1) {
+        for (unsigned m = matches(b, h, flag); m; m &= m - 1) {
             const auto k = static_cast<unsigned>(std::countr_zero(m));
             prefetch_range(b, k);
             if (const auto off = hit(record(b, k), name, len)) return off;
@@ -998,7 +1015,7 @@ class Parser {
             bytes[b] += 2 + raw.len + t.extra;
             const std::uint32_t slot = filled[b]++;
             if (slot < Bucket::kSlots)
-                buckets[b].fp[slot] = NameTable::fingerprint(hashes[k]);
+                buckets[b].fp[slot] = NameTable::fingerprint(hashes[k], recs[k].flags);
             else
                 buckets[b].fp[Bucket::kSlots - 1] = Bucket::kOverflow;
         }
@@ -1181,11 +1198,17 @@ void prepare(const NameTable& t, std::string_view name, Query& q) noexcept {
 inline void prefetch_buckets(const NameTable& t, const Query& q) noexcept {
     for (unsigned c = 0; c < q.count && c < 8; ++c) t.prefetch_bucket(q.hash[c]);
 }
+// The flag an entry for candidate c must have: an exact entry decides for the name itself,
+// a wildcard entry for the names under it.
+inline unsigned flag_sought(const Query& q, unsigned c) noexcept {
+    return c == 0 && q.exact ? NameTable::kExact : NameTable::kWild;
+}
+
 // Then the records their fingerprints point to.
 inline void prefetch_records(const NameTable& t, const Query& q) noexcept {
     for (unsigned c = 0; c < q.count && c < 8; ++c) {
         const Bucket& b = t.bucket_of(q.hash[c]);
-        t.prefetch_record(b, NameTable::matches(b, NameTable::fingerprint(q.hash[c])));
+        t.prefetch_record(b, NameTable::matches(b, q.hash[c], flag_sought(q, c)));
     }
 }
 
@@ -1193,12 +1216,11 @@ ZoneMatch probe(const Zone::Impl& m, const Query& q) noexcept {
     const NameTable& t = m.table;
     for (unsigned c = 0; c < q.count; ++c) {
         const std::size_t s = q.at[c];
-        const std::uint32_t off = t.find(q.buf + s, q.len - s, q.hash[c]);
-        if (off == 0) continue;
-        // An exact entry decides for the name itself; a wildcard entry for the names under it.
-        const bool exact = c == 0 && q.exact;
-        if (m.record_flags(off) & (exact ? NameTable::kExact : NameTable::kWild)) {
-            return m.match_set(m.record_vid(off, exact ? 0 : 1), m.record_name(off));
+        const unsigned flag = flag_sought(q, c);
+        const std::uint32_t off = t.find(q.buf + s, q.len - s, q.hash[c], flag);
+        if (off != 0 && (m.record_flags(off) & flag)) {
+            return m.match_set(m.record_vid(off, flag == NameTable::kExact ? 0 : 1),
+                               m.record_name(off));
         }
     }
     return {};

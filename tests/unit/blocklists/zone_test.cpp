@@ -416,7 +416,7 @@ std::vector<std::string> dnset_answers(const std::string& text, std::size_t buck
 }
 
 TEST(DnSet, FingerprintCollisionsStillCompareNames) {
-    // One bucket: every name shares it, so with 16-bit fingerprints and 3,000 names of the
+    // One bucket: every name shares it, so with 14-bit fingerprints and 3,000 names of the
     // same length many fingerprints collide (and the bucket overflows its 14 slots); two
     // buckets and three still overflow. Each name must still find only itself.
     std::string text;

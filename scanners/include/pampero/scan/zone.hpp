@@ -37,9 +37,10 @@
 // Memory: an ip4set costs about 2-4 bytes per /32 entry (keys are split into a 64K-bucket
 // index and 16-bit suffixes) plus 0-4 bytes of value id when entries carry different
 // values; a dnset costs each distinct name once (+2 bytes, +value ids when entries differ)
-// plus 4 bytes of bucket index per name (a 16-bit fingerprint of the name's hash, so a
-// name that is not listed is answered from the index alone; the index is mapped with
-// transparent huge pages when there is 2 MB of it).
+// plus 4 bytes of bucket index per name (a 16-bit fingerprint: 14 bits of the name's hash
+// and whether it is an exact or a wildcard entry, so a name that is not listed is answered
+// from the index alone; the index is mapped with transparent huge pages when there is
+// 2 MB of it).
 //
 // Thread-safety: a Zone is immutable after load; lookups from any number of threads are
 // safe. Reload builds a new Zone and swaps a shared_ptr<const Zone> (see blocklists.hpp).
