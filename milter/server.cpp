@@ -408,7 +408,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
     // The one place a Reply becomes a milter answer.
     void answer(const Reply& r, std::uint32_t no_reply_flag) {
-        if (protocol_ & no_reply_flag) return;  // never negotiated for a step that decides
+        if (protocol_ & no_reply_flag) {
+            // Negotiated only for steps whose Session call always proceeds; should that
+            // change, the verdict must not vanish silently.
+            if (r.kind != Reply::Kind::proceed) {
+                log::error("{}: a verdict ({} {}) at a step the MTA expects no reply for; not sent",
+                           session_->id(), r.rcode, r.xcode);
+            }
+            return;
+        }
         if (r.kind == Reply::Kind::proceed || r.rcode.empty()) {
             const char plain = r.kind == Reply::Kind::proceed  ? 'c'
                                : r.kind == Reply::Kind::reject ? 'r'
@@ -450,10 +458,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
         if (!(o.protocol & proto::flag::rcpt_rej)) {
             log::warning("the MTA cannot show refused recipients: the guard counts only its own");
         }
-        // See server.hpp for why each of these, and why not NOHELO/NODATA/NOEOH.
+        // See server.hpp for why each of these, and why not NOEOH.
         constexpr std::uint32_t want_protocol =
             proto::flag::rcpt_rej | proto::flag::no_unknown | proto::flag::header_leading_space |
-            proto::flag::nr_header | proto::flag::nr_body | proto::flag::nr_eoh;
+            proto::flag::nr_header | proto::flag::nr_body | proto::flag::nr_eoh |
+            proto::flag::no_helo | proto::flag::no_data | proto::flag::nr_mail;
         protocol_ = o.protocol & want_protocol;
         negotiated_ = true;
         session_->set_verbatim_headers((protocol_ & proto::flag::header_leading_space) != 0);

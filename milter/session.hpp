@@ -71,7 +71,7 @@ struct Services {
 };
 
 class Session {
-public:
+  public:
     Session(Services& services, std::string connection_id);
 
     const std::string& id() const { return id_; }
@@ -79,6 +79,7 @@ public:
     void set_queue_id(const std::string& qid);
 
     Reply connect(const std::string& client_ip);
+    // Always proceeds: the server negotiates SMFIP_NR_MAIL (no reply to MAIL) on that.
     Reply mail_from(const std::string& sender, bool authenticated);
     Reply rcpt(const std::string& recipient, bool rejected_by_mta);
     // With SMFIP_HDR_LEADSPC the MTA hands header values over exactly as sent (leading
@@ -91,7 +92,7 @@ public:
     // RSET, or the MTA aborted the transaction: forget the message, keep the connection.
     void reset_message();
 
-private:
+  private:
     struct Recipient {
         std::string as_given;              // what the MTA handed over, for smfi_delrcpt
         std::string address;               // normalized
