@@ -1,8 +1,12 @@
 // libFuzzer target: the whole message path (GMime parse, charsets, HTML to text, URI
 // extraction and reduction), and the parts the virus scanner is handed (mime_leaves), on
 // arbitrary bytes. Must never crash, hang or leak.
+// clang-format off
 // fuzz-sources: scanners/src/message.cpp scanners/src/uri.cpp scanners/src/html.cpp
-// scanners/src/mime_leaves.cpp fuzz-libs: gmime-3.0 libpsl libidn2 fuzz-seeds: tests/data/messages
+// fuzz-sources: scanners/src/mime_leaves.cpp
+// fuzz-libs: gmime-3.0 libpsl libidn2
+// fuzz-seeds: tests/data/messages
+// clang-format on
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
