@@ -1161,6 +1161,9 @@ void prepare(const NameTable& t, std::string_view name, Query& q) noexcept {
         std::memcpy(q.buf + i, &w, 8);
         const std::uint64_t x = w ^ ('.' * k01);
         for (std::uint64_t m = ~(((x & k7f) + k7f) | x | k7f); m; m &= m - 1) {
+            // A listed name has at most kMaxLabels labels (none empty, 253 octets); more
+            // dots than that mean empty labels ("a....b"), which no entry can match.
+            if (nd == kMaxLabels - 1) return;
             dots[nd++] =
                 static_cast<std::uint8_t>(i + (static_cast<unsigned>(std::countr_zero(m)) >> 3));
         }

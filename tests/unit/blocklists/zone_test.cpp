@@ -349,6 +349,36 @@ TEST(DnSet, WildcardsExclusionsAndCase) {
     EXPECT_EQ(z->answer_txt(m.answers[0], m.entry), "dom wild.com");
 }
 
+// Names of up to 253 octets made mostly of dots (empty labels, as in fuzzed or hostile
+// input) are answered "not listed" without overrunning the per-label tables: the first
+// version indexed past them at the 128th dot (found by fuzz_zone).
+TEST(DnSet, NamesOfManyEmptyLabelsNeverMatch) {
+    std::string deepest;  // 127 labels, 253 octets: the most labels a listed name can have
+    for (int i = 0; i < 127; ++i) deepest.append(i ? ".a" : "a");
+    ASSERT_EQ(deepest.size(), Zone::kMaxNameLength);
+    auto z = must_parse(":127.0.0.2:x\n" + deepest + "\n.a\n*.com\n", ZoneFormat::dnset);
+    ASSERT_TRUE(z);
+    EXPECT_EQ(name_answers(*z, deepest.c_str()), "127.0.0.2");
+    EXPECT_EQ(name_answers(*z, deepest.substr(2).c_str()), "127.0.0.2");  // under the wildcard .a
+    const std::vector<std::string> hostile = {std::string(253, '.'),
+                                              std::string(252, '.') + "a",
+                                              "a" + std::string(252, '.'),
+                                              std::string(200, '.') + "com",
+                                              "b..b",
+                                              std::string(127, '.'),
+                                              std::string(128, '.') + "a"};
+    std::vector<std::string_view> views;
+    for (const auto& h : hostile) {
+        EXPECT_EQ(name_answers(*z, h.c_str()), "-") << h.size();
+        views.push_back(h);
+    }
+    views.push_back(deepest);  // the batched path too, with one name that is listed
+    std::vector<ZoneMatch> out(views.size());
+    z->lookup_names(views, out);
+    for (std::size_t i = 0; i + 1 < out.size(); ++i) EXPECT_TRUE(out[i].answers.empty()) << i;
+    EXPECT_FALSE(out.back().answers.empty());
+}
+
 TEST(DnSet, ManyNamesAllFound) {
     std::string text;
     for (int i = 0; i < 20000; ++i)
