@@ -169,7 +169,7 @@ struct Ip4Level {
 
 static_assert(std::endian::native == std::endian::little, "name hashing loads words little-endian");
 
-constexpr std::size_t kNameBuf = Zone::kMaxNameLength + 11;    // a name, then 8+ zero bytes
+constexpr std::size_t kNameBuf = Zone::kMaxNameLength + 19;    // a name, then 16+ zero bytes
 constexpr unsigned kMaxLabels = Zone::kMaxNameLength / 2 + 1;  // "a.a.a...": 127
 
 inline std::uint64_t load8(const void* p) noexcept {
@@ -1138,36 +1138,69 @@ struct Query {
     char buf[kNameBuf];
 };
 
+// Lowercases buf[0..len) in place (ASCII letters only) and sets bit i of dots[i / 64] for
+// each '.' at i; returns how many there are. buf is zero-padded to a multiple of 16 past len
+// (zeros stay zeros and are no dots).
+inline unsigned lower_and_find_dots(char* buf, std::size_t len, std::uint64_t* dots) noexcept {
+#if defined(__SSE2__)
+    // Sixteen bytes a step: a signed compare keeps bytes >= 0x80 out of 'A'..'Z', and the dot
+    // count adds up per lane (at most 16 steps, so a lane cannot pass 16).
+    const __m128i below_a = _mm_set1_epi8('A' - 1), above_z = _mm_set1_epi8('Z' + 1);
+    const __m128i to_lower = _mm_set1_epi8(0x20), dot = _mm_set1_epi8('.');
+    __m128i count = _mm_setzero_si128();
+    for (std::size_t i = 0; i < len; i += 16) {
+        auto* p = reinterpret_cast<__m128i*>(buf + i);
+        __m128i v = _mm_loadu_si128(p);
+        const __m128i upper = _mm_and_si128(_mm_cmpgt_epi8(v, below_a), _mm_cmplt_epi8(v, above_z));
+        v = _mm_or_si128(v, _mm_and_si128(upper, to_lower));
+        _mm_storeu_si128(p, v);
+        const __m128i is_dot = _mm_cmpeq_epi8(v, dot);
+        count = _mm_sub_epi8(count, is_dot);
+        dots[i >> 6] |= std::uint64_t{static_cast<unsigned>(_mm_movemask_epi8(is_dot))} << (i & 63);
+    }
+    const __m128i sums = _mm_sad_epu8(count, _mm_setzero_si128());
+    return static_cast<unsigned>(_mm_cvtsi128_si32(sums) +
+                                 _mm_cvtsi128_si32(_mm_unpackhi_epi64(sums, sums)));
+#else
+    unsigned nd = 0;
+    for (std::size_t i = 0; i < len; ++i) {
+        char& c = buf[i];
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+        if (c == '.') {
+            dots[i >> 6] |= std::uint64_t{1} << (i & 63);
+            ++nd;
+        }
+    }
+    return nd;
+#endif
+}
+
+// The position of the last dot before `end` in the bitmap of lower_and_find_dots, or -1.
+inline long dot_before(const std::uint64_t* dots, std::size_t end) noexcept {
+    std::size_t w = end >> 6;
+    std::uint64_t m = dots[w] & ((std::uint64_t{1} << (end & 63)) - 1);
+    while (m == 0) {  // names of over 64 octets only
+        if (w == 0) return -1;
+        m = dots[--w];
+    }
+    return static_cast<long>(w * 64 + 63 - static_cast<unsigned>(std::countl_zero(m)));
+}
+
 // Fills q for `name`; q.count is 0 when no entry can match (empty or too long name, no
-// candidate label count).
+// candidate label count, empty labels).
 void prepare(const NameTable& t, std::string_view name, Query& q) noexcept {
     q.count = 0;
     if (!name.empty() && name.back() == '.') name.remove_suffix(1);
     if (name.empty() || name.size() > Zone::kMaxNameLength || t.nb == 0) return;
     const std::size_t len = name.size();
     std::memcpy(q.buf, name.data(), len);
-    std::memset(q.buf + len, 0, 8);
+    std::memset(q.buf + len, 0, 16);
     q.len = len;
-    // Eight bytes at a time: lowercase (ASCII letters only) and find the dots.
-    constexpr std::uint64_t k01 = 0x0101010101010101ull, k7f = 0x7f * k01, k80 = 0x80 * k01;
-    std::uint8_t dots[kMaxLabels];
-    unsigned nd = 0;
-    for (std::size_t i = 0; i < len; i += 8) {
-        std::uint64_t w = load8(q.buf + i);
-        const std::uint64_t low7 = w & k7f;  // no carry between bytes in the sums below
-        const std::uint64_t upper =
-            ((low7 + (0x80 - 'A') * k01) ^ (low7 + (0x80 - 'Z' - 1) * k01)) & ~w & k80;
-        w |= upper >> 2;  // 'A'..'Z' + 0x20
-        std::memcpy(q.buf + i, &w, 8);
-        const std::uint64_t x = w ^ ('.' * k01);
-        for (std::uint64_t m = ~(((x & k7f) + k7f) | x | k7f); m; m &= m - 1) {
-            // A listed name has at most kMaxLabels labels (none empty, 253 octets); more
-            // dots than that mean empty labels ("a....b"), which no entry can match.
-            if (nd == kMaxLabels - 1) return;
-            dots[nd++] =
-                static_cast<std::uint8_t>(i + (static_cast<unsigned>(std::countr_zero(m)) >> 3));
-        }
-    }
+    std::uint64_t dots[4] = {0, 0, 0, 0};  // bit i: a dot at i (names of up to 256 octets)
+    const unsigned nd = lower_and_find_dots(q.buf, len, dots);
+    // A listed name has at most kMaxLabels labels (none empty, 253 octets); more dots than
+    // that mean empty labels ("a....b"), which no entry can match.
+    if (nd >= kMaxLabels) return;
     const unsigned labels = nd + 1;
     q.exact = labels >= t.min_labels[0] && labels <= t.max_labels[0];
     // A wildcard entry matches from one label up: parents of wild_lo..wild_hi labels.
@@ -1181,7 +1214,7 @@ void prepare(const NameTable& t, std::string_view name, Query& q) noexcept {
     std::uint64_t h = kHashSeed;
     std::size_t end = len;
     for (unsigned j = 1; j <= top; ++j) {
-        const std::size_t s = j > nd ? 0 : dots[nd - j] + 1u;
+        const std::size_t s = static_cast<std::size_t>(dot_before(dots, end) + 1);
         h = hash_label(h, q.buf + s, end - s);
         end = s - 1;
         if (j >= wild_lo && j <= wild_hi) {
