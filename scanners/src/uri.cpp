@@ -17,6 +17,10 @@ constexpr std::size_t kMaxHostLength = 253;  // DNS: a name is at most 253 chara
 constexpr std::size_t kMaxLabelLength = 63;  // ... and a label at most 63
 
 char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+// ASCII letters and digits, whatever the locale (inline: it runs once a text byte).
+bool ascii_alnum(char c) {
+    return (c >= '0' && c <= '9') || (lower(c) >= 'a' && lower(c) <= 'z');
+}
 
 bool istarts_with(std::string_view s, std::string_view prefix) {
     if (s.size() < prefix.size()) return false;
@@ -416,16 +420,19 @@ std::vector<std::string_view> find_text_uris(std::string_view text) {
         const char c = lower(text[i]);
         std::size_t start = std::string_view::npos;
         // Candidates start at a word boundary: not inside a longer word, host or path.
-        const bool boundary = i == 0 || !(std::isalnum(static_cast<unsigned char>(text[i - 1])) ||
-                                          text[i - 1] == '.' || text[i - 1] == '/' ||
-                                          text[i - 1] == '@' || text[i - 1] == '-' || text[i - 1] == '_');
-        if (boundary && (c == 'h' || c == 'f' || c == 'w')) {
+        // Tested only for a byte that can start one: it runs once a text byte.
+        const auto boundary = [&] {
+            if (i == 0) return true;
+            const char p = text[i - 1];
+            return !(ascii_alnum(p) || p == '.' || p == '/' || p == '@' || p == '-' || p == '_');
+        };
+        if ((c == 'h' || c == 'f' || c == 'w') && boundary()) {
             const std::string_view at = text.substr(i);
             if (istarts_with(at, "http://") || istarts_with(at, "https://") || istarts_with(at, "ftp://") ||
                 istarts_with(at, "http:\\\\") || istarts_with(at, "https:\\\\")) {
                 start = i;
             } else if ((istarts_with(at, "www.") || istarts_with(at, "ftp.")) && at.size() > 4 &&
-                       std::isalnum(static_cast<unsigned char>(at[4]))) {
+                       ascii_alnum(at[4])) {
                 start = i;
             }
         }

@@ -139,6 +139,11 @@ INSTANTIATE_TEST_SUITE_P(
         TextRow{"ftp://files.example.com ftp.example.org", {"ftp://files.example.com", "ftp.example.org"}},
         TextRow{"a.www.example.com not-www.x.com xhttp://no", {}},
         TextRow{"www. and www.", {}},
+        // The boundary is ASCII: a digit, letter or _ before joins the word; a UTF-8 letter
+        // (bytes >= 0x80) does not, whatever the locale.
+        TextRow{"9www.example.com Zhttp://x.com _www.y.com www.-z.com", {}},
+        TextRow{"\xC3\xA9www.example.com \xC3\xA9http://x.com",
+                {"www.example.com", "http://x.com"}},
         TextRow{"", {}}));
 
 TEST(HtmlEntities, DecodeRows) {
