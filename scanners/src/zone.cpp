@@ -203,21 +203,53 @@ inline std::uint64_t hash_final(std::uint64_t h) noexcept {
     return h ^ (h >> 33);
 }
 
-// Positions of the dots in buf[0..len), left to right; buf is zero-padded past len to a
-// multiple of 8. Returns their count.
-inline unsigned find_dots(const char* buf, std::size_t len, std::uint8_t* dots) noexcept {
-    constexpr std::uint64_t k7f = 0x7f7f7f7f7f7f7f7full;
+// Lowercases buf[0..len) in place (ASCII letters only) and sets bit i of dots[i / 64] for
+// each '.' at i; returns how many there are. buf is zero-padded to a multiple of 16 past len
+// (zeros stay zeros and are no dots).
+inline unsigned lower_and_find_dots(char* buf, std::size_t len, std::uint64_t* dots) noexcept {
+#if defined(__SSE2__)
+    // Sixteen bytes a step: a signed compare keeps bytes >= 0x80 out of 'A'..'Z', and the dot
+    // count adds up per lane (at most 16 steps, so a lane cannot pass 16).
+    const __m128i below_a = _mm_set1_epi8('A' - 1), above_z = _mm_set1_epi8('Z' + 1);
+    const __m128i to_lower = _mm_set1_epi8(0x20), dot = _mm_set1_epi8('.');
+    __m128i count = _mm_setzero_si128();
+    for (std::size_t i = 0; i < len; i += 16) {
+        auto* p = reinterpret_cast<__m128i*>(buf + i);
+        __m128i v = _mm_loadu_si128(p);
+        const __m128i upper = _mm_and_si128(_mm_cmpgt_epi8(v, below_a), _mm_cmplt_epi8(v, above_z));
+        v = _mm_or_si128(v, _mm_and_si128(upper, to_lower));
+        _mm_storeu_si128(p, v);
+        const __m128i is_dot = _mm_cmpeq_epi8(v, dot);
+        count = _mm_sub_epi8(count, is_dot);
+        dots[i >> 6] |= std::uint64_t{static_cast<unsigned>(_mm_movemask_epi8(is_dot))} << (i & 63);
+    }
+    const __m128i sums = _mm_sad_epu8(count, _mm_setzero_si128());
+    return static_cast<unsigned>(_mm_cvtsi128_si32(sums) +
+                                 _mm_cvtsi128_si32(_mm_unpackhi_epi64(sums, sums)));
+#else
     unsigned nd = 0;
-    for (std::size_t i = 0; i < len; i += 8) {
-        const std::uint64_t x = load8(buf + i) ^ 0x2e2e2e2e2e2e2e2eull;  // '.' bytes become 0
-        std::uint64_t m = ~(((x & k7f) + k7f) | x | k7f);                // exact: 0x80 at each
-        while (m) {
-            dots[nd++] =
-                static_cast<std::uint8_t>(i + (static_cast<unsigned>(std::countr_zero(m)) >> 3));
-            m &= m - 1;
+    for (std::size_t i = 0; i < len; ++i) {
+        char& c = buf[i];
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+        if (c == '.') {
+            dots[i >> 6] |= std::uint64_t{1} << (i & 63);
+            ++nd;
         }
     }
     return nd;
+#endif
+}
+
+// The position of the last dot before `end` in the bitmap of lower_and_find_dots, or -1.
+// Read right to left, end after end, it gives a name's labels as its hash chain takes them.
+inline long dot_before(const std::uint64_t* dots, std::size_t end) noexcept {
+    std::size_t w = end >> 6;
+    std::uint64_t m = dots[w] & ((std::uint64_t{1} << (end & 63)) - 1);
+    while (m == 0) {  // the leftmost label, or a word with no dot before end
+        if (w == 0) return -1;
+        m = dots[--w];
+    }
+    return static_cast<long>(w * 64 + 63 - static_cast<unsigned>(std::countl_zero(m)));
 }
 
 // a[0..n) == b[0..n), both readable 7 bytes past n.
@@ -969,16 +1001,16 @@ class Parser {
         std::vector<std::uint64_t> hashes(recs.size());
         std::vector<std::uint64_t> bytes(t.nb + 1, 0);
         char buf[kNameBuf] = {};
-        std::uint8_t dots[kMaxLabels];
         for (std::size_t k = 0; k < recs.size(); ++k) {
             const RawName& raw = raw_dn_[recs[k].first];
             std::memcpy(buf, blob.data() + raw.off, raw.len);
-            std::memset(buf + raw.len, 0, 8);
-            const unsigned nd = find_dots(buf, raw.len, dots);
+            std::memset(buf + raw.len, 0, 16);
+            std::uint64_t dots[4] = {0, 0, 0, 0};  // the name is lowercase already
+            const unsigned nd = lower_and_find_dots(buf, raw.len, dots);
             std::uint64_t h = kHashSeed;
             std::size_t end = raw.len;
-            for (unsigned j = nd + 1; j-- > 0;) {  // labels right to left
-                const std::size_t s = j == 0 ? 0 : dots[j - 1] + 1u;
+            for (unsigned j = 0; j <= nd; ++j) {  // labels right to left, as prepare() does
+                const std::size_t s = static_cast<std::size_t>(dot_before(dots, end) + 1);
                 h = hash_label(h, buf + s, end - s);
                 end = s - 1;
             }
@@ -1137,54 +1169,6 @@ struct Query {
     std::uint64_t hash[kMaxLabels];
     char buf[kNameBuf];
 };
-
-// Lowercases buf[0..len) in place (ASCII letters only) and sets bit i of dots[i / 64] for
-// each '.' at i; returns how many there are. buf is zero-padded to a multiple of 16 past len
-// (zeros stay zeros and are no dots).
-inline unsigned lower_and_find_dots(char* buf, std::size_t len, std::uint64_t* dots) noexcept {
-#if defined(__SSE2__)
-    // Sixteen bytes a step: a signed compare keeps bytes >= 0x80 out of 'A'..'Z', and the dot
-    // count adds up per lane (at most 16 steps, so a lane cannot pass 16).
-    const __m128i below_a = _mm_set1_epi8('A' - 1), above_z = _mm_set1_epi8('Z' + 1);
-    const __m128i to_lower = _mm_set1_epi8(0x20), dot = _mm_set1_epi8('.');
-    __m128i count = _mm_setzero_si128();
-    for (std::size_t i = 0; i < len; i += 16) {
-        auto* p = reinterpret_cast<__m128i*>(buf + i);
-        __m128i v = _mm_loadu_si128(p);
-        const __m128i upper = _mm_and_si128(_mm_cmpgt_epi8(v, below_a), _mm_cmplt_epi8(v, above_z));
-        v = _mm_or_si128(v, _mm_and_si128(upper, to_lower));
-        _mm_storeu_si128(p, v);
-        const __m128i is_dot = _mm_cmpeq_epi8(v, dot);
-        count = _mm_sub_epi8(count, is_dot);
-        dots[i >> 6] |= std::uint64_t{static_cast<unsigned>(_mm_movemask_epi8(is_dot))} << (i & 63);
-    }
-    const __m128i sums = _mm_sad_epu8(count, _mm_setzero_si128());
-    return static_cast<unsigned>(_mm_cvtsi128_si32(sums) +
-                                 _mm_cvtsi128_si32(_mm_unpackhi_epi64(sums, sums)));
-#else
-    unsigned nd = 0;
-    for (std::size_t i = 0; i < len; ++i) {
-        char& c = buf[i];
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-        if (c == '.') {
-            dots[i >> 6] |= std::uint64_t{1} << (i & 63);
-            ++nd;
-        }
-    }
-    return nd;
-#endif
-}
-
-// The position of the last dot before `end` in the bitmap of lower_and_find_dots, or -1.
-inline long dot_before(const std::uint64_t* dots, std::size_t end) noexcept {
-    std::size_t w = end >> 6;
-    std::uint64_t m = dots[w] & ((std::uint64_t{1} << (end & 63)) - 1);
-    while (m == 0) {  // names of over 64 octets only
-        if (w == 0) return -1;
-        m = dots[--w];
-    }
-    return static_cast<long>(w * 64 + 63 - static_cast<unsigned>(std::countl_zero(m)));
-}
 
 // Fills q for `name`; q.count is 0 when no entry can match (empty or too long name, no
 // candidate label count, empty labels).
