@@ -232,7 +232,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     void drain() {
         draining_ = true;
-        if (!in_transaction_ && reading_) close();  // idle: nothing to finish
+        // Idle: close, nothing to finish. Cancel the pending read rather than close the
+        // socket: the reactor may already have read bytes on_read has not seen yet (a
+        // MAIL under NR_MAIL gets no reply, so the MTA can have sent one just before the
+        // signal), and on_read then goes on with them.
+        if (reading_ && idle()) {
+            std::error_code ec;
+            socket_.cancel(ec);
+        }
     }
     void close() {
         if (closed_) return;
@@ -259,9 +266,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
         close();
     }
 
+    // Nothing to finish: outside a transaction, no half packet buffered and nothing
+    // waiting in the socket.
+    bool idle() {
+        if (in_transaction_ || begin_ != end_) return false;
+        std::error_code ec;
+        const std::size_t waiting = socket_.available(ec);
+        return ec || waiting == 0;
+    }
+
     void read() {
         if (closed_) return;
-        if (draining_ && !in_transaction_) {
+        if (draining_ && idle()) {
             close();
             return;
         }
@@ -299,6 +315,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
     void on_read(std::error_code ec, std::size_t n) {
         reading_ = false;
+        if (ec == asio::error::operation_aborted && draining_ && !closed_) {
+            read();  // cancelled by drain(): closes unless bytes came in meanwhile
+            return;
+        }
         if (ec) {
             if (ec != asio::error::eof && ec != asio::error::operation_aborted && !closed_) {
                 log::debug("{}: read: {}", name_, ec.message());

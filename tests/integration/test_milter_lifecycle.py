@@ -176,18 +176,33 @@ class MilterLifecycle(unittest.TestCase):
         self.milter = h.start_milter(self.config, self.port, self.work.path)
         busy = socket.create_connection(("127.0.0.1", self.port), timeout=10)
         idle = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        half = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        connect = milter_packet(b"C", b"client.example\x004" + struct.pack(">H", 4242) + b"127.0.0.46\x00")
+        mail = milter_packet(b"M", b"<a@example.org>\x00")
         try:
             milter_negotiate(idle)
+            milter_negotiate(half)
             _version, _actions, protocol = struct.unpack(">III", milter_negotiate(busy)[:12])
             # NOHELO, NODATA and NR_MAIL: HELO and DATA are not sent, MAIL gets no reply.
             self.assertEqual(protocol & 0x4202, 0x4202, hex(protocol))
-            busy.sendall(milter_packet(b"C", b"client.example\x004" + struct.pack(">H", 4242) + b"127.0.0.46\x00"))
-            self.assertEqual(read_milter_packet(busy)[0], b"c")
-            busy.sendall(milter_packet(b"M", b"<a@example.org>\x00"))
+            for s in (busy, half):
+                s.sendall(connect)
+                self.assertEqual(read_milter_packet(s)[0], b"c")
+            busy.sendall(mail)
+            # MAIL is not answered, so the MTA may be anywhere inside sending it when the
+            # signal lands: half of it sent must count as a transaction, not as idle.
+            half.sendall(mail[:7])
 
             self.milter.signal(signal.SIGTERM)
             # The idle connection is closed, not left waiting for a transaction.
             self.assertEqual(read_milter_packet(idle), (None, b""))
+            half.sendall(mail[7:] + milter_packet(b"R", b"<nobody@demo.test>\x00"))
+            cmd, data = read_milter_packet(half)
+            self.assertEqual(cmd, b"y", "the half-sent transaction was cut off")
+            self.assertTrue(data.startswith(b"550 5.1.1"), data)
+            # Aborted, that transaction is over: the connection is closed as idle.
+            half.sendall(milter_packet(b"A"))
+            self.assertEqual(read_milter_packet(half), (None, b""))
             # The transaction goes on: a known recipient passes, an unknown one is refused
             # (the session still decides), and the end of message gets its verdict.
             busy.sendall(milter_packet(b"R", b"<nobody@demo.test>\x00"))
@@ -220,6 +235,7 @@ class MilterLifecycle(unittest.TestCase):
         finally:
             busy.close()
             idle.close()
+            half.close()
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
