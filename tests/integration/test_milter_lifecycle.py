@@ -123,7 +123,7 @@ class MilterLifecycle(unittest.TestCase):
                     struct.pack(">I", 1) + b"O", b""]
         for p in payloads:
             with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
-                # libmilter may hang up as soon as it has read the junk: that is an answer too.
+                # The milter may hang up as soon as it has read the junk: that is an answer too.
                 try:
                     s.sendall(p)
                     s.shutdown(socket.SHUT_WR)
