@@ -3,10 +3,12 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <optional>
 
 #include "pampero/common/address.hpp"
 #include "pampero/common/log.hpp"
 #include "pampero/common/recipient_facts.hpp"
+#include "pampero/scan/parsed_mime.hpp"
 #include "pampero/scan/scan_message.hpp"
 #include "pampero/scan/spam_headers.hpp"
 
@@ -149,8 +151,16 @@ EndOfMessage Session::end_of_message() {
     raw += "\r\n";
     raw += body_;
 
+    // One GMime parse for the virus scanner and the engine, when the engine looks at
+    // the whole message (over its scan limit it parses its own cut, and the virus
+    // scanner the whole message).
+    std::optional<scan::ParsedMime> parsed;
+    if (raw.size() <= engine_->scan_limit() && (s_.antivirus || !authenticated_))
+        parsed.emplace(raw);
+    const scan::ParsedMime* shared = parsed ? &*parsed : nullptr;
+
     if (s_.antivirus) {
-        const scan::VirusScan av = s_.antivirus->get()->scan(raw);
+        const scan::VirusScan av = s_.antivirus->get()->scan(raw, shared);
         switch (av.outcome) {
             case scan::VirusScan::Outcome::virus:
                 out.log_line = fmt::format("{}: from=<{}> client={} virus={} rcpts={} refused", id_, sender_,
@@ -179,7 +189,7 @@ EndOfMessage Session::end_of_message() {
     }
 
     const auto lists = s_.blocklists ? s_.blocklists->get() : nullptr;
-    const scan::Verdict v = scan::scan_message(*engine_, lists.get(), raw, client_ip_);
+    const scan::Verdict v = scan::scan_message(*engine_, lists.get(), raw, client_ip_, shared);
     const scan::Level& reference = engine_->levels().fallback();
 
     std::string tests;

@@ -6,7 +6,10 @@
 //   BM_AntivirusCorpus  libclamav alone (one EICAR signature written to a temporary
 //                       folder, temporary files on /dev/shm as conf/pampero.yaml advises):
 //                       the cost of virus scanning per message, which the engine does not
-//                       include.
+//                       include;
+//   BM_EndOfMessageCorpus/shared:0|1  what the milter does at end of message (virus scan,
+//                       then parse and rules), with one GMime parse for each of the two
+//                       (0) or one shared by both (1, as the milter does it).
 // Without the corpus it says so and exits 0 (nothing to measure).
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
@@ -15,12 +18,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "pampero/scan/antivirus.hpp"
 #include "pampero/scan/engine.hpp"
+#include "pampero/scan/parsed_mime.hpp"
 
 using namespace pampero;
 using namespace pampero::scan;
@@ -88,6 +93,22 @@ void BM_AntivirusCorpus(benchmark::State& state) {
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * g_messages.size()));
 }
 
+void BM_EndOfMessageCorpus(benchmark::State& state) {
+    const bool share = state.range(0) != 0;
+    double score = 0;
+    for (auto _ : state) {
+        for (const auto& m : g_messages) {
+            std::optional<ParsedMime> parsed;
+            if (share) parsed.emplace(m);
+            const ParsedMime* p = parsed ? &*parsed : nullptr;
+            if (g_antivirus->scan(m, p).outcome != VirusScan::Outcome::clean) continue;
+            score += g_engine->scan(g_engine->parse(m, p)).score;
+        }
+    }
+    benchmark::DoNotOptimize(score);
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * g_messages.size()));
+}
+
 // An EICAR signature in ClamAV's .ndb format, in a fresh temporary folder.
 std::string write_signatures() {
     char tmpl[] = "/tmp/pampero-bench-sigs-XXXXXX";
@@ -137,6 +158,11 @@ int main(int argc, char** argv) {
     }
     g_antivirus = *av;
     benchmark::RegisterBenchmark("BM_AntivirusCorpus", BM_AntivirusCorpus)
+        ->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("BM_EndOfMessageCorpus", BM_EndOfMessageCorpus)
+        ->ArgName("shared")
+        ->Arg(0)
+        ->Arg(1)
         ->Unit(benchmark::kMillisecond);
     benchmark::Initialize(&argc, argv);
     benchmark::RunSpecifiedBenchmarks();

@@ -107,7 +107,7 @@ VirusScan Antivirus::scan_buffer(std::string_view data, const char* name, bool m
     return {VirusScan::Outcome::error, fmt::format("libclamav: {}", cl_strerror(rc))};
 }
 
-VirusScan Antivirus::scan(std::string_view data) const {
+VirusScan Antivirus::scan(std::string_view data, const ParsedMime* parsed) const {
     if (data.size() > max_size_) {
         return {VirusScan::Outcome::skipped,
                 fmt::format("{} bytes over max_size {}", data.size(), max_size_)};
@@ -115,7 +115,7 @@ VirusScan Antivirus::scan(std::string_view data) const {
     // The message as sent first (signatures written for mail itself, anything in its
     // bytes), then each part as GMime decodes it (see mime_leaves.hpp for why not
     // libclamav's mail parser, and when it is still used).
-    const MimeLeaves leaves = mime_leaves(data);
+    const MimeLeaves leaves = mime_leaves(data, parsed);
     VirusScan r = scan_buffer(data, "message", leaves.whole_message);
     for (std::size_t i = 0; i < leaves.contents.size() && r.outcome == VirusScan::Outcome::clean;
          ++i) {

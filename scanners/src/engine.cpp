@@ -5,10 +5,11 @@ namespace pampero::scan {
 Engine::Engine(std::shared_ptr<const RuleSet> rules, Levels levels, std::size_t scan_limit)
     : rules_(std::move(rules)), levels_(std::move(levels)), scan_limit_(scan_limit) {}
 
-Message Engine::parse(std::string_view raw_message) const {
+Message Engine::parse(std::string_view raw_message, const ParsedMime* parsed) const {
     ParseOptions o;
     o.limit = scan_limit_;
     o.domains = rules_->domains();
+    o.parsed = parsed;
     return parse_message(raw_message, o);
 }
 

@@ -1,12 +1,16 @@
 // gmime_util.hpp - what message.cpp and mime_leaves.cpp both need from GMime: a
-// unique_ptr for GObjects (streams, parsers, messages; released with g_object_unref) and
-// a part's content with its transfer encoding undone. Internal to libpampero-scan.
+// unique_ptr for GObjects (streams, parsers, messages; released with g_object_unref), a
+// part's content with its transfer encoding undone, and the parse of a message (shared
+// through a ParsedMime when the caller has one). Internal to libpampero-scan.
 #pragma once
 
 #include <gmime/gmime.h>
 
 #include <memory>
 #include <string>
+#include <string_view>
+
+#include "pampero/scan/parsed_mime.hpp"
 
 namespace pampero::scan {
 
@@ -36,6 +40,20 @@ inline GPtr<GMimeMessage> parse_gmime_message(std::string_view raw) {
     GPtr<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
     g_mime_parser_set_format(parser.get(), GMIME_FORMAT_MESSAGE);
     return GPtr<GMimeMessage>(g_mime_parser_construct_message(parser.get(), nullptr));
+}
+
+struct ParsedMime::Tree {
+    GPtr<GMimeMessage> message;  // null when GMime found no header block
+};
+
+// The GMime message for `raw`: the one `shared` holds when it was parsed from the same
+// number of bytes (the caller vouches they are the same bytes), else a parse of `raw`
+// kept in `own`. Null when GMime finds no header block.
+inline GMimeMessage* gmime_message_for(std::string_view raw, const ParsedMime* shared,
+                                       GPtr<GMimeMessage>& own) {
+    if (shared && shared->size() == raw.size()) return shared->tree().message.get();
+    own = parse_gmime_message(raw);
+    return own.get();
 }
 
 }  // namespace pampero::scan

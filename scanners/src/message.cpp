@@ -521,11 +521,12 @@ Message parse_message(std::string_view raw, const ParseOptions& options) {
     auto reducer = options.domains ? options.domains : DomainReducer::system_default();
     Walker walker(m, options, *reducer);
 
-    GPtr<GMimeMessage> msg = parse_gmime_message(m.raw);
+    GPtr<GMimeMessage> own;
+    GMimeMessage* msg = gmime_message_for(m.raw, options.parsed, own);
     if (!msg) m.raw_body = m.raw;  // GMime found no header block: it is all body
     if (msg) {
         read_headers(m, std::string_view(m.raw).substr(0, body_offset(m.raw)));
-        GMimeObject* root = g_mime_message_get_mime_part(msg.get());
+        GMimeObject* root = g_mime_message_get_mime_part(msg);
         if (root) walker.walk(root, 0);
     }
     if (m.parts.empty()) {

@@ -80,15 +80,16 @@ class LeafWalker {
 
 }  // namespace
 
-MimeLeaves mime_leaves(std::string_view raw) {
+MimeLeaves mime_leaves(std::string_view raw, const ParsedMime* parsed) {
     init_mime();
     MimeLeaves out;
-    GPtr<GMimeMessage> msg = parse_gmime_message(raw);
+    GPtr<GMimeMessage> own;
+    GMimeMessage* msg = gmime_message_for(raw, parsed, own);
     if (!msg) {
         out.whole_message = true;  // no header block GMime could read: let libclamav try
         return out;
     }
-    LeafWalker(out).walk(g_mime_message_get_mime_part(msg.get()), 0);  // none: headers only
+    LeafWalker(out).walk(g_mime_message_get_mime_part(msg), 0);  // none: headers only
     return out;
 }
 

@@ -19,6 +19,8 @@
 #include <string_view>
 #include <vector>
 
+#include "pampero/scan/parsed_mime.hpp"
+
 namespace pampero::scan {
 
 struct MimeLeaves {
@@ -26,6 +28,7 @@ struct MimeLeaves {
     bool whole_message = false;         // scan the raw message with libclamav's mail parser
 };
 
-MimeLeaves mime_leaves(std::string_view raw);
+// `parsed`, when given, is GMime's parse of `raw` (see parsed_mime.hpp).
+MimeLeaves mime_leaves(std::string_view raw, const ParsedMime* parsed = nullptr);
 
 }  // namespace pampero::scan

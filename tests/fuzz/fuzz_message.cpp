@@ -1,9 +1,10 @@
 // libFuzzer target: the whole message path (GMime parse, charsets, HTML to text, URI
 // extraction and reduction), and the parts the virus scanner is handed (mime_leaves), on
-// arbitrary bytes. Must never crash, hang or leak.
+// arbitrary bytes. Must never crash, hang or leak; and both read from one shared GMime
+// parse (ParsedMime, as the milter does it) must give what each gets from its own.
 // clang-format off
 // fuzz-sources: scanners/src/message.cpp scanners/src/uri.cpp scanners/src/html.cpp
-// fuzz-sources: scanners/src/mime_leaves.cpp
+// fuzz-sources: scanners/src/mime_leaves.cpp scanners/src/parsed_mime.cpp
 // fuzz-libs: gmime-3.0 libpsl libidn2
 // fuzz-seeds: tests/data/messages
 // clang-format on
@@ -13,18 +14,35 @@
 
 #include "../../scanners/src/mime_leaves.hpp"
 #include "pampero/scan/message.hpp"
+#include "pampero/scan/parsed_mime.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    using namespace pampero::scan;
+    constexpr std::size_t kLimit = 256 * 1024;
     const std::string_view raw(reinterpret_cast<const char*>(data), size);
-    auto m = pampero::scan::parse_message(raw, 256 * 1024);
+    auto m = parse_message(raw, kLimit);
     // Touch the derived views so their code runs too.
     (void)m.uri_domains();
     (void)m.uri_surbl_domains();
     (void)m.uri_ips();
     (void)m.received_ips();
-    const auto leaves = pampero::scan::mime_leaves(raw);
+    const auto leaves = mime_leaves(raw);
     std::size_t bytes = 0;
     for (const auto& c : leaves.contents) bytes += c.size();
     if (bytes > 4 * raw.size() + 4096) __builtin_trap();  // decoding never grows a part that much
+
+    const ParsedMime parsed(raw);
+    ParseOptions o;
+    o.limit = kLimit;
+    o.parsed = &parsed;
+    const Message shared = parse_message(raw, o);
+    if (shared.body_text != m.body_text || shared.decoded_body != m.decoded_body ||
+        shared.mime_summary != m.mime_summary || shared.uris.size() != m.uris.size() ||
+        shared.headers.size() != m.headers.size())
+        __builtin_trap();
+    const auto shared_leaves = mime_leaves(raw, &parsed);
+    if (shared_leaves.contents != leaves.contents ||
+        shared_leaves.whole_message != leaves.whole_message)
+        __builtin_trap();
     return 0;
 }

@@ -367,3 +367,40 @@ TEST(MimeLeaves, DeepNestingGoesToLibclamav) {
     EXPECT_EQ(shallow.contents[0].substr(0, 4), "leaf");
     EXPECT_TRUE(mime_leaves(nested(kMaxMimeDepth + 2)).whole_message);
 }
+
+// The milter parses a message once for the virus scanner and the engine: each reads the
+// shared parse as if it were its own, in either order and more than once (decoding a
+// part must not use it up).
+TEST_F(AntivirusTest, OneParseServesTheVirusScanAndTheEngine) {
+    auto av = Antivirus::load(dir_.string(), 10 << 20);
+    ASSERT_TRUE(av);
+    const std::string m =
+        kMultipartHead +
+        "--XYZ\r\nContent-Type: text/html\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+        "<p>visit <a href=3D\"http://shop.example.com/\">us</a></p>\r\n--XYZ\r\n"
+        "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+        base64(eicar()) + "\r\n--XYZ--\r\n";
+    const ParsedMime parsed(m);
+    const Message alone = parse_message(m, 1 << 20);
+    ParseOptions o;
+    o.limit = 1 << 20;
+    o.parsed = &parsed;
+    for (int round = 0; round < 2; ++round) {
+        const Message shared = parse_message(m, o);
+        EXPECT_EQ(shared.body_text, alone.body_text);
+        EXPECT_EQ(shared.mime_summary, alone.mime_summary);
+        ASSERT_EQ(shared.uris.size(), 1u);
+        EXPECT_EQ(shared.uris[0].host, "shop.example.com");
+
+        const MimeLeaves leaves = mime_leaves(m, &parsed);
+        EXPECT_EQ(leaves.contents, mime_leaves(m).contents);
+        ASSERT_EQ(leaves.contents.size(), 3u);
+        EXPECT_EQ(leaves.contents[2], eicar());
+        EXPECT_EQ((*av)->scan(m, &parsed).outcome, VirusScan::Outcome::virus);
+    }
+    // A parse of other bytes (here: of a clean message of another length) is not taken
+    // for this message's.
+    const ParsedMime other("Subject: other\r\n\r\nclean\r\n");
+    EXPECT_EQ((*av)->scan(m, &other).outcome, VirusScan::Outcome::virus);
+    EXPECT_EQ(mime_leaves(m, &other).contents.size(), 3u);
+}

@@ -11,6 +11,8 @@
 #include <sstream>
 #include <thread>
 
+#include "pampero/scan/parsed_mime.hpp"
+
 using namespace pampero;
 using namespace pampero::scan;
 
@@ -70,6 +72,12 @@ TEST_P(Golden, ParseMatchesExpected) {
     }
     ASSERT_TRUE(std::filesystem::exists(expected)) << expected << " missing (PAMPERO_REGENERATE_GOLDEN=1)";
     EXPECT_EQ(got, read_file(expected)) << "golden file " << expected;
+
+    // The same from a parse shared with the virus scanner, as the milter does it.
+    const std::string raw = read_file(eml);
+    const ParsedMime shared(raw);
+    o.parsed = &shared;
+    EXPECT_EQ(dump(parse_message(raw, o)), got) << "shared parse of " << eml;
 }
 
 INSTANTIATE_TEST_SUITE_P(Messages, Golden,
@@ -90,6 +98,27 @@ TEST(Message, HeadersDecodedUnfoldedAndRawKept) {
     EXPECT_EQ(m.headers[1].value, "one\ttwo");  // RFC 5322 unfolding drops the CRLF only
     ASSERT_NE(m.find("x-a"), nullptr);
     EXPECT_EQ(m.body_text, "body\r\n");
+}
+
+TEST(Message, ASharedParseOfTheWholeMessageIsNotUsedForACut) {
+    const std::string raw = "Subject: big\r\nContent-Type: text/plain\r\n\r\n" +
+                            std::string(2000, 'a') + " http://tail.example.com/\r\n";
+    const ParsedMime whole(raw);
+    ParseOptions o;
+    o.limit = 1000;
+    o.parsed = &whole;
+    const Message cut = parse_message(raw, o);
+    EXPECT_TRUE(cut.truncated);
+    EXPECT_EQ(cut.body_text.size(), 1000u - (raw.find("\r\n\r\n") + 4));
+    EXPECT_TRUE(cut.uris.empty()) << cut.uris[0].url;  // the link lies past the limit
+    o.parsed = nullptr;
+    EXPECT_EQ(dump(parse_message(raw, o)), dump(cut));
+    // Within the limit the shared parse is the message: the link is there.
+    o.limit = raw.size();
+    o.parsed = &whole;
+    const Message all = parse_message(raw, o);
+    ASSERT_EQ(all.uris.size(), 1u);
+    EXPECT_EQ(all.uris[0].host, "tail.example.com");
 }
 
 TEST(Message, ScanLimitCutsWhatRulesSee) {

@@ -22,6 +22,7 @@
 #include <string_view>
 
 #include "pampero/common/result.hpp"
+#include "pampero/scan/parsed_mime.hpp"
 
 struct cl_engine;
 
@@ -43,7 +44,8 @@ public:
     static Result<std::shared_ptr<const Antivirus>> load(const std::string& dir, std::uint64_t max_size,
                                                          const std::string& tmpdir = "");
 
-    VirusScan scan(std::string_view data) const;
+    // `parsed`, when given, is GMime's parse of `data` (see parsed_mime.hpp).
+    VirusScan scan(std::string_view data, const ParsedMime* parsed = nullptr) const;
     unsigned signatures() const { return signatures_; }
     const std::string& fingerprint() const { return fingerprint_; }
 

@@ -36,8 +36,9 @@ public:
 
     // Parses with this engine's scan limit and URI domain lists (see message.hpp): the
     // caller that also needs the URIs or Received IPs (for blocklists) parses once, then
-    // scans the Message. Thread-safe; never fails for message input.
-    Message parse(std::string_view raw_message) const;
+    // scans the Message. Thread-safe; never fails for message input. `parsed`, when
+    // given, is GMime's parse of the whole of `raw_message` (see parsed_mime.hpp).
+    Message parse(std::string_view raw_message, const ParsedMime* parsed = nullptr) const;
     Verdict scan(const Message& msg) const;
     Verdict scan(const Message& msg, const ScanContext& context) const;
     Verdict scan(std::string_view raw_message) const;

@@ -50,6 +50,7 @@
 #include <vector>
 
 #include "pampero/scan/html.hpp"
+#include "pampero/scan/parsed_mime.hpp"
 #include "pampero/scan/uri.hpp"
 
 namespace pampero::scan {
@@ -108,6 +109,9 @@ struct ParseOptions {
     std::size_t limit = 2 * 1024 * 1024;
     // Reduces URI hosts; null means DomainReducer::system_default().
     std::shared_ptr<const DomainReducer> domains;
+    // GMime's parse of the message when the caller has one (see parsed_mime.hpp); used
+    // only when the message is within `limit`, since it stands for the whole message.
+    const ParsedMime* parsed = nullptr;
 };
 
 Message parse_message(std::string_view raw, const ParseOptions& options);

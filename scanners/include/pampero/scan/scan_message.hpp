@@ -20,7 +20,7 @@
 namespace pampero::scan {
 
 Verdict scan_message(const Engine& engine, const Blocklists* lists, std::string_view raw,
-                     std::string_view client_ip);
+                     std::string_view client_ip, const ParsedMime* parsed = nullptr);
 
 // True for an IPv4 address outside the private, loopback, link-local, CGNAT, multicast
 // and reserved ranges (what a Received hop from the internet looks like).
