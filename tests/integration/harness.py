@@ -7,6 +7,7 @@ raises, and the test fails.
 
 Environment (set by ctest): PAMPERO_BUILD (build dir with bin/), PAMPERO_SOURCE (repo).
 """
+import fcntl
 import os
 import random
 import shutil
@@ -27,36 +28,67 @@ CORPUS = os.path.abspath(os.path.join(SOURCE, "..", "shared", "corpus"))
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 
 
+PORT_LOCKS = os.path.join(tempfile.gettempdir(), "pampero-test-ports")
+_held_ports = []  # open, flock()ed files: each port is this process's until it exits
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 nobody listens on right now.
+    """A TCP port on 127.0.0.1 nobody listens on right now, and that no other test process
+    will be handed until this one exits.
 
     Random rather than the kernel's bind(0) choice: tests run in parallel processes, and
-    the kernel hands the same just-released ephemeral port to the next caller, so two
-    servers (a Postfix and another test's store) could be given one port."""
+    the kernel hands the same just-released ephemeral port to the next caller. Random is
+    not enough either: between the check here and the server's own bind (a second or more
+    for Postfix or Dovecot, more under the sanitizer build) another test could draw the
+    same number. So each port drawn is also claimed with flock() on a file named after it,
+    held for the life of this process (the kernel drops the lock when it exits, so a
+    crashed test leaves no stale claim)."""
+    os.makedirs(PORT_LOCKS, exist_ok=True)
     rng = random.SystemRandom()
     for _ in range(200):
         port = rng.randint(20000, 32000)  # below Linux's ephemeral range (32768-60999)
+        claim = open(os.path.join(PORT_LOCKS, str(port)), "a")
+        try:
+            fcntl.flock(claim, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            claim.close()  # another test process (or this one) has it
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
+                claim.close()
                 continue
-            return port
+        _held_ports.append(claim)
+        return port
     raise RuntimeError("no free TCP port found")
 
 
-def wait_for_port(port, host="127.0.0.1", timeout=20.0, proc=None):
-    """Waits until host:port accepts connections; raises if it never does."""
+def tail_of(paths, size=4000):
+    """The last `size` bytes of each file that exists, for a failure message."""
+    out = ""
+    for p in paths:
+        if os.path.exists(p):
+            with open(p, "rb") as f:
+                f.seek(max(0, os.path.getsize(p) - size))
+                out += f"\n--- {p}:\n" + f.read().decode("utf-8", "replace")
+    return out
+
+
+def wait_for_port(port, host="127.0.0.1", timeout=20.0, proc=None, logs=()):
+    """Waits until host:port accepts connections; raises if it never does, with the end
+    of each file in `logs` (the server's own words on why)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}" +
+                               tail_of(logs))
         try:
             with socket.create_connection((host, port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {host}:{port} after {timeout}s")
+    raise RuntimeError(f"nothing listens on {host}:{port} after {timeout}s" + tail_of(logs))
 
 
 def wait_until(predicate, timeout=20.0, what="condition"):
@@ -161,7 +193,7 @@ def pamperoctl(config, *args, check=True):
 def start_milter(config, port, workdir):
     d = Daemon([os.path.join(BIN, "pampero-milter"), "-f", "-c", config],
                os.path.join(workdir, "milter.log"))
-    wait_for_port(port, proc=d.proc)
+    wait_for_port(port, proc=d.proc, logs=[d.log_path])
     return d
 
 
@@ -355,7 +387,7 @@ def start_store(config, lmtp_port, workdir, name="store", as_user=None):
         prefix = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups"]
     d = Daemon(prefix + [os.path.join(BIN, "pampero-store"), "-f", "-c", config],
                os.path.join(workdir, f"{name}.log"))
-    wait_for_port(lmtp_port, proc=d.proc)
+    wait_for_port(lmtp_port, proc=d.proc, logs=[d.log_path])
     return d
 
 
@@ -510,7 +542,8 @@ service lmtp {{
 }}
 """)
         self.daemon = Daemon(["dovecot", "-F", "-c", self.conf], os.path.join(self.dir, "stdout.log"))
-        wait_for_port(self.imap_port, proc=self.daemon.proc)
+        wait_for_port(self.imap_port, proc=self.daemon.proc,
+                      logs=[self.daemon.log_path, os.path.join(self.dir, "dovecot.log")])
 
     def stop(self):
         return self.daemon.stop()
