@@ -98,7 +98,9 @@ class Server {
     void start();
     // Stops accepting; idle connections are closed at once, those inside a transaction
     // (MAIL seen, no end of message or abort yet) may finish it within `grace`, then are
-    // closed too. Returns when every thread has ended.
+    // closed too. A connection with bytes not yet handled (half a packet buffered, or
+    // data waiting in its socket, as a MAIL sent just before the signal) counts as busy.
+    // Returns when every thread has ended.
     void stop(std::chrono::seconds grace);
 
     struct Impl;  // server.cpp
