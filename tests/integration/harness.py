@@ -7,6 +7,7 @@ raises, and the test fails.
 
 Environment (set by ctest): PAMPERO_BUILD (build dir with bin/), PAMPERO_SOURCE (repo).
 """
+import atexit
 import fcntl
 import os
 import random
@@ -116,6 +117,20 @@ class WorkDir:
             shutil.rmtree(self.path, ignore_errors=True)
 
 
+# Every server a test started and has not stopped: stopped when the test process exits,
+# so a failing setUp (whose tearDown never runs) leaves no daemon behind.
+_started = []
+
+
+@atexit.register
+def _stop_leftovers():
+    for server in reversed(_started[:]):
+        try:
+            server.stop()
+        except Exception as e:  # one that will not stop must not keep the others running
+            print(f"harness: stopping a leftover server: {e}", file=sys.stderr)
+
+
 class Daemon:
     """A pampero daemon (or any server) in the foreground, stopped by its PID."""
 
@@ -125,6 +140,7 @@ class Daemon:
         self.log = open(log_path, "ab")
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
                                      env=env, start_new_session=True)
+        _started.append(self)
 
     @property
     def pid(self):
@@ -146,6 +162,8 @@ class Daemon:
                 os.kill(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
         self.log.close()
+        if self in _started:
+            _started.remove(self)
         return self.proc.returncode
 
     def output(self):
@@ -222,6 +240,7 @@ class Postfix:
                 self._start(workdir, main_cf, domains, mailboxes)
                 wait_for_port(self.port)
                 self.wait_for_greeting(self.GREETING_WAIT)
+                _started.append(self)
                 return
             except RuntimeError as e:
                 report = f"Postfix start {attempt}/{self.STARTS} failed: {e}\n{self.diagnostics()}"
@@ -284,6 +303,8 @@ class Postfix:
         return "\n".join(out)
 
     def stop(self):
+        if self in _started:
+            _started.remove(self)
         try:
             subprocess.run([os.path.join(SOURCE, "scripts", "postfix-instance"), "stop", self.dir],
                            capture_output=True, timeout=60)
