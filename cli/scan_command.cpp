@@ -8,9 +8,10 @@
 #include "commands.hpp"
 #include "pampero/common/address.hpp"
 #include "pampero/common/recipient_facts.hpp"
-#include "pampero/scan/decision.hpp"
 #include "pampero/scan/antivirus.hpp"
+#include "pampero/scan/decision.hpp"
 #include "pampero/scan/engine.hpp"
+#include "pampero/scan/parsed_mime.hpp"
 #include "pampero/scan/scan_message.hpp"
 
 namespace pampero::cli {
@@ -69,19 +70,24 @@ int scan_files(Context& c, const ScanOptions& o) {
             rc = fail(fmt::format("{}: cannot open", file));
             continue;
         }
-        std::ostringstream raw;
-        raw << in.rdbuf();
+        std::ostringstream read;
+        read << in.rdbuf();
+        const std::string raw = std::move(read).str();
+        // One GMime parse for the virus scanner and the engine, as in the milter (the
+        // engine parses its own cut of a message over its scan limit).
+        const scan::ParsedMime parsed(raw);
         // The milter's order: a virus refuses the message for everyone, whoever sent it.
         std::optional<std::string> virus;
         if (antivirus) {
-            const auto av = antivirus->scan(raw.str());
+            const auto av = antivirus->scan(raw, &parsed);
             if (av.outcome == scan::VirusScan::Outcome::virus) virus = av.detail;
             if (av.outcome == scan::VirusScan::Outcome::error) {
                 rc = fail(Error::temporary(file + ": virus scan failed: " + av.detail));
                 continue;
             }
         }
-        const scan::Verdict v = scan::scan_message(**engine, lists->get(), raw.str(), o.client_ip);
+        const scan::Verdict v =
+            scan::scan_message(**engine, lists->get(), raw, o.client_ip, &parsed);
 
         std::vector<RecipientResult> results;
         if (virus) {
