@@ -34,15 +34,19 @@ std::string host_name() {
 // Where a big message is spooled: the first local target's tmp/ (the same filesystem as
 // the copies it becomes), else mail_root/.spool/ (no user's maildir can be named so:
 // resolve_maildir() refuses components starting with '.').
-Result<Spool> open_spool(const std::string& mail_root, const std::vector<Recipient>& rcpts) {
+Result<Spool> open_spool(const std::string& mail_root, const std::vector<Recipient>& rcpts,
+                         const std::string& id) {
     for (const auto& r : rcpts) {
         if (r.local.empty()) continue;
         const std::string& root = r.local.front().root;
         auto folder = open_folder(mail_root, root, "");
-        if (!folder) return folder.error();
-        auto tmp = open_below(mail_root, root + "/tmp", false);
-        if (!tmp) return tmp.error();
-        return Spool::create(*tmp, root + "/tmp");
+        auto tmp = folder ? open_below(mail_root, root + "/tmp", false) : Result<DirFd>(folder.error());
+        auto spool = tmp ? Spool::create(*tmp, root + "/tmp") : Result<Spool>(tmp.error());
+        if (spool) return spool;
+        // That recipient's delivery will say what is wrong with its maildir; the message
+        // is spooled elsewhere so the others still get it.
+        log::warning("{}: cannot spool in {}/tmp: {}", id, root, spool.error().message);
+        break;
     }
     std::string base = mail_root;
     while (base.size() > 1 && base.back() == '/') base.pop_back();
@@ -304,7 +308,7 @@ void Server::lmtp_session(int fd, std::uint64_t num) {
                 std::optional<Error> spool_error;
                 auto spill = [&] {
                     if (!spool && !spool_error) {
-                        auto sp = open_spool(snap->config.store.mail_root, rcpts);
+                        auto sp = open_spool(snap->config.store.mail_root, rcpts, id);
                         if (sp)
                             spool.emplace(std::move(*sp));
                         else

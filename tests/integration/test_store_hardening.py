@@ -332,6 +332,15 @@ class StoreHardening(unittest.TestCase):
         self.assertEqual(len(data), 2)
         for code, lines in data:
             self.assertEqual(code // 100, 4, lines)
+        # A big message (spooled: store.spool_threshold is 1M) for the linked maildir and
+        # a good one: the spool goes elsewhere, the good recipient still gets it.
+        c = h.Lmtp(self.lmtp_port)
+        rcpt, data = c.deliver("a@other.org", ["alice@example.com", "bob@example.com"],
+                               "Subject: big\n\n" + ("y" * 998 + "\n") * 2048)
+        c.close()
+        self.assertEqual([d[0] // 100 for d in data], [4, 2], data)
+        self.assertEqual(len(h.maildir_messages(bob)), 1)
+        self.assertEqual(os.listdir(os.path.join(bob, "tmp")), [])
         for sub in ("cur", "new", "tmp"):
             self.assertEqual(os.listdir(os.path.join(outside, sub)), [], sub)
         out = store.output()

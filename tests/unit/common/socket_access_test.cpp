@@ -12,6 +12,9 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+
+#include "pampero/common/config.hpp"
 
 using namespace pampero;
 
@@ -94,6 +97,68 @@ TEST(UnixSocketAccess, AppliesGroupAndMode) {
     EXPECT_FALSE(apply_unix_access(path, {"no-such-user-pampero", "", 0660}).ok());
     close(fd);
     std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+
+namespace {
+
+std::string write_config(const std::string& name, const std::string& text) {
+    const auto dir =
+        std::filesystem::temp_directory_path() / ("pampero-sa-cfg-" + std::to_string(getpid()));
+    std::filesystem::create_directories(dir);
+    const auto path = (dir / name).string();
+    std::ofstream(path) << text;
+    return path;
+}
+
+TEST(ListenerConfig, DefaultsAreRestrictive) {
+    auto c = load_config(write_config("empty.yaml", "{}\n"));
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    EXPECT_EQ(c->store.socket_mode, 0660u);
+    EXPECT_EQ(c->store.socket_group, "postfix");
+    EXPECT_EQ(c->milter.socket_mode, 0660u);
+    EXPECT_EQ(c->store.lmtp_clients, (std::vector<std::string>{"127.0.0.0/8", "::1/128"}));
+    EXPECT_EQ(c->store.socketmap_sessions, 512);
+    EXPECT_EQ(c->store.write_timeout, 300);
+    EXPECT_EQ(c->store.spool_threshold, 1024u * 1024);
+}
+
+TEST(ListenerConfig, ReadsEveryKey) {
+    auto c = load_config(write_config(
+        "full.yaml",
+        "milter:\n  socket_owner: postfix\n  socket_group: mail\n  socket_mode: 0600\n"
+        "store:\n  socket_mode: '0640'\n  socket_group: ''\n  lmtp_clients: [10.0.0.0/8]\n"
+        "  socketmap_clients: []\n  socketmap_sessions: 300\n  write_timeout: 30\n"
+        "  spool_threshold: 256K\n"));
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    EXPECT_EQ(c->milter.socket_owner, "postfix");
+    EXPECT_EQ(c->milter.socket_group, "mail");
+    EXPECT_EQ(c->milter.socket_mode, 0600u);
+    EXPECT_EQ(c->store.socket_mode, 0640u);
+    EXPECT_EQ(c->store.socket_group, "");
+    EXPECT_EQ(c->store.lmtp_clients, std::vector<std::string>{"10.0.0.0/8"});
+    EXPECT_TRUE(c->store.socketmap_clients.empty());
+    EXPECT_EQ(c->store.socketmap_sessions, 300);
+    EXPECT_EQ(c->store.write_timeout, 30);
+    EXPECT_EQ(c->store.spool_threshold, 256u * 1024);
+}
+
+TEST(ListenerConfig, BadValuesNameFileAndLine) {
+    const std::pair<const char*, const char*> rows[] = {
+        {"store:\n  socket_mode: 0999\n", ":2: store.socket_mode"},
+        {"milter:\n  socket_mode: rw\n", ":2: milter.socket_mode"},
+        {"store:\n  lmtp_clients: [10.0.0.0/40]\n", ":2: store.lmtp_clients"},
+        {"store:\n  socketmap_clients: [example.org]\n", ":2: store.socketmap_clients"},
+        {"store:\n  socketmap_sessions: 0\n", ":2:"},
+        {"store:\n  write_timeout: 0\n", ":2:"},
+    };
+    for (const auto& [text, want] : rows) {
+        auto c = load_config(write_config("bad.yaml", text));
+        ASSERT_FALSE(c.ok()) << text;
+        EXPECT_EQ(c.error().kind, ErrorKind::config);
+        EXPECT_NE(c.error().message.find(want), std::string::npos) << c.error().message;
+    }
 }
 
 }  // namespace
