@@ -112,7 +112,9 @@ int main(int argc, char** argv) {
     Snapshot<scan::Blocklists> lists(*bl);
     milter::Services services{*directory, guard, holder, antivirus.get(), cfg->antivirus, &lists};
 
-    milter::Server server(services, {cfg->milter.socket, cfg->milter.threads, cfg->milter.timeout});
+    milter::Server server(services, {cfg->milter.socket, cfg->milter.threads, cfg->milter.timeout,
+                                     {cfg->milter.socket_owner, cfg->milter.socket_group,
+                                      cfg->milter.socket_mode}});
     if (auto st = server.listen(); !st) {
         std::fprintf(stderr, "pampero-milter: %s\n", st.error().message.c_str());
         return st.error().kind == ErrorKind::config ? kExitConfig : kExitSoftware;

@@ -704,6 +704,9 @@ Status Server::listen() {
     if (ec) return fail("SO_REUSEADDR");
     m.acceptor.bind(ep, ec);
     if (ec) return fail("bind");
+    if (!m.tcp) {  // so Postfix (user postfix) can connect, and nobody else
+        if (auto st = apply_unix_access(m.spec.path, m.options.unix_access); !st) return st;
+    }
     m.acceptor.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) return fail("listen");
     return ok_status();

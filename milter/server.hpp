@@ -58,6 +58,7 @@
 #include <string_view>
 
 #include "pampero/common/result.hpp"
+#include "pampero/common/socket_access.hpp"
 #include "session.hpp"
 
 namespace pampero::milter {
@@ -79,6 +80,7 @@ struct ServerOptions {
     std::string socket = "inet:10025@127.0.0.1";
     int threads = 8;    // event loops, a thread each
     int timeout = 300;  // seconds a connection may stay silent (or not take our reply)
+    UnixSocketAccess unix_access;  // a unix: socket's owner/group/mode (milter.socket_*)
 };
 
 class Server {

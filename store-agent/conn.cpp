@@ -27,15 +27,44 @@ void Conn::consume(std::size_t n) {
 bool Conn::has_line() const { return in_.find('\n', pos_) != std::string::npos; }
 
 bool Conn::flush() {
+    using Clock = std::chrono::steady_clock;
+    if (write_timed_out_) {
+        out_.clear();
+        return false;
+    }
+    auto deadline = Clock::now() + write_timeout_;
+    bool stop_seen = false;
     std::size_t done = 0;
     while (done < out_.size()) {
-        const ssize_t n = ::send(fd_, out_.data() + done, out_.size() - done, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR) continue;
+        const ssize_t n =
+            ::send(fd_, out_.data() + done, out_.size() - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n >= 0) {
+            done += static_cast<std::size_t>(n);
+            continue;
+        }
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
             out_.clear();
             return false;
         }
-        done += static_cast<std::size_t>(n);
+        // The peer's window is full: wait in slices, so a stop shortens the wait.
+        if (!stop_seen && stopping_ && stopping_->load()) {
+            stop_seen = true;
+            deadline = std::min(deadline, Clock::now() + kStopWriteGrace);
+        }
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        if (left.count() <= 0) {
+            write_timed_out_ = true;
+            out_.clear();
+            return false;
+        }
+        pollfd p{fd_, POLLOUT, 0};
+        if (poll(&p, 1, static_cast<int>(std::min<long>(left.count(), 250))) < 0 &&
+            errno != EINTR) {
+            out_.clear();
+            return false;
+        }
     }
     out_.clear();
     return true;
@@ -57,7 +86,7 @@ Conn::Status Conn::wait_readable(std::chrono::seconds timeout, bool interruptibl
 }
 
 Conn::Status Conn::fill(std::chrono::seconds timeout, bool interruptible) {
-    if (!out_.empty() && !flush()) return Status::error;
+    if (!out_.empty() && !flush()) return write_timed_out_ ? Status::write_timeout : Status::error;
     if (const Status s = wait_readable(timeout, interruptible); s != Status::ok) return s;
     char buf[65536];
     for (;;) {

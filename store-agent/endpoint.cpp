@@ -100,7 +100,6 @@ Result<int> listen_on(const Endpoint& e, int backlog) {
             close(fd);
             return err;
         }
-        chmod(e.path.c_str(), 0666);
         return fd;
     }
     AddrInfo ai;

@@ -29,8 +29,8 @@ struct Endpoint {
 
 Result<Endpoint> parse_endpoint(std::string_view spec);
 
-// A listening socket; a stale UNIX socket file is replaced (mode 0666: the MTA's
-// processes must reach it; protect it by the folder's permissions).
+// A listening socket; a stale UNIX socket file is replaced. Its owner, group and mode are
+// the caller's to set (apply_unix_access() in socket_access.hpp).
 Result<int> listen_on(const Endpoint& e, int backlog = 128);
 
 // A connected socket, or temporary error after `timeout`.

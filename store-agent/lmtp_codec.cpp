@@ -220,13 +220,14 @@ Parsed parse_command(std::string_view line) {
 void DataDecoder::emit(char c) {
     ++octets_;
     if (overflow_) return;
-    if (out_.size() >= limit_) {
+    if (kept_ >= limit_) {
         overflow_ = true;
         out_.clear();
         out_.shrink_to_fit();
         return;
     }
     out_.push_back(c);
+    ++kept_;
 }
 
 std::size_t DataDecoder::feed(std::string_view chunk) {
@@ -268,9 +269,10 @@ std::size_t DataDecoder::feed(std::string_view chunk) {
                 // Fast path: copy up to the next CR or LF in one go.
                 const std::size_t stop = chunk.find_first_of("\r\n", i);
                 const std::size_t end = stop == std::string_view::npos ? chunk.size() : stop;
-                if (!overflow_ && out_.size() + (end - i) <= limit_) {
+                if (!overflow_ && kept_ + (end - i) <= limit_) {
                     out_.append(chunk.data() + i, end - i);
                     octets_ += end - i;
+                    kept_ += end - i;
                 } else {
                     for (std::size_t j = i; j < end; ++j) emit(chunk[j]);
                 }

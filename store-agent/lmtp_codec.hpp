@@ -80,8 +80,11 @@ public:
     std::size_t feed(std::string_view chunk);
     bool done() const { return done_; }
     bool overflow() const { return overflow_; }
-    // The message with LF line ends; valid when done() and not overflow().
+    // The message with LF line ends; valid when done() and not overflow(). After drain()
+    // it holds only what was decoded since (the session spools big messages to a file,
+    // draining as it goes, so the limit counts every octet kept, drained or not).
     std::string& message() { return out_; }
+    void drain() { out_.clear(); }
     std::uint64_t octets() const { return octets_; }
 
 private:
@@ -92,6 +95,7 @@ private:
     bool done_ = false;
     bool overflow_ = false;
     std::uint64_t octets_ = 0;
+    std::uint64_t kept_ = 0;  // octets of the message so far, drained ones included
     std::string out_;
 };
 

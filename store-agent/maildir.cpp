@@ -105,7 +105,132 @@ Status subscribe(const std::string& root, const std::string& folder) {
     return fsync_dir(root);
 }
 
+// fsync of an open directory.
+Status fsync_fd(int fd, const std::string& what) {
+    if (fsync(fd) != 0) return sys_error("fsync " + what);
+    return ok_status();
+}
+
+// One component below `dir` (named `path` in messages), never through a link; created
+// (0700) when missing and `create`, with `created` telling so.
+Result<DirFd> open_component(int dir, const std::string& name, const std::string& path, bool create,
+                             bool& created) {
+    created = false;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        const int fd = openat(dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0) return DirFd(fd);
+        const int err = errno;
+        if (err == ENOENT && create) {
+            if (mkdirat(dir, name.c_str(), 0700) == 0)
+                created = true;
+            else if (errno != EEXIST)
+                return sys_error("mkdir " + path);
+            continue;
+        }
+        struct stat st {};
+        if (fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+            if (S_ISLNK(st.st_mode)) {
+                return Error::temporary(path + ": symbolic link below mail_root, refused");
+            }
+            if (!S_ISDIR(st.st_mode)) return Error::temporary(path + ": not a directory, refused");
+        }
+        return sys_error("open " + path, err);
+    }
+    return sys_error("open " + path, ENOENT);
+}
+
+// cur/ new/ tmp/ below an open maildir or folder; true when any was made.
+Result<bool> ensure_subdirs(int dir, const std::string& path) {
+    bool any = false;
+    for (const char* sub : {"cur", "new", "tmp"}) {
+        bool created = false;
+        auto d = open_component(dir, sub, path + "/" + sub, true, created);
+        if (!d) return d.error();
+        any = any || created;
+    }
+    if (any) {
+        if (auto s = fsync_fd(dir, path); !s) return s.error();
+    }
+    return any;
+}
+
 }  // namespace
+
+DirFd& DirFd::operator=(DirFd&& o) noexcept {
+    if (this != &o) {
+        if (fd_ >= 0) close(fd_);
+        fd_ = o.fd_;
+        o.fd_ = -1;
+    }
+    return *this;
+}
+
+DirFd::~DirFd() {
+    if (fd_ >= 0) close(fd_);
+}
+
+Result<DirFd> open_below(const std::string& mail_root, const std::string& path, bool create) {
+    std::string base = mail_root;
+    while (base.size() > 1 && base.back() == '/') base.pop_back();
+    if (path != base && !(path.size() > base.size() && path.starts_with(base) &&
+                          (path[base.size()] == '/' || base == "/"))) {
+        return Error::temporary(fmt::format("{}: not below mail_root {}, refused", path, base));
+    }
+    if (create) {
+        bool created = false;
+        if (auto s = make_dirs(base, created); !s) return s.error();
+    }
+    const int root = open(base.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (root < 0) return sys_error("open " + base);
+    DirFd cur(root);
+    std::string walked = base;
+    std::size_t i = base.size();
+    while (i < path.size()) {
+        while (i < path.size() && path[i] == '/') ++i;
+        const auto slash = path.find('/', i);
+        const std::string comp =
+            path.substr(i, slash == std::string::npos ? std::string::npos : slash - i);
+        i = slash == std::string::npos ? path.size() : slash;
+        if (comp.empty()) continue;
+        if (comp == "." || comp == "..")
+            return Error::temporary(path + ": '.' or '..' component, refused");
+        walked += "/" + comp;
+        bool created = false;
+        auto next = open_component(cur.get(), comp, walked, create, created);
+        if (!next) return next.error();
+        if (created) {
+            if (auto s = fsync_fd(cur.get(), walked); !s) return s.error();
+        }
+        cur = std::move(*next);
+    }
+    return cur;
+}
+
+Result<DirFd> open_folder(const std::string& mail_root, const std::string& root,
+                          const std::string& folder) {
+    auto r = open_below(mail_root, root, true);
+    if (!r) return r.error();
+    if (auto s = ensure_subdirs(r->get(), root); !s) return s.error();
+    if (folder.empty()) return r;
+    const std::string dir = folder_path(root, folder);
+    bool created = false;
+    auto f = open_component(r->get(), "." + folder, dir, true, created);
+    if (!f) return f.error();
+    if (created) {
+        if (auto s = fsync_fd(r->get(), root); !s) return s.error();
+    }
+    auto subs = ensure_subdirs(f->get(), dir);
+    if (!subs) return subs.error();
+    if (created || *subs) {
+        const int fd =
+            openat(f->get(), "maildirfolder", O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0) return sys_error("create " + dir + "/maildirfolder");
+        close(fd);
+        if (auto s = fsync_fd(f->get(), dir); !s) return s.error();
+        if (auto s = subscribe(root, folder); !s) return s.error();
+    }
+    return f;
+}
 
 Result<std::string> resolve_maildir(const std::string& mail_root, const std::string& relative) {
     if (relative.empty() || relative.front() == '/') {
@@ -208,27 +333,39 @@ Status DirSync::sync(const std::string& dir) {
     return ok_status();
 }
 
-Result<Delivered> deliver_file(const std::string& folder_dir, const std::vector<std::string_view>& parts,
-                               DirSync& sync) {
+Result<Delivered> deliver_file(const std::string& folder_dir,
+                               const std::vector<std::string_view>& parts, DirSync& sync) {
+    const int fd = open(folder_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return sys_error("open " + folder_dir);
+    return deliver_file(DirFd(fd), folder_dir, parts, sync);
+}
+
+Result<Delivered> deliver_file(const DirFd& folder, const std::string& folder_dir,
+                               const std::vector<std::string_view>& parts, DirSync& sync) {
     std::uint64_t size = 0;
     for (const auto& p : parts) size += p.size();
+    bool created = false;
+    auto tmpdir = open_component(folder.get(), "tmp", folder_dir + "/tmp", false, created);
+    if (!tmpdir) return tmpdir.error();
+    auto newdir = open_component(folder.get(), "new", folder_dir + "/new", false, created);
+    if (!newdir) return newdir.error();
     std::string name;
     std::string tmp;
     int fd = -1;
     for (int attempt = 0; attempt < 5 && fd < 0; ++attempt) {
         name = unique_name(size);
         tmp = folder_dir + "/tmp/" + name;
-        fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        fd = openat(tmpdir->get(), name.c_str(),
+                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0 && errno != EEXIST) return sys_error("open " + tmp);
     }
     if (fd < 0) return Error::temporary("cannot make a unique file name in " + folder_dir + "/tmp");
 
     auto abandon = [&](const std::string& what, int err) -> Result<Delivered> {
         if (fd >= 0) close(fd);
-        unlink(tmp.c_str());
+        unlinkat(tmpdir->get(), name.c_str(), 0);
         return sys_error(what, err);
     };
-
     // writev in slices of at most IOV_MAX parts, resuming after short writes.
     std::vector<iovec> iov;
     for (const auto& p : parts) {
@@ -257,11 +394,13 @@ Result<Delivered> deliver_file(const std::string& folder_dir, const std::vector<
     fd = -1;
     if (rc != 0) return abandon("close " + tmp, errno);
     const std::string final_path = folder_dir + "/new/" + name;
-    if (rename(tmp.c_str(), final_path.c_str()) != 0) return abandon("rename " + tmp, errno);
+    if (renameat(tmpdir->get(), name.c_str(), newdir->get(), name.c_str()) != 0) {
+        return abandon("rename " + tmp, errno);
+    }
     if (auto s = sync.sync(folder_dir + "/new"); !s) {
         // The entry may or may not be durable: take it back so the sender's retry is the
         // only copy, rather than risk a 250 for a message a crash could lose.
-        unlink(final_path.c_str());
+        unlinkat(newdir->get(), name.c_str(), 0);
         return s.error();
     }
     return Delivered{final_path, size};

@@ -15,6 +15,12 @@
 // The directory fsync is shared (DirSync): deliveries that rename into the same new/
 // while an fsync of it is running wait for the next one, which covers them all, so N
 // concurrent deliveries into one folder cost about two directory fsyncs, not N.
+// Confinement: deliveries go through open_folder(), which walks from mail_root one
+// component at a time with openat(O_NOFOLLOW | O_DIRECTORY) and creates what is missing
+// the same way, so a symbolic link anywhere below mail_root (a user's maildir, ".Spam",
+// "new", "tmp", the message file itself) is refused with a temporary error naming it:
+// mail is never written outside mail_root, whoever planted the link. (mail_root itself
+// may be a link: it is the admin's.)
 // Thread-safety: every function is safe to call concurrently; DirSync is thread-safe.
 #pragma once
 
@@ -47,6 +53,34 @@ Status ensure_maildir(const std::string& root);
 // Creates the Maildir++ folder (and the root) when missing; a new folder is subscribed.
 Status ensure_folder(const std::string& root, const std::string& folder);
 
+// An open directory, closed when it goes out of scope.
+class DirFd {
+public:
+    DirFd() = default;
+    explicit DirFd(int fd) : fd_(fd) {}
+    DirFd(DirFd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+    DirFd& operator=(DirFd&& o) noexcept;
+    DirFd(const DirFd&) = delete;
+    DirFd& operator=(const DirFd&) = delete;
+    ~DirFd();
+    int get() const { return fd_; }
+
+private:
+    int fd_ = -1;
+};
+
+// Opens `path`, which must be mail_root or below it, from mail_root one component at a
+// time without following symbolic links; missing components are created (0700, parent
+// fsynced) when `create`. Errors (temporary): a link or non-directory below mail_root
+// ("PATH: symbolic link below mail_root, refused"), a path not below mail_root, errno.
+Result<DirFd> open_below(const std::string& mail_root, const std::string& path, bool create);
+
+// ensure_folder() done safely (see Confinement): the maildir `root` (below mail_root) with
+// cur/ new/ tmp/, and the Maildir++ folder when not "" (subscribed when new); returns the
+// folder's directory.
+Result<DirFd> open_folder(const std::string& mail_root, const std::string& root,
+                          const std::string& folder);
+
 // "1712345678.M123456P4242Q7.host,S=1234" (host with '/' and ':' escaped as Maildir says).
 std::string unique_name(std::uint64_t size);
 
@@ -75,8 +109,12 @@ struct Delivered {
 };
 
 // Writes the concatenation of `parts` as one message into `folder_dir`/new.
-Result<Delivered> deliver_file(const std::string& folder_dir, const std::vector<std::string_view>& parts,
-                               DirSync& sync);
+Result<Delivered> deliver_file(const std::string& folder_dir,
+                               const std::vector<std::string_view>& parts, DirSync& sync);
+// The same into the folder open at `folder` (from open_folder()); its tmp/ and new/ are
+// opened without following links. `folder_dir` names it in messages and for DirSync.
+Result<Delivered> deliver_file(const DirFd& folder, const std::string& folder_dir,
+                               const std::vector<std::string_view>& parts, DirSync& sync);
 
 // Removes files in `folder_dir`/tmp older than `age`; returns how many.
 int remove_stale_tmp(const std::string& folder_dir, std::chrono::seconds age = kStaleTmpAge);

@@ -57,7 +57,7 @@ bool scan_dir(const std::string& dir, QuotaUsage& u) {
 }
 
 Status read_file(const std::string& path, std::string& out, struct stat& st) {
-    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    const int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return Error::temporary(fmt::format("open {}: {}", path, std::strerror(errno)));
     if (fstat(fd, &st) != 0 || st.st_size > static_cast<off_t>(1 << 20)) {
         close(fd);
@@ -183,7 +183,7 @@ Result<QuotaUsage> quota_usage(const std::string& root, std::uint64_t limit_byte
 
 Status quota_add(const std::string& root, std::int64_t bytes, std::int64_t messages) {
     const std::string path = root + "/maildirsize";
-    const int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    const int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT) return ok_status();  // the next reader rebuilds it
         return Error::temporary(fmt::format("open {}: {}", path, std::strerror(errno)));

@@ -15,6 +15,7 @@
 #include "lmtp_codec.hpp"
 #include "netstring.hpp"
 #include "pampero/common/log.hpp"
+#include "spool.hpp"
 
 namespace pampero::store {
 namespace {
@@ -30,20 +31,76 @@ std::string host_name() {
     return buf;
 }
 
+// Where a big message is spooled: the first local target's tmp/ (the same filesystem as
+// the copies it becomes), else mail_root/.spool/ (no user's maildir can be named so:
+// resolve_maildir() refuses components starting with '.').
+Result<Spool> open_spool(const std::string& mail_root, const std::vector<Recipient>& rcpts,
+                         const std::string& id) {
+    for (const auto& r : rcpts) {
+        if (r.local.empty()) continue;
+        const std::string& root = r.local.front().root;
+        auto folder = open_folder(mail_root, root, "");
+        auto tmp = folder ? open_below(mail_root, root + "/tmp", false) : Result<DirFd>(folder.error());
+        auto spool = tmp ? Spool::create(*tmp, root + "/tmp") : Result<Spool>(tmp.error());
+        if (spool) return spool;
+        // That recipient's delivery will say what is wrong with its maildir; the message
+        // is spooled elsewhere so the others still get it.
+        log::warning("{}: cannot spool in {}/tmp: {}", id, root, spool.error().message);
+        break;
+    }
+    std::string base = mail_root;
+    while (base.size() > 1 && base.back() == '/') base.pop_back();
+    auto dir = open_below(mail_root, base + "/.spool", true);
+    if (!dir) return dir.error();
+    return Spool::create(*dir, base + "/.spool");
+}
+
 }  // namespace
+
+void RateLimitedLog::hit(const std::string& what) {
+    const auto now = std::chrono::steady_clock::now();
+    ++suppressed_;
+    if (now - last_ < std::chrono::seconds(1)) return;
+    if (suppressed_ > 1)
+        log::warning("{} (and {} more like it in the last seconds)", what, suppressed_ - 1);
+    else
+        log::warning("{}", what);
+    last_ = now;
+    suppressed_ = 0;
+}
 
 Status Server::listen(const Endpoint& lmtp, const Endpoint& socketmap) {
     hostname_ = host_name();
-    auto a = listen_on(lmtp);
-    if (!a) return a.error();
-    lmtp_fd_ = *a;
-    auto b = listen_on(socketmap);
-    if (!b) {
+    const auto snap = snap_.get();
+    const StoreConfig& sc = snap->config.store;
+    map_limit_ = sc.socketmap_sessions;
+    auto lc = ClientAllowList::parse(sc.lmtp_clients);
+    if (!lc) return lc.error();
+    auto mc = ClientAllowList::parse(sc.socketmap_clients);
+    if (!mc) return mc.error();
+    lmtp_clients_ = std::move(*lc);
+    map_clients_ = std::move(*mc);
+    const UnixSocketAccess access{sc.socket_owner, sc.socket_group, sc.socket_mode};
+    auto open = [&](const Endpoint& e, int& out) -> Status {
+        auto fd = listen_on(e);
+        if (!fd) return fd.error();
+        if (e.kind == Endpoint::Kind::unix_socket) {
+            if (auto st = apply_unix_access(e.path, access); !st) {
+                close(*fd);
+                return st;
+            }
+        }
+        out = *fd;
+        return ok_status();
+    };
+    if (auto st = open(lmtp, lmtp_fd_); !st) return st;
+    lmtp_tcp_ = lmtp.kind == Endpoint::Kind::inet;
+    map_tcp_ = socketmap.kind == Endpoint::Kind::inet;
+    if (auto st = open(socketmap, map_fd_); !st) {
         close(lmtp_fd_);
         lmtp_fd_ = -1;
-        return b.error();
+        return st;
     }
-    map_fd_ = *b;
     return ok_status();
 }
 
@@ -73,15 +130,18 @@ bool Server::stop(std::chrono::seconds grace) {
 }
 
 void Server::accept_loop(int lfd, bool lmtp) {
+    const char* const name = lmtp ? "lmtp" : "socketmap";
+    const bool tcp = lmtp ? lmtp_tcp_ : map_tcp_;
+    const ClientAllowList& allowed = lmtp ? lmtp_clients_ : map_clients_;
+    const int limit = lmtp ? kMaxLmtpSessions : map_limit_;
+    RateLimitedLog refused_log;  // a flood of refusals is one warning a second
+    RateLimitedLog full_log;
     while (!stopping_) {
         pollfd p{lfd, POLLIN, 0};
         if (poll(&p, 1, 250) <= 0) continue;
-        const int fd = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
-        if (fd >= 0) {
-            // Replies are small and each one is what the peer waits for: no Nagle delay.
-            const int one = 1;
-            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // fails harmlessly on unix
-        }
+        sockaddr_storage peer{};
+        socklen_t peer_len = sizeof peer;
+        const int fd = accept4(lfd, reinterpret_cast<sockaddr*>(&peer), &peer_len, SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE) {
                 log::error("accept: {}", std::strerror(errno));
@@ -89,16 +149,35 @@ void Server::accept_loop(int lfd, bool lmtp) {
             }
             continue;
         }
+        if (tcp) {
+            // Replies are small and each one is what the peer waits for: no Nagle delay.
+            const int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            if (!allowed.allows(reinterpret_cast<sockaddr*>(&peer), peer_len)) {
+                const std::string who = peer_text(reinterpret_cast<sockaddr*>(&peer), peer_len);
+                if (lmtp) {
+                    const std::string no =
+                        fmt::format("421 4.7.0 {} Client {} not allowed\r\n", hostname_, who);
+                    (void)!::send(fd, no.data(), no.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+                }
+                close(fd);
+                refused_log.hit(fmt::format(
+                    "{}: connection from {} refused: not in store.{}_clients", name, who, name));
+                continue;
+            }
+        }
         {
             std::lock_guard lock(mu_);
             int& active = lmtp ? lmtp_active_ : map_active_;
-            if (active >= (lmtp ? kMaxLmtpSessions : kMaxSocketmapSessions)) {
+            if (active >= limit) {
                 if (lmtp) {
-                    static constexpr char kBusy[] = "421 4.3.2 Too many connections, try again later\r\n";
-                    (void)!::send(fd, kBusy, sizeof kBusy - 1, MSG_NOSIGNAL);
+                    static constexpr char kBusy[] =
+                        "421 4.3.2 Too many connections, try again later\r\n";
+                    (void)!::send(fd, kBusy, sizeof kBusy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
                 }
                 close(fd);
-                log::warning("{}: connection limit reached, one refused", lmtp ? "lmtp" : "socketmap");
+                full_log.hit(fmt::format("{}: connection limit of {} reached, one refused{}", name,
+                                         limit, lmtp ? "" : " (raise store.socketmap_sessions)"));
                 continue;
             }
             ++active;
@@ -119,6 +198,8 @@ void Server::lmtp_session(int fd, std::uint64_t num) {
     const std::string id = fmt::format("lmtp-{:x}", num);
     const auto snap = snap_.get();
     const std::uint64_t size_limit = snap->config.store.message_size_limit;
+    const std::uint64_t spool_threshold = snap->config.store.spool_threshold;
+    c.set_write_timeout(std::chrono::seconds(snap->config.store.write_timeout));
     log::debug("{}: connect", id);
     if (!c.send(fmt::format("220 {} LMTP pampero-store ready\r\n", hostname_))) return;
 
@@ -145,6 +226,10 @@ void Server::lmtp_session(int fd, std::uint64_t num) {
             break;
         } else if (st == Conn::Status::stopping) {
             c.send("421 4.3.2 Service shutting down\r\n");
+            break;
+        } else if (st == Conn::Status::write_timeout) {
+            log::info("{}: client did not read its replies for {}s; closing", id,
+                      snap->config.store.write_timeout);
             break;
         } else if (st != Conn::Status::ok) {
             break;
@@ -217,10 +302,31 @@ void Server::lmtp_session(int fd, std::uint64_t num) {
                 }
                 c.queue("354 End data with <CR><LF>.<CR><LF>\r\n");
                 lmtp::DataDecoder dec(size_limit);
+                // Above the threshold the message goes to an unnamed spool file (spool.hpp)
+                // as it is decoded, so a session holds at most threshold + one read.
+                std::optional<Spool> spool;
+                std::optional<Error> spool_error;
+                auto spill = [&] {
+                    if (!spool && !spool_error) {
+                        auto sp = open_spool(snap->config.store.mail_root, rcpts, id);
+                        if (sp)
+                            spool.emplace(std::move(*sp));
+                        else
+                            spool_error = sp.error();
+                    }
+                    if (spool && !spool_error) {
+                        if (auto w = spool->append(dec.message()); !w) spool_error = w.error();
+                    }
+                    dec.drain();  // after a spool error too: the rest is read and dropped
+                };
                 bool lost = false;
                 while (!dec.done()) {
                     const std::size_t used = dec.feed(c.buffered());
                     c.consume(used);
+                    if (!dec.overflow() &&
+                        (spool || spool_error || dec.message().size() > spool_threshold)) {
+                        spill();
+                    }
                     if (dec.done()) break;
                     const auto fs = c.fill(kDataTimeout);
                     if (fs != Conn::Status::ok) {
@@ -236,6 +342,17 @@ void Server::lmtp_session(int fd, std::uint64_t num) {
                 if (dec.overflow()) {
                     log::info("{}: message of {} octets exceeds the limit of {}", id, dec.octets(), size_limit);
                     for (std::size_t i = 0; i < rcpts.size(); ++i) reply(Store::too_big());
+                } else if (spool || spool_error) {
+                    Result<std::string_view> whole =
+                        spool_error ? Result<std::string_view>(*spool_error) : spool->view();
+                    if (whole) {
+                        for (const auto& r : store_.deliver(env, *whole, rcpts)) reply(r);
+                    } else {
+                        log::error("{}: from=<{}>: {}", id, env.sender, whole.error().message);
+                        for (std::size_t i = 0; i < rcpts.size(); ++i) {
+                            reply({452, "4.3.1", "Insufficient system storage"});
+                        }
+                    }
                 } else {
                     for (const auto& r : store_.deliver(env, dec.message(), rcpts)) reply(r);
                 }
@@ -259,6 +376,7 @@ void Server::lmtp_session(int fd, std::uint64_t num) {
 
 void Server::socketmap_session(int fd) {
     Conn c(fd, &stopping_);
+    c.set_write_timeout(std::chrono::seconds(snap_.get()->config.store.write_timeout));
     for (;;) {
         const auto d = decode_netstring(c.buffered());
         if (d.status == NetstringDecode::Status::error) {

@@ -3,11 +3,19 @@
 // One thread per connection: a delivery spends its time in write() and fsync(), which
 // block, so a thread each (as Dovecot's lmtp processes do) keeps the disk busy without an
 // event loop fighting blocking calls. Bounded: at most kMaxLmtpSessions LMTP and
-// kMaxSocketmapSessions socketmap connections; one more gets "421 4.3.2" (LMTP) or is
-// closed (socketmap) and the listener keeps serving.
+// store.socketmap_sessions socketmap connections (Postfix keeps one per process that uses
+// the map: with default_process_limit 100 that is up to ~100 smtpd plus cleanup and
+// trivial-rewrite, so the default 512 leaves margin); one more gets "421 4.3.2" (LMTP) or
+// is closed (socketmap), a warning is logged (at most once a second) and the listener
+// keeps serving.
+// Access: unix sockets get store.socket_owner/group/mode; a TCP peer outside
+// store.lmtp_clients / store.socketmap_clients gets "421 4.7.0 ... not allowed" (LMTP) or
+// is closed (socketmap), with a warning (at most once a second).
 // Per-session bounds: command lines (lmtp_codec.hpp), kMaxRecipients recipients per
 // transaction (then 452 4.5.3), kMaxErrors bad commands (then 421 4.7.0 and close),
-// message size (SIZE, 552 5.3.4), 300 s idle before a command, 600 s for DATA.
+// message size (SIZE, 552 5.3.4), 300 s idle before a command, 600 s for DATA,
+// store.write_timeout for the client to take a reply (then the session closes); DATA above
+// store.spool_threshold is kept in a file (spool.hpp), not in memory.
 // stop(): stops accepting; idle sessions are told 421 4.3.2 and closed; a session inside
 // a transaction finishes it first (bounded by the grace period), so no acknowledged
 // delivery is cut short.
@@ -22,15 +30,25 @@
 #include <vector>
 
 #include "endpoint.hpp"
+#include "pampero/common/socket_access.hpp"
 #include "socketmap.hpp"
 #include "store.hpp"
 
 namespace pampero::store {
 
 constexpr int kMaxLmtpSessions = 256;
-constexpr int kMaxSocketmapSessions = 128;
 constexpr std::size_t kMaxRecipients = 1000;
 constexpr int kMaxErrors = 100;
+
+// A warning at most once a second, counting the ones it swallowed. One thread uses it.
+class RateLimitedLog {
+public:
+    void hit(const std::string& what);
+
+private:
+    std::chrono::steady_clock::time_point last_{};
+    int suppressed_ = 0;
+};
 
 class Server {
 public:
@@ -55,6 +73,11 @@ private:
     SnapshotHolder& snap_;
     int lmtp_fd_ = -1;
     int map_fd_ = -1;
+    bool lmtp_tcp_ = false;
+    bool map_tcp_ = false;
+    int map_limit_ = 512;
+    ClientAllowList lmtp_clients_;
+    ClientAllowList map_clients_;
     std::atomic<bool> stopping_{false};
     std::atomic<std::uint64_t> next_id_{1};
     std::mutex mu_;

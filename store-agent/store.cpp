@@ -230,9 +230,12 @@ lmtp::Reply Store::deliver_local(const Snapshot& s, const Envelope& env, const R
             return over_quota_reply(s);
         }
     }
-    if (auto st = ensure_folder(t.root, folder); !st) return storage(st.error());
+    // Walked from mail_root without following links: a planted link is a 452, never a
+    // write outside mail_root (maildir.hpp, Confinement).
+    auto opened = open_folder(s.config.store.mail_root, t.root, folder);
+    if (!opened) return storage(opened.error());
     const std::string dir = folder_path(t.root, folder);
-    auto done = deliver_file(dir, {prefix, message}, sync_);
+    auto done = deliver_file(*opened, dir, {prefix, message}, sync_);
     if (!done) return storage(done.error());
     // maildirsize is kept for every user (Dovecot's quota reads it): the first delivery
     // builds it from the folders, later ones append a line.

@@ -4,16 +4,38 @@
 
 #include <filesystem>
 
+#include "pampero/common/socket_access.hpp"
 #include "pampero/common/yaml_reader.hpp"
 
 namespace pampero {
 namespace {
+
+// socket_owner / socket_group / socket_mode of a unix: listener ("0660": octal, as chmod).
+void read_socket_access(yaml::MapReader& r, std::string& owner, std::string& group,
+                        unsigned& mode) {
+    if (auto v = r.get_string("socket_owner")) owner = *v;
+    if (auto v = r.get_string("socket_group")) group = *v;
+    if (auto v = r.get_string("socket_mode")) {
+        auto m = parse_socket_mode(*v);
+        if (!m) r.fail_at("socket_mode", "must be an octal mode such as 0660 (at most 0777)");
+        mode = *m;
+    }
+}
+
+std::vector<std::string> read_client_list(yaml::MapReader& r, const std::string& key,
+                                          std::vector<std::string> fallback) {
+    auto v = r.get_string_list(key);
+    if (!v) return fallback;
+    if (auto list = ClientAllowList::parse(*v); !list) r.fail_at(key, list.error().message);
+    return *v;
+}
 
 void read_milter(yaml::MapReader r, MilterConfig& m) {
     if (auto v = r.get_string("socket")) m.socket = *v;
     if (auto v = r.get_size("scan_limit")) m.scan_limit = *v;
     if (auto v = r.get_int("timeout", 1, 3600)) m.timeout = static_cast<int>(*v);
     if (auto v = r.get_int("threads", 1, 256)) m.threads = static_cast<int>(*v);
+    read_socket_access(r, m.socket_owner, m.socket_group, m.socket_mode);
     r.finish();
 }
 
@@ -38,6 +60,13 @@ void read_store(yaml::MapReader r, StoreConfig& s, const std::string& file) {
     if (auto v = r.get_size("default_quota")) s.default_quota = *v;
     if (auto v = r.get_bool("over_quota_tempfail")) s.over_quota_tempfail = *v;
     if (auto v = r.get_size("message_size_limit")) s.message_size_limit = *v;
+    read_socket_access(r, s.socket_owner, s.socket_group, s.socket_mode);
+    s.lmtp_clients = read_client_list(r, "lmtp_clients", s.lmtp_clients);
+    s.socketmap_clients = read_client_list(r, "socketmap_clients", s.socketmap_clients);
+    if (auto v = r.get_int("socketmap_sessions", 1, 65536))
+        s.socketmap_sessions = static_cast<int>(*v);
+    if (auto v = r.get_int("write_timeout", 1, 3600)) s.write_timeout = static_cast<int>(*v);
+    if (auto v = r.get_size("spool_threshold")) s.spool_threshold = *v;
     if (r.has("nodes")) {
         const YAML::Node nodes = r.node("nodes");
         if (!nodes.IsMap()) r.fail_at("nodes", "must map node names to LMTP sockets");

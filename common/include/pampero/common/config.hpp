@@ -23,6 +23,10 @@ struct MilterConfig {
     std::uint64_t scan_limit = 2 * 1024 * 1024;   // bytes of a message the rules see
     int timeout = 300;                            // seconds a connection may stay silent
     int threads = 8;  // threads serving the MTA's connections (scans block: SQLite, ClamAV, DNS)
+    // A unix: socket's access (socket_access.hpp): the MTA's user must be able to connect.
+    std::string socket_owner;              // "": the daemon's own user
+    std::string socket_group = "postfix";  // the default is skipped (warned) when absent
+    unsigned socket_mode = 0660;
 };
 
 struct GuardConfig {
@@ -44,6 +48,15 @@ struct StoreConfig {
     // (same syntax as `lmtp`): where mail for a user held elsewhere is forwarded, and
     // what the socketmap's `transport` map tells Postfix.
     std::map<std::string, std::string> nodes;
+    // Hardening of the listeners and sessions (socket_access.hpp, server.hpp).
+    std::string socket_owner;              // unix: sockets; "": the daemon's own user
+    std::string socket_group = "postfix";  // the default is skipped (warned) when absent
+    unsigned socket_mode = 0660;
+    std::vector<std::string> lmtp_clients = {"127.0.0.0/8", "::1/128"};       // TCP peers allowed
+    std::vector<std::string> socketmap_clients = {"127.0.0.0/8", "::1/128"};  // (CIDRs)
+    int socketmap_sessions = 512;  // concurrent socketmap connections (Postfix: one per process)
+    int write_timeout = 300;       // seconds a reply may wait for the client to read
+    std::uint64_t spool_threshold = 1024 * 1024;  // DATA above this goes to a file, not memory
 };
 
 // libclamav in-process. Absent from the file: no virus scanning.
