@@ -101,4 +101,31 @@ TEST(Config, MissingFileIsAConfigError) {
 TEST(Config, ShippedDefaultLoads) {
     auto c = load_config(std::string(PAMPERO_SOURCE_DIR) + "/conf/pampero.yaml");
     ASSERT_TRUE(c) << c.error().message;
+    // The values the README and the shipped Postfix snippets rely on.
+    const Config& v = c.value();
+    EXPECT_EQ(v.milter.socket, "inet:10025@127.0.0.1");  // conf/postfix/main.cf.milter
+    EXPECT_EQ(v.milter.scan_limit, 2u * 1024 * 1024);
+    EXPECT_EQ(v.milter.timeout, 300);
+    EXPECT_EQ(v.milter.socket_group, "postfix");
+    EXPECT_EQ(v.milter.socket_mode, 0660u);
+    EXPECT_EQ(v.directory, "sqlite:/var/lib/pampero/directory.db");
+    EXPECT_EQ(v.directory_cache_ttl, 30);
+    EXPECT_EQ(v.state, "memory");
+    EXPECT_EQ(v.rules_dir, "/etc/pampero/rules.d");
+    EXPECT_EQ(v.levels, "/etc/pampero/levels.yaml");
+    EXPECT_EQ(v.guard.unknown_limit, 5);
+    EXPECT_EQ(v.guard.window, 600);
+    EXPECT_EQ(v.guard.ban, 3600);
+    EXPECT_EQ(v.store.lmtp, "inet:24@127.0.0.1");
+    EXPECT_EQ(v.store.socketmap, "inet:10026@127.0.0.1");
+    EXPECT_EQ(v.store.mail_root, "/var/mail/pampero");
+    EXPECT_EQ(v.store.spam_folder, "Spam");
+    EXPECT_EQ(v.store.default_quota, 300ull * 1024 * 1024);  // "for example 300 MB"
+    EXPECT_FALSE(v.store.over_quota_tempfail);
+    EXPECT_EQ(v.store.message_size_limit, 64ull * 1024 * 1024);
+    EXPECT_EQ(v.store.lmtp_clients, (std::vector<std::string>{"127.0.0.0/8", "::1/128"}));
+    // Blocklists and antivirus are commented out: nothing is looked up or scanned until
+    // the admin says where the mirrors and signatures are.
+    EXPECT_TRUE(v.blocklists.empty());
+    EXPECT_FALSE(v.antivirus.enabled);
 }

@@ -3,14 +3,14 @@
 #include "pampero/common/directory.hpp"
 
 #include <gtest/gtest.h>
-
-#include "test_support.hpp"
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "pampero/common/recipient_facts.hpp"
+#include "test_support.hpp"
 
 using namespace pampero;
 
@@ -166,4 +166,33 @@ TEST_F(DirectoryContract, CacheServesRepeatsUntilTtl) {
     auto uncached = make_cached_directory(std::move(open_directory("sqlite:" + path_, OpenMode::read_only)).value(),
                                           std::chrono::seconds(0));
     EXPECT_TRUE(uncached->find_user("carol@example.org")->has_value());
+}
+
+// Past the TTL the source is asked again: a user added, or a level changed, shows up
+// after the TTL and not before. A real 1 s TTL, polled (bounded) rather than slept.
+TEST_F(DirectoryContract, CacheAnswersChangeAfterTtl) {
+    using Clock = std::chrono::steady_clock;
+    const auto ttl = std::chrono::seconds(1);
+    auto cached = make_cached_directory(
+        std::move(open_directory("sqlite:" + path_, OpenMode::read_only)).value(), ttl);
+    const auto t0 = Clock::now();
+    EXPECT_FALSE(cached->find_user("carol@example.org")->has_value());
+    EXPECT_EQ((*cached->find_user("alice@example.org"))->level, 2);
+    ASSERT_TRUE(
+        dir_->add_user(make_user("carol@example.org", 1, {}, "local", "example.org/carol/")));
+    auto alice = make_user("alice@example.org", 4, 1000, "node1", "example.org/alice/");
+    ASSERT_TRUE(dir_->update_user(alice));
+    const bool cached_still = !cached->find_user("carol@example.org")->has_value();
+    const auto level_now = (*cached->find_user("alice@example.org"))->level;
+    if (Clock::now() - t0 < ttl) {  // a machine slower than the TTL cannot tell; never seen
+        EXPECT_TRUE(cached_still);
+        EXPECT_EQ(level_now, 2);
+    }
+    const auto deadline = t0 + std::chrono::seconds(20);
+    while (!cached->find_user("carol@example.org")->has_value() && Clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_GE(Clock::now() - t0, ttl);  // the monotonic clock: never before the TTL
+    EXPECT_TRUE(cached->find_user("carol@example.org")->has_value());
+    EXPECT_EQ((*cached->find_user("alice@example.org"))->level, 4);
 }

@@ -242,9 +242,42 @@ TEST(Message, MalformedInputsParse) {
         "Subject: \xff\xfe\xfd\r\n\x80\x81: \xc0\xc1\r\n\r\n\xf5\xf6\xf7",
         "Content-Type: message/rfc822\r\n\r\n",
     };
+    // What every parse promises, whatever the input: the raw message kept as received,
+    // decoded text in valid UTF-8 (the rules' regexes run in UTF-8 mode), the same parse
+    // every time, and a scan limit that truncates.
+    auto valid_utf8 = [](std::string_view s) {
+        for (std::size_t i = 0; i < s.size();) {
+            const auto c = static_cast<unsigned char>(s[i]);
+            const std::size_t n = c < 0x80         ? 1
+                                  : (c >> 5) == 6  ? 2
+                                  : (c >> 4) == 14 ? 3
+                                  : (c >> 3) == 30 ? 4
+                                                   : 0;
+            if (n == 0 || i + n > s.size() || (n == 2 && c < 0xc2) || (n == 4 && c > 0xf4))
+                return false;
+            for (std::size_t k = 1; k < n; ++k) {
+                if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
+            }
+            i += n;
+        }
+        return true;
+    };
     for (const auto& in : inputs) {
+        SCOPED_TRACE(escape_lines(in.substr(0, 80)));
         auto m = parse_message(in, 1 << 20);
         EXPECT_FALSE(m.mime_summary.empty());
+        EXPECT_EQ(m.raw, in);
+        EXPECT_FALSE(m.truncated);
+        EXPECT_TRUE(valid_utf8(m.body_text));
+        EXPECT_TRUE(valid_utf8(m.decoded_body));
+        for (const auto& u : m.uris) EXPECT_TRUE(valid_utf8(u.url)) << u.url;
+        EXPECT_EQ(dump(parse_message(in, 1 << 20)), dump(m));
+        if (in.size() > 8) {
+            auto cut = parse_message(in, in.size() / 2);
+            EXPECT_TRUE(cut.truncated);
+            EXPECT_EQ(cut.raw, in.substr(0, in.size() / 2));
+            EXPECT_FALSE(cut.mime_summary.empty());
+        }
     }
 }
 

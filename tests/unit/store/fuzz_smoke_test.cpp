@@ -96,8 +96,48 @@ TEST(FuzzSmoke, NetstringsAndRequests) {
 TEST(FuzzSmoke, Maildirsize) {
     std::mt19937 rng(3);
     for (int i = 0; i < 20000; ++i) {
-        (void)parse_maildirsize(random_bytes(rng, 60, "0123456789SC, -\n"));
-        (void)parse_maildirsize(random_bytes(rng, 60, kAll));
+        for (const auto& in :
+             {random_bytes(rng, 60, "0123456789SC, -\n"), random_bytes(rng, 60, kAll)}) {
+            const auto m = parse_maildirsize(in);
+            // Without a newline there is no definition line: never a parse.
+            if (in.find('\n') == std::string::npos) ASSERT_FALSE(m) << in;
+            if (!m) continue;
+            // A partial last line (being appended) never changes what was read.
+            const auto more = parse_maildirsize(in + "12");
+            ASSERT_TRUE(more) << in;
+            ASSERT_EQ(more->usage.bytes, m->usage.bytes) << in;
+            ASSERT_EQ(more->usage.messages, m->usage.messages) << in;
+            ASSERT_EQ(more->limit_bytes, m->limit_bytes) << in;
+        }
+    }
+    // Well-formed files built at random: the parse is the sum of their lines, and the
+    // definition is what quota_definition() wrote.
+    std::uniform_int_distribution<std::int64_t> amount(-100000, 100000000);
+    std::uniform_int_distribution<int> lines(0, 30);
+    for (int i = 0; i < 5000; ++i) {
+        const std::uint64_t limit = static_cast<std::uint64_t>(amount(rng) & 0x7fffffff);
+        const bool with_count = i % 2 == 0;
+        std::string file =
+            quota_definition(limit, with_count ? std::optional<std::uint64_t>(i) : std::nullopt) +
+            "\n";
+        std::int64_t bytes = 0;
+        std::int64_t messages = 0;
+        for (int n = lines(rng); n > 0; --n) {
+            const std::int64_t b = amount(rng);
+            const std::int64_t c = amount(rng) % 100;
+            bytes += b;
+            messages += c;
+            file += std::to_string(b) + (n % 3 ? " " : "   ") + std::to_string(c) + "\n";
+        }
+        const auto m = parse_maildirsize(file);
+        ASSERT_TRUE(m) << file;
+        ASSERT_EQ(m->limit_bytes, std::optional<std::uint64_t>(limit)) << file;
+        ASSERT_EQ(m->limit_messages, with_count ? std::optional<std::uint64_t>(i) : std::nullopt)
+            << file;
+        ASSERT_EQ(m->usage.bytes, bytes) << file;
+        ASSERT_EQ(m->usage.messages, messages) << file;
+        // One corrupt line makes the whole file unreadable (the caller rebuilds it).
+        ASSERT_FALSE(parse_maildirsize(file + "12 x\n")) << file;
     }
 }
 
