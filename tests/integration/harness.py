@@ -11,6 +11,7 @@ import atexit
 import fcntl
 import os
 import random
+import re
 import shutil
 import signal
 import smtplib
@@ -123,6 +124,13 @@ _started = []
 
 
 @atexit.register
+def _report_postfix_retries():
+    if Postfix.RETRIES:
+        print(f"harness: {len(Postfix.RETRIES)} Postfix start(s) failed and were retried in this "
+              "test process (reports above)", file=sys.stderr, flush=True)
+
+
+@atexit.register
 def _stop_leftovers():
     for server in reversed(_started[:]):
         try:
@@ -228,8 +236,20 @@ class Postfix:
     # and not even master's "daemon started" reached the log. Each failed start is reported
     # on stderr with what was found, so a flaky peer is visible, never silent; a Postfix
     # that fails every time still fails the test.
+    #
+    # A start that failed for a cause of ours is not retried: the test fails at once with
+    # the log lines that say so (see our_fault()). Retries are counted in RETRIES and the
+    # count is printed when the test process exits.
     GREETING_WAIT = 75.0
     STARTS = 3
+    RETRIES = []  # one report per failed start that was retried, for the whole process
+
+    # Log lines that put the failure on us rather than on the machine: a fatal error (a
+    # main.cf or map we wrote), or a socketmap/milter/LMTP peer of ours that refused,
+    # closed or answered badly while smtpd started. A watchdog timeout is the machine's
+    # load, not a cause of ours.
+    OUR_FAULT = re.compile(r"^(?!.*watchdog).*(fatal: |(warning|error): .*(socketmap|milter|lmtp)).*$",
+                           re.M | re.I)
 
     def __init__(self, workdir, main_cf="", domains=(), mailboxes=()):
         failures = []
@@ -246,8 +266,21 @@ class Postfix:
                 report = f"Postfix start {attempt}/{self.STARTS} failed: {e}\n{self.diagnostics()}"
                 print(report, file=sys.stderr, flush=True)
                 failures.append(report)
+                ours = self.our_fault()
                 self.stop()
+                if ours:
+                    raise RuntimeError("Postfix did not start, and its log blames our side "
+                                       "(not retried):\n" + "\n".join(ours) + "\n" + report)
+                if attempt < self.STARTS:
+                    Postfix.RETRIES.append(report)
         raise RuntimeError("Postfix never came up:\n" + "\n".join(failures))
+
+    def our_fault(self):
+        """The lines of this instance's log that name a cause of ours (see OUR_FAULT)."""
+        try:
+            return [m.group(0) for m in self.OUR_FAULT.finditer(self.log())][:20]
+        except OSError:
+            return []
 
     def _start(self, workdir, main_cf, domains, mailboxes):
         extra = os.path.join(workdir, "postfix-extra.cf")
