@@ -9,7 +9,7 @@ import harness as h
 
 
 class QuickPostfix(h.Postfix):
-    GREETING_WAIT = 15.0  # smtpd dies at every start; no need to wait the full minute
+    GREETING_WAIT = 10.0  # smtpd dies at every start; no need to wait the full minute
 
 
 class PostfixStartFailures(unittest.TestCase):
