@@ -230,6 +230,10 @@ class MilterPathsBehindPostfix(unittest.TestCase):
         self.assertIn("X-Spam-Score: 0.0", msg)
         # An IPv6 client is looked up in no IPv4 list, and that is no error.
         self.assertNotIn("RCVD_IN_DNS", msg)
+        # The milter saw the client's real address, in both verdicts.
+        log = self.milter.output()
+        self.assertRegex(log, r"from=<v6@example\.org> client=::1 score=0\.0 ")
+        self.assertRegex(log, r"from=<v6@example\.org> client=::1 score=1000\.0 ")
 
     # --- 50 concurrent sessions ----------------------------------------------------------
 
