@@ -258,6 +258,24 @@ std::string sign_verdict(const VerdictKey& key, std::int64_t unix_time, const Ve
                        mac(key, signed_text(key.id, unix_time, f)));
 }
 
+void VerdictCollector::header(std::string_view name, std::string_view value) {
+    if (!subject_ && iequals(name, "Subject")) subject_ = std::string(value);
+    if (!message_id_ && iequals(name, "Message-ID")) message_id_ = std::string(value);
+}
+
+std::string VerdictCollector::sign(const VerdictKey& key, std::int64_t unix_time,
+                                   std::string_view score, std::string_view status) {
+    const VerdictFields f{std::string(score), std::string(status), subject_.value_or(""),
+                          message_id_.value_or(""), body_.finish()};
+    return sign_verdict(key, unix_time, f);
+}
+
+void VerdictCollector::reset() {
+    body_.reset();
+    subject_.reset();
+    message_id_.reset();
+}
+
 VerdictCheck verify_verdict(const VerdictKeys* keys, std::string_view signature,
                             const VerdictFields& f, std::int64_t now, std::int64_t max_age) {
     if (signature.size() > kVerdictSignatureMax) return invalid("X-Spam-Signature too long");
@@ -341,22 +359,38 @@ VerdictCheck verify_message_verdict(const VerdictKeys* keys, std::string_view me
         }
         name.clear();
     };
+    // The header section ends as Postfix ends it (is_header.c): at an empty line, or at
+    // the first line that is neither a header ("NAME[ \t]*:" with NAME printable ASCII)
+    // nor a continuation; that line is the body's first.
     std::size_t pos = 0;
+    std::size_t body_at = message.size();
     while (pos < message.size()) {
+        const std::size_t start = pos;
         const auto nl = message.find('\n', pos);
         std::string_view line =
             message.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
         pos = nl == std::string_view::npos ? message.size() : nl + 1;
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        if (line.empty()) break;  // end of the header section
+        if (line.empty()) {
+            body_at = pos;
+            break;
+        }
         if (line.front() == ' ' || line.front() == '\t') {
             if (!name.empty()) value += line;
             continue;
         }
         complete();
         const auto colon = line.find(':');
-        if (colon == std::string_view::npos) continue;
-        name = std::string(line.substr(0, colon));
+        std::string_view n = line.substr(0, colon == std::string_view::npos ? 0 : colon);
+        while (!n.empty() && (n.back() == ' ' || n.back() == '\t')) n.remove_suffix(1);
+        const bool header = !n.empty() && std::all_of(n.begin(), n.end(), [](char c) {
+            return static_cast<unsigned char>(c) > 32 && static_cast<unsigned char>(c) < 127;
+        });
+        if (!header) {
+            body_at = start;
+            break;
+        }
+        name = std::string(n);
         value = std::string(line.substr(colon + 1));
     }
     complete();
@@ -369,7 +403,7 @@ VerdictCheck verify_message_verdict(const VerdictKeys* keys, std::string_view me
     if (n_sig > 1 || n_score > 1 || n_status > 1)
         return invalid("X-Spam-* headers appear more than once");
     if (n_score == 0) return invalid("X-Spam-Signature without X-Spam-Score");
-    f.body_hash = body_hash(message.substr(std::min(pos, message.size())));
+    f.body_hash = body_hash(message.substr(body_at));
     return verify_verdict(keys, *signature, f, now, max_age);
 }
 

@@ -182,6 +182,8 @@ TEST(Verdict, TamperingIsInvalid) {
         {replace(m, "X-Spam-Signature: v=1;", "X-Spam-Signature: v=1; x=y;"), "unknown tag"},
         {replace(m, "X-Spam-Score: 7.3\n", "X-Spam-Score: 7.3\nX-Spam-Score: -99\n"),
          "more than once"},
+        {replace(m, "X-Spam-Score: 7.3\n", "X-Spam-Score: 7.3\nx-spam-score : -99\n"),
+         "more than once"},
         {replace(m, "X-Spam-Score: 7.3\n", ""), "without X-Spam-Score"},
         {replace(m, "X-Spam-Signature: v=1;", "X-Spam-Signature: garbage;"), "malformed"},
         {"X-Spam-Signature: " + std::string(2000, 'a') + "\nX-Spam-Score: 1\n\nx\n", "too long"},
@@ -203,6 +205,11 @@ TEST(Verdict, UnsignedAgeAndNoKeys) {
     // The signature must be in the header section, not the body.
     u = verify_message_verdict(&k, "Subject: x\n\n" + signed_message(k.signing(), "1.0", "b\n"),
                                kNow, kWeek);
+    EXPECT_EQ(u.outcome, VerdictCheck::Outcome::unsigned_verdict);
+
+    // Nor after a line that ends the header section as Postfix ends it.
+    u = verify_message_verdict(
+        &k, "Subject: x\nnot a header\n" + signed_message(k.signing(), "1.0", "b\n"), kNow, kWeek);
     EXPECT_EQ(u.outcome, VerdictCheck::Outcome::unsigned_verdict);
 
     const std::string old = signed_message(k.signing(), "1.0", "b\n", kNow - kWeek - 1);

@@ -31,6 +31,11 @@ struct GuardConfig {
     int ban = 3600;         // ... ban the IP for this long
 };
 
+// What pampero-store does with a message whose verdict it cannot trust (see
+// scanners/include/pampero/scan/verdict_signature.hpp): file it as unscored into the
+// Inbox, into the spam folder, or answer 451 so the MTA keeps it queued.
+enum class UnverifiedRule { inbox, spam, tempfail };
+
 struct StoreConfig {
     std::string lmtp = "inet:24@127.0.0.1";
     std::string socketmap = "inet:10026@127.0.0.1";
@@ -44,6 +49,10 @@ struct StoreConfig {
     // (same syntax as `lmtp`): where mail for a user held elsewhere is forwarded, and
     // what the socketmap's `transport` map tells Postfix.
     std::map<std::string, std::string> nodes;
+    // The signed verdict: X-Spam-Score counts only with a valid X-Spam-Signature.
+    UnverifiedRule unsigned_rule = UnverifiedRule::inbox;      // `unsigned`: no signature
+    UnverifiedRule bad_signature_rule = UnverifiedRule::spam;  // `bad_signature`: one that fails
+    int verdict_max_age = 7 * 86400;  // seconds a signature stays good (0: no limit)
 };
 
 // libclamav in-process. Absent from the file: no virus scanning.
@@ -63,6 +72,7 @@ struct Config {
     std::string state = "memory";
     std::string rules_dir = "/etc/pampero/rules.d";
     std::string levels = "/etc/pampero/levels.yaml";
+    std::string verdict_keys;  // key file signing the spam verdict; "": unsigned
     MilterConfig milter;
     GuardConfig guard;
     StoreConfig store;
@@ -71,6 +81,8 @@ struct Config {
 };
 
 Result<Config> load_config(const std::string& path);
+
+const char* to_string(UnverifiedRule rule);
 
 // Resolves `path` against the folder of `relative_to_file` unless it is absolute.
 std::string resolve_path(const std::string& relative_to_file, const std::string& path);

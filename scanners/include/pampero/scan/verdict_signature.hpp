@@ -114,6 +114,25 @@ struct VerdictFields {
 // The X-Spam-Signature value (without a leading space).
 std::string sign_verdict(const VerdictKey& key, std::int64_t unix_time, const VerdictFields& f);
 
+// What the signature covers, collected while a message streams through the milter:
+// the first Subject and Message-ID and the hash of the whole body (not only the part
+// the rules scan). One message at a time; reset() between messages.
+class VerdictCollector {
+  public:
+    void header(std::string_view name, std::string_view value);
+    void body(std::string_view chunk) { body_.update(chunk); }
+    // The X-Spam-Signature value over these and the milter's X-Spam-Score and
+    // X-Spam-Status values. Call once per message.
+    std::string sign(const VerdictKey& key, std::int64_t unix_time, std::string_view score,
+                     std::string_view status);
+    void reset();
+
+  private:
+    BodyHash body_;
+    std::optional<std::string> subject_;
+    std::optional<std::string> message_id_;
+};
+
 struct VerdictCheck {
     enum class Outcome { valid, unsigned_verdict, invalid };
     Outcome outcome = Outcome::unsigned_verdict;
