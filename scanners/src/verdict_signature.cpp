@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -202,6 +203,17 @@ Result<std::shared_ptr<const VerdictKeys>> VerdictKeys::load(const std::string& 
     if (!keys) return keys.error();
     return std::shared_ptr<const VerdictKeys>(
         std::make_shared<VerdictKeys>(std::move(keys).value()));
+}
+
+Result<std::string> new_verdict_secret() {
+    std::array<unsigned char, kVerdictKeyMinBytes> raw{};
+    if (RAND_bytes(raw.data(), static_cast<int>(raw.size())) != 1) {
+        return Error::temporary("RAND_bytes failed: no random bytes for a new key");
+    }
+    std::string out;
+    for (unsigned char c : raw) out += fmt::format("{:02x}", c);
+    OPENSSL_cleanse(raw.data(), raw.size());
+    return out;
 }
 
 // --- body hash --------------------------------------------------------------------------

@@ -79,6 +79,10 @@ class VerdictKeys {
     std::string origin_;
 };
 
+// A fresh secret for a key file: 32 bytes from OpenSSL's RAND_bytes, as 64 hex digits.
+// Error (temporary) only when the random generator fails.
+Result<std::string> new_verdict_secret();
+
 // SHA-256 of a body with SP, HT, CR and LF removed, fed in chunks of any size.
 class BodyHash {
   public:
