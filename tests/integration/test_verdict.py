@@ -206,6 +206,62 @@ class VerdictFarm(unittest.TestCase):
                                    h.signed_message("fwd signed", "6.0", "y\n"))[0][0], 250)
         self.assertEqual(len(self.find(self.root2, "bob@example.com", "fwd signed", "Spam")), 1)
 
+    def test_z_key_rotation_without_downtime(self):
+        """The documented rotation on the milter and both nodes, mail flowing throughout."""
+        ctl = os.path.join(h.BIN, "pamperoctl")
+        daemons = [(self.work.join("mx", "verdict.keys"), self.milter),
+                   (self.work.join("n1", "verdict.keys"), self.s1),
+                   (self.work.join("n2", "verdict.keys"), self.s2)]
+
+        def everywhere(*args):
+            for path, daemon in daemons:
+                if args[0] == "new":  # the same secret on every node: copy the mx's line
+                    if path == daemons[0][0]:
+                        p = subprocess.run([ctl, "verdict-key", *args[:1], path, *args[1:]],
+                                           capture_output=True, text=True)
+                        self.assertEqual(p.returncode, 0, p.stderr)
+                        with open(path) as f:
+                            line = f.readlines()[-1]
+                    else:
+                        with open(path, "a") as f:
+                            f.write(line)
+                else:
+                    p = subprocess.run([ctl, "verdict-key", args[0], path, *args[1:]],
+                                       capture_output=True, text=True)
+                    self.assertEqual(p.returncode, 0, p.stderr)
+                before = daemon.output().count("reloaded")
+                daemon.signal(signal.SIGHUP)
+                h.wait_until(lambda: daemon.output().count("reloaded") > before, what="a reload")
+
+        def send_and_check(subject, key):
+            codes, code, text = self.smtp_send(["alice@example.com", "bob@example.com"], subject,
+                                               "PAMPERO-TEST-SCORE-SEVEN\n")
+            self.assertEqual(code, 250, text)
+            h.wait_until(lambda: self.find(self.root2, "bob@example.com", subject, "Spam"), 60,
+                         f"bob's '{subject}' in Spam")
+            alice = self.find(self.root1, "alice@example.com", subject, "Spam")
+            self.assertEqual(len(alice), 1)
+            self.assertIn(f"X-Spam-Signature: v=1; k={key}; ", alice[0])
+
+        invalid_before = (self.s1.output().count("verdict invalid"),
+                          self.s2.output().count("verdict invalid"))
+        everywhere("new", "--id", "next")          # 1: verifies everywhere, does not sign
+        send_and_check("rotation one", "it")
+        everywhere("promote", "next")               # 2: signs
+        send_and_check("rotation two", "next")
+        self.assertIn("verdict signed (key next), score 7.0", self.s2.output())
+        # A broken key file on the milter: reload refused, it keeps signing with "next".
+        mx_keys = daemons[0][0]
+        os.chmod(mx_keys, 0o604)
+        self.milter.signal(signal.SIGHUP)
+        h.wait_until(lambda: "reload refused, keeping the running keys" in self.milter.output(),
+                     what="the refused reload")
+        os.chmod(mx_keys, 0o600)
+        send_and_check("rotation three", "next")
+        # Not one message of the rotation failed verification on either node.
+        self.assertEqual((self.s1.output().count("verdict invalid"),
+                          self.s2.output().count("verdict invalid")), invalid_before)
+
 
 class VerdictKeysReload(unittest.TestCase):
     """One store: key rotation by SIGHUP, a bad key file keeps the old keys, and
