@@ -263,3 +263,23 @@ TEST(Verdict, KnownAnswer) {
               "v=1; k=k1; t=1700000000; bh=Iw2DWNyOiJC0xY3utikS7i8gNXrpKlzIYbmOaP4xrLU=; "
               "s=QiNXQ8oTQpaA7DbwJxCsnyRxIrEp4szKVgaKh9JuqlI=");
 }
+
+// Bounded random input (a smoke run of tests/fuzz/fuzz_verdict.cpp): no crash, and only
+// a valid outcome carries a score.
+TEST(Verdict, RandomInputNeverCrashesNorVerifies) {
+    const auto k = keys("k1 " + kHexA + "\n");
+    const std::string alphabet = "X-Spam-Signature:Score;v=1k=t=bh=s= \t\r\n0123456789+/=abcQ";
+    std::uint32_t state = 12345;
+    const auto next = [&] { return state = state * 1103515245u + 12345u; };
+    for (int i = 0; i < 20000; ++i) {
+        std::string in(next() % 300, '\0');
+        for (auto& c : in)
+            c = (i % 2) ? static_cast<char>(next() >> 16)
+                        : alphabet[(next() >> 16) % alphabet.size()];
+        if (i % 3 == 0) in = "X-Spam-Score: 1\nX-Spam-Signature: v=1; k=k1; " + in;
+        const auto c = verify_message_verdict(&k, in, kNow, kWeek);
+        ASSERT_NE(c.outcome, VerdictCheck::Outcome::valid) << in;
+        ASSERT_FALSE(c.score);
+        (void)VerdictKeys::parse(in, "random");
+    }
+}

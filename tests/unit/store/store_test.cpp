@@ -262,6 +262,21 @@ TEST(Store, WithoutAKeyFileEveryVerdictIsUnsigned) {
         << bad.error().message;
 }
 
+TEST(Snapshot, UnverifiedRulesAreCheckedOnLoad) {
+    World w;
+    write_file(w.dir + "/rule.yaml", "levels: levels.yaml\nstore:\n  mail_root: /m\n  unsigned: maybe\n");
+    auto bad = load_snapshot(w.dir + "/rule.yaml");
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().message.find("must be inbox, spam or tempfail"), std::string::npos) << bad.error().message;
+    EXPECT_NE(bad.error().message.find("rule.yaml:4"), std::string::npos) << bad.error().message;
+    const auto s = w.holder->get();  // the defaults: unsigned inbox, bad signatures spam, 7 days
+    EXPECT_EQ(s->config.store.unsigned_rule, UnverifiedRule::inbox);
+    EXPECT_EQ(s->config.store.bad_signature_rule, UnverifiedRule::spam);
+    EXPECT_EQ(s->config.store.verdict_max_age, 7 * 86400);
+    ASSERT_NE(s->verdict_keys, nullptr);
+    EXPECT_EQ(s->verdict_keys->signing().id, "test");
+}
+
 TEST(Store, AddsReturnPathAndDeliveredTo) {
     World w;
     ASSERT_TRUE(w.directory->add_user(user("alice@example.com", "n1", "example.com/alice/")).ok());
