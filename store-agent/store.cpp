@@ -1,7 +1,8 @@
 #include "store.hpp"
 
-#include <fmt/format.h>
 #include <sys/stat.h>
+
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
