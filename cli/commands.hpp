@@ -94,4 +94,8 @@ struct MirrorSyncOptions {
 };
 int mirror_sync(Context& c, const MirrorSyncOptions& o);
 
+// The spam verdict's key file: verdict_key_command.cpp. Neither reads pampero.yaml.
+int verdict_key_new(const std::string& file, const std::string& id);
+int verdict_key_promote(const std::string& file, const std::string& id);
+
 }  // namespace pampero::cli

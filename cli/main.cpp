@@ -144,6 +144,18 @@ int main(int argc, char** argv) {
     m_sync->add_option("--timeout", mso.timeout, "seconds rsync may take per list")->capture_default_str();
     on(m_sync, [&] { return mirror_sync(ctx, mso); });
 
+    // verdict-key
+    auto* vkey = app.add_subcommand("verdict-key", "keys signing the spam verdict")->require_subcommand(1);
+    std::string key_file, key_id;
+    auto* vk_new = vkey->add_subcommand("new", "make FILE with a new key, or add one (last: verifies, does not sign)");
+    vk_new->add_option("FILE", key_file)->required();
+    vk_new->add_option("--id", key_id, "key id (default kYYYYMMDD-N)");
+    on(vk_new, [&] { return verdict_key_new(key_file, key_id); });
+    auto* vk_pro = vkey->add_subcommand("promote", "make key ID the signing (first) key of FILE");
+    vk_pro->add_option("FILE", key_file)->required();
+    vk_pro->add_option("ID", key_id)->required();
+    on(vk_pro, [&] { return verdict_key_promote(key_file, key_id); });
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

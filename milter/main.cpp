@@ -9,6 +9,7 @@
 #include "pampero/common/log.hpp"
 #include "pampero/common/state.hpp"
 #include "pampero/scan/blocklists.hpp"
+#include "pampero/scan/verdict_signature.hpp"
 #include "server.hpp"
 
 using namespace pampero;
@@ -21,11 +22,27 @@ constexpr int kMirrorCheck = 10;   // seconds between looks at the mirror files
 // SIGTERM: how long a connection inside a transaction may take to finish it.
 constexpr std::chrono::seconds kStopGrace{30};
 
+// The key file signing the verdict; none configured: nullptr (verdicts unsigned).
+Result<std::shared_ptr<const scan::VerdictKeys>> load_verdict_keys(const Config& cfg) {
+    if (cfg.verdict_keys.empty()) return std::shared_ptr<const scan::VerdictKeys>();
+    return scan::VerdictKeys::load(cfg.verdict_keys);
+}
+
+std::string describe_keys(const scan::VerdictKeys* keys) {
+    if (!keys) return "verdicts unsigned (no verdict_keys)";
+    return fmt::format("verdicts signed with key '{}' of {}", keys->signing().id, keys->origin());
+}
+
 void reload(const std::string& path, const Config& running, scan::EngineHolder& holder,
-            Snapshot<scan::Blocklists>& lists) {
+            Snapshot<scan::Blocklists>& lists, Snapshot<const scan::VerdictKeys>& keys) {
     auto cfg = load_config(path);
     if (!cfg) {
         log::error("reload refused, keeping the running configuration: {}", cfg.error().message);
+        return;
+    }
+    auto new_keys = load_verdict_keys(*cfg);
+    if (!new_keys) {
+        log::error("reload refused, keeping the running keys: {}", new_keys.error().message);
         return;
     }
     auto engine = scan::load_engine(*cfg);
@@ -40,8 +57,10 @@ void reload(const std::string& path, const Config& running, scan::EngineHolder& 
     }
     holder.set(*engine);
     lists.set(*bl);
-    log::notice("reloaded: {} rules, {} levels, {} blocklists", (*engine)->rule_count(),
-                (*engine)->levels().levels.size(), (*bl)->lists().size());
+    keys.set(*new_keys);
+    log::notice("reloaded: {} rules, {} levels, {} blocklists, {}", (*engine)->rule_count(),
+                (*engine)->levels().levels.size(), (*bl)->lists().size(),
+                describe_keys(new_keys->get()));
     if (cfg->directory != running.directory || cfg->state != running.state ||
         cfg->milter.socket != running.milter.socket ||
         cfg->milter.threads != running.milter.threads ||
@@ -110,7 +129,14 @@ int main(int argc, char** argv) {
         return kExitConfig;
     }
     Snapshot<scan::Blocklists> lists(*bl);
-    milter::Services services{*directory, guard, holder, antivirus.get(), cfg->antivirus, &lists};
+    auto verdict_keys = load_verdict_keys(*cfg);
+    if (!verdict_keys) {
+        std::fprintf(stderr, "pampero-milter: %s\n", verdict_keys.error().message.c_str());
+        return kExitConfig;
+    }
+    Snapshot<const scan::VerdictKeys> keys(*verdict_keys);
+    milter::Services services{*directory,     guard,  holder, antivirus.get(),
+                              cfg->antivirus, &lists, &keys};
 
     milter::Server server(services, {cfg->milter.socket, cfg->milter.threads, cfg->milter.timeout,
                                      {cfg->milter.socket_owner, cfg->milter.socket_group,
@@ -125,11 +151,12 @@ int main(int argc, char** argv) {
         server.after_fork_in_child();
     }
     block_signals();  // before any thread: they inherit the mask, main alone gets signals
-    log::notice("starting on {} ({} threads): {} rules, {} levels, directory {}, state {}, {}",
+    log::notice("starting on {} ({} threads): {} rules, {} levels, directory {}, state {}, {}, {}",
                 cfg->milter.socket, cfg->milter.threads, (*engine)->rule_count(),
                 (*engine)->levels().levels.size(), cfg->directory, cfg->state,
                 antivirus ? fmt::format("{} virus signatures", antivirus->get()->signatures())
-                          : std::string("no virus scanning"));
+                          : std::string("no virus scanning"),
+                describe_keys(verdict_keys->get()));
 
     server.start();
     // Mirror files and virus signatures change under us (sync jobs, freshclam): look
@@ -139,7 +166,7 @@ int main(int argc, char** argv) {
     for (;;) {
         const int sig = wait_for_signal(check_every);
         if (sig == 0 || sig == SIGHUP) {
-            if (sig == SIGHUP) reload(opt.config, *cfg, holder, lists);
+            if (sig == SIGHUP) reload(opt.config, *cfg, holder, lists, keys);
             if (auto l = lists.get(); l && l->reload_changed() > 0)
                 log::notice("blocklist mirrors reloaded");
             if (antivirus) refresh_antivirus(*antivirus);

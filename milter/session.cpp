@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <ctime>
 #include <map>
 #include <optional>
 
@@ -105,11 +106,13 @@ Reply Session::rcpt(const std::string& recipient, bool rejected_by_mta) {
 }
 
 void Session::header(const std::string& name, const std::string& value) {
+    verdict_.header(name, value);
     if (headers_.size() >= scan::kMaxHeaders * 2) return;  // bounded; the rest is not scanned
     headers_.emplace_back(name, value);
 }
 
 void Session::body(std::string_view chunk) {
+    verdict_.body(chunk);  // the whole body, whatever the scan limit
     if (!engine_) engine_ = s_.engine.get();
     // Rules read at most the scan limit; ClamAV wants the whole message up to its own.
     std::size_t limit = engine_->scan_limit();
@@ -125,6 +128,20 @@ void Session::reset_message() {
     headers_.clear();
     body_.clear();
     engine_.reset();
+    verdict_.reset();
+}
+
+void Session::add_verdict_headers(EndOfMessage& out, const scan::SpamHeaders& h) {
+    const std::string lead = verbatim_headers_ ? " " : "";
+    out.add_headers = {{"X-Spam-Score", lead + h.score},
+                       {"X-Spam-Level", lead + h.level},
+                       {"X-Spam-Status", lead + h.status}};
+    const auto keys = s_.verdict_keys ? s_.verdict_keys->get() : nullptr;
+    if (!keys) return;
+    out.add_headers.emplace_back(
+        "X-Spam-Signature",
+        lead + verdict_.sign(keys->signing(), static_cast<std::int64_t>(std::time(nullptr)),
+                             h.score, h.status));
 }
 
 EndOfMessage Session::end_of_message() {
@@ -185,6 +202,9 @@ EndOfMessage Session::end_of_message() {
     if (authenticated_) {
         out.log_line = fmt::format("{}: from=<{}> client={} authenticated, not scored", id_,
                                    sender_, client_ip_);
+        auto h = scan::format_spam_headers(0.0, {}, engine_->levels().fallback());
+        h.status += " (authenticated, not scored)";
+        add_verdict_headers(out, h);
         return out;
     }
 
@@ -229,11 +249,7 @@ EndOfMessage Session::end_of_message() {
                                           fmt::format("Message refused as spam (score {:.1f})", v.score));
         return out;
     }
-    const auto h = scan::format_spam_headers(v.score, v.hits, reference);
-    const std::string lead = verbatim_headers_ ? " " : "";
-    out.add_headers = {{"X-Spam-Score", lead + h.score},
-                       {"X-Spam-Level", lead + h.level},
-                       {"X-Spam-Status", lead + h.status}};
+    add_verdict_headers(out, scan::format_spam_headers(v.score, v.hits, reference));
     return out;
 }
 

@@ -14,7 +14,10 @@
 //   header/body  collected up to the scan limit (rules) or antivirus.max_size (ClamAV)
 //   end          a virus refuses the message (554 5.7.1), whoever sent it; otherwise
 //                scored once; each recipient decided by scan::decide(); all refused:
-//                550 5.7.1; some: they are removed; X-Spam-* rewritten.
+//                550 5.7.1; some: they are removed; X-Spam-* rewritten and signed
+//                (X-Spam-Signature, see scan/verdict_signature.hpp). Authenticated
+//                senders get a signed "not scored" verdict (score 0.0) so the store
+//                files them by their recipients' lists rather than as unsigned mail.
 // Any dependency failure (directory, state) answers 451 4.3.0: never a 5xx, never a loss.
 // Not thread-safe: the server calls one connection's Session from one handler at a time.
 #pragma once
@@ -32,6 +35,8 @@
 #include "pampero/scan/blocklists.hpp"
 #include "pampero/scan/decision.hpp"
 #include "pampero/scan/engine.hpp"
+#include "pampero/scan/spam_headers.hpp"
+#include "pampero/scan/verdict_signature.hpp"
 
 namespace pampero::milter {
 
@@ -68,6 +73,9 @@ struct Services {
     scan::AntivirusWatcher* antivirus;  // nullptr: no virus scanning
     AntivirusConfig antivirus_config;
     Snapshot<scan::Blocklists>* blocklists;  // nullptr: no DNSBL/URIBL
+    // The key file signing X-Spam-Signature; nullptr or empty: verdicts go unsigned
+    // (and pampero-store will not file by them).
+    Snapshot<const scan::VerdictKeys>* verdict_keys = nullptr;
 };
 
 class Session {
@@ -104,6 +112,8 @@ class Session {
     Reply count_unknown(const std::string& address);
     // The `action: reject` listing of the client, looked up once per connection.
     const std::optional<std::string>& client_listing();
+    // X-Spam-Score/Level/Status, and X-Spam-Signature when a key is configured.
+    void add_verdict_headers(EndOfMessage& out, const scan::SpamHeaders& h);
 
     Services& s_;
     std::string id_;
@@ -116,6 +126,7 @@ class Session {
     std::shared_ptr<const scan::Engine> engine_;
     std::optional<std::optional<std::string>> client_listing_;
     bool verbatim_headers_ = false;
+    scan::VerdictCollector verdict_;  // what X-Spam-Signature covers: the whole message
 };
 
 }  // namespace pampero::milter

@@ -1,5 +1,6 @@
 // pampero-store: the store agent. LMTP delivery into Maildir++ (store.hpp says what it
 // decides), and the socketmap server that tells Postfix where mailboxes live.
+#include <fmt/format.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -21,6 +22,14 @@ namespace {
 constexpr int kExitConfig = 78;    // EX_CONFIG
 constexpr int kExitSoftware = 70;  // EX_SOFTWARE
 
+// The verdict keys are part of the snapshot: a key file that fails to load refuses the
+// reload, and the running keys keep verifying.
+std::string describe_keys(const store::Snapshot& s) {
+    if (!s.verdict_keys) return "no verdict_keys (every verdict unsigned)";
+    return fmt::format("{} verdict key(s) from {}", s.verdict_keys->keys().size(),
+                       s.verdict_keys->origin());
+}
+
 void reload(const std::string& path, store::SnapshotHolder& holder) {
     auto next = store::load_snapshot(path);
     if (!next) {
@@ -34,8 +43,9 @@ void reload(const std::string& path, store::SnapshotHolder& holder) {
         log::warning("directory and socket changes take effect at restart");
     }
     holder.set(*next);
-    log::notice("reloaded: node {}, mail_root {}, {} levels, {} node(s)", (*next)->config.store.node,
-                (*next)->config.store.mail_root, (*next)->levels.levels.size(), (*next)->nodes.size());
+    log::notice("reloaded: node {}, mail_root {}, {} levels, {} node(s), {}",
+                (*next)->config.store.node, (*next)->config.store.mail_root,
+                (*next)->levels.levels.size(), (*next)->nodes.size(), describe_keys(**next));
 }
 
 }  // namespace
@@ -69,8 +79,9 @@ int main(int argc, char** argv) {
     if (!opt.foreground) daemonize();
     block_signals();
     server.start();
-    log::notice("starting: node {}, lmtp {}, socketmap {}, mail_root {}, directory {}", cfg.store.node,
-                (*snap)->lmtp.str(), (*snap)->socketmap.str(), cfg.store.mail_root, cfg.directory);
+    log::notice("starting: node {}, lmtp {}, socketmap {}, mail_root {}, directory {}, {}",
+                cfg.store.node, (*snap)->lmtp.str(), (*snap)->socketmap.str(), cfg.store.mail_root,
+                cfg.directory, describe_keys(**snap));
     for (;;) {
         const int sig = wait_for_signal();
         if (sig == SIGHUP) {

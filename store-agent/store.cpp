@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 
 #include "lmtp_client.hpp"
 #include "pampero/common/address.hpp"
@@ -94,6 +95,11 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_
     if (!s->nodes.count(s->config.store.node)) s->nodes[s->config.store.node] = s->lmtp;
     if (s->config.store.mail_root.empty() || s->config.store.mail_root.front() != '/') {
         return where(Error::config("mail_root must be an absolute path"));
+    }
+    if (!s->config.verdict_keys.empty()) {
+        auto keys = scan::VerdictKeys::load(s->config.verdict_keys);
+        if (!keys) return Error::config(fmt::format("{}: {}", config_path, keys.error().message));
+        s->verdict_keys = *keys;
     }
     return std::shared_ptr<const Snapshot>(std::move(s));
 }
@@ -257,9 +263,25 @@ lmtp::Reply Store::deliver_local(const Snapshot& s, const Envelope& env, const R
 std::vector<lmtp::Reply> Store::deliver(const Envelope& env, std::string_view message,
                                         const std::vector<Recipient>& recipients) {
     const auto s = snap_.get();
-    const double score = message_spam_score(message).value_or(0.0);
     std::string qid = message_queue_id(message);
     if (qid.empty()) qid = env.session_id;
+    // Only a verdict signed by pampero-milter files the message by its score.
+    const scan::VerdictCheck verdict = scan::verify_message_verdict(
+        s->verdict_keys.get(), message, static_cast<std::int64_t>(std::time(nullptr)),
+        s->config.store.verdict_max_age);
+    const bool trusted = verdict.outcome == scan::VerdictCheck::Outcome::valid;
+    const double score = trusted ? *verdict.score : 0.0;
+    const bool is_unsigned = verdict.outcome == scan::VerdictCheck::Outcome::unsigned_verdict;
+    const UnverifiedRule rule =
+        is_unsigned ? s->config.store.unsigned_rule : s->config.store.bad_signature_rule;
+    const bool any_local = std::any_of(recipients.begin(), recipients.end(),
+                                       [](const Recipient& r) { return !r.local.empty(); });
+    if (trusted && any_local) {
+        log::info("{}: verdict signed (key {}), score {:.1f}", qid, verdict.key_id, score);
+    } else if (any_local) {
+        log::notice("{}: verdict {}: {}; store.{}: {}", qid, scan::to_string(verdict.outcome),
+                    verdict.reason, is_unsigned ? "unsigned" : "bad_signature", to_string(rule));
+    }
     const auto sender = parse_address(env.sender);
     const std::string sender_key = sender ? sender->full() : "";
 
@@ -277,7 +299,14 @@ std::vector<lmtp::Reply> Store::deliver(const Envelope& env, std::string_view me
             per[i].push_back({451, "4.3.0", "Directory temporarily unavailable"});
             continue;
         }
-        const auto action = scan::decide(score, facts->listing, facts->contact, s->levels.for_user(r.level));
+        auto action =
+            scan::decide(score, facts->listing, facts->contact, s->levels.for_user(r.level));
+        const bool listed_white = facts->listing == Listing::white || facts->contact;
+        if (!trusted && !listed_white && rule == UnverifiedRule::tempfail) {
+            per[i].push_back({451, "4.7.0", "Spam verdict not verified, try again later"});
+            continue;
+        }
+        if (!trusted && !listed_white && rule == UnverifiedRule::spam) action = scan::Action::spam;
         const std::string folder = action == scan::Action::inbox ? "" : s->config.store.spam_folder;
         if (action == scan::Action::reject) {
             log::notice("{}: to=<{}>: score {:.1f} or listing says reject; filed into {}", qid, r.address,

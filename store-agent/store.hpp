@@ -9,7 +9,17 @@
 //   write error, full disk, fsync failure           452 4.3.1, nothing left in new/
 //   user held by another node                       forwarded there, its reply relayed
 //   delivered                                       250 2.0.0, only after fsync+rename+fsync
-// Folder: scan::decide() on the message's X-Spam-Score, the owner's level and lists, as
+// Verdict: the message's X-Spam-Score counts only when its X-Spam-Signature verifies
+// with a key of `verdict_keys` (scan/verdict_signature.hpp) and is at most
+// store.verdict_max_age old. Otherwise store.unsigned (no signature: Postfix's own
+// bounces, local mail that skipped the milter, a forger on the LMTP socket) or
+// store.bad_signature (one that fails: forged, tampered, unknown key, too old) decides
+// for every local recipient: inbox (filed as if unscored), spam (the spam folder) or
+// tempfail (451 4.7.0, the MTA keeps it queued). The sender's own X-Spam-* headers never
+// choose the folder. White/black lists and contacts come from the directory and apply
+// whatever the verdict. No key file configured: every message is unsigned. Copies
+// forwarded to another node go as they came; that node verifies them itself.
+// Folder: scan::decide() on the verified score, the owner's level and lists, as
 // the milter does. "inbox" files into INBOX; "spam" into the spam folder. "reject" (the
 // milter refuses those while the sender is connected) is filed into the spam folder too:
 // refusing here would make the MTA bounce to a forged sender, and no mail is dropped.
@@ -34,6 +44,7 @@
 #include "pampero/common/config.hpp"
 #include "pampero/common/directory.hpp"
 #include "pampero/scan/levels.hpp"
+#include "pampero/scan/verdict_signature.hpp"
 
 namespace pampero::store {
 
@@ -44,6 +55,7 @@ struct Snapshot {
     Endpoint lmtp;
     Endpoint socketmap;
     std::map<std::string, Endpoint> nodes;  // by name; includes this node
+    std::shared_ptr<const scan::VerdictKeys> verdict_keys;  // nullptr: none configured
 
     // The LMTP endpoint of a storage node; nullptr when unknown.
     const Endpoint* node(const std::string& name) const;
@@ -91,6 +103,7 @@ struct Envelope {
 };
 
 // Pure helpers, exposed for tests. Header lookups read only the header section.
+// message_spam_score() is the header as written, unverified: filing never uses it.
 std::optional<double> message_spam_score(std::string_view message);
 std::string message_queue_id(std::string_view message);  // from the first Received: "id X"
 

@@ -67,6 +67,21 @@ void read_store(yaml::MapReader r, StoreConfig& s, const std::string& file) {
         s.socketmap_sessions = static_cast<int>(*v);
     if (auto v = r.get_int("write_timeout", 1, 3600)) s.write_timeout = static_cast<int>(*v);
     if (auto v = r.get_size("spool_threshold")) s.spool_threshold = *v;
+    for (const auto& [key, rule] : {std::pair{"unsigned", &s.unsigned_rule},
+                                    std::pair{"bad_signature", &s.bad_signature_rule}}) {
+        if (auto v = r.get_string(key)) {
+            if (*v == "inbox")
+                *rule = UnverifiedRule::inbox;
+            else if (*v == "spam")
+                *rule = UnverifiedRule::spam;
+            else if (*v == "tempfail")
+                *rule = UnverifiedRule::tempfail;
+            else
+                r.fail_at(key, "must be inbox, spam or tempfail");
+        }
+    }
+    if (auto v = r.get_int("verdict_max_age", 0, 86400 * 365))
+        s.verdict_max_age = static_cast<int>(*v);
     if (r.has("nodes")) {
         const YAML::Node nodes = r.node("nodes");
         if (!nodes.IsMap()) r.fail_at("nodes", "must map node names to LMTP sockets");
@@ -104,6 +119,18 @@ std::string resolve_spec(const std::string& file, const std::string& spec) {
 
 }  // namespace
 
+const char* to_string(UnverifiedRule rule) {
+    switch (rule) {
+        case UnverifiedRule::inbox:
+            return "inbox";
+        case UnverifiedRule::spam:
+            return "spam";
+        case UnverifiedRule::tempfail:
+            return "tempfail";
+    }
+    return "?";
+}
+
 std::string resolve_path(const std::string& relative_to_file, const std::string& path) {
     if (path.empty() || path.front() == '/') return path;
     const auto dir = std::filesystem::path(relative_to_file).parent_path();
@@ -122,6 +149,7 @@ Result<Config> load_config(const std::string& path) {
         if (auto v = r.get_string("state")) c.state = *v;
         if (auto v = r.get_string("rules_dir")) c.rules_dir = resolve_path(path, *v);
         if (auto v = r.get_string("levels")) c.levels = resolve_path(path, *v);
+        if (auto v = r.get_string("verdict_keys")) c.verdict_keys = resolve_path(path, *v);
         if (r.has("milter"))
             read_milter(yaml::MapReader(path, r.node("milter"), "milter"), c.milter);
         if (r.has("guard")) read_guard(yaml::MapReader(path, r.node("guard"), "guard"), c.guard);

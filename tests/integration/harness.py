@@ -8,7 +8,10 @@ raises, and the test fails.
 Environment (set by ctest): PAMPERO_BUILD (build dir with bin/), PAMPERO_SOURCE (repo).
 """
 import atexit
+import base64
 import fcntl
+import hashlib
+import hmac
 import os
 import random
 import re
@@ -179,9 +182,62 @@ class Daemon:
             return f.read().decode("utf-8", "replace")
 
 
+# --- the signed spam verdict (scanners/include/pampero/scan/verdict_signature.hpp) ------
+# Every configuration write_config makes names verdict.keys beside it, holding this one
+# key, so the milter and every store node of a test share it as a real farm would.
+VERDICT_KEY_ID = "it"
+VERDICT_SECRET = bytes(range(1, 33))  # 32 bytes
+VERDICT_KEYS_TEXT = f"# test key\n{VERDICT_KEY_ID} {VERDICT_SECRET.hex()}\n"
+
+
+def write_verdict_keys(workdir, text=VERDICT_KEYS_TEXT):
+    path = os.path.join(workdir, "verdict.keys")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o600)
+    return path
+
+
+def _strip_ws(v):
+    return "".join(c for c in v if c not in " \t\r\n")
+
+
+def verdict_body_hash(body):
+    """SHA-256 of the body with SP, HT, CR, LF removed, base64: an independent
+    implementation of scan::body_hash()."""
+    raw = body.encode() if isinstance(body, str) else body
+    raw = bytes(b for b in raw if b not in b" \t\r\n")
+    return base64.b64encode(hashlib.sha256(raw).digest()).decode()
+
+
+def sign_verdict(score, status, subject, message_id, body, t=None, key_id=VERDICT_KEY_ID,
+                 secret=VERDICT_SECRET):
+    """The X-Spam-Signature value pampero-milter would write (scan::sign_verdict)."""
+    t = int(time.time()) if t is None else t
+    bh = verdict_body_hash(body)
+    text = (f"pampero-verdict-v1\nk={key_id}\nt={t}\nscore={_strip_ws(score)}\n"
+            f"status={_strip_ws(status)}\nsubject={_strip_ws(subject)}\n"
+            f"message-id={_strip_ws(message_id)}\nbh={bh}\n")
+    mac = base64.b64encode(hmac.new(secret, text.encode(), hashlib.sha256).digest()).decode()
+    return f"v=1; k={key_id}; t={t}; bh={bh}; s={mac}"
+
+
+def signed_message(subject, score, body, extra_headers="", message_id="", **kw):
+    """A message (LF line ends) carrying a valid signed verdict for `score`, as it
+    reaches pampero-store from Postfix after pampero-milter."""
+    status = f"{'Yes' if float(score) >= 5 else 'No'}, score={score} tag=5.0 tests=none"
+    mid = f"Message-ID: {message_id}\n" if message_id else ""
+    return (f"Subject: {subject}\n{mid}{extra_headers}X-Spam-Score: {score}\n"
+            f"X-Spam-Status: {status}\n"
+            f"X-Spam-Signature: {sign_verdict(score, status, subject, message_id, body, **kw)}\n"
+            f"\n{body}")
+
+
 def write_config(workdir, milter_port, extra=None, directory="directory.db", state="memory",
                  guard=None):
-    """pampero.yaml in workdir with the repo's levels and rules copied beside it.
+    """pampero.yaml in workdir with the repo's levels and rules copied beside it, and
+    the shared test verdict key (verdict.keys).
 
     `extra` is YAML text appended as is (store:, blocklists: ...).
     """
@@ -197,10 +253,13 @@ def write_config(workdir, milter_port, extra=None, directory="directory.db", sta
         f"directory_cache_ttl: 0\n"
         f"state: {state}\n"
         f"rules_dir: rules.d\nlevels: levels.yaml\n"
+        f"verdict_keys: verdict.keys\n"
         f"guard:\n  unknown_limit: {g['unknown_limit']}\n  window: {g['window']}\n  ban: {g['ban']}\n"
     )
     if extra:
         text += extra
+    if not os.path.exists(os.path.join(workdir, "verdict.keys")):
+        write_verdict_keys(workdir)
     path = os.path.join(workdir, "pampero.yaml")
     with open(path, "w") as f:
         f.write(text)
@@ -439,6 +498,9 @@ def start_store(config, lmtp_port, workdir, name="store", as_user=None):
         import pwd
         pw = pwd.getpwnam(as_user)
         prefix = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups"]
+        keys = os.path.join(os.path.dirname(config), "verdict.keys")
+        if os.path.exists(keys):
+            os.chown(keys, pw.pw_uid, pw.pw_gid)  # its daemon's own, as in production
     d = Daemon(prefix + [os.path.join(BIN, "pampero-store"), "-f", "-c", config],
                os.path.join(workdir, f"{name}.log"))
     wait_for_port(lmtp_port, proc=d.proc, logs=[d.log_path])

@@ -61,8 +61,9 @@ class StoreWithDovecot(unittest.TestCase):
 
     def deliver(self, rcpt, subject, score=None, body=BLOCK):
         c = h.Lmtp(self.lmtp_port)
-        extra = f"X-Spam-Score: {score}\n" if score is not None else ""
-        _, data = c.deliver("sender@other.org", [rcpt], f"Subject: {subject}\n{extra}\n{body}")
+        msg = (h.signed_message(subject, str(score), body) if score is not None
+               else f"Subject: {subject}\n\n{body}")
+        _, data = c.deliver("sender@other.org", [rcpt], msg)
         c.close()
         return data[0]
 

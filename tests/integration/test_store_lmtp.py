@@ -41,7 +41,7 @@ class StoreLmtp(unittest.TestCase):
         self.assertEqual(code, 250)
         for e in ("PIPELINING", "ENHANCEDSTATUSCODES", "8BITMIME", "SIZE 20000"):
             self.assertIn(e, ext)
-        msg = "Subject: hello\nX-Spam-Score: 4.0\n\n.a line with a leading dot\nbody\n"
+        msg = h.signed_message("hello", "4.0", ".a line with a leading dot\nbody\n")
         rcpt, data = c.deliver("sender@other.org",
                                ["alice@example.com", "ghost@example.com", "bob@example.com",
                                 "x@not-ours.org", "team@example.com"], msg, lhlo=False)
@@ -214,7 +214,7 @@ class StoreLmtp(unittest.TestCase):
             c.sock, c.buf = s, b""
             c.greeting = c.reply()
             rcpt, data = c.deliver("a@other.org", ["bob@example.com"],
-                                   f"Subject: {subject}\nX-Spam-Score: 4.0\n\nx\n")
+                                   h.signed_message(subject, "4.0", "x\n"))
             c.close()
             return data[0]
 

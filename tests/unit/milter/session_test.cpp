@@ -257,3 +257,88 @@ TEST_F(SessionTest, VirusIsRefusedWith554EvenForWhiteListedAndAuthenticatedSende
     feed(clean, "x", "nothing here\r\n");
     EXPECT_EQ(clean.end_of_message().reply.kind, Reply::Kind::proceed);
 }
+
+// Issue 8: the verdict is signed over the whole message, and what the store receives
+// (the MTA's view after the milter's changes, LF line ends) verifies with the score.
+TEST_F(SessionTest, VerdictIsSignedOverTheWholeMessageAndVerifiesAtTheStore) {
+    auto parsed = scan::VerdictKeys::parse(std::string("mx1 ") + std::string(64, 'a'), "test");
+    ASSERT_TRUE(parsed);
+    Snapshot<const scan::VerdictKeys> keys(std::make_shared<const scan::VerdictKeys>(*parsed));
+    services_->verdict_keys = &keys;
+    const auto store_view = [](const std::vector<std::pair<std::string, std::string>>& kept,
+                               const EndOfMessage& eom, const std::string& body) {
+        std::string m;
+        for (const auto& [n, v] : kept) m += n + ":" + v + "\n";
+        for (const auto& [n, v] : eom.add_headers) m += n + ":" + v + "\n";
+        std::string lf = body;
+        for (auto at = lf.find("\r\n"); at != std::string::npos; at = lf.find("\r\n", at))
+            lf.erase(at, 1);
+        return m + "\n" + lf;
+    };
+    const auto now = static_cast<std::int64_t>(std::time(nullptr));
+
+    for (bool verbatim : {false, true}) {
+        Session s = open();
+        s.set_verbatim_headers(verbatim);
+        s.mail_from("<x@remote.example>", false);
+        s.rcpt("<alice@example.org>", false);
+        s.header("Subject",
+                 verbatim ? " Cheap \r\n\tSCORE-SEVEN stuff" : "Cheap SCORE-SEVEN stuff");
+        s.header("Message-ID", "<m1@remote.example>");
+        s.header("X-Spam-Signature", "v=1; k=mx1; t=1; bh=forged; s=forged");
+        // Over the 2 MB scan limit, in CRLF chunks: the hash covers all of it.
+        std::string body = "SCORE-SEVEN\r\n";
+        for (int i = 0; i < 40; ++i) body += std::string(64 * 1024 - 2, 'b') + "\r\n";
+        body += ".dotted tail\r\n";
+        for (std::size_t at = 0; at < body.size(); at += 65536)
+            s.body(std::string_view(body).substr(at, 65536));
+        EndOfMessage eom = s.end_of_message();
+        ASSERT_EQ(eom.reply.kind, Reply::Kind::proceed);
+        ASSERT_EQ(eom.add_headers.size(), 4u);
+        EXPECT_EQ(eom.add_headers[3].first, "X-Spam-Signature");
+        EXPECT_EQ(
+            eom.add_headers[3].second.rfind(verbatim ? " v=1; k=mx1; t=" : "v=1; k=mx1; t=", 0),
+            0u);
+        ASSERT_EQ(eom.delete_headers.size(), 1u);  // the forged signature goes
+        const std::vector<std::pair<std::string, std::string>> kept{
+            {"Subject", " Cheap SCORE-SEVEN stuff"}, {"Message-ID", " <m1@remote.example>"}};
+        const auto check =
+            scan::verify_message_verdict(parsed.operator->(), store_view(kept, eom, body), now, 60);
+        EXPECT_EQ(check.outcome, scan::VerdictCheck::Outcome::valid) << check.reason;
+        ASSERT_TRUE(check.score);
+        EXPECT_DOUBLE_EQ(*check.score, 7.0);
+        // Past the scan limit still counts: a changed tail does not verify.
+        std::string changed = body;
+        changed.replace(changed.find(".dotted"), 7, ".DOTTED");
+        EXPECT_EQ(scan::verify_message_verdict(parsed.operator->(), store_view(kept, eom, changed),
+                                               now, 60)
+                      .outcome,
+                  scan::VerdictCheck::Outcome::invalid);
+    }
+
+    // Authenticated senders: not scored, but a signed 0.0 so the store does not treat
+    // their mail as unsigned.
+    Session s = open();
+    s.mail_from("<alice@example.org>", true);
+    s.rcpt("<bob@example.org>", false);
+    feed(s, "from alice", std::string(kGtube) + "\r\n");
+    EndOfMessage eom = s.end_of_message();
+    ASSERT_EQ(eom.reply.kind, Reply::Kind::proceed);
+    ASSERT_EQ(eom.add_headers.size(), 4u);
+    EXPECT_EQ(eom.add_headers[0], (std::pair<std::string, std::string>{"X-Spam-Score", "0.0"}));
+    EXPECT_NE(eom.add_headers[2].second.find("authenticated, not scored"), std::string::npos);
+    const auto check = scan::verify_message_verdict(
+        parsed.operator->(),
+        store_view({{"From", "sender@remote.example"}, {"Subject", "from alice"}}, eom,
+                   std::string(kGtube) + "\n"),
+        now, 60);
+    EXPECT_EQ(check.outcome, scan::VerdictCheck::Outcome::valid) << check.reason;
+
+    // No key configured: the same headers, no signature.
+    services_->verdict_keys = nullptr;
+    Session plain = open();
+    plain.mail_from("<x@remote.example>", false);
+    plain.rcpt("<alice@example.org>", false);
+    feed(plain, "hi", "clean\r\n");
+    EXPECT_EQ(plain.end_of_message().add_headers.size(), 3u);
+}

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -50,6 +51,31 @@ inline pampero::User user(std::string address, std::string node, std::string mai
     return u;
 }
 
+// The key of World's verdict.keys (id "test").
+constexpr const char* kVerdictSecret =
+    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+// `headers` + the X-Spam-* headers pampero-milter adds for `score`, signed with World's
+// key (or `key`), + an empty line + `body`: a message as the store gets it over LMTP.
+inline std::string signed_message(const std::string& headers, const std::string& score,
+                                  const std::string& body,
+                                  std::optional<pampero::scan::VerdictKey> key = {}) {
+    if (!key) {
+        auto keys =
+            pampero::scan::VerdictKeys::parse(std::string("test ") + kVerdictSecret, "test");
+        key = keys->signing();
+    }
+    std::string subject;
+    if (const auto at = headers.find("Subject:"); at != std::string::npos) {
+        subject = headers.substr(at + 8, headers.find('\n', at) - at - 8);
+    }
+    const pampero::scan::VerdictFields f{score, "No, score=" + score, subject, "",
+                                         pampero::scan::body_hash(body)};
+    return headers + "X-Spam-Score: " + score + "\nX-Spam-Status: " + f.status +
+           "\nX-Spam-Signature: " + pampero::scan::sign_verdict(*key, std::time(nullptr), f) +
+           "\n\n" + body;
+}
+
 // A directory with example.com and a store configuration (node n1, quota 1000 bytes).
 struct World {
     std::string dir;
@@ -61,15 +87,23 @@ struct World {
         dir = scratch("world");
         mail_root = dir + "/mail";
         std::filesystem::copy_file(std::string(PAMPERO_SOURCE_DIR) + "/conf/levels.yaml", dir + "/levels.yaml");
+        write_file(dir + "/verdict.keys", std::string("test ") + kVerdictSecret + "\n");
+        std::filesystem::permissions(
+            dir + "/verdict.keys",
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
         write_file(dir + "/pampero.yaml",
                    "directory: sqlite:dir.db\n"
                    "levels: levels.yaml\n"
+                   "verdict_keys: verdict.keys\n"
                    "store:\n"
                    "  lmtp: inet:1@127.0.0.1\n"
                    "  socketmap: inet:2@127.0.0.1\n"
                    "  node: n1\n"
-                   "  mail_root: " + mail_root + "\n"
-                   "  default_quota: 1000\n" + extra_store_yaml);
+                   "  mail_root: " +
+                       mail_root +
+                       "\n"
+                       "  default_quota: 1000\n" +
+                       extra_store_yaml);
         auto d = pampero::open_directory("sqlite:" + dir + "/dir.db", pampero::OpenMode::read_write);
         if (!d) throw std::runtime_error(d.error().message);
         directory = std::move(d).value();

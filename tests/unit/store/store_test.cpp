@@ -130,8 +130,10 @@ TEST(Store, OverQuotaTempfailWhenConfigured) {
 
 TEST(Store, FolderFollowsScoreLevelAndLists) {
     World w;
-    ASSERT_TRUE(w.directory->add_user(user("std@example.com", "n1", "example.com/std/")).ok());  // level 3: 5/15
-    ASSERT_TRUE(w.directory->add_user(user("tol@example.com", "n1", "example.com/tol/", 1)).ok());  // 8/30
+    ASSERT_TRUE(w.directory->add_user(user("std@example.com", "n1", "example.com/std/", {}, 100000))
+                    .ok());  // 5/15
+    ASSERT_TRUE(w.directory->add_user(user("tol@example.com", "n1", "example.com/tol/", 1, 100000))
+                    .ok());  // 8/30
     ASSERT_TRUE(w.directory->add_list_entry({ListKind::white, "std@example.com", "friend@other.org"}).ok());
     ASSERT_TRUE(w.directory->add_list_entry({ListKind::black, "tol@example.com", "@spammer.test"}).ok());
     ASSERT_TRUE(w.directory->add_contacts("tol@example.com", {{"mum@family.org", "Mum"}}).ok());
@@ -160,9 +162,9 @@ TEST(Store, FolderFollowsScoreLevelAndLists) {
     std::size_t n = 0;
     for (const auto& c : cases) {
         ++n;
-        std::string msg = "Subject: case " + std::to_string(n) + "\n";
-        if (!c.score.empty()) msg += "X-Spam-Score: " + c.score + "\n";
-        msg += "\nbody\n";
+        const std::string head = "Subject: case " + std::to_string(n) + "\n";
+        const std::string msg =
+            c.score.empty() ? head + "\nbody\n" : signed_message(head, c.score, "body\n");
         const auto out = s.deliver({c.sender, "t", "h"}, msg, both);
         ASSERT_EQ(out.size(), 2u);
         EXPECT_EQ(out[0].code, 250) << out[0].wire();
@@ -175,6 +177,104 @@ TEST(Store, FolderFollowsScoreLevelAndLists) {
         EXPECT_EQ(messages(tol_inbox).size(), n - tol_spam) << "case " << n;
     }
     EXPECT_EQ(read_file(std_inbox + "/subscriptions"), "Spam\n");
+}
+
+// Issue 8: X-Spam-Score used to decide the folder whoever wrote it.
+TEST(Store, UnsignedOrForgedVerdictNeverChoosesTheFolder) {
+    const auto run = [](const std::string& extra, const std::string& sender,
+                        const std::string& msg) {
+        World w(extra);
+        EXPECT_TRUE(w.directory->add_user(user("std@example.com", "n1", "example.com/std/"))
+                        .ok());  // tag 5
+        EXPECT_TRUE(
+            w.directory->add_list_entry({ListKind::white, "std@example.com", "friend@other.org"})
+                .ok());
+        Store s(*w.directory, *w.holder);
+        const auto out = s.deliver({sender, "t", "h"}, msg, {recipient(s, "std@example.com")});
+        const std::string root = w.mail_root + "/example.com/std";
+        if (out[0].code != 250)
+            return out[0].wire().substr(0, 9) + (messages(root).empty() ? "" : "+written");
+        return std::string(messages(root).size() == 1 ? "inbox" : "") +
+               (messages(root + "/.Spam").size() == 1 ? "spam" : "");
+    };
+    const std::string spam40 = signed_message("Subject: hi\n", "40", "buy now\n");
+    const auto change = [](std::string m, const std::string& from, const std::string& to) {
+        return m.replace(m.find(from), from.size(), to);
+    };
+    const auto other_key = scan::VerdictKeys::parse("other " + std::string(64, 'e'), "t");
+    struct Case {
+        std::string extra;
+        std::string sender;
+        std::string msg;
+        std::string expect;
+    };
+    const Case cases[] = {
+        {"", "a@o.org", spam40, "spam"},  // signed: filed by score
+        {"", "a@o.org", signed_message("Subject: hi\n", "1.0", "x\n"), "inbox"},
+        {"", "a@o.org", "Subject: hi\nX-Spam-Score: 40\n\nx\n", "inbox"},  // unsigned: as unscored
+        {"  unsigned: spam\n", "a@o.org", "Subject: hi\nX-Spam-Score: -99\n\nx\n", "spam"},
+        {"  unsigned: spam\n", "a@o.org", "Subject: hi\n\nx\n", "spam"},
+        {"  unsigned: tempfail\n", "a@o.org", "Subject: hi\nX-Spam-Score: -99\n\nx\n", "451 4.7.0"},
+        {"  unsigned: tempfail\n", "friend@other.org", "Subject: hi\n\nx\n",
+         "inbox"},  // white list
+        {"", "a@o.org", change(spam40, "X-Spam-Score: 40", "X-Spam-Score: -99"),
+         "spam"},  // bad_signature
+        {"", "a@o.org", change(spam40, "buy now", "hello"),
+         "spam"},  // a signature replayed on another body
+        {"", "a@o.org", signed_message("Subject: hi\n", "-5", "x\n", other_key->signing()), "spam"},
+        {"", "friend@other.org", change(spam40, "X-Spam-Score: 40", "X-Spam-Score: -99"), "inbox"},
+        {"  bad_signature: inbox\n", "a@o.org",
+         change(spam40, "X-Spam-Score: 40", "X-Spam-Score: 40.5"), "inbox"},
+        {"  bad_signature: tempfail\n", "a@o.org", change(spam40, "buy now", "hello"), "451 4.7.0"},
+        {"  verdict_max_age: 1\n", "a@o.org", spam40, "spam"},  // a fresh signature is still good
+    };
+    int n = 0;
+    for (const auto& c : cases) {
+        EXPECT_EQ(run(c.extra, c.sender, c.msg), c.expect) << "case " << ++n << ": " << c.msg;
+    }
+}
+
+TEST(Store, WithoutAKeyFileEveryVerdictIsUnsigned) {
+    World w;
+    ASSERT_TRUE(w.directory->add_user(user("std@example.com", "n1", "example.com/std/")).ok());
+    write_file(w.dir + "/nokeys.yaml",
+               "directory: sqlite:dir.db\nlevels: levels.yaml\nstore:\n  mail_root: " +
+                   w.mail_root + "\n  node: n1\n  bad_signature: tempfail\n");
+    auto snap = load_snapshot(w.dir + "/nokeys.yaml");
+    ASSERT_TRUE(snap) << snap.error().message;
+    EXPECT_EQ((*snap)->verdict_keys, nullptr);
+    w.holder->set(*snap);
+    Store s(*w.directory, *w.holder);
+    const auto out = s.deliver({"a@o.org", "t", "h"}, signed_message("Subject: x\n", "1.0", "x\n"),
+                               {recipient(s, "std@example.com")});
+    EXPECT_EQ(out[0].code, 451);  // a signature it cannot check is not trusted
+
+    // A key file others may read refuses the configuration, naming the file.
+    write_file(w.dir + "/open.keys", std::string("k ") + kVerdictSecret + "\n");
+    std::filesystem::permissions(w.dir + "/open.keys", std::filesystem::perms::others_read,
+                                 std::filesystem::perm_options::add);
+    write_file(w.dir + "/open.yaml",
+               "levels: levels.yaml\nverdict_keys: open.keys\nstore:\n  mail_root: /m\n");
+    auto bad = load_snapshot(w.dir + "/open.yaml");
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error().kind, ErrorKind::config);
+    EXPECT_NE(bad.error().message.find(w.dir + "/open.keys: readable by others"), std::string::npos)
+        << bad.error().message;
+}
+
+TEST(Snapshot, UnverifiedRulesAreCheckedOnLoad) {
+    World w;
+    write_file(w.dir + "/rule.yaml", "levels: levels.yaml\nstore:\n  mail_root: /m\n  unsigned: maybe\n");
+    auto bad = load_snapshot(w.dir + "/rule.yaml");
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().message.find("must be inbox, spam or tempfail"), std::string::npos) << bad.error().message;
+    EXPECT_NE(bad.error().message.find("rule.yaml:4"), std::string::npos) << bad.error().message;
+    const auto s = w.holder->get();  // the defaults: unsigned inbox, bad signatures spam, 7 days
+    EXPECT_EQ(s->config.store.unsigned_rule, UnverifiedRule::inbox);
+    EXPECT_EQ(s->config.store.bad_signature_rule, UnverifiedRule::spam);
+    EXPECT_EQ(s->config.store.verdict_max_age, 7 * 86400);
+    ASSERT_NE(s->verdict_keys, nullptr);
+    EXPECT_EQ(s->verdict_keys->signing().id, "test");
 }
 
 TEST(Store, AddsReturnPathAndDeliveredTo) {

@@ -35,6 +35,11 @@ struct GuardConfig {
     int ban = 3600;         // ... ban the IP for this long
 };
 
+// What pampero-store does with a message whose verdict it cannot trust (see
+// scanners/include/pampero/scan/verdict_signature.hpp): file it as unscored into the
+// Inbox, into the spam folder, or answer 451 so the MTA keeps it queued.
+enum class UnverifiedRule { inbox, spam, tempfail };
+
 struct StoreConfig {
     std::string lmtp = "inet:24@127.0.0.1";
     std::string socketmap = "inet:10026@127.0.0.1";
@@ -57,6 +62,10 @@ struct StoreConfig {
     int socketmap_sessions = 512;  // concurrent socketmap connections (Postfix: one per process)
     int write_timeout = 300;       // seconds a reply may wait for the client to read
     std::uint64_t spool_threshold = 1024 * 1024;  // DATA above this goes to a file, not memory
+    // The signed verdict: X-Spam-Score counts only with a valid X-Spam-Signature.
+    UnverifiedRule unsigned_rule = UnverifiedRule::inbox;      // `unsigned`: no signature
+    UnverifiedRule bad_signature_rule = UnverifiedRule::spam;  // `bad_signature`: one that fails
+    int verdict_max_age = 7 * 86400;  // seconds a signature stays good (0: no limit)
 };
 
 // libclamav in-process. Absent from the file: no virus scanning.
@@ -76,6 +85,7 @@ struct Config {
     std::string state = "memory";
     std::string rules_dir = "/etc/pampero/rules.d";
     std::string levels = "/etc/pampero/levels.yaml";
+    std::string verdict_keys;  // key file signing the spam verdict; "": unsigned
     MilterConfig milter;
     GuardConfig guard;
     StoreConfig store;
@@ -84,6 +94,8 @@ struct Config {
 };
 
 Result<Config> load_config(const std::string& path);
+
+const char* to_string(UnverifiedRule rule);
 
 // Resolves `path` against the folder of `relative_to_file` unless it is absolute.
 std::string resolve_path(const std::string& relative_to_file, const std::string& path);
