@@ -100,7 +100,9 @@ TEST(FuzzSmoke, Maildirsize) {
              {random_bytes(rng, 60, "0123456789SC, -\n"), random_bytes(rng, 60, kAll)}) {
             const auto m = parse_maildirsize(in);
             // Without a newline there is no definition line: never a parse.
-            if (in.find('\n') == std::string::npos) ASSERT_FALSE(m) << in;
+            if (in.find('\n') == std::string::npos) {
+                ASSERT_FALSE(m) << in;
+            }
             if (!m) continue;
             // A partial last line (being appended) never changes what was read.
             const auto more = parse_maildirsize(in + "12");
