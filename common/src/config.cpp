@@ -14,6 +14,8 @@ void read_milter(yaml::MapReader r, MilterConfig& m) {
     if (auto v = r.get_size("scan_limit")) m.scan_limit = *v;
     if (auto v = r.get_int("timeout", 1, 3600)) m.timeout = static_cast<int>(*v);
     if (auto v = r.get_int("threads", 1, 256)) m.threads = static_cast<int>(*v);
+    // Connection cap (milter/server.hpp "connections").
+    if (auto v = r.get_int("max_connections", 1, 1000000)) m.max_connections = static_cast<int>(*v);
     r.finish();
 }
 

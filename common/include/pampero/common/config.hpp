@@ -21,8 +21,12 @@ constexpr const char* kDefaultConfigPath = "/etc/pampero/pampero.yaml";
 struct MilterConfig {
     std::string socket = "inet:10025@127.0.0.1";  // Postfix/Sendmail syntax
     std::uint64_t scan_limit = 2 * 1024 * 1024;   // bytes of a message the rules see
-    int timeout = 300;                            // seconds a connection may stay silent
+    int timeout = 300;                            // seconds a packet may take to arrive whole
     int threads = 8;  // threads serving the MTA's connections (scans block: SQLite, ClamAV, DNS)
+    // MTA connections served at once; one more is closed at once (the MTA's
+    // milter_default_action applies). 512: a Postfix at default_process_limit 100 holds
+    // one per smtpd, with room for a second instance (submission) and for raised limits.
+    int max_connections = 512;
 };
 
 struct GuardConfig {
