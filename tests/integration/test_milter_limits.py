@@ -108,6 +108,17 @@ class MilterLimits(unittest.TestCase):
         self.socks.append(s)
         return s
 
+    def served(self):
+        """A new connection the milter negotiates on; None if it closes it instead."""
+        s = self.connect()
+        try:
+            milter_negotiate(s)
+            return s
+        except (AssertionError, OSError):
+            s.close()
+            self.socks.remove(s)
+            return None
+
     def transaction(self, mta):
         """One message on a negotiated, connected raw MTA connection: every answer."""
         mta.sendall(milter_packet(b"M", b"<a@example.org>\x00") +
@@ -216,12 +227,16 @@ class MilterLimits(unittest.TestCase):
         cap = 10
         self.start(max_connections=cap)
         held = []
-        for _ in range(cap):
-            s = self.connect()
-            milter_negotiate(s)
-            held.append(s)
+        refused = 0  # start()'s port probe may still count for a moment: retried, counted
+        deadline = time.monotonic() + 10
+        while len(held) < cap and time.monotonic() < deadline:
+            s = self.served()
+            if s:
+                held.append(s)
+            else:
+                refused += 1
+        self.assertEqual(len(held), cap)
         start = time.monotonic()
-        refused = 0
         for _ in range(200):
             s = self.connect()
             got = wait_closed(s)
@@ -245,15 +260,42 @@ class MilterLimits(unittest.TestCase):
         self.assertLessEqual(len(counted()), elapsed + 2, counted())
         # One closes: the next connection is served.
         held.pop().close()
+        h.wait_until(lambda: self.served() is not None, timeout=10,
+                     what="a connection served after one closed")
 
-        def served():
-            s = self.connect()
-            try:
-                milter_negotiate(s)
-                return True
-            except (AssertionError, OSError):
-                return False
-        h.wait_until(served, timeout=10, what="a connection served after one closed")
+    def test_postfix_over_the_cap_tempfails_and_delivers_once_a_connection_frees(self):
+        """Nothing is lost: a Postfix session that finds the milter at max_connections gets
+        milter_default_action (tempfail: 4xx, the client retries), and once a connection
+        closes the next session is filtered and delivered."""
+        self.start(max_connections=1)
+        # The port probe of start() may still count for a moment: retry until served.
+        holder = None
+
+        def held():
+            nonlocal holder
+            holder = self.served()
+            return holder is not None
+        h.wait_until(held, timeout=10, what="the one connection the cap allows")
+        postfix = h.Postfix(self.work.path, main_cf=f"smtpd_milters = inet:127.0.0.1:{self.port}\n",
+                            domains=["demo.test"], mailboxes=["alice@demo.test"])
+        try:
+            with postfix.smtp("127.0.0.61") as smtp:
+                code, text = smtp.mail("a@example.org")
+                if code == 250:
+                    code, text = smtp.rcpt("alice@demo.test")
+            self.assertTrue(400 <= code < 500, (code, text))
+            self.assertRegex(self.milter.output(), r"1 connection refused \(closed at once\)")
+            holder.close()
+            self.socks.remove(holder)
+
+            def delivered():
+                with postfix.smtp("127.0.0.62") as smtp:
+                    _, (code, _) = h.send(smtp, "a@example.org", ["alice@demo.test"],
+                                          h.message("a@example.org", ["alice@demo.test"]))
+                return code == 250
+            h.wait_until(delivered, timeout=20, what="a delivery once the connection closed")
+        finally:
+            postfix.stop()
 
     def test_out_of_descriptors_refuses_new_connections_and_serves_established_ones(self):
         """RLIMIT_NOFILE 64 (soft and hard), max_connections far above: descriptors run out
@@ -308,15 +350,8 @@ class MilterLimits(unittest.TestCase):
         for s in flood:
             s.close()
             self.socks.remove(s)
-
-        def served_again():
-            s = self.connect()
-            try:
-                milter_negotiate(s)
-                return True
-            except (AssertionError, OSError):
-                return False
-        h.wait_until(served_again, timeout=10, what="a connection served after the flood closed")
+        h.wait_until(lambda: self.served() is not None, timeout=10,
+                     what="a connection served after the flood closed")
         self.assertTrue(self.milter.alive())
 
 
