@@ -1,5 +1,6 @@
 // pampero-milter: the in-session filter. See session.hpp for what it decides.
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -21,6 +22,33 @@ constexpr int kExitSoftware = 70;  // EX_SOFTWARE
 constexpr int kMirrorCheck = 10;   // seconds between looks at the mirror files
 // SIGTERM: how long a connection inside a transaction may take to finish it.
 constexpr std::chrono::seconds kStopGrace{30};
+// Descriptors the milter holds besides its MTA connections: stdio, the listening socket,
+// each loop's epoll/eventfd/timerfd, SQLite's files, mirror files while reloading,
+// libclamav's temporary files (one per scan in flight), the spare (server.hpp).
+constexpr rlim_t kOwnDescriptors = 128;
+
+// One descriptor per connection up to max_connections, and our own: the soft
+// RLIMIT_NOFILE is raised towards that (never above the hard limit; systemd's default
+// soft limit is 1024, its hard one far higher, and programs that need more are meant to
+// raise the soft one themselves). Short of it, connections are refused for want of
+// descriptors before the cap (server.hpp), and this says so at start.
+void raise_descriptor_limit(int max_connections) {
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    const rlim_t want = static_cast<rlim_t>(max_connections) + kOwnDescriptors;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        rlimit raised = rl;
+        raised.rlim_cur = rl.rlim_max == RLIM_INFINITY ? want : std::min(want, rl.rlim_max);
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        log::warning(
+            "milter.max_connections is {} but only {} file descriptors are allowed "
+            "(LimitNOFILE): connections may be refused for want of descriptors before the "
+            "cap is reached",
+            max_connections, static_cast<unsigned long long>(rl.rlim_cur));
+    }
+}
 
 // The key file signing the verdict; none configured: nullptr (verdicts unsigned).
 Result<std::shared_ptr<const scan::VerdictKeys>> load_verdict_keys(const Config& cfg) {
@@ -64,9 +92,11 @@ void reload(const std::string& path, const Config& running, scan::EngineHolder& 
     if (cfg->directory != running.directory || cfg->state != running.state ||
         cfg->milter.socket != running.milter.socket ||
         cfg->milter.threads != running.milter.threads ||
-        cfg->milter.timeout != running.milter.timeout) {
+        cfg->milter.timeout != running.milter.timeout ||
+        cfg->milter.max_connections != running.milter.max_connections) {
         log::warning(
-            "directory, state, socket, threads and timeout changes take effect at restart");
+            "directory, state, socket, threads, timeout and max_connections changes take "
+            "effect at restart");
     }
 }
 
@@ -138,7 +168,9 @@ int main(int argc, char** argv) {
     milter::Services services{*directory,     guard,  holder, antivirus.get(),
                               cfg->antivirus, &lists, &keys};
 
+    raise_descriptor_limit(cfg->milter.max_connections);
     milter::Server server(services, {cfg->milter.socket, cfg->milter.threads, cfg->milter.timeout,
+                                     cfg->milter.max_connections,
                                      {cfg->milter.socket_owner, cfg->milter.socket_group,
                                       cfg->milter.socket_mode}});
     if (auto st = server.listen(); !st) {

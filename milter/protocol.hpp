@@ -16,8 +16,11 @@
 // Bounds (peer input): one packet at most kMaxPacketLength octets (command included).
 // Postfix sends body chunks of at most 65535 octets (MILTER_CHUNK_SIZE) and headers of
 // at most header_size_limit (100 KiB by default); 1 MiB leaves room for both and stops a
-// bogus length from making us buffer gigabytes. A macro packet carries at most
-// kMaxMacros pairs, MAIL/RCPT at most kMaxArgs arguments.
+// bogus length from making us buffer gigabytes. Before option negotiation the only
+// packet an MTA sends is 'O' (13 octets; libmilter ignores anything after its three
+// fields): a caller passes kMaxNegotiationLength to next_packet() until then, so a peer
+// that has not even negotiated cannot announce a large packet. A macro packet carries at
+// most kMaxMacros pairs, MAIL/RCPT at most kMaxArgs arguments.
 //
 // Thread-safety: pure functions, no state.
 #pragma once
@@ -35,6 +38,7 @@
 namespace pampero::milter::proto {
 
 constexpr std::size_t kMaxPacketLength = 1024 * 1024;  // the length field's bound
+constexpr std::size_t kMaxNegotiationLength = 1024;    // ... before option negotiation
 constexpr std::size_t kMaxMacros = 256;                // name/value pairs in one D packet
 constexpr std::size_t kMaxArgs = 256;                  // ESMTP arguments of MAIL/RCPT
 constexpr std::uint32_t kVersion = 6;                  // the protocol version we speak

@@ -1,6 +1,7 @@
 #include "server.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <strings.h>
@@ -22,6 +23,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "input_buffer.hpp"
+#include "log_throttle.hpp"
 #include "pampero/common/log.hpp"
 #include "protocol.hpp"
 
@@ -70,12 +73,16 @@ namespace {
 using Socket = asio::generic::stream_protocol::socket;
 using Clock = std::chrono::steady_clock;
 
-// The read buffer: room for at least this much per read, and a bound on what it may hold
-// (one packet of kMaxPacketLength, its length field, and what follows it in that read).
-constexpr std::size_t kInitialBuffer = 16 * 1024;
-constexpr std::size_t kMinRead = 4 * 1024;
-constexpr std::size_t kMaxBuffer = proto::kMaxPacketLength + 4 + 64 * 1024;
-constexpr std::size_t kKeepBuffer = 256 * 1024;  // larger buffers are released once empty
+// The read buffer (input_buffer.hpp): what a new connection holds (an option negotiation
+// is 17 octets, the macros and commands of one step a few hundred); room for at least
+// kMinRead octets per read; kept between packets up to kKeepBuffer (a Postfix body chunk,
+// 65535 octets, and what was pipelined behind it: a message of normal size never
+// reallocates), released back to kInitialBuffer after a larger packet; never more than
+// one packet of kMaxPacketLength, its length field and room for a read.
+constexpr std::size_t kInitialBuffer = 4 * 1024;
+constexpr std::size_t kMinRead = 1024;
+constexpr std::size_t kKeepBuffer = 128 * 1024;
+constexpr std::size_t kMaxBuffer = proto::kMaxPacketLength + 4 + kMinRead;
 
 // The macros the MTA defined, per stage, as libmilter keeps them: a new 'D' packet for a
 // stage replaces that stage's macros; a lookup searches the latest stage first; "i" and
@@ -151,6 +158,11 @@ class Connection;
 struct Loop {
     std::atomic<unsigned> live{0};  // connections on this loop, for placing new ones
     asio::io_context io{1};         // concurrency hint: one thread runs it
+    // Made with the loop, not at its first connection: a timer brings up the loop's epoll
+    // reactor and its three descriptors now. Out of descriptors later, a loop without its
+    // reactor could not take a connection (async_accept would throw) and accepting
+    // would stop.
+    asio::steady_timer reactor{io};
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
     std::thread thread;
 };
@@ -183,6 +195,16 @@ struct Server::Impl {
     asio::steady_timer accept_retry{loops.front()->io};
     bool running = false;
 
+    // The connection cap and the descriptor reserve (server.hpp, "connections" and
+    // "descriptors"). Used on loop 0's thread only, where accepting happens.
+    int spare_fd = -1;         // closed to make room for accept() when out of descriptors
+    LogThrottle over_cap_log;  // connections refused at max_connections
+    LogThrottle no_fd_log;     // connections refused for want of a descriptor
+    LogThrottle accept_log;    // other accept() failures
+    std::error_code last_accept_error;
+    asio::steady_timer log_flush{loops.front()->io};
+    bool log_flush_armed = false;
+
     // The loop with the fewest connections (a scan blocks its loop's other connections
     // while it runs, so they are spread evenly).
     Loop& quietest_loop() {
@@ -195,6 +217,11 @@ struct Server::Impl {
         return *best;
     }
     void accept();
+    void accepted(Loop& loop, Socket s);
+    void accept_failed(std::error_code ec);
+    void refuse(LogThrottle& throttle);
+    void log_refusals(LogThrottle& throttle, std::uint64_t n);
+    void flush_refusals();
     void forget(std::uint64_t id) {
         std::lock_guard lock(mu);
         connections.erase(id);
@@ -210,10 +237,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
           loop_(loop),
           socket_(std::move(socket)),
           timer_(socket_.get_executor()),
-          id_(id) {
+          id_(id),
+          in_(kInitialBuffer, kMinRead, kKeepBuffer, kMaxBuffer) {
         name_ = srv_.new_session_name();
         session_ = std::make_unique<Session>(srv_.services, name_);
-        in_.resize(kInitialBuffer);
         ++loop_.live;
     }
     ~Connection() {
@@ -222,6 +249,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
 
     asio::any_io_executor executor() { return socket_.get_executor(); }
+    void set_no_delay(std::error_code& ec) {
+        socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+    }
 
     // On the connection's loop, all of them.
     void start() {
@@ -251,6 +281,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
 
   private:
+    // The deadline for the next whole packet (or for the MTA to take our reply). Moved
+    // only when the connection starts, a packet is complete or a reply has been written:
+    // never by a read that brings part of a packet (see server.hpp, "time").
     void touch() { deadline_ = Clock::now() + std::chrono::seconds(srv_.options.timeout); }
 
     void on_timer(std::error_code ec) {
@@ -261,15 +294,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
                 [self = shared_from_this()](std::error_code e) { self->on_timer(e); });
             return;
         }
-        log::info("{}: no word from the MTA for {} s; closing the connection", name_,
-                  srv_.options.timeout);
+        if (in_.empty()) {
+            log::info("{}: no word from the MTA for {} s; closing the connection", name_,
+                      srv_.options.timeout);
+        } else {
+            log::info(
+                "{}: no whole packet from the MTA in {} s ({} octets of one buffered); "
+                "closing the connection",
+                name_, srv_.options.timeout, in_.data().size());
+        }
         close();
     }
 
     // Nothing to finish: outside a transaction, no half packet buffered and nothing
     // waiting in the socket.
     bool idle() {
-        if (in_transaction_ || begin_ != end_) return false;
+        if (in_transaction_ || !in_.empty()) return false;
         std::error_code ec;
         const std::size_t waiting = socket_.available(ec);
         return ec || waiting == 0;
@@ -281,36 +321,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
             close();
             return;
         }
-        make_room();
+        // Grows only when the octets already received fill it (input_buffer.hpp): a
+        // length field alone costs nothing. next_packet() has refused any length above
+        // kMaxPacketLength, so a packet being read always fits in kMaxBuffer.
+        const std::span<char> room = in_.prepare();
         reading_ = true;
-        touch();
         // async_read_some, not async_wait + read_some: Asio registers the socket once
         // (edge-triggered) and queues a read without a system call when the last read
         // emptied the socket; async_wait re-arms epoll (epoll_ctl) on every call, which
         // was 8 system calls a message.
-        socket_.async_read_some(asio::buffer(in_.data() + end_, in_.size() - end_),
+        socket_.async_read_some(asio::buffer(room.data(), room.size()),
                                 [self = shared_from_this()](std::error_code ec, std::size_t n) {
                                     self->on_read(ec, n);
                                 });
-    }
-
-    void make_room() {
-        if (begin_ == end_) {
-            begin_ = end_ = 0;
-            if (in_.size() > kKeepBuffer) {
-                in_.resize(kInitialBuffer);
-                in_.shrink_to_fit();
-            }
-        }
-        if (in_.size() - end_ >= kMinRead) return;
-        if (begin_ > 0) {
-            std::memmove(in_.data(), in_.data() + begin_, end_ - begin_);
-            end_ -= begin_;
-            begin_ = 0;
-        }
-        // Still short: the packet being read is larger than the buffer. framing() has
-        // already refused a length above kMaxPacketLength, so this stays below kMaxBuffer.
-        if (in_.size() - end_ < kMinRead) in_.resize(std::min(in_.size() * 2, kMaxBuffer));
     }
 
     void on_read(std::error_code ec, std::size_t n) {
@@ -326,7 +349,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
             close();
             return;
         }
-        end_ += n;
+        in_.commit(n);
         const bool keep = handle_buffered();
         if (srv_.tcp && out_.empty()) {
             // Nothing to answer (macros, a header under NR_HDR, half a packet): ACK now,
@@ -345,7 +368,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
 
     void write(bool keep) {
-        touch();
+        touch();  // the MTA has `timeout` seconds to take the reply ...
         asio::async_write(socket_, asio::buffer(out_),
                           [self = shared_from_this(), keep](std::error_code ec, std::size_t) {
                               self->out_.clear();
@@ -353,35 +376,27 @@ class Connection : public std::enable_shared_from_this<Connection> {
                                   self->close();
                                   return;
                               }
+                              self->touch();  // ... and as long again for its next packet
                               self->read();
                           });
     }
 
     // Every complete packet buffered, in order; replies go to out_. False: close after
-    // writing out_.
+    // writing out_. Nothing is reserved for a packet whose length is known and whose
+    // octets are not here yet: the buffer grows as they arrive (read()).
     bool handle_buffered() {
         for (;;) {
-            const std::string_view buffered(in_.data() + begin_, end_ - begin_);
-            const proto::Framing f = proto::next_packet(buffered);
-            if (f.status == proto::Framing::Status::incomplete) {
-                // A length is known and the packet is larger than the room left: grow now
-                // (bounded: next_packet refused anything above kMaxPacketLength).
-                if (const std::size_t need = f.needed; need > 0) {
-                    if (in_.size() - begin_ < need + kMinRead) {
-                        std::memmove(in_.data(), in_.data() + begin_, end_ - begin_);
-                        end_ -= begin_;
-                        begin_ = 0;
-                        if (in_.size() < need + kMinRead)
-                            in_.resize(std::min(need + kMinRead, kMaxBuffer));
-                    }
-                }
-                return true;
-            }
+            // Before negotiation only an 'O' packet may come: a small bound (protocol.hpp).
+            const proto::Framing f = proto::next_packet(
+                in_.data(), negotiated_ ? proto::kMaxPacketLength : proto::kMaxNegotiationLength);
+            if (f.status == proto::Framing::Status::incomplete) return true;
             if (f.status == proto::Framing::Status::error) {
                 protocol_error(f.error, true);
                 return false;
             }
-            begin_ += f.consumed;
+            touch();  // a whole packet: the next one has `timeout` seconds from now
+            // The packet's views stay valid: consume() moves no octets.
+            in_.consume(f.consumed);
             if (!handle(f.packet)) return false;
         }
     }
@@ -608,9 +623,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     MacroStore macros_;
     std::uint32_t protocol_ = 0;  // negotiated SMFIP_* flags
     bool negotiated_ = false;
-    std::vector<char> in_;
-    std::size_t begin_ = 0;  // in_[begin_, end_) is read and not yet handled
-    std::size_t end_ = 0;
+    InputBuffer in_;   // read and not yet handled
     std::string out_;  // the replies of this step, written at once
     Clock::time_point deadline_;
     bool in_transaction_ = false;
@@ -621,30 +634,140 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
 void Server::Impl::accept() {
     Loop& loop = quietest_loop();
-    acceptor.async_accept(loop.io, [this, &loop](std::error_code ec, Socket s) {
-        if (ec == asio::error::operation_aborted || stopping) return;
-        if (ec) {
-            // Out of descriptors, most likely: say so and try again shortly.
-            log::warning("milter socket: accept: {}", ec.message());
-            accept_retry.expires_after(std::chrono::milliseconds(100));
-            accept_retry.async_wait([this](std::error_code e) {
-                if (!e && !stopping) accept();
-            });
-            return;
-        }
-        if (tcp) {
-            std::error_code ignored;
-            s.set_option(asio::ip::tcp::no_delay(true), ignored);
-        }
-        std::shared_ptr<Connection> c;
-        {
-            std::lock_guard lock(mu);
+    try {
+        acceptor.async_accept(loop.io, [this, &loop](std::error_code ec, Socket s) {
+            if (ec == asio::error::operation_aborted || stopping) return;
+            if (ec) {
+                accept_failed(ec);
+                return;
+            }
+            accepted(loop, std::move(s));
+        });
+    } catch (const std::exception& x) {
+        // Out of memory, most likely: accepting must not stop for good.
+        log::error("milter socket: accept: {}", x.what());
+        accept_retry.expires_after(std::chrono::milliseconds(100));
+        accept_retry.async_wait([this](std::error_code e) {
+            if (!e && !stopping) accept();
+        });
+    }
+}
+
+void Server::Impl::accepted(Loop& loop, Socket s) {
+    std::shared_ptr<Connection> c;
+    bool over_cap = false;
+    try {
+        std::lock_guard lock(mu);
+        // Every Connection not yet destroyed counts, closing ones too: they still hold
+        // their descriptor or are about to give it back.
+        over_cap = connections.size() >= static_cast<std::size_t>(options.max_connections);
+        if (!over_cap) {
             const std::uint64_t id = ++next_connection;
             c = std::make_shared<Connection>(*this, loop, std::move(s), id);
             connections.emplace(id, c);
         }
-        asio::post(c->executor(), [c] { c->start(); });
+    } catch (const std::exception& e) {
+        log::error("milter socket: a new connection: {}; closing it", e.what());
+        c.reset();
+    }
+    if (!c) {
+        // Over the cap: closed at once, the MTA applies milter_default_action.
+        std::error_code ignored;
+        s.close(ignored);
+        if (over_cap) refuse(over_cap_log);
         accept();
+        return;
+    }
+    if (tcp) {
+        std::error_code ignored;
+        c->set_no_delay(ignored);
+    }
+    asio::post(c->executor(), [c] { c->start(); });
+    accept();
+}
+
+void Server::Impl::accept_failed(std::error_code ec) {
+    // Asio's system category, not std::errc: compared by value.
+    const bool no_descriptor = ec.category() == asio::error::get_system_category() &&
+                               (ec.value() == EMFILE || ec.value() == ENFILE);
+    if (no_descriptor && spare_fd >= 0) {
+        // Linux says EMFILE before it looks at the queue: there may be nobody waiting.
+        // Free the spare, take the waiting connection if there is one, refuse it.
+        ::close(spare_fd);
+        const int fd =
+            ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        const int accept_errno = errno;
+        if (fd >= 0) ::close(fd);
+        spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (spare_fd >= 0) {
+            if (fd >= 0) {
+                refuse(no_fd_log);
+                accept();  // the next one at once: it may find a descriptor, or go the same way
+                return;
+            }
+            if (accept_errno == EAGAIN || accept_errno == EWOULDBLOCK) {
+                // Nobody waiting: try again when someone is (accept() would fail at once
+                // again, and again: that is the spinning this avoids).
+                acceptor.async_wait(asio::socket_base::wait_read, [this](std::error_code e) {
+                    if (!e && !stopping) accept();
+                });
+                return;
+            }
+        }
+        // Another thread took the freed descriptor (or the spare could not be reopened):
+        // fall through to a short pause, as for any other failure.
+    }
+    last_accept_error = ec;
+    if (auto n = accept_log.event(LogThrottle::Clock::now())) {
+        log_refusals(accept_log, *n);
+    } else {
+        flush_refusals();
+    }
+    accept_retry.expires_after(std::chrono::milliseconds(100));
+    accept_retry.async_wait([this](std::error_code e) {
+        if (!e && !stopping) accept();
+    });
+}
+
+void Server::Impl::refuse(LogThrottle& throttle) {
+    if (auto n = throttle.event(LogThrottle::Clock::now())) {
+        log_refusals(throttle, *n);
+    } else {
+        flush_refusals();  // arms the timer that reports them
+    }
+}
+
+void Server::Impl::log_refusals(LogThrottle& throttle, std::uint64_t n) {
+    if (&throttle == &over_cap_log) {
+        log::warning(
+            "milter socket: {} connection{} refused (closed at once) since the last such line: "
+            "milter.max_connections ({}) are open",
+            n, n == 1 ? "" : "s", options.max_connections);
+    } else if (&throttle == &no_fd_log) {
+        log::warning(
+            "milter socket: {} connection{} refused (closed at once) since the last such line: "
+            "out of file descriptors (LimitNOFILE must stay above milter.max_connections, {})",
+            n, n == 1 ? "" : "s", options.max_connections);
+    } else {
+        log::warning("milter socket: accept: {} ({} time{} since the last such line)",
+                     last_accept_error.message(), n, n == 1 ? "" : "s");
+    }
+}
+
+// Lines due now for events counted earlier; the timer comes back for those not due yet.
+void Server::Impl::flush_refusals() {
+    const auto now = LogThrottle::Clock::now();
+    LogThrottle::Clock::time_point next = LogThrottle::Clock::time_point::max();
+    for (LogThrottle* t : {&over_cap_log, &no_fd_log, &accept_log}) {
+        if (auto n = t->flush(now)) log_refusals(*t, *n);
+        if (t->pending() > 0) next = std::min(next, t->due());
+    }
+    if (next == LogThrottle::Clock::time_point::max() || log_flush_armed || stopping) return;
+    log_flush_armed = true;
+    log_flush.expires_at(next);
+    log_flush.async_wait([this](std::error_code e) {
+        log_flush_armed = false;
+        if (!e) flush_refusals();
     });
 }
 
@@ -722,6 +845,11 @@ void Server::after_fork_in_child() {
 void Server::start() {
     Impl& m = *impl_;
     m.running = true;
+    // Here, after daemonize(): the spare must survive it.
+    m.spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (m.spare_fd < 0)
+        log::warning("no spare descriptor ({}): out of descriptors, connections will wait",
+                     std::strerror(errno));
     asio::post(m.loops.front()->io, [&m] { m.accept(); });
     for (auto& loop : m.loops) {
         loop->work.emplace(loop->io.get_executor());
@@ -747,6 +875,9 @@ void Server::stop(std::chrono::seconds grace) {
         std::error_code ec;
         m.acceptor.close(ec);
         m.accept_retry.cancel();
+        m.log_flush.cancel();
+        if (m.spare_fd >= 0) ::close(m.spare_fd);
+        m.spare_fd = -1;
     });
     // Posted outside the lock: the last reference to a Connection may be ours, and its
     // destructor takes the lock.

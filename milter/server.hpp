@@ -43,7 +43,32 @@
 //
 // Errors: a protocol error (protocol.hpp) or an unexpected command gets 't' (tempfail)
 // if the MTA waits for a reply, one log line with the connection id, and that connection
-// is closed; the others go on. A connection silent for `timeout` seconds is closed.
+// is closed; the others go on.
+//
+// Bounds on what a peer can make us hold, whatever it sends (issue 8):
+//   connections  at most `max_connections` at once. One more is accepted and closed at
+//             once: the MTA applies its milter_default_action at the first try (tempfail
+//             in conf/postfix: the client retries, nothing is lost), where leaving it in
+//             the listen queue would hold an smtpd process for milter_connect_timeout
+//             and answer the same in the end. One log line a second at most, with how
+//             many were refused since the last one.
+//   descriptors  when accept() fails for want of descriptors (EMFILE, ENFILE), a spare
+//             descriptor kept for the purpose is closed, the waiting connection accepted
+//             and closed at once (refused as above), the spare reopened: the MTA hears
+//             no at once instead of waiting in the queue, the accepting loop does not
+//             spin on the error, and established connections are served as before (they
+//             need no new descriptor). One log line a second at most. `LimitNOFILE` in
+//             the systemd unit keeps this for accidents: it is well above max_connections.
+//   memory    a connection's input buffer follows the octets received, not the length a
+//             packet announces (input_buffer.hpp), and shrinks back once a large packet is
+//             handled; before option negotiation a packet may announce at most
+//             proto::kMaxNegotiationLength octets. A packet is at most
+//             proto::kMaxPacketLength; total header bytes per message are the Session's.
+//   time      every packet must arrive whole within `timeout` seconds of the previous one
+//             (or of our last reply): the deadline moves when a packet is complete, not on
+//             every read, so a peer dripping a packet an octet at a time is closed after
+//             `timeout` seconds. A reply the MTA does not take within `timeout` seconds
+//             closes the connection too.
 // Session calls run inline on the loop threads and may block (SQLite, ClamAV, DNS): that
 // is why there are several loops. One connection's handlers never run concurrently (they
 // all run on its loop's one thread).
@@ -79,7 +104,8 @@ Result<SocketSpec> parse_socket_spec(std::string_view spec);
 struct ServerOptions {
     std::string socket = "inet:10025@127.0.0.1";
     int threads = 8;    // event loops, a thread each
-    int timeout = 300;  // seconds a connection may stay silent (or not take our reply)
+    int timeout = 300;  // seconds a packet may take to arrive whole (or the MTA to take our reply)
+    int max_connections = 512;     // connections served at once; more are refused (see above)
     UnixSocketAccess unix_access;  // a unix: socket's owner/group/mode (milter.socket_*)
 };
 

@@ -36,6 +36,8 @@ void read_milter(yaml::MapReader r, MilterConfig& m) {
     if (auto v = r.get_int("timeout", 1, 3600)) m.timeout = static_cast<int>(*v);
     if (auto v = r.get_int("threads", 1, 256)) m.threads = static_cast<int>(*v);
     read_socket_access(r, m.socket_owner, m.socket_group, m.socket_mode);
+    // Connection cap (milter/server.hpp "connections").
+    if (auto v = r.get_int("max_connections", 1, 1000000)) m.max_connections = static_cast<int>(*v);
     r.finish();
 }
 

@@ -53,6 +53,19 @@ TEST(Config, ReadsValuesAndResolvesRelativePaths) {
     EXPECT_EQ(c->store.mail_root, dir + "/mail");
 }
 
+TEST(Config, MilterMaxConnections) {
+    auto d = load_config(write_temp("maxconn-default.yaml", "{}\n"));
+    ASSERT_TRUE(d) << d.error().message;
+    EXPECT_EQ(d->milter.max_connections, 512);
+    auto c = load_config(write_temp("maxconn.yaml", "milter:\n  max_connections: 64\n"));
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_EQ(c->milter.max_connections, 64);
+    auto bad = load_config(write_temp("maxconn-0.yaml", "milter:\n  max_connections: 0\n"));
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().message.find(":2: "), std::string::npos) << bad.error().message;
+    EXPECT_NE(bad.error().message.find("must be between"), std::string::npos);
+}
+
 struct BadConfig {
     const char* name;
     const char* text;

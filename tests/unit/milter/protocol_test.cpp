@@ -78,6 +78,22 @@ INSTANTIATE_TEST_SUITE_P(
         FramingRow{"http_request", "GET / HTTP/1.0\r\n\r\n", S::error, 0, "", 0}),
     [](const auto& info) { return std::string(info.param.name); });
 
+// Before option negotiation the server passes kMaxNegotiationLength: an 'O' packet (13
+// octets) passes, a peer announcing more than 1 KiB is refused before it sends it.
+TEST(FramingBound, TheNegotiationBound) {
+    const auto o =
+        proto::next_packet(packet('O', std::string(12, '\0')), proto::kMaxNegotiationLength);
+    EXPECT_EQ(o.status, S::ok);
+    EXPECT_EQ(
+        proto::next_packet(be32(proto::kMaxNegotiationLength), proto::kMaxNegotiationLength).status,
+        S::incomplete);
+    EXPECT_EQ(
+        proto::next_packet(be32(proto::kMaxNegotiationLength + 1), proto::kMaxNegotiationLength)
+            .status,
+        S::error);
+    EXPECT_EQ(proto::next_packet(be32(1024 * 1024), proto::kMaxNegotiationLength).status, S::error);
+}
+
 TEST(FramingBound, APacketExactlyAtTheBoundIsAccepted) {
     const std::string body(proto::kMaxPacketLength - 1, 'x');
     const auto f = proto::next_packet(packet('B', body));
@@ -85,8 +101,9 @@ TEST(FramingBound, APacketExactlyAtTheBoundIsAccepted) {
     EXPECT_EQ(f.packet.data.size(), body.size());
 }
 
-// An incomplete packet whose length is known says how much it needs, so the reader can
-// make room for it in one step; before the length is known it says nothing.
+// An incomplete packet whose length is known says how much it needs (for the caller to
+// know; the server reserves nothing on its word: input_buffer.hpp); before the length is
+// known it says nothing.
 TEST(FramingNeeded, KnownOnceTheLengthIs) {
     EXPECT_EQ(proto::next_packet("\0\0\0"s).needed, 0u);
     EXPECT_EQ(proto::next_packet("\0\0\0\4Ba"s).needed, 8u);

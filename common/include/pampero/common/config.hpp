@@ -21,12 +21,16 @@ constexpr const char* kDefaultConfigPath = "/etc/pampero/pampero.yaml";
 struct MilterConfig {
     std::string socket = "inet:10025@127.0.0.1";  // Postfix/Sendmail syntax
     std::uint64_t scan_limit = 2 * 1024 * 1024;   // bytes of a message the rules see
-    int timeout = 300;                            // seconds a connection may stay silent
+    int timeout = 300;                            // seconds a packet may take to arrive whole
     int threads = 8;  // threads serving the MTA's connections (scans block: SQLite, ClamAV, DNS)
     // A unix: socket's access (socket_access.hpp): the MTA's user must be able to connect.
     std::string socket_owner;              // "": the daemon's own user
     std::string socket_group = "postfix";  // the default is skipped (warned) when absent
     unsigned socket_mode = 0660;
+    // MTA connections served at once; one more is closed at once (the MTA's
+    // milter_default_action applies). 512: a Postfix at default_process_limit 100 holds
+    // one per smtpd, with room for a second instance (submission) and for raised limits.
+    int max_connections = 512;
 };
 
 struct GuardConfig {
