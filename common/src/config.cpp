@@ -14,6 +14,12 @@ void read_milter(yaml::MapReader r, MilterConfig& m) {
     if (auto v = r.get_size("scan_limit")) m.scan_limit = *v;
     if (auto v = r.get_int("timeout", 1, 3600)) m.timeout = static_cast<int>(*v);
     if (auto v = r.get_int("threads", 1, 256)) m.threads = static_cast<int>(*v);
+    if (auto v = r.get_int("max_headers", 100, 1000000)) m.max_headers = static_cast<int>(*v);
+    if (auto v = r.get_size("max_header_bytes")) {
+        if (*v < 16 * 1024) r.fail_at("max_header_bytes", "must be at least 16K");
+        m.max_header_bytes = *v;
+    }
+    if (auto v = r.get_size("max_message_memory")) m.max_message_memory = *v;
     r.finish();
 }
 

@@ -23,6 +23,12 @@ struct MilterConfig {
     std::uint64_t scan_limit = 2 * 1024 * 1024;   // bytes of a message the rules see
     int timeout = 300;                            // seconds a connection may stay silent
     int threads = 8;  // threads serving the MTA's connections (scans block: SQLite, ClamAV, DNS)
+    // Bounds on one message (milter/session.hpp): over either header bound it is refused
+    // 552 5.3.4, under them every header is kept and scanned; the milter keeps at most
+    // max(max_message_memory, scan_limit) bytes of it to find its later MIME parts.
+    int max_headers = 10000;                       // header fields
+    std::uint64_t max_header_bytes = 1024 * 1024;  // bytes of the header section
+    std::uint64_t max_message_memory = 10 * 1024 * 1024;
 };
 
 struct GuardConfig {
