@@ -106,19 +106,27 @@ Reply Session::rcpt(const std::string& recipient, bool rejected_by_mta) {
 }
 
 void Session::header(const std::string& name, const std::string& value) {
-    verdict_.header(name, value);
-    if (headers_.size() >= scan::kMaxHeaders * 2) return;  // bounded; the rest is not scanned
+    verdict_.header(name, value);  // Subject, Message-ID: whatever the bounds
+    if (!engine_) engine_ = s_.engine.get();  // one snapshot (and its bounds) per message
+    // Bounded by max_headers and max_header_bytes; past them nothing more is kept and
+    // end_of_message() refuses the message.
+    ++header_count_;
+    header_bytes_ += name.size() + 2 + value.size() + 2;
+    const scan::ScanBounds& b = engine_->bounds();
+    if (header_count_ > b.max_headers || header_bytes_ > b.max_header_bytes) return;
     headers_.emplace_back(name, value);
 }
 
 void Session::body(std::string_view chunk) {
     verdict_.body(chunk);  // the whole body, whatever the scan limit
     if (!engine_) engine_ = s_.engine.get();
-    // Rules read at most the scan limit; ClamAV wants the whole message up to its own.
-    std::size_t limit = engine_->scan_limit();
+    // Rules read a share of every text part, so the message is kept beyond the scan
+    // limit (to max_message); ClamAV wants the whole message up to its own limit.
+    std::size_t limit = engine_->bounds().max_message;
     if (s_.antivirus) limit = std::max<std::size_t>(limit, s_.antivirus_config.max_size);
-    if (body_.size() >= limit) return;
-    body_.append(chunk.substr(0, limit - body_.size()));
+    const std::size_t room = limit - std::min(limit, body_.size());
+    if (chunk.size() > room) body_cut_ = true;
+    body_.append(chunk.substr(0, room));
 }
 
 void Session::reset_message() {
@@ -126,7 +134,9 @@ void Session::reset_message() {
     authenticated_ = false;
     recipients_.clear();
     headers_.clear();
+    header_count_ = header_bytes_ = 0;
     body_.clear();
+    body_cut_ = false;
     engine_.reset();
     verdict_.reset();
 }
@@ -144,9 +154,28 @@ void Session::add_verdict_headers(EndOfMessage& out, const scan::SpamHeaders& h)
                              h.score, h.status));
 }
 
+std::optional<std::pair<Reply, std::string>> Session::over_header_bounds() const {
+    const scan::ScanBounds& b = engine_->bounds();
+    std::string why;
+    if (header_count_ > b.max_headers)
+        why = fmt::format("{} header fields (limit {})", header_count_, b.max_headers);
+    else if (header_bytes_ > b.max_header_bytes)
+        why = fmt::format("{} bytes of header (limit {})", header_bytes_, b.max_header_bytes);
+    else
+        return std::nullopt;
+    return std::pair{Reply::reject("552", "5.3.4", "Message header too large: " + why),
+                     "refused: " + why};
+}
+
 EndOfMessage Session::end_of_message() {
     EndOfMessage out;
     if (!engine_) engine_ = s_.engine.get();  // one snapshot for the whole message
+    if (auto refused = over_header_bounds()) {
+        out.log_line = fmt::format("{}: from=<{}> client={} rcpts={} {}", id_, sender_, client_ip_,
+                                   recipients_.size(), refused->second);
+        out.reply = refused->first;
+        return out;
+    }
 
     // Only pampero writes X-Spam-*: remove every incoming one, highest index first so
     // the indexes of the others stay valid whatever the MTA's renumbering.
@@ -168,12 +197,9 @@ EndOfMessage Session::end_of_message() {
     raw += "\r\n";
     raw += body_;
 
-    // One GMime parse for the virus scanner and the engine, when the engine looks at
-    // the whole message (over its scan limit it parses its own cut, and the virus
-    // scanner the whole message).
+    // One GMime parse for the virus scanner and the engine (both parse all they get).
     std::optional<scan::ParsedMime> parsed;
-    if (raw.size() <= engine_->scan_limit() && (s_.antivirus || !authenticated_))
-        parsed.emplace(raw);
+    if (s_.antivirus || !authenticated_) parsed.emplace(raw);
     const scan::ParsedMime* shared = parsed ? &*parsed : nullptr;
 
     if (s_.antivirus) {
@@ -209,7 +235,8 @@ EndOfMessage Session::end_of_message() {
     }
 
     const auto lists = s_.blocklists ? s_.blocklists->get() : nullptr;
-    const scan::Verdict v = scan::scan_message(*engine_, lists.get(), raw, client_ip_, shared);
+    const scan::Verdict v =
+        scan::scan_message(*engine_, lists.get(), raw, client_ip_, shared, body_cut_);
     const scan::Level& reference = engine_->levels().fallback();
 
     std::string tests;
@@ -249,7 +276,8 @@ EndOfMessage Session::end_of_message() {
                                           fmt::format("Message refused as spam (score {:.1f})", v.score));
         return out;
     }
-    add_verdict_headers(out, scan::format_spam_headers(v.score, v.hits, reference));
+    add_verdict_headers(out, scan::format_spam_headers(v.score, v.hits, reference,
+                                                       !v.partial.empty()));
     return out;
 }
 

@@ -11,10 +11,22 @@
 //                local domain + unknown user: 550 5.1.1, counted for the client IP; at the
 //                guard's limit the IP is banned and this RCPT gets 421 4.7.0. Recipients
 //                the MTA refused itself (SMFIP_RCPT_REJ) are counted the same way.
-//   header/body  collected up to the scan limit (rules) or antivirus.max_size (ClamAV)
-//   end          a virus refuses the message (554 5.7.1), whoever sent it; otherwise
+//   header       every header kept, up to milter.max_headers fields and max_header_bytes
+//                bytes (name, ": ", value, CRLF); past either, no more are kept and the
+//                message will be refused, never scanned without them (no header is ever
+//                dropped silently: a forged X-Spam-* or a Content-Transfer-Encoding hidden
+//                behind thousands of fillers is seen like any other)
+//   body         kept up to max(milter.max_message_memory, scan_limit), or
+//                antivirus.max_size when larger (ClamAV wants the whole message): the rules
+//                read a bounded share of every text part, so later parts must be kept; a
+//                longer body is cut and the message scanned as partial (SCAN_TRUNCATED)
+//   end          over a header bound: 552 5.3.4, whoever sent it (at end of message: the
+//                server negotiates SMFIP_NR_HDR, so a header gets no reply);
+//                a virus refuses the message (554 5.7.1), whoever sent it; otherwise
 //                scored once; each recipient decided by scan::decide(); all refused:
-//                550 5.7.1; some: they are removed; X-Spam-* rewritten and signed
+//                550 5.7.1; some: they are removed; every incoming X-Spam-* deleted
+//                (by index, wherever it is), pampero's added ("scan=partial" in
+//                X-Spam-Status when a bound cut what the rules read) and signed
 //                (X-Spam-Signature, see scan/verdict_signature.hpp). Authenticated
 //                senders get a signed "not scored" verdict (score 0.0) so the store
 //                files them by their recipients' lists rather than as unsigned mail.
@@ -109,6 +121,8 @@ class Session {
     };
 
     Reply temporary_failure(const std::string& what, const Error& e);
+    // The 552 5.3.4 reply and the log's reason when the header crossed a bound.
+    std::optional<std::pair<Reply, std::string>> over_header_bounds() const;
     Reply count_unknown(const std::string& address);
     // The `action: reject` listing of the client, looked up once per connection.
     const std::optional<std::string>& client_listing();
@@ -122,7 +136,10 @@ class Session {
     bool authenticated_ = false;
     std::vector<Recipient> recipients_;
     std::vector<std::pair<std::string, std::string>> headers_;
+    std::size_t header_count_ = 0;  // every header the MTA sent, kept or not
+    std::size_t header_bytes_ = 0;
     std::string body_;
+    bool body_cut_ = false;  // more body came than body() keeps
     std::shared_ptr<const scan::Engine> engine_;
     std::optional<std::optional<std::string>> client_listing_;
     bool verbatim_headers_ = false;

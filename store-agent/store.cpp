@@ -104,10 +104,40 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_
     return std::shared_ptr<const Snapshot>(std::move(s));
 }
 
+// The highest well-formed X-Spam-Score in the header section. pampero-milter deletes
+// every incoming X-Spam-* and adds one, so there is one; should a forged one ever get
+// past it (the milter bypassed, a header it never saw), taking the highest means a
+// forgery can only file a message more strictly, never lift it into the Inbox.
 std::optional<double> message_spam_score(std::string_view message) {
-    const auto v = find_header(message, "X-Spam-Score");
-    if (!v) return std::nullopt;
-    return scan::parse_spam_score(*v);
+    std::optional<double> best;
+    bool reading = false;  // in an X-Spam-Score, whose value (folded lines added) is:
+    std::string value;
+    auto take = [&] {
+        if (!reading) return;
+        reading = false;
+        if (const auto v = scan::parse_spam_score(value); v && (!best || *v > *best)) best = v;
+    };
+    std::size_t pos = 0;
+    while (pos < message.size()) {
+        const auto nl = message.find('\n', pos);
+        std::string_view line =
+            message.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+        pos = nl == std::string_view::npos ? message.size() : nl + 1;
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (line.empty()) break;  // end of the header section
+        if (line.front() == ' ' || line.front() == '\t') {
+            if (reading) value += line;
+            continue;
+        }
+        take();
+        const auto colon = line.find(':');
+        if (colon != std::string_view::npos && iequals(line.substr(0, colon), "X-Spam-Score")) {
+            reading = true;
+            value = line.substr(colon + 1);
+        }
+    }
+    take();
+    return best;
 }
 
 std::string message_queue_id(std::string_view message) {

@@ -38,6 +38,12 @@ void read_milter(yaml::MapReader r, MilterConfig& m) {
     read_socket_access(r, m.socket_owner, m.socket_group, m.socket_mode);
     // Connection cap (milter/server.hpp "connections").
     if (auto v = r.get_int("max_connections", 1, 1000000)) m.max_connections = static_cast<int>(*v);
+    if (auto v = r.get_int("max_headers", 100, 1000000)) m.max_headers = static_cast<int>(*v);
+    if (auto v = r.get_size("max_header_bytes")) {
+        if (*v < 16 * 1024) r.fail_at("max_header_bytes", "must be at least 16K");
+        m.max_header_bytes = *v;
+    }
+    if (auto v = r.get_size("max_message_memory")) m.max_message_memory = *v;
     r.finish();
 }
 

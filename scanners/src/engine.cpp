@@ -1,13 +1,20 @@
 #include "pampero/scan/engine.hpp"
 
+#include <algorithm>
+
 namespace pampero::scan {
 
-Engine::Engine(std::shared_ptr<const RuleSet> rules, Levels levels, std::size_t scan_limit)
-    : rules_(std::move(rules)), levels_(std::move(levels)), scan_limit_(scan_limit) {}
+Engine::Engine(std::shared_ptr<const RuleSet> rules, Levels levels, ScanBounds bounds)
+    : rules_(std::move(rules)), levels_(std::move(levels)), bounds_(bounds) {
+    bounds_.max_message = std::max(bounds_.max_message, bounds_.scan_limit);
+}
 
-Message Engine::parse(std::string_view raw_message, const ParsedMime* parsed) const {
+Message Engine::parse(std::string_view raw_message, const ParsedMime* parsed, bool cut) const {
     ParseOptions o;
-    o.limit = scan_limit_;
+    o.limit = bounds_.scan_limit;
+    o.max_headers = bounds_.max_headers;
+    o.max_header_bytes = bounds_.max_header_bytes;
+    o.cut = cut;
     o.domains = rules_->domains();
     o.parsed = parsed;
     return parse_message(raw_message, o);
@@ -22,6 +29,7 @@ Verdict Engine::scan(const Message& msg, const ScanContext& context) const {
     for (const auto& h : v.hits) v.score += h.score;
     v.uris.reserve(msg.uris.size());
     for (const auto& u : msg.uris) v.uris.push_back(u.url);
+    v.partial = msg.partial;
     return v;
 }
 
@@ -32,8 +40,13 @@ Result<std::shared_ptr<const Engine>> load_engine(const Config& config) {
     if (!rules) return rules.error();
     auto levels = load_levels(config.levels);
     if (!levels) return levels.error();
-    return std::shared_ptr<const Engine>(std::make_shared<Engine>(
-        std::move(rules).value(), std::move(levels).value(), config.milter.scan_limit));
+    ScanBounds bounds;
+    bounds.scan_limit = config.milter.scan_limit;
+    bounds.max_headers = static_cast<std::size_t>(config.milter.max_headers);
+    bounds.max_header_bytes = config.milter.max_header_bytes;
+    bounds.max_message = config.milter.max_message_memory;
+    return std::shared_ptr<const Engine>(
+        std::make_shared<Engine>(std::move(rules).value(), std::move(levels).value(), bounds));
 }
 
 }  // namespace pampero::scan

@@ -1,7 +1,7 @@
 // gmime_util.hpp - what message.cpp and mime_leaves.cpp both need from GMime: a
 // unique_ptr for GObjects (streams, parsers, messages; released with g_object_unref), a
-// part's content with its transfer encoding undone, and the parse of a message (shared
-// through a ParsedMime when the caller has one). Internal to libpampero-scan.
+// part's content with its transfer encoding undone (or only its size), and the parse of a message
+// (shared through a ParsedMime when the caller has one). Internal to libpampero-scan.
 #pragma once
 
 #include <gmime/gmime.h>
@@ -31,6 +31,15 @@ inline std::string decoded_content(GMimePart* part) {
     GByteArray* bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem.get()));
     if (!bytes || bytes->len == 0) return {};
     return std::string(reinterpret_cast<const char*>(bytes->data), bytes->len);
+}
+
+// The size of the part's content once decoded, counted without keeping it.
+inline std::size_t decoded_size(GMimePart* part) {
+    GMimeDataWrapper* content = g_mime_part_get_content(part);
+    if (!content) return 0;
+    GPtr<GMimeStream> null(g_mime_stream_null_new());
+    g_mime_data_wrapper_write_to_stream(content, null.get());
+    return GMIME_STREAM_NULL(null.get())->written;
 }
 
 // A GMime message parsed from `raw` (copied into GMime's own stream); null when GMime

@@ -153,13 +153,39 @@ std::string to_utf8(std::string_view in, const std::string& charset, bool& bad) 
     return out;
 }
 
+// Marks the message partly scanned because of `why` (once per reason).
+void mark_partial(Message& m, std::string_view why) {
+    m.truncated = true;
+    for (std::size_t at = 0; at < m.partial.size();) {
+        const auto comma = m.partial.find(',', at);
+        const auto end = comma == std::string::npos ? m.partial.size() : comma;
+        if (std::string_view(m.partial).substr(at, end - at) == why) return;
+        at = end + 1;
+    }
+    if (!m.partial.empty()) m.partial += ',';
+    m.partial += why;
+}
+
+// The longest prefix of UTF-8 `s` of at most `max` bytes that ends on a character boundary.
+std::string_view utf8_prefix(std::string_view s, std::size_t max) {
+    if (s.size() <= max) return s;
+    std::size_t n = max;
+    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+    return s.substr(0, n);
+}
+
+// Takes the MIME tree apart in two passes: walk() lists the parts and decodes the text
+// parts the rules read; read_texts() then gives each its fair share of the scan limit.
 class Walker {
 public:
     Walker(Message& m, const ParseOptions& o, const DomainReducer& d) : m_(m), opt_(o), domains_(d) {}
 
     void walk(GMimeObject* obj, std::size_t depth) {
         if (!obj) return;
-        if (m_.parts.size() >= kMaxParts) return;
+        if (m_.parts.size() >= kMaxParts) {
+            mark_partial(m_, "parts");
+            return;
+        }
         Part p;
         p.depth = depth;
         if (GMimeContentType* ct = g_mime_object_get_content_type(obj)) {
@@ -184,47 +210,76 @@ public:
         m_.parts.push_back(p);
 
         if (GMIME_IS_MULTIPART(obj)) {
-            if (depth + 1 >= kMaxMimeDepth) return;
             GMimeMultipart* mp = GMIME_MULTIPART(obj);
             const int n = g_mime_multipart_get_count(mp);
-            for (int i = 0; i < n && m_.parts.size() < kMaxParts; ++i) {
-                walk(g_mime_multipart_get_part(mp, i), depth + 1);
+            if (depth + 1 >= kMaxMimeDepth) {
+                if (n > 0) mark_partial(m_, "parts");
+                return;
             }
+            for (int i = 0; i < n; ++i) walk(g_mime_multipart_get_part(mp, i), depth + 1);
             return;
         }
         if (GMIME_IS_MESSAGE_PART(obj)) {
-            if (depth + 1 >= kMaxMimeDepth) return;
             GMimeMessage* inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
-            if (inner) walk(g_mime_message_get_mime_part(inner), depth + 1);
+            if (!inner) return;
+            if (depth + 1 >= kMaxMimeDepth) {
+                mark_partial(m_, "parts");
+                return;
+            }
+            walk(g_mime_message_get_mime_part(inner), depth + 1);
             return;
         }
         if (!GMIME_IS_PART(obj)) return;
-        const std::string content = decoded_content(GMIME_PART(obj));
-        m_.parts[index].size = content.size();
-        const bool is_text = p.type.compare(0, 5, "text/") == 0;
-        if (!is_text) return;
+        GMimePart* part = GMIME_PART(obj);
         // Text attachments other than plain/html (vcards, calendars, source) are not
         // what the reader reads; skip them, as mail clients show them as files.
         const bool html = p.type == "text/html";
-        if (!html && p.type != "text/plain" && p.type != "text/enriched" && p.attachment) return;
-        bool bad = false;
-        std::string text = to_utf8(content, p.charset, bad);
-        m_.parts[index].bad_charset = bad;
-        append_bounded(m_.decoded_body, text);
-        if (html) {
-            ++html_parts_;
-            html_bytes_ += text.size();
-            HtmlText h = html_to_text(text);
-            add_html_stats(h.stats);
-            append_bounded(m_.body_text, h.text);
-            for (auto& link : h.links) add_html_link(link);
-            for (auto link : find_text_uris(h.text)) add_uri(link, UriSource::text, false);
-        } else {
-            ++plain_parts_;
-            plain_bytes_ += text.size();
-            for (auto link : find_text_uris(text)) add_uri(link, UriSource::text, false);
-            append_bounded(m_.body_text, text);
+        const bool read =
+            p.type.compare(0, 5, "text/") == 0 &&
+            (html || p.type == "text/plain" || p.type == "text/enriched" || !p.attachment);
+        if (!read) {
+            m_.parts[index].size = decoded_size(part);
+            return;
         }
+        const std::string content = decoded_content(part);
+        m_.parts[index].size = content.size();
+        bool bad = false;
+        texts_.push_back({index, html, to_utf8(content, p.charset, bad)});
+        m_.parts[index].bad_charset = bad;
+    }
+
+    // The text parts into body_text, decoded_body and the URIs, in document order, each
+    // cut at its share of the scan limit.
+    void read_texts() {
+        std::vector<std::size_t> sizes;
+        for (const auto& t : texts_) sizes.push_back(t.text.size());
+        // Room for the "\n" put between parts, so that the shares are what each part gets.
+        const std::size_t budget = opt_.limit - std::min(opt_.limit, texts_.size());
+        const std::vector<std::size_t> shares = fair_shares(sizes, budget);
+        for (std::size_t i = 0; i < texts_.size(); ++i) {
+            const TextPart& t = texts_[i];
+            const std::string_view text = utf8_prefix(t.text, shares[i]);
+            if (text.size() < t.text.size()) mark_partial(m_, "text");
+            append_bounded(m_.decoded_body, text);
+            if (t.html) {
+                ++html_parts_;
+                html_bytes_ += t.text.size();
+                HtmlText h = html_to_text(text);
+                add_html_stats(h.stats);
+                if (h.links.size() >= kMaxHtmlLinks) mark_partial(m_, "uris");
+                const std::string_view shown = utf8_prefix(h.text, shares[i]);
+                if (shown.size() < h.text.size()) mark_partial(m_, "text");
+                append_bounded(m_.body_text, shown);
+                for (auto& link : h.links) add_html_link(link);
+                for (auto link : find_text_uris(shown)) add_uri(link, UriSource::text, false);
+            } else {
+                ++plain_parts_;
+                plain_bytes_ += t.text.size();
+                for (auto link : find_text_uris(text)) add_uri(link, UriSource::text, false);
+                append_bounded(m_.body_text, text);
+            }
+        }
+        texts_.clear();
     }
 
     void summarize() {
@@ -270,6 +325,7 @@ public:
             "anchor_mismatch={} domains={}\n",
             m_.uris.size(), numeric, ip, percent, userinfo, idn, entity, backslash, anchor_mismatch_,
             domains.size());
+        if (m_.truncated) s += fmt::format("scan partial cut={}\n", m_.partial);
     }
 
 private:
@@ -279,10 +335,13 @@ private:
         return out;
     }
 
+    // A hard bound under the shares (they already keep each text within the limit).
     void append_bounded(std::string& out, std::string_view text) {
-        if (out.size() >= opt_.limit) return;
-        if (!out.empty() && out.back() != '\n') out.push_back('\n');
-        out.append(text.substr(0, opt_.limit - std::min(opt_.limit, out.size())));
+        if (!out.empty() && out.back() != '\n' && out.size() < opt_.limit) out.push_back('\n');
+        const std::string_view kept =
+            utf8_prefix(text, opt_.limit - std::min(opt_.limit, out.size()));
+        if (kept.size() < text.size()) mark_partial(m_, "text");
+        out.append(kept);
     }
 
     void add_html_stats(const HtmlStats& s) {
@@ -311,7 +370,10 @@ private:
         // A bare "www.something" in text is only a link when its TLD exists.
         if (source == UriSource::text && !u->host_is_ip && !domains_.known_tld(u->host)) return -1;
         if (auto it = seen_.find(u->url); it != seen_.end()) return static_cast<long>(it->second);
-        if (m_.uris.size() >= kMaxUris) return -1;
+        if (m_.uris.size() >= kMaxUris) {
+            mark_partial(m_, "uris");
+            return -1;
+        }
         domains_.reduce(*u);
         seen_.emplace(u->url, m_.uris.size());
         m_.uris.push_back(std::move(*u));
@@ -337,9 +399,16 @@ private:
         }
     }
 
+    struct TextPart {
+        std::size_t index;  // in m_.parts
+        bool html;
+        std::string text;  // the whole part, transfer encoding undone, in UTF-8
+    };
+
     Message& m_;
     const ParseOptions& opt_;
     const DomainReducer& domains_;
+    std::vector<TextPart> texts_;
     std::unordered_map<std::string, std::size_t> seen_;
     std::size_t html_parts_ = 0, plain_parts_ = 0, html_bytes_ = 0, plain_bytes_ = 0;
     std::size_t anchor_mismatch_ = 0;
@@ -363,21 +432,33 @@ std::size_t body_offset(std::string_view raw) {
 // which leaves out the Content-* headers (they belong to the root part there) and so
 // loses the order. Values are decoded by GMime (RFC 2047, 8-bit through its fallback
 // charsets). A line that is neither a header nor a continuation ends the block, as in
-// GMime. Bounds: kMaxHeaders headers, kMaxHeaderValue bytes a value, 256 a name.
-void read_headers(Message& m, std::string_view block) {
+// GMime. Bounds (each cut marks the message partial "headers"): max_headers fields and
+// max_header_bytes bytes of block, kMaxHeaderValue bytes a value, kMaxHeaderName a name.
+constexpr std::size_t kMaxHeaderName = 256;
+
+void read_headers(Message& m, std::string_view block, const ParseOptions& o) {
+    if (block.size() > o.max_header_bytes) {
+        block = block.substr(0, o.max_header_bytes);
+        mark_partial(m, "headers");
+    }
     std::size_t pos = 0;
     std::string name, raw;
-    bool have = false;
+    bool have = false, long_value = false;
     auto flush = [&] {
         if (!have) return;
         have = false;
-        if (m.headers.size() >= kMaxHeaders) return;
         Header h;
-        h.name = cut(name, 256);
-        h.raw = cut(std::string(trim(unfold(raw))), kMaxHeaderValue);
+        h.name = cut(name, kMaxHeaderName);
+        const std::string unfolded = unfold(raw);
+        const std::string value(trim(unfolded));
+        h.raw = cut(value, kMaxHeaderValue);
         char* decoded = g_mime_utils_header_decode_text(nullptr, h.raw.c_str());
-        h.value = decoded ? cut(std::string(trim(decoded)), kMaxHeaderValue) : h.raw;
+        const std::string text = decoded ? std::string(trim(decoded)) : h.raw;
         g_free(decoded);
+        h.value = cut(text, kMaxHeaderValue);
+        if (long_value || name.size() > h.name.size() || value.size() > h.raw.size() ||
+            text.size() > h.value.size())
+            mark_partial(m, "headers");
         if (!valid_utf8(h.value)) h.value = cp1252_to_utf8(h.value);
         m.headers.push_back(std::move(h));
     };
@@ -390,9 +471,12 @@ void read_headers(Message& m, std::string_view block) {
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
         if (line.empty()) break;
         if (line.front() == ' ' || line.front() == '\t') {
-            if (have && raw.size() < kMaxHeaderValue + 16) {
+            if (!have) continue;
+            if (raw.size() + 1 + line.size() > kMaxHeaderValue + 16) long_value = true;
+            if (raw.size() < kMaxHeaderValue + 16) {
                 raw += '\n';
-                raw.append(line.substr(0, kMaxHeaderValue + 16 - raw.size()));
+                raw.append(line.substr(
+                    0, kMaxHeaderValue + 16 - std::min(raw.size(), kMaxHeaderValue + 16)));
             }
             continue;
         }
@@ -402,9 +486,14 @@ void read_headers(Message& m, std::string_view block) {
         while (!n.empty() && (n.back() == ' ' || n.back() == '\t')) n.remove_suffix(1);
         if (n.empty() || n.find_first_of(" \t") != std::string_view::npos) break;
         flush();
-        if (m.headers.size() >= kMaxHeaders) break;
-        name = std::string(n);
-        raw = std::string(line.substr(colon + 1, kMaxHeaderValue + 16));  // blanks are trimmed later
+        if (m.headers.size() >= o.max_headers) {
+            mark_partial(m, "headers");
+            break;
+        }
+        name = std::string(n.substr(0, kMaxHeaderName + 1));
+        const std::string_view value = line.substr(colon + 1);
+        long_value = value.size() > kMaxHeaderValue + 16;
+        raw = std::string(value.substr(0, kMaxHeaderValue + 16));  // blanks are trimmed later
         have = true;
     }
     flush();
@@ -512,36 +601,49 @@ Message parse_message(std::string_view raw, std::size_t limit) {
 Message parse_message(std::string_view raw, const ParseOptions& options) {
     init_mime();
     Message m;
-    if (raw.size() > options.limit) {
-        raw = raw.substr(0, options.limit);
-        m.truncated = true;
-    }
-    m.raw = std::string(raw);
-    m.raw_body = std::string(raw.substr(body_offset(raw)));
+    if (options.cut) mark_partial(m, "input");
+    const std::size_t body_at = body_offset(raw);
+    m.raw = std::string(raw.substr(0, options.limit));
+    m.raw_body = std::string(raw.substr(body_at, options.limit));
     auto reducer = options.domains ? options.domains : DomainReducer::system_default();
     Walker walker(m, options, *reducer);
 
+    // GMime parses the whole input: the structure after a long part is still found; the
+    // walker bounds what is kept of each part.
     GPtr<GMimeMessage> own;
-    GMimeMessage* msg = gmime_message_for(m.raw, options.parsed, own);
-    if (!msg) m.raw_body = m.raw;  // GMime found no header block: it is all body
-    if (msg) {
-        read_headers(m, std::string_view(m.raw).substr(0, body_offset(m.raw)));
+    GMimeMessage* msg = gmime_message_for(raw, options.parsed, own);
+    if (!msg) {
+        m.raw_body = m.raw;  // GMime found no header block: it is all body
+    } else {
+        read_headers(m, raw.substr(0, body_at), options);
         GMimeObject* root = g_mime_message_get_mime_part(msg);
         if (root) walker.walk(root, 0);
+        walker.read_texts();
     }
     if (m.parts.empty()) {
         // Not MIME at all (or no body): read the body as one plain-text part.
+        const std::size_t body_size = msg ? raw.size() - body_at : raw.size();
         Part p;
         p.type = "text/plain";
-        p.size = m.raw_body.size();
+        p.size = body_size;
         m.parts.push_back(p);
+        if (body_size > m.raw_body.size()) mark_partial(m, "text");
         bool bad = false;
         std::string text = to_utf8(m.raw_body, "", bad);
+        if (text.size() > options.limit) {
+            text.resize(utf8_prefix(text, options.limit).size());
+            mark_partial(m, "text");
+        }
         for (auto link : find_text_uris(text)) {
             if (auto u = normalize_uri(link, UriSource::text)) {
                 if (!u->host_is_ip && !reducer->known_tld(u->host)) continue;
-                if (m.uris.size() >= kMaxUris) break;
-                if (std::any_of(m.uris.begin(), m.uris.end(), [&](const Uri& x) { return x.url == u->url; })) continue;
+                if (std::any_of(m.uris.begin(), m.uris.end(),
+                                [&](const Uri& x) { return x.url == u->url; }))
+                    continue;
+                if (m.uris.size() >= kMaxUris) {
+                    mark_partial(m, "uris");
+                    break;
+                }
                 reducer->reduce(*u);
                 m.uris.push_back(std::move(*u));
             }
@@ -551,6 +653,23 @@ Message parse_message(std::string_view raw, const ParseOptions& options) {
     }
     walker.summarize();
     return m;
+}
+
+std::vector<std::size_t> fair_shares(const std::vector<std::size_t>& sizes, std::size_t budget) {
+    // Water-filling: the shortest parts first, each taking what it needs up to an equal
+    // split of what is left; the longer ones share the rest.
+    std::vector<std::size_t> order(sizes.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return sizes[a] < sizes[b]; });
+    std::vector<std::size_t> shares(sizes.size(), 0);
+    std::size_t left = budget;
+    for (std::size_t k = 0; k < order.size(); ++k) {
+        const std::size_t equal = left / (order.size() - k);
+        shares[order[k]] = std::min(sizes[order[k]], equal);
+        left -= shares[order[k]];
+    }
+    return shares;
 }
 
 }  // namespace pampero::scan

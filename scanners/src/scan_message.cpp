@@ -20,8 +20,8 @@ bool is_public_ipv4(std::string_view ip) {
 }
 
 Verdict scan_message(const Engine& engine, const Blocklists* lists, std::string_view raw,
-                     std::string_view client_ip, const ParsedMime* parsed) {
-    const Message msg = engine.parse(raw, parsed);
+                     std::string_view client_ip, const ParsedMime* parsed, bool cut) {
+    const Message msg = engine.parse(raw, parsed, cut);
     ScanContext ctx;
     if (lists && !lists->lists().empty()) {
         std::vector<std::string> received;

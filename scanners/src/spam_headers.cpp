@@ -11,7 +11,7 @@
 namespace pampero::scan {
 
 SpamHeaders format_spam_headers(double score, const std::vector<RuleHit>& hits,
-                                const Level& reference) {
+                                const Level& reference, bool partial) {
     SpamHeaders h;
     h.score = fmt::format("{:.1f}", score);
     const int stars = score <= 0 ? 0 : std::min(50, static_cast<int>(std::floor(score)));
@@ -22,8 +22,9 @@ SpamHeaders format_spam_headers(double score, const std::vector<RuleHit>& hits,
         tests += hit.name;
     }
     if (tests.empty()) tests = "none";
-    h.status = fmt::format("{}, score={:.1f} tag={:.1f} tests={}", score >= reference.tag ? "Yes" : "No",
-                           score, reference.tag, tests);
+    h.status = fmt::format("{}, score={:.1f} tag={:.1f} tests={}",
+                           score >= reference.tag ? "Yes" : "No", score, reference.tag, tests);
+    if (partial) h.status += " scan=partial";
     return h;
 }
 

@@ -23,6 +23,9 @@ TEST(Config, DefaultsWhenKeysAreAbsent) {
     EXPECT_EQ(c->milter.socket, "inet:10025@127.0.0.1");
     EXPECT_EQ(c->milter.threads, 8);
     EXPECT_EQ(c->milter.timeout, 300);
+    EXPECT_EQ(c->milter.max_headers, 10000);
+    EXPECT_EQ(c->milter.max_header_bytes, 1024u * 1024);
+    EXPECT_EQ(c->milter.max_message_memory, 10u * 1024 * 1024);
     EXPECT_EQ(c->guard.unknown_limit, 5);
     EXPECT_EQ(c->guard.window, 600);
     EXPECT_EQ(c->guard.ban, 3600);
@@ -34,7 +37,8 @@ TEST(Config, ReadsValuesAndResolvesRelativePaths) {
     const std::string path =
         write_temp("full.yaml",
                    "milter:\n  socket: unix:/run/pampero/milter.sock\n  scan_limit: 1M\n"
-                   "  threads: 3\n  timeout: 60\n"
+                   "  threads: 3\n  timeout: 60\n  max_headers: 500\n  max_header_bytes: 64K\n"
+                   "  max_message_memory: 4M\n"
                    "directory: sqlite:dir.db\nrules_dir: rules.d\nlevels: /etc/levels.yaml\n"
                    "guard:\n  unknown_limit: 3\n  window: 60\n  ban: 120\n"
                    "store:\n  default_quota: 1G\n  mail_root: mail\n");
@@ -45,6 +49,9 @@ TEST(Config, ReadsValuesAndResolvesRelativePaths) {
     EXPECT_EQ(c->milter.scan_limit, 1024u * 1024);
     EXPECT_EQ(c->milter.threads, 3);
     EXPECT_EQ(c->milter.timeout, 60);
+    EXPECT_EQ(c->milter.max_headers, 500);
+    EXPECT_EQ(c->milter.max_header_bytes, 64u * 1024);
+    EXPECT_EQ(c->milter.max_message_memory, 4u * 1024 * 1024);
     EXPECT_EQ(c->directory, "sqlite:" + dir + "/dir.db");
     EXPECT_EQ(c->rules_dir, dir + "/rules.d");
     EXPECT_EQ(c->levels, "/etc/levels.yaml");
@@ -101,7 +108,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"threads_not_int", "milter:\n  threads: many\n", "must be an integer", 2},
         BadConfig{"not_a_map", "milter: 12\n", "milter must be a mapping", 1},
         BadConfig{"syntax", "milter:\n  socket: [unclosed\n", "", 3},
-        BadConfig{"bad_folder", "store:\n  spam_folder: ../x\n", "plain folder name", 2}),
+        BadConfig{"bad_folder", "store:\n  spam_folder: ../x\n", "plain folder name", 2},
+        BadConfig{"few_headers", "milter:\n  max_headers: 10\n", "must be between", 2},
+        BadConfig{"small_header_bytes", "milter:\n  max_header_bytes: 1K\n", "at least 16K", 2},
+        BadConfig{"bad_memory", "milter:\n  max_message_memory: lots\n", "must be a size", 2}),
     [](const auto& info) { return info.param.name; });
 
 TEST(Config, MissingFileIsAConfigError) {

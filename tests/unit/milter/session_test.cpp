@@ -55,6 +55,21 @@ protected:
     }
     void TearDown() override { std::filesystem::remove_all(dir_); }
 
+    // Swaps in an engine with these milter: bounds (the test rules, the shipped levels).
+    void use_bounds(const MilterConfig& m) {
+        Config cfg;
+        cfg.rules_dir = (dir_ / "rules.d").string();
+        cfg.levels = std::string(PAMPERO_SOURCE_DIR) + "/conf/levels.yaml";
+        cfg.milter = m;
+        auto engine = scan::load_engine(cfg);
+        ASSERT_TRUE(engine) << engine.error().message;
+        holder_->set(*engine);
+    }
+
+    static void fillers(Session& s, int n) {
+        for (int i = 0; i < n; ++i) s.header("X-Filler-" + std::to_string(i), "x");
+    }
+
     Session open(const std::string& ip = "192.0.2.10") {
         Session s(*services_, "conn-test");
         EXPECT_EQ(s.connect(ip).kind, Reply::Kind::proceed);
@@ -213,16 +228,136 @@ TEST_F(SessionTest, BrokenDirectoryIsTemporaryNeverPermanent) {
     EXPECT_EQ(r.xcode, "4.3.0");
 }
 
-TEST_F(SessionTest, BodyIsBoundedByTheScanLimit) {
+TEST_F(SessionTest, BodyIsBoundedByMaxMessageMemoryAndAPartialScanSaysSo) {
+    MilterConfig m;
+    m.scan_limit = 64 * 1024;
+    m.max_message_memory = 256 * 1024;
+    use_bounds(m);
     Session s = open();
     s.mail_from("<x@remote.example>", false);
     s.rcpt("<alice@example.org>", false);
     s.header("Subject", "big");
     const std::string chunk(64 * 1024, 'a');
-    for (int i = 0; i < 64; ++i) s.body(chunk);  // 4 MB, over the 2 MB default
-    s.body(kGtube);                              // beyond the limit: not seen
+    for (int i = 0; i < 64; ++i) s.body(chunk);  // 4 MB, over what is kept
+    s.body(kGtube);                              // beyond it: not seen
     EndOfMessage eom = s.end_of_message();
     EXPECT_EQ(eom.reply.kind, Reply::Kind::proceed);
+    ASSERT_EQ(eom.add_headers.size(), 3u);
+    EXPECT_EQ(eom.add_headers[2].second, "No, score=0.0 tag=5.0 tests=none scan=partial");
+    // A message within every bound is not marked.
+    s.mail_from("<x@remote.example>", false);
+    s.rcpt("<alice@example.org>", false);
+    feed(s, "small", "hello\r\n");
+    eom = s.end_of_message();
+    ASSERT_EQ(eom.add_headers.size(), 3u);
+    EXPECT_EQ(eom.add_headers[2].second, "No, score=0.0 tag=5.0 tests=none");
+}
+
+// Issue 8: 100 KB of padding in one part hid the next from a 64 KB scan limit.
+TEST_F(SessionTest, PaddingInOnePartDoesNotHideTheNext) {
+    MilterConfig m;
+    m.scan_limit = 64 * 1024;
+    use_bounds(m);
+    Session s = open();
+    s.mail_from("<x@remote.example>", false);
+    s.rcpt("<alice@example.org>", false);
+    s.header("Subject", "padded");
+    s.header("MIME-Version", "1.0");
+    s.header("Content-Type", "multipart/mixed; boundary=P");
+    s.body("--P\r\nContent-Type: text/plain\r\n\r\n");
+    for (int i = 0; i < 100; ++i) s.body(std::string(1000, 'z') + "\r\n");
+    s.body("--P\r\nContent-Type: text/plain\r\n\r\n" + std::string(kGtube) + "\r\n--P--\r\n");
+    EndOfMessage eom = s.end_of_message();
+    EXPECT_EQ(eom.reply.rcode, "550");
+    EXPECT_EQ(eom.reply.xcode, "5.7.1");
+}
+
+// Issue 8: headers past the 2,000th were dropped, so a forged X-Spam-Score behind 2,100
+// fillers was never deleted (and the store filed by it).
+TEST_F(SessionTest, ForgedSpamHeaderBehindThousandsOfHeadersIsDeleted) {
+    for (int n : {2100, 5000}) {
+        Session s = open();
+        s.mail_from("<x@remote.example>", false);
+        s.rcpt("<alice@example.org>", false);
+        s.header("X-Spam-Status", "No");
+        fillers(s, n);
+        s.header("X-Spam-Score", "0.0");
+        s.header("x-spam-status", "No, FORGED");
+        s.body("SCORE-SEVEN\r\n");
+        EndOfMessage eom = s.end_of_message();
+        const std::vector<std::pair<std::string, int>> want{
+            {"x-spam-status", 2}, {"X-Spam-Score", 1}, {"X-Spam-Status", 1}};
+        EXPECT_EQ(eom.delete_headers, want) << n;
+        ASSERT_EQ(eom.add_headers.size(), 3u);
+        EXPECT_EQ(eom.add_headers[0].second, "7.0");
+    }
+}
+
+// Issue 8: the Content-Transfer-Encoding behind 2,000 headers was dropped, so base64
+// GTUBE was read as plain text and accepted.
+TEST_F(SessionTest, Base64GtubeBehindThousandsOfHeadersIsRefused) {
+    Session s = open();
+    s.mail_from("<x@remote.example>", false);
+    s.rcpt("<alice@example.org>", false);
+    fillers(s, 2100);
+    s.header("Content-Type", "text/plain");
+    s.header("Content-Transfer-Encoding", "base64");
+    // GTUBE, base64-encoded
+    s.body("WEpTKkM0SkRCUUFETjEuTlNCTjMqMklETkVOKkdUVUJFLVNUQU5EQVJELUFOVEktVUJF\r\n"
+           "LVRFU1QtRU1BSUwqQy4zNFg=\r\n");
+    EndOfMessage eom = s.end_of_message();
+    EXPECT_EQ(eom.reply.rcode, "550");
+}
+
+TEST_F(SessionTest, TooManyHeadersAreRefused552NotDropped) {
+    for (bool authenticated : {false, true}) {
+        Session s = open();
+        s.mail_from("<x@remote.example>", authenticated);
+        s.rcpt("<alice@example.org>", false);
+        fillers(s, 10000);                // the default max_headers ...
+        s.header("X-Spam-Score", "0.0");  // ... and one more
+        s.body("hello\r\n");
+        EndOfMessage eom = s.end_of_message();
+        EXPECT_EQ(eom.reply.kind, Reply::Kind::reject);
+        EXPECT_EQ(eom.reply.rcode, "552");
+        EXPECT_EQ(eom.reply.xcode, "5.3.4");
+        EXPECT_EQ(eom.reply.text, "Message header too large: 10001 header fields (limit 10000)");
+        EXPECT_NE(eom.log_line.find("refused: 10001 header fields"), std::string::npos)
+            << eom.log_line;
+        EXPECT_TRUE(eom.add_headers.empty());
+    }
+    // The next transaction on the connection starts from nothing.
+    Session s = open();
+    s.mail_from("<x@remote.example>", false);
+    s.rcpt("<alice@example.org>", false);
+    fillers(s, 10001);
+    EXPECT_EQ(s.end_of_message().reply.rcode, "552");
+    s.mail_from("<x@remote.example>", false);
+    s.rcpt("<alice@example.org>", false);
+    fillers(s, 10000);
+    s.body("hello\r\n");
+    EXPECT_EQ(s.end_of_message().reply.kind, Reply::Kind::proceed);
+}
+
+TEST_F(SessionTest, HeaderBytesOverTheBoundAreRefused552) {
+    MilterConfig m;
+    m.max_headers = 100;
+    m.max_header_bytes = 16 * 1024;
+    use_bounds(m);
+    Session s = open();
+    s.mail_from("<x@remote.example>", false);
+    s.rcpt("<alice@example.org>", false);
+    s.header("Subject", std::string(16 * 1024, 'x'));
+    EndOfMessage eom = s.end_of_message();
+    EXPECT_EQ(eom.reply.rcode, "552");
+    EXPECT_EQ(eom.reply.xcode, "5.3.4");
+    EXPECT_NE(eom.reply.text.find("bytes of header (limit 16384)"), std::string::npos)
+        << eom.reply.text;
+    s.mail_from("<x@remote.example>", false);
+    s.rcpt("<alice@example.org>", false);
+    fillers(s, 101);
+    EXPECT_EQ(s.end_of_message().reply.text,
+              "Message header too large: 101 header fields (limit 100)");
 }
 
 TEST_F(SessionTest, VirusIsRefusedWith554EvenForWhiteListedAndAuthenticatedSenders) {
@@ -249,6 +384,23 @@ TEST_F(SessionTest, VirusIsRefusedWith554EvenForWhiteListedAndAuthenticatedSende
         EXPECT_EQ(eom.reply.rcode, "554") << authenticated;
         EXPECT_EQ(eom.reply.xcode, "5.7.1");
         EXPECT_NE(eom.reply.text.find("Pampero.Test.Marker"), std::string::npos) << eom.reply.text;
+    }
+    // Issue 8: an attachment behind 2,000 headers lost its MIME headers and was never
+    // decoded for the virus scanner.
+    {
+        Session s(with_av, "conn-av-fillers");
+        s.connect("192.0.2.42");
+        s.mail_from("<x@remote.example>", false);
+        s.rcpt("<alice@example.org>", false);
+        fillers(s, 2100);
+        s.header("MIME-Version", "1.0");
+        s.header("Content-Type", "multipart/mixed; boundary=B");
+        // base64 of "xx PAMPERO-SESSION-VIRUS-MARKER xx"
+        s.body("--B\r\nContent-Type: application/octet-stream\r\n"
+               "Content-Transfer-Encoding: base64\r\n\r\n"
+               "eHggUEFNUEVSTy1TRVNTSU9OLVZJUlVTLU1BUktFUiB4eA==\r\n--B--\r\n");
+        EndOfMessage eom = s.end_of_message();
+        EXPECT_EQ(eom.reply.rcode, "554");
     }
     Session clean(with_av, "conn-clean");
     clean.connect("192.0.2.41");

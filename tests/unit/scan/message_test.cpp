@@ -100,7 +100,9 @@ TEST(Message, HeadersDecodedUnfoldedAndRawKept) {
     EXPECT_EQ(m.body_text, "body\r\n");
 }
 
-TEST(Message, ASharedParseOfTheWholeMessageIsNotUsedForACut) {
+TEST(Message, ASharedParseIsUsedWhateverTheScanLimit) {
+    // The engine parses the whole input and bounds what it keeps, so the parse shared
+    // with the virus scanner stands for it even when the message is over the limit.
     const std::string raw = "Subject: big\r\nContent-Type: text/plain\r\n\r\n" +
                             std::string(2000, 'a') + " http://tail.example.com/\r\n";
     const ParsedMime whole(raw);
@@ -109,14 +111,15 @@ TEST(Message, ASharedParseOfTheWholeMessageIsNotUsedForACut) {
     o.parsed = &whole;
     const Message cut = parse_message(raw, o);
     EXPECT_TRUE(cut.truncated);
-    EXPECT_EQ(cut.body_text.size(), 1000u - (raw.find("\r\n\r\n") + 4));
+    EXPECT_EQ(cut.partial, "text");
+    EXPECT_EQ(cut.body_text.size(), 999u);             // one part: the limit less one separator
     EXPECT_TRUE(cut.uris.empty()) << cut.uris[0].url;  // the link lies past the limit
     o.parsed = nullptr;
     EXPECT_EQ(dump(parse_message(raw, o)), dump(cut));
-    // Within the limit the shared parse is the message: the link is there.
     o.limit = raw.size();
     o.parsed = &whole;
     const Message all = parse_message(raw, o);
+    EXPECT_FALSE(all.truncated);
     ASSERT_EQ(all.uris.size(), 1u);
     EXPECT_EQ(all.uris[0].host, "tail.example.com");
 }
@@ -125,12 +128,146 @@ TEST(Message, ScanLimitCutsWhatRulesSee) {
     std::string raw = "Subject: big\r\n\r\n" + std::string(5000, 'a') + "TAIL";
     auto m = parse_message(raw, 1000);
     EXPECT_TRUE(m.truncated);
+    EXPECT_EQ(m.partial, "text");
+    EXPECT_NE(m.mime_summary.find("\nscan partial cut=text\n"), std::string::npos)
+        << m.mime_summary;
     EXPECT_EQ(m.raw.size(), 1000u);
+    EXPECT_EQ(m.raw_body.size(), 1000u);
     EXPECT_LE(m.body_text.size(), 1000u);
     EXPECT_EQ(m.body_text.find("TAIL"), std::string::npos);
     auto whole = parse_message(raw, raw.size());
     EXPECT_FALSE(whole.truncated);
+    EXPECT_EQ(whole.partial, "");
+    EXPECT_EQ(whole.mime_summary.find("scan partial"), std::string::npos);
     EXPECT_NE(whole.body_text.find("TAIL"), std::string::npos);
+}
+
+// Issue 8: 100 KB of padding in one part hid the part after it from a 64 KB scan limit.
+std::string padded_multipart(const std::string& pad_type, std::size_t pad,
+                             const std::string& tail_part) {
+    std::string raw =
+        "Subject: padded\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=P\r\n\r\n";
+    raw += "--P\r\nContent-Type: " + pad_type + "\r\n\r\n";
+    for (std::size_t n = 0; n < pad;) {
+        raw += "lorem ipsum dolor sit amet, consectetur adipiscing elit\r\n";
+        n += 58;
+    }
+    raw += "--P\r\n" + tail_part + "\r\n--P--\r\n";
+    return raw;
+}
+
+TEST(Message, PaddingInOnePartDoesNotHideTheNext) {
+    const std::string raw = padded_multipart(
+        "text/plain", 100 * 1024,
+        "Content-Type: text/plain\r\n\r\nTHE-HIDDEN-WORDS http://hidden.example.com/");
+    const Message m = parse_message(raw, 64 * 1024);
+    EXPECT_NE(m.body_text.find("THE-HIDDEN-WORDS"), std::string::npos);
+    EXPECT_NE(m.decoded_body.find("THE-HIDDEN-WORDS"), std::string::npos);
+    ASSERT_EQ(m.uris.size(), 1u);
+    EXPECT_EQ(m.uris[0].host, "hidden.example.com");
+    EXPECT_LE(m.body_text.size(), 64u * 1024);
+    EXPECT_LE(m.decoded_body.size(), 64u * 1024);
+    EXPECT_TRUE(m.truncated);  // the padding itself was cut
+    EXPECT_EQ(m.partial, "text");
+    // The padding part's size is what it is, not what was read of it.
+    EXPECT_NE(m.mime_summary.find("plain_bytes="), std::string::npos);
+    EXPECT_GT(m.parts[1].size, 64u * 1024);
+}
+
+TEST(Message, PaddingDoesNotHideHtmlInANestedAlternative) {
+    const std::string tail =
+        "Content-Type: multipart/related; boundary=R\r\n\r\n--R\r\n"
+        "Content-Type: multipart/alternative; boundary=A\r\n\r\n"
+        "--A\r\nContent-Type: text/plain\r\n\r\nplain words\r\n"
+        "--A\r\nContent-Type: text/html\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        // <p>HIDDEN-IN-HTML<a href="http://html.example.com/">x</a></p>
+        "PHA+SElEREVOLUlOLUhUTUw8YSBocmVmPSJodHRwOi8vaHRtbC5leGFtcGxlLmNvbS8i"
+        "Png8L2E+PC9wPg==\r\n--A--\r\n--R--";
+    const std::string raw = padded_multipart("text/html", 200 * 1024, tail);
+    const Message m = parse_message(raw, 64 * 1024);
+    EXPECT_NE(m.body_text.find("HIDDEN-IN-HTML"), std::string::npos);
+    EXPECT_NE(m.body_text.find("plain words"), std::string::npos);
+    bool found = false;
+    for (const auto& u : m.uris) found = found || u.host == "html.example.com";
+    EXPECT_TRUE(found);
+    EXPECT_EQ(m.partial, "text");
+}
+
+TEST(Message, AMessageThatFitsIsNotPartial) {
+    const std::string raw =
+        padded_multipart("text/plain", 10 * 1024, "Content-Type: text/plain\r\n\r\nend");
+    const Message m = parse_message(raw, 64 * 1024);
+    EXPECT_FALSE(m.truncated);
+    EXPECT_EQ(m.mime_summary.find("scan partial"), std::string::npos);
+    EXPECT_NE(m.body_text.find("end"), std::string::npos);
+}
+
+TEST(Message, ACutInputIsPartial) {
+    ParseOptions o;
+    o.cut = true;
+    const Message m = parse_message("Subject: x\r\n\r\nshort\r\n", o);
+    EXPECT_TRUE(m.truncated);
+    EXPECT_EQ(m.partial, "input");
+    EXPECT_NE(m.mime_summary.find("scan partial cut=input\n"), std::string::npos);
+}
+
+TEST(Message, ABigAttachmentDoesNotMakeAMessagePartial) {
+    // `full` and `rawbody` read the first scan_limit bytes; the text is all read.
+    std::string raw =
+        "Subject: pdf\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n"
+        "--B\r\nContent-Type: text/plain\r\n\r\nsee the file\r\n"
+        "--B\r\nContent-Type: application/pdf; name=a.pdf\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\n";
+    for (int i = 0; i < 2000; ++i) raw += std::string(76, 'Q') + "\r\n";
+    raw += "--B--\r\n";
+    const Message m = parse_message(raw, 16 * 1024);
+    EXPECT_FALSE(m.truncated) << m.partial;
+    EXPECT_EQ(m.parts[2].size, 2000u * 57);  // counted, decoded, not kept
+}
+
+// Issue 8: the Content-Transfer-Encoding behind 2,000 headers was lost; every header
+// within the bounds is read, and GMime finds the structure whatever comes before it.
+TEST(Message, StructureBehindThousandsOfHeadersIsFound) {
+    std::string raw;
+    for (int i = 0; i < 5000; ++i) raw += "X-Filler-" + std::to_string(i) + ": x\r\n";
+    raw +=
+        "Subject: late\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        "SElEREVOLUJBU0U2NA==\r\n";  // HIDDEN-BASE64
+    const Message m = parse_message(raw, 64 * 1024);
+    EXPECT_EQ(m.headers.size(), 5003u);
+    ASSERT_NE(m.find("subject"), nullptr);
+    EXPECT_EQ(m.find("subject")->value, "late");
+    EXPECT_NE(m.body_text.find("HIDDEN-BASE64"), std::string::npos) << m.body_text;
+    EXPECT_FALSE(m.truncated) << m.partial;
+}
+
+TEST(FairShares, Rows) {
+    struct Row {
+        std::vector<std::size_t> sizes;
+        std::size_t budget;
+        std::vector<std::size_t> shares;
+    };
+    const Row rows[] = {
+        {{}, 100, {}},
+        {{10}, 100, {10}},
+        {{1000}, 100, {100}},
+        {{1000, 10}, 100, {90, 10}},  // the short part is whole, the long one gets the rest
+        {{10, 1000, 1000}, 100, {10, 45, 45}},
+        {{50, 50}, 100, {50, 50}},  // exactly the budget
+        {{51, 50}, 100, {50, 50}},
+        {{1000, 1000, 1000}, 100, {33, 33, 34}},
+        {{0, 5, 1000}, 0, {0, 0, 0}},
+    };
+    for (const auto& r : rows) {
+        const auto got = fair_shares(r.sizes, r.budget);
+        EXPECT_EQ(got, r.shares) << "budget " << r.budget;
+        std::size_t sum = 0;
+        for (std::size_t i = 0; i < got.size(); ++i) {
+            EXPECT_LE(got[i], r.sizes[i]);
+            sum += got[i];
+        }
+        EXPECT_LE(sum, r.budget);
+    }
 }
 
 TEST(Message, NotMimeAtAllIsOnePlainPart) {
@@ -151,8 +288,27 @@ TEST(Message, HeaderCountIsBounded) {
     std::string raw;
     for (int i = 0; i < 3000; ++i) raw += "X-H: " + std::to_string(i) + "\r\n";
     raw += "\r\nbody\r\n";
-    auto m = parse_message(raw, 1 << 20);
-    EXPECT_EQ(m.headers.size(), kMaxHeaders);
+    auto all = parse_message(raw, 1 << 20);  // within the default bound: every one
+    EXPECT_EQ(all.headers.size(), 3000u);
+    EXPECT_FALSE(all.truncated);
+    ParseOptions o;
+    o.max_headers = 1000;
+    auto m = parse_message(raw, o);
+    EXPECT_EQ(m.headers.size(), 1000u);
+    EXPECT_EQ(m.partial, "headers");  // never silently
+    EXPECT_EQ(m.body_text, "body\r\n");
+}
+
+TEST(Message, HeaderBytesAreBounded) {
+    std::string raw;
+    for (int i = 0; i < 3000; ++i) raw += "X-H: " + std::to_string(i) + "\r\n";
+    raw += "\r\nbody\r\n";
+    ParseOptions o;
+    o.max_header_bytes = 16 * 1024;
+    auto m = parse_message(raw, o);
+    EXPECT_LT(m.headers.size(), 3000u);
+    EXPECT_GT(m.headers.size(), 1000u);
+    EXPECT_EQ(m.partial, "headers");
 }
 
 TEST(Message, HeaderValueIsBounded) {
@@ -160,6 +316,16 @@ TEST(Message, HeaderValueIsBounded) {
     auto m = parse_message(raw, 1 << 20);
     ASSERT_FALSE(m.headers.empty());
     EXPECT_EQ(m.headers[0].value.size(), kMaxHeaderValue);
+    EXPECT_EQ(m.partial, "headers");
+    // Folded: the continuation lines count.
+    std::string folded = "Subject: a";
+    for (int i = 0; i < 2000; ++i) folded += "\r\n " + std::string(60, 'y');
+    auto f = parse_message(folded + "\r\n\r\nbody\r\n", 1 << 20);
+    EXPECT_LE(f.headers[0].value.size(), kMaxHeaderValue);
+    EXPECT_GT(f.headers[0].value.size(), kMaxHeaderValue - 2048);
+    EXPECT_EQ(f.partial, "headers");
+    auto fits = parse_message("Subject: " + std::string(1000, 'x') + "\r\n\r\nbody\r\n", 1 << 20);
+    EXPECT_FALSE(fits.truncated);
 }
 
 TEST(Message, AbsurdMultipartNestingIsCutAtMaxDepth) {
@@ -173,6 +339,7 @@ TEST(Message, AbsurdMultipartNestingIsCutAtMaxDepth) {
     for (const auto& p : m.parts) max_depth = std::max(max_depth, p.depth);
     EXPECT_LT(max_depth, kMaxMimeDepth);
     EXPECT_LE(m.parts.size(), kMaxParts);
+    EXPECT_EQ(m.partial, "parts");
 }
 
 TEST(Message, AbsurdRfc822NestingIsCutAtMaxDepth) {
@@ -183,6 +350,7 @@ TEST(Message, AbsurdRfc822NestingIsCutAtMaxDepth) {
     std::size_t max_depth = 0;
     for (const auto& p : m.parts) max_depth = std::max(max_depth, p.depth);
     EXPECT_LT(max_depth, kMaxMimeDepth);
+    EXPECT_EQ(m.partial, "parts");
 }
 
 TEST(Message, PartCountIsBounded) {
@@ -191,6 +359,7 @@ TEST(Message, PartCountIsBounded) {
     raw += "--x--\r\n";
     auto m = parse_message(raw, 4 << 20);
     EXPECT_EQ(m.parts.size(), kMaxParts);
+    EXPECT_EQ(m.partial, "parts");
 }
 
 TEST(Message, UriCountIsBounded) {
@@ -198,6 +367,7 @@ TEST(Message, UriCountIsBounded) {
     for (int i = 0; i < 3000; ++i) raw += "http://h" + std::to_string(i) + ".example.com/\n";
     auto m = parse_message(raw, 4 << 20);
     EXPECT_EQ(m.uris.size(), kMaxUris);
+    EXPECT_NE(m.partial.find("uris"), std::string::npos) << m.partial;
 }
 
 TEST(Message, UrisAreDistinctAndFactsListed) {

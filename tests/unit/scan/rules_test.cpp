@@ -37,6 +37,26 @@ TEST(Rules, ShippedRulesLoadAndGtubeScores1000) {
     EXPECT_NE(std::find(names(hits).begin(), names(hits).end(), "GTUBE"), names(hits).end());
 }
 
+TEST(Rules, ShippedScanTruncatedSaysAMessageWasPartlyScanned) {
+    Config cfg;
+    cfg.rules_dir = std::string(PAMPERO_SOURCE_DIR) + "/conf/rules.d";
+    cfg.levels = std::string(PAMPERO_SOURCE_DIR) + "/conf/levels.yaml";
+    cfg.milter.scan_limit = 64 * 1024;
+    auto engine = load_engine(cfg);
+    ASSERT_TRUE(engine) << engine.error().message;
+    std::string padded = "From: a@example.org\r\nSubject: test\r\n\r\n";
+    for (int i = 0; i < 2000; ++i)
+        padded += "lorem ipsum dolor sit amet, consectetur adipiscing\r\n";
+    const Verdict v = (*engine)->scan(padded);
+    EXPECT_EQ(v.partial, "text");
+    const auto n = names(v.hits);
+    EXPECT_NE(std::find(n.begin(), n.end(), "SCAN_TRUNCATED"), n.end());
+    const Verdict small = (*engine)->scan("From: a@example.org\r\nSubject: test\r\n\r\nhello\r\n");
+    EXPECT_EQ(small.partial, "");
+    const auto m = names(small.hits);
+    EXPECT_EQ(std::find(m.begin(), m.end(), "SCAN_TRUNCATED"), m.end());
+}
+
 TEST(Rules, TargetsHeaderBodyRawbody) {
     const std::string file = write_temp("targets.yaml", R"(rules:
   - name: SUBJ_WIN

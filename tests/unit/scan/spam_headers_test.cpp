@@ -14,6 +14,8 @@ TEST(SpamHeaders, FormatsScoreStarsAndStatus) {
     EXPECT_EQ(clean.level, "");
     EXPECT_EQ(clean.status, "No, score=-1.0 tag=5.0 tests=none");
     EXPECT_EQ(format_spam_headers(1000, {}, ref).level.size(), 50u);  // bounded
+    EXPECT_EQ(format_spam_headers(0.5, {{"SCAN_TRUNCATED", 0.5, ""}}, ref, true).status,
+              "No, score=0.5 tag=5.0 tests=SCAN_TRUNCATED scan=partial");
 }
 
 TEST(SpamHeaders, ParsesScoreBack) {

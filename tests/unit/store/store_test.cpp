@@ -40,6 +40,12 @@ TEST(MessageHeaders, SpamScoreAndQueueId) {
     EXPECT_FALSE(message_spam_score("Subject: x\n\nX-Spam-Score: 99\n"));  // body is not header
     EXPECT_FALSE(message_spam_score("X-Spam-Score: lots\n\n"));
     EXPECT_EQ(message_spam_score("x-spam-score:\n 3.0\n\n"), 3.0);  // folded, any case
+    // Several (a forged one got past the milter): the highest, so a forgery can only file
+    // a message more strictly (issue 8).
+    EXPECT_EQ(message_spam_score("X-Spam-Score: 0.0\nSubject: x\nX-Spam-Score: 7.0\n\n"), 7.0);
+    EXPECT_EQ(message_spam_score("X-Spam-Score: 9.5\nX-Spam-Score: 7.0\n\n"), 9.5);
+    EXPECT_EQ(message_spam_score("X-Spam-Score: -100\nX-Spam-Score:\n 2.0\n\n"), 2.0);
+    EXPECT_EQ(message_spam_score("X-Spam-Score: lots\nX-Spam-Score: -1.0\n\n"), -1.0);
     EXPECT_EQ(message_queue_id("Subject: x\n\n"), "");
 }
 

@@ -31,6 +31,12 @@ struct MilterConfig {
     // milter_default_action applies). 512: a Postfix at default_process_limit 100 holds
     // one per smtpd, with room for a second instance (submission) and for raised limits.
     int max_connections = 512;
+    // Bounds on one message (milter/session.hpp): over either header bound it is refused
+    // 552 5.3.4, under them every header is kept and scanned; the milter keeps at most
+    // max(max_message_memory, scan_limit) bytes of it to find its later MIME parts.
+    int max_headers = 10000;                       // header fields
+    std::uint64_t max_header_bytes = 1024 * 1024;  // bytes of the header section
+    std::uint64_t max_message_memory = 10 * 1024 * 1024;
 };
 
 struct GuardConfig {

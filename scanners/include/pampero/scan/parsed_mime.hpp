@@ -7,8 +7,9 @@
 // corpus (bench_scan's BM_EndOfMessageCorpus, counted with callgrind).
 //
 // A ParsedMime stands for exactly the bytes it was built from: a consumer handed one for
-// different bytes (another length: the engine's scan limit cut the message) ignores it
-// and parses its own. Not thread-safe: one message, one thread, as in the milter.
+// different bytes (another length) ignores it and parses its own. Both consumers parse
+// the whole of what they are handed (the engine bounds what it keeps of each part). Not
+// thread-safe: one message, one thread, as in the milter.
 #pragma once
 
 #include <cstddef>

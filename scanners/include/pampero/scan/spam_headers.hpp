@@ -2,9 +2,10 @@
 //
 // X-Spam-Score: 7.3                      (one decimal; what the store agent files by)
 // X-Spam-Level: *******                  (one star per whole point, at most 50)
-// X-Spam-Status: Yes, score=7.3 tag=5.0 tests=GTUBE,SUBJ_ALL_CAPS
-// "Yes" when the score reaches the default level's tag. Every incoming header whose
-// name starts with "X-Spam-" is removed first: only pampero may write them.
+// X-Spam-Status: Yes, score=7.3 tag=5.0 tests=GTUBE,SUBJ_ALL_CAPS [scan=partial]
+// "Yes" when the score reaches the default level's tag; "scan=partial" when part of the
+// message lay past a scan bound (Verdict::partial), whatever the rules say of it. Every incoming
+// header whose name starts with "X-Spam-" is removed first: only pampero may write them.
 #pragma once
 
 #include <optional>
@@ -24,7 +25,7 @@ struct SpamHeaders {
 };
 
 SpamHeaders format_spam_headers(double score, const std::vector<RuleHit>& hits,
-                                const Level& reference);
+                                const Level& reference, bool partial = false);
 
 // The X-Spam-Score value back as a number; nullopt when absent or malformed.
 std::optional<double> parse_spam_score(std::string_view value);
