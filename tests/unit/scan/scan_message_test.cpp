@@ -59,7 +59,8 @@ Fixture make(std::vector<BlocklistConfig> lists) {
     EXPECT_TRUE(rules) << rules.error().message;
     auto levels = load_levels(std::string(PAMPERO_SOURCE_DIR) + "/conf/levels.yaml");
     EXPECT_TRUE(levels) << levels.error().message;
-    f.engine = std::make_shared<const Engine>(*rules, *levels, 1 << 20);
+    f.engine = std::make_shared<const Engine>(
+        *rules, *levels, ScanBounds{.scan_limit = 1 << 20, .max_message = 1 << 20});
     if (!lists.empty()) {
         auto b = Blocklists::create(std::move(lists));
         EXPECT_TRUE(b) << b.error().message;
