@@ -21,6 +21,10 @@ void read_guard(yaml::MapReader r, GuardConfig& g) {
     if (auto v = r.get_int("unknown_limit", 1, 1000000)) g.unknown_limit = static_cast<int>(*v);
     if (auto v = r.get_int("window", 1, 86400 * 7)) g.window = static_cast<int>(*v);
     if (auto v = r.get_int("ban", 1, 86400 * 30)) g.ban = static_cast<int>(*v);
+    if (auto v = r.get_int("ipv4_prefix", 16, 32)) g.ipv4_prefix = static_cast<int>(*v);
+    if (auto v = r.get_int("ipv6_prefix", 32, 128)) g.ipv6_prefix = static_cast<int>(*v);
+    if (auto v = r.get_int("max_tracked", 100, 100000000))
+        g.max_tracked = static_cast<std::size_t>(*v);
     r.finish();
 }
 

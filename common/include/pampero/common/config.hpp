@@ -29,6 +29,11 @@ struct GuardConfig {
     int unknown_limit = 5;  // unknown recipients per client IP ...
     int window = 600;       // ... within this many seconds ...
     int ban = 3600;         // ... ban the IP for this long
+    // A client is its network: IPv6 rotates within an allocation (see ip_prefix.hpp).
+    int ipv4_prefix = 32;  // 16..32
+    int ipv6_prefix = 64;  // 32..128
+    // Memory state: counters and bans each hold at most this many clients (state.hpp).
+    std::size_t max_tracked = 100000;
 };
 
 struct StoreConfig {
