@@ -7,6 +7,7 @@
 #include "pampero/common/config.hpp"
 #include "pampero/common/daemon.hpp"
 #include "pampero/common/log.hpp"
+#include "pampero/common/privileges.hpp"
 #include "pampero/common/state.hpp"
 #include "pampero/scan/blocklists.hpp"
 #include "server.hpp"
@@ -74,6 +75,11 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "pampero-milter: %s\n", cfg.error().message.c_str());
         return kExitConfig;
     }
+    auto run_as = resolve_run_as(cfg->user, cfg->group);
+    if (!run_as) {
+        std::fprintf(stderr, "pampero-milter: %s\n", run_as.error().message.c_str());
+        return kExitConfig;
+    }
     auto engine = scan::load_engine(*cfg);
     if (!engine) {
         std::fprintf(stderr, "pampero-milter: %s\n", engine.error().message.c_str());
@@ -121,6 +127,12 @@ int main(int argc, char** argv) {
         server.before_fork();
         daemonize();
         server.after_fork_in_child();
+    }
+    // Sockets are bound and files opened: leave root before any thread starts. The
+    // directory opens lazily, as this user (it needs the file readable, -shm writable).
+    if (auto st = drop_privileges(*run_as, "pampero-milter"); !st) {
+        log::error("{}", st.error().message);
+        return kExitConfig;
     }
     block_signals();  // before any thread: they inherit the mask, main alone gets signals
     log::notice("starting on {} ({} threads): {} rules, {} levels, directory {}, state {}, {}",

@@ -97,6 +97,8 @@ Result<Config> load_config(const std::string& path) {
         if (auto v = r.get_string("state")) c.state = *v;
         if (auto v = r.get_string("rules_dir")) c.rules_dir = resolve_path(path, *v);
         if (auto v = r.get_string("levels")) c.levels = resolve_path(path, *v);
+        if (auto v = r.get_string("user")) c.user = *v;
+        if (auto v = r.get_string("group")) c.group = *v;
         if (r.has("milter"))
             read_milter(yaml::MapReader(path, r.node("milter"), "milter"), c.milter);
         if (r.has("guard")) read_guard(yaml::MapReader(path, r.node("guard"), "guard"), c.guard);

@@ -121,3 +121,14 @@ TEST(Config, GuardPrefixesAndBound) {
         EXPECT_FALSE(load_config(write_temp("guard-bad.yaml", bad))) << bad;
     }
 }
+
+TEST(Config, UserAndGroup) {
+    auto d = load_config(write_temp("user-default.yaml", "{}\n"));
+    ASSERT_TRUE(d) << d.error().message;
+    EXPECT_EQ(d->user, "");
+    EXPECT_EQ(d->group, "");
+    auto c = load_config(write_temp("user.yaml", "user: pampero\ngroup: mail\n"));
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_EQ(c->user, "pampero");
+    EXPECT_EQ(c->group, "mail");
+}

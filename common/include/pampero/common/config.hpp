@@ -68,6 +68,10 @@ struct Config {
     std::string state = "memory";
     std::string rules_dir = "/etc/pampero/rules.d";
     std::string levels = "/etc/pampero/levels.yaml";
+    // The user (and group; default its primary group) every daemon started as root
+    // switches to after binding its sockets (privileges.hpp). Empty: stays root, warned.
+    std::string user;
+    std::string group;
     MilterConfig milter;
     GuardConfig guard;
     StoreConfig store;
