@@ -55,7 +55,9 @@ void reload(const std::string& path, const Config& running, scan::EngineHolder& 
 // New or changed signatures: a new engine is built beside the serving one, then swapped.
 void refresh_antivirus(scan::AntivirusWatcher& av) {
     const auto before = av.get();
-    if (auto st = av.refresh(); !st) {
+    if (auto st = av.refresh(); !st && st.error().kind == ErrorKind::temporary) {
+        log::warning("{}", st.error().message);  // the folder is gone: said once
+    } else if (!st) {
         log::error("new virus signatures refused, keeping the running ones: {}",
                    st.error().message);
     } else if (av.get() != before) {
