@@ -46,9 +46,11 @@ void reload(const std::string& path, const Config& running, scan::EngineHolder& 
     if (cfg->directory != running.directory || cfg->state != running.state ||
         cfg->milter.socket != running.milter.socket ||
         cfg->milter.threads != running.milter.threads ||
-        cfg->milter.timeout != running.milter.timeout) {
+        cfg->milter.timeout != running.milter.timeout || cfg->user != running.user ||
+        cfg->group != running.group) {
         log::warning(
-            "directory, state, socket, threads and timeout changes take effect at restart");
+            "directory, state, socket, threads, timeout, user and group changes take effect at "
+            "restart");
     }
 }
 
