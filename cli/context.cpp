@@ -2,6 +2,7 @@
 #include <cstdlib>
 
 #include "commands.hpp"
+#include "pampero/common/privileges.hpp"
 
 namespace pampero::cli {
 
@@ -12,9 +13,12 @@ int fail(const std::string& msg, int code) {
 
 int fail(const Error& e) {
     switch (e.kind) {
-        case ErrorKind::temporary: return fail(e.message, kExitTempFail);
-        case ErrorKind::config: return fail(e.message, kExitConfig);
-        case ErrorKind::permanent: return fail(e.message, kExitBadInput);
+        case ErrorKind::temporary:
+            return fail(e.message, kExitTempFail);
+        case ErrorKind::config:
+            return fail(e.message, kExitConfig);
+        case ErrorKind::permanent:
+            return fail(e.message, kExitBadInput);
     }
     return fail(e.message);
 }
@@ -30,7 +34,12 @@ const Config& Context::config() {
 
 DirectoryAdmin& Context::directory() {
     if (!directory_) {
-        auto d = open_directory(config().directory, OpenMode::read_write);
+        // A new database file gets the daemons' group (user:/group:), else its folder's.
+        auto run_as = resolve_run_as(config().user, config().group);
+        if (!run_as) std::exit(fail(run_as.error()));
+        std::optional<unsigned> group;
+        if (*run_as) group = (*run_as)->gid;
+        auto d = open_directory(config().directory, OpenMode::read_write, group);
         if (!d) std::exit(fail(d.error()));
         directory_ = std::move(d).value();
     }

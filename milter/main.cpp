@@ -8,6 +8,7 @@
 #include "pampero/common/config.hpp"
 #include "pampero/common/daemon.hpp"
 #include "pampero/common/log.hpp"
+#include "pampero/common/privileges.hpp"
 #include "pampero/common/state.hpp"
 #include "pampero/scan/blocklists.hpp"
 #include "pampero/scan/verdict_signature.hpp"
@@ -93,17 +94,20 @@ void reload(const std::string& path, const Config& running, scan::EngineHolder& 
         cfg->milter.socket != running.milter.socket ||
         cfg->milter.threads != running.milter.threads ||
         cfg->milter.timeout != running.milter.timeout ||
-        cfg->milter.max_connections != running.milter.max_connections) {
+        cfg->milter.max_connections != running.milter.max_connections ||
+        cfg->user != running.user || cfg->group != running.group) {
         log::warning(
-            "directory, state, socket, threads, timeout and max_connections changes take "
-            "effect at restart");
+            "directory, state, socket, threads, timeout, max_connections, user and group "
+            "changes take effect at restart");
     }
 }
 
 // New or changed signatures: a new engine is built beside the serving one, then swapped.
 void refresh_antivirus(scan::AntivirusWatcher& av) {
     const auto before = av.get();
-    if (auto st = av.refresh(); !st) {
+    if (auto st = av.refresh(); !st && st.error().kind == ErrorKind::temporary) {
+        log::warning("{}", st.error().message);  // the folder is gone: said once
+    } else if (!st) {
         log::error("new virus signatures refused, keeping the running ones: {}",
                    st.error().message);
     } else if (av.get() != before) {
@@ -123,6 +127,11 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "pampero-milter: %s\n", cfg.error().message.c_str());
         return kExitConfig;
     }
+    auto run_as = resolve_run_as(cfg->user, cfg->group);
+    if (!run_as) {
+        std::fprintf(stderr, "pampero-milter: %s\n", run_as.error().message.c_str());
+        return kExitConfig;
+    }
     auto engine = scan::load_engine(*cfg);
     if (!engine) {
         std::fprintf(stderr, "pampero-milter: %s\n", engine.error().message.c_str());
@@ -135,7 +144,7 @@ int main(int argc, char** argv) {
     }
     auto directory = make_cached_directory(std::move(dir).value(),
                                            std::chrono::seconds(cfg->directory_cache_ttl));
-    auto state = open_state(cfg->state);
+    auto state = open_state(cfg->state, cfg->guard.max_tracked);
     if (!state) {
         std::fprintf(stderr, "pampero-milter: %s\n", state.error().message.c_str());
         return kExitConfig;
@@ -181,6 +190,12 @@ int main(int argc, char** argv) {
         server.before_fork();
         daemonize();
         server.after_fork_in_child();
+    }
+    // Sockets are bound and files opened: leave root before any thread starts. The
+    // directory opens lazily, as this user (it needs the file readable, -shm writable).
+    if (auto st = drop_privileges(*run_as, "pampero-milter"); !st) {
+        log::error("{}", st.error().message);
+        return kExitConfig;
     }
     block_signals();  // before any thread: they inherit the mask, main alone gets signals
     log::notice("starting on {} ({} threads): {} rules, {} levels, directory {}, state {}, {}, {}",

@@ -11,6 +11,7 @@
 #include "pampero/common/daemon.hpp"
 #include "pampero/common/directory.hpp"
 #include "pampero/common/log.hpp"
+#include "pampero/common/privileges.hpp"
 #include "server.hpp"
 #include "socketmap.hpp"
 #include "store.hpp"
@@ -39,8 +40,10 @@ void reload(const std::string& path, store::SnapshotHolder& holder) {
     const auto running = holder.get();
     if ((*next)->config.directory != running->config.directory ||
         (*next)->config.store.lmtp != running->config.store.lmtp ||
-        (*next)->config.store.socketmap != running->config.store.socketmap) {
-        log::warning("directory and socket changes take effect at restart");
+        (*next)->config.store.socketmap != running->config.store.socketmap ||
+        (*next)->config.user != running->config.user ||
+        (*next)->config.group != running->config.group) {
+        log::warning("directory, socket, user and group changes take effect at restart");
     }
     holder.set(*next);
     log::notice("reloaded: node {}, mail_root {}, {} levels, {} node(s), {}",
@@ -51,8 +54,9 @@ void reload(const std::string& path, store::SnapshotHolder& holder) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    const DaemonOptions opt = parse_daemon_args(argc, argv, "pampero-store",
-                                                "pampero's store agent: LMTP delivery into Maildir, socketmap");
+    const DaemonOptions opt =
+        parse_daemon_args(argc, argv, "pampero-store",
+                          "pampero's store agent: LMTP delivery into Maildir, socketmap");
     log::open("pampero-store", opt.foreground, opt.debug);
 
     auto snap = store::load_snapshot(opt.config);
@@ -61,12 +65,18 @@ int main(int argc, char** argv) {
         return kExitConfig;
     }
     const auto& cfg = (*snap)->config;
+    auto run_as = resolve_run_as(cfg.user, cfg.group);
+    if (!run_as) {
+        std::fprintf(stderr, "pampero-store: %s\n", run_as.error().message.c_str());
+        return kExitConfig;
+    }
     auto dir = open_directory(cfg.directory, OpenMode::read_only);
     if (!dir) {
         std::fprintf(stderr, "pampero-store: %s\n", dir.error().message.c_str());
         return kExitConfig;
     }
-    auto directory = make_cached_directory(std::move(dir).value(), std::chrono::seconds(cfg.directory_cache_ttl));
+    auto directory = make_cached_directory(std::move(dir).value(),
+                                           std::chrono::seconds(cfg.directory_cache_ttl));
 
     store::SnapshotHolder holder(*snap);
     store::Store st(*directory, holder);
@@ -77,6 +87,11 @@ int main(int argc, char** argv) {
         return kExitSoftware;
     }
     if (!opt.foreground) daemonize();
+    // Sockets are bound (port 24 may need root): leave root before any thread starts.
+    if (auto st = drop_privileges(*run_as, "pampero-store"); !st) {
+        log::error("{}", st.error().message);
+        return kExitConfig;
+    }
     block_signals();
     server.start();
     log::notice("starting: node {}, lmtp {}, socketmap {}, mail_root {}, directory {}, {}",

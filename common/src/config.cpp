@@ -51,6 +51,10 @@ void read_guard(yaml::MapReader r, GuardConfig& g) {
     if (auto v = r.get_int("unknown_limit", 1, 1000000)) g.unknown_limit = static_cast<int>(*v);
     if (auto v = r.get_int("window", 1, 86400 * 7)) g.window = static_cast<int>(*v);
     if (auto v = r.get_int("ban", 1, 86400 * 30)) g.ban = static_cast<int>(*v);
+    if (auto v = r.get_int("ipv4_prefix", 16, 32)) g.ipv4_prefix = static_cast<int>(*v);
+    if (auto v = r.get_int("ipv6_prefix", 32, 128)) g.ipv6_prefix = static_cast<int>(*v);
+    if (auto v = r.get_int("max_tracked", 100, 100000000))
+        g.max_tracked = static_cast<std::size_t>(*v);
     r.finish();
 }
 
@@ -158,6 +162,8 @@ Result<Config> load_config(const std::string& path) {
         if (auto v = r.get_string("rules_dir")) c.rules_dir = resolve_path(path, *v);
         if (auto v = r.get_string("levels")) c.levels = resolve_path(path, *v);
         if (auto v = r.get_string("verdict_keys")) c.verdict_keys = resolve_path(path, *v);
+        if (auto v = r.get_string("user")) c.user = *v;
+        if (auto v = r.get_string("group")) c.group = *v;
         if (r.has("milter"))
             read_milter(yaml::MapReader(path, r.node("milter"), "milter"), c.milter);
         if (r.has("guard")) read_guard(yaml::MapReader(path, r.node("guard"), "guard"), c.guard);

@@ -1,7 +1,17 @@
-// memory_state.cpp - the single-node State: a mutex-guarded map with lazy expiry.
+// memory_state.cpp - the single-node State: two bounded, expiry-ordered tables under one
+// mutex.
 //
-// Expired keys are dropped when touched and by a sweep every 4096 writes, so a flood
-// of one-off client IPs cannot grow the map without bound for longer than a window.
+// Counters (increment) and values (put: bans, sessions) live in separate tables, each
+// holding at most max_entries keys. The split is the defence: a flood of fresh client
+// IPs creates counters only, so when the counter table is full it evicts the counter
+// nearest its expiry (the oldest window) and never a ban; a ban costs an attacker
+// `unknown_limit` refused recipients, so filling the value table is expensive, and when it
+// is full the ban nearest its expiry goes first.
+// Expiry does not wait for writes: every call (reads too) first drops up to kSweepBudget
+// expired keys from the front of each table's expiry order, so the tables shrink as soon
+// as anything asks, and one call never does more than a bounded amount of work.
+#include <charconv>
+#include <map>
 #include <mutex>
 #include <unordered_map>
 
@@ -10,83 +20,164 @@
 namespace pampero {
 namespace {
 
-class MemoryState final : public State {
-public:
-    explicit MemoryState(StateClock clock) : clock_(std::move(clock)) {
+using TimePoint = std::chrono::steady_clock::time_point;
+
+// Expired keys dropped per table per call: more than one call can add (one), so the
+// tables drain under any traffic; small enough that a call never stalls the others.
+constexpr int kSweepBudget = 64;
+
+// One bounded table: key -> value and expiry, with an index ordered by expiry for the
+// sweep and for eviction. Used under MemoryStateImpl's mutex only.
+class Table {
+  public:
+    explicit Table(std::size_t max_entries) : max_(max_entries == 0 ? 1 : max_entries) {}
+
+    struct Entry {
+        std::string value;
+        TimePoint expires;
+        std::multimap<TimePoint, std::string>::iterator order;
+    };
+
+    // The live entry for key, or nullptr (an expired one is dropped on the way).
+    Entry* find(const std::string& key, TimePoint now) {
+        auto it = map_.find(key);
+        if (it == map_.end()) return nullptr;
+        if (it->second.expires <= now) {
+            order_.erase(it->second.order);
+            map_.erase(it);
+            return nullptr;
+        }
+        return &it->second;
+    }
+
+    // Sets key, making room first when the table is full and key is new.
+    void set(const std::string& key, std::string value, TimePoint expires) {
+        auto it = map_.find(key);
+        if (it == map_.end()) {
+            if (map_.size() >= max_) evict_first();
+            it = map_.emplace(key, Entry{}).first;
+        } else {
+            order_.erase(it->second.order);
+        }
+        it->second.value = std::move(value);
+        it->second.expires = expires;
+        it->second.order = order_.emplace(expires, key);
+    }
+
+    void erase(const std::string& key) {
+        auto it = map_.find(key);
+        if (it == map_.end()) return;
+        order_.erase(it->second.order);
+        map_.erase(it);
+    }
+
+    void sweep(TimePoint now) {
+        for (int i = 0; i < kSweepBudget && !order_.empty() && order_.begin()->first <= now; ++i) {
+            evict_first();
+        }
+    }
+
+    std::size_t size() const { return map_.size(); }
+
+  private:
+    // The key nearest its expiry (an expired one if any) makes room.
+    void evict_first() {
+        if (order_.empty()) return;
+        map_.erase(order_.begin()->second);
+        order_.erase(order_.begin());
+    }
+
+    std::size_t max_;
+    std::unordered_map<std::string, Entry> map_;
+    std::multimap<TimePoint, std::string> order_;
+};
+
+std::optional<std::int64_t> parse_int(const std::string& s) {
+    std::int64_t n = 0;
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+    return n;
+}
+
+class MemoryStateImpl final : public MemoryState {
+  public:
+    MemoryStateImpl(StateClock clock, std::size_t max_entries)
+        : clock_(std::move(clock)), counters_(max_entries), values_(max_entries) {
         if (!clock_) clock_ = [] { return std::chrono::steady_clock::now(); };
     }
 
     Result<std::int64_t> increment(const std::string& key, std::chrono::seconds window) override {
         std::lock_guard lock(mu_);
-        const auto now = clock_();
-        maybe_sweep(now);
-        auto& e = live(key, now);
-        if (!e) {
-            e = Entry{"0", now + window, true};
+        const auto now = sweep();
+        // INCR of a key that was SET: counts on in place and keeps its TTL (Redis does).
+        if (auto* v = values_.find(key, now)) {
+            auto n = parse_int(v->value);
+            if (!n) return Error::permanent("state key " + key + " does not hold a number");
+            v->value = std::to_string(*n + 1);
+            return *n + 1;
         }
-        const std::int64_t n = std::stoll(e->value) + 1;
-        e->value = std::to_string(n);
-        return n;
+        if (auto* c = counters_.find(key, now)) {
+            const std::int64_t n = parse_int(c->value).value_or(0) + 1;
+            c->value = std::to_string(n);
+            return n;
+        }
+        counters_.set(key, "1", now + window);
+        return 1;
     }
 
-    Status put(const std::string& key, const std::string& value, std::chrono::seconds ttl) override {
+    Status put(const std::string& key, const std::string& value,
+               std::chrono::seconds ttl) override {
         std::lock_guard lock(mu_);
-        const auto now = clock_();
-        maybe_sweep(now);
-        map_[key] = Entry{value, now + ttl, true};
+        const auto now = sweep();
+        counters_.erase(key);
+        values_.set(key, value, now + ttl);
         return ok_status();
     }
 
     Result<std::optional<std::string>> get(const std::string& key) override {
         std::lock_guard lock(mu_);
-        auto& e = live(key, clock_());
-        if (!e) return std::optional<std::string>{};
-        return std::optional<std::string>{e->value};
+        const auto now = sweep();
+        if (auto* v = values_.find(key, now)) return std::optional<std::string>{v->value};
+        if (auto* c = counters_.find(key, now)) return std::optional<std::string>{c->value};
+        return std::optional<std::string>{};
     }
 
     Status remove(const std::string& key) override {
         std::lock_guard lock(mu_);
-        map_.erase(key);
+        sweep();
+        values_.erase(key);
+        counters_.erase(key);
         return ok_status();
     }
 
-private:
-    struct Entry {
-        std::string value;
-        std::chrono::steady_clock::time_point expires;
-        bool set = false;
-        explicit operator bool() const { return set; }
-        Entry* operator->() { return this; }
-    };
-
-    // The entry for key, reset to empty if it has expired.
-    Entry& live(const std::string& key, std::chrono::steady_clock::time_point now) {
-        Entry& e = map_[key];
-        if (e.set && e.expires <= now) e = Entry{};
-        return e;
+    std::size_t size() const override {
+        std::lock_guard lock(mu_);
+        return counters_.size() + values_.size();
     }
 
-    void maybe_sweep(std::chrono::steady_clock::time_point now) {
-        if (++writes_ % 4096 != 0) return;
-        std::erase_if(map_, [now](const auto& kv) {
-            return !kv.second.set || kv.second.expires <= now;
-        });
+  private:
+    // Must hold mu_. Returns the time of this call.
+    TimePoint sweep() {
+        const auto now = clock_();
+        counters_.sweep(now);
+        values_.sweep(now);
+        return now;
     }
 
     StateClock clock_;
-    std::mutex mu_;
-    std::unordered_map<std::string, Entry> map_;
-    std::uint64_t writes_ = 0;
+    mutable std::mutex mu_;
+    Table counters_;
+    Table values_;
 };
 
 }  // namespace
 
-std::unique_ptr<State> make_memory_state(StateClock clock) {
-    return std::make_unique<MemoryState>(std::move(clock));
+std::unique_ptr<MemoryState> make_memory_state(StateClock clock, std::size_t max_entries) {
+    return std::make_unique<MemoryStateImpl>(std::move(clock), max_entries);
 }
 
-Result<std::unique_ptr<State>> open_state(const std::string& spec) {
-    if (spec == "memory") return make_memory_state();
+Result<std::unique_ptr<State>> open_state(const std::string& spec, std::size_t max_entries) {
+    if (spec == "memory") return std::unique_ptr<State>(make_memory_state({}, max_entries));
     return Error::config("unknown state backend '" + spec + "' (expected: memory)");
 }
 

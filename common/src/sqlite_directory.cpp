@@ -2,11 +2,23 @@
 //
 // One connection, guarded by a mutex: lookups are index hits of microseconds and the
 // cache in front absorbs repeats, so a pool would buy nothing. The connection is opened
-// on first use and dropped after any error, so a directory file that was missing,
-// locked or replaced is picked up again by the next call without a restart.
+// on first use and dropped after any error, so a directory file that was missing or
+// locked is picked up again by the next call without a restart.
+// A file deleted or replaced under an open connection raises no error: SQLite goes on
+// reading the old inode, so a user re-added to a recreated file would stay unknown (550)
+// until a restart. Every call therefore first stat()s the path (one syscall, beside an
+// SQLite lookup that costs more, and the cache in front absorbs repeats): a file that is
+// gone is a temporary error (4xx, mail deferred), and a different device/inode than the
+// connection's drops it and opens the new file, as Postfix restarts its daemons when a
+// table changes.
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <mutex>
 #include <unordered_map>
@@ -22,7 +34,7 @@ namespace {
 // makes of every RCPT. Keyed by the SQL literal's address. Used under the directory's
 // mutex only.
 class StmtCache {
-public:
+  public:
     ~StmtCache() { clear(); }
     sqlite3_stmt* get(sqlite3* db, const char* sql) {
         if (auto it = map_.find(sql); it != map_.end()) return it->second;
@@ -40,13 +52,13 @@ public:
         map_.clear();
     }
 
-private:
+  private:
     std::unordered_map<const char*, sqlite3_stmt*> map_;
 };
 
 // One use of a cached statement: reset and unbound again when it goes out of scope.
 class Stmt {
-public:
+  public:
     Stmt(StmtCache& cache, sqlite3* db, const char* sql) : st_(cache.get(db, sql)) {}
     ~Stmt() {
         if (st_) {
@@ -63,8 +75,10 @@ public:
         return *this;
     }
     Stmt& bind(std::optional<std::int64_t> v) {
-        if (v) sqlite3_bind_int64(st_, ++n_, *v);
-        else sqlite3_bind_null(st_, ++n_);
+        if (v)
+            sqlite3_bind_int64(st_, ++n_, *v);
+        else
+            sqlite3_bind_null(st_, ++n_);
         return *this;
     }
     // SQLITE_ROW, SQLITE_DONE or an error code.
@@ -78,7 +92,7 @@ public:
         return sqlite3_column_int64(st_, col);
     }
 
-private:
+  private:
     sqlite3_stmt* st_ = nullptr;
     int n_ = 0;
 };
@@ -90,8 +104,9 @@ std::pair<std::string, std::string> sender_patterns(const std::string& sender) {
 }
 
 class SqliteDirectory final : public DirectoryAdmin {
-public:
-    SqliteDirectory(std::string path, OpenMode mode) : path_(std::move(path)), mode_(mode) {}
+  public:
+    SqliteDirectory(std::string path, OpenMode mode, std::optional<unsigned> file_group)
+        : path_(std::move(path)), mode_(mode), file_group_(file_group) {}
     ~SqliteDirectory() override {
         stmts_.clear();
         sqlite3_close(db_);
@@ -207,7 +222,9 @@ public:
     }
     Status update_user(const User& u) override {
         return query<Ok>([&](sqlite3* db) -> Result<Ok> {
-            Stmt s(stmts_, db, "UPDATE users SET level = ?, quota = ?, node = ?, maildir = ? WHERE address = ?");
+            Stmt s(
+                stmts_, db,
+                "UPDATE users SET level = ?, quota = ?, node = ?, maildir = ? WHERE address = ?");
             if (!s.ok()) return fail(db);
             s.bind(opt(u.level)).bind(opt(u.quota)).bind(u.node).bind(u.maildir).bind(u.address);
             if (s.step() != SQLITE_DONE) return fail(db);
@@ -254,7 +271,8 @@ public:
     Result<std::vector<ListEntry>> list_entries(const std::string& user) override {
         using R = std::vector<ListEntry>;
         return query<R>([&](sqlite3* db) -> Result<R> {
-            Stmt s(stmts_, db, "SELECT kind, user, pattern FROM lists WHERE user = ? ORDER BY kind, pattern");
+            Stmt s(stmts_, db,
+                   "SELECT kind, user, pattern FROM lists WHERE user = ? ORDER BY kind, pattern");
             if (!s.ok()) return fail(db);
             s.bind(user);
             R out;
@@ -292,7 +310,8 @@ public:
     Result<std::vector<Contact>> contacts(const std::string& user) override {
         using R = std::vector<Contact>;
         return query<R>([&](sqlite3* db) -> Result<R> {
-            Stmt s(stmts_, db, "SELECT address, name FROM contacts WHERE user = ? ORDER BY address");
+            Stmt s(stmts_, db,
+                   "SELECT address, name FROM contacts WHERE user = ? ORDER BY address");
             if (!s.ok()) return fail(db);
             s.bind(user);
             R out;
@@ -303,7 +322,7 @@ public:
         });
     }
 
-private:
+  private:
     template <typename T>
     static std::optional<std::int64_t> opt(const std::optional<T>& v) {
         if (!v) return std::nullopt;
@@ -335,16 +354,79 @@ private:
         return u;
     }
 
-    // Must hold mu_.
-    Status connect() {
-        if (db_) return ok_status();
-        if (mode_ == OpenMode::read_only && !std::filesystem::exists(path_)) {
-            return Error::temporary(fmt::format("directory {}: no such file", path_));
+    void disconnect() {
+        stmts_.clear();
+        sqlite3_close(db_);
+        db_ = nullptr;
+    }
+
+    // A new database file the daemons can read: 0660 (umask notwithstanding), the
+    // daemons' group or its folder's. SQLite takes an empty file as a new database and
+    // gives the -wal and -shm it creates the database file's mode (and, as root, owner).
+    Status create_file(struct stat& st) {
+        const int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0660);
+        if (fd < 0) {
+            if (errno == EEXIST) return ok_status();  // another pamperoctl was faster
+            return Error::temporary(
+                fmt::format("directory {}: cannot create: {}", path_, std::strerror(errno)));
         }
-        const int flags = mode_ == OpenMode::read_only
-                              ? SQLITE_OPEN_READONLY
-                              : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-        if (sqlite3_open_v2(path_.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+        std::optional<unsigned> group = file_group_;
+        if (struct stat dir{};
+            !group && stat(std::filesystem::path(path_).parent_path().c_str(), &dir) == 0) {
+            group = dir.st_gid;
+        }
+        Status result = ok_status();
+        if (group && fchown(fd, static_cast<uid_t>(-1), static_cast<gid_t>(*group)) != 0) {
+            result = Error::temporary(fmt::format("directory {}: cannot give it group {}: {}",
+                                                  path_, *group, std::strerror(errno)));
+        }
+        if (fchmod(fd, 0660) != 0 && result) {
+            result = Error::temporary(
+                fmt::format("directory {}: chmod 0660: {}", path_, std::strerror(errno)));
+        }
+        fstat(fd, &st);
+        ::close(fd);
+        if (!result) std::filesystem::remove(path_);
+        return result;
+    }
+
+    // The -wal and -shm of a writable connection, when this process made them (not as
+    // root, SQLite gives them our group): the database file's group and mode, so the
+    // daemons, which open read-only but must write -shm, can use them.
+    void match_side_files() {
+        struct stat db {};
+        if (stat(path_.c_str(), &db) != 0) return;
+        for (const char* suffix : {"-wal", "-shm"}) {
+            const std::string side = path_ + suffix;
+            struct stat st {};
+            if (stat(side.c_str(), &st) != 0 || st.st_uid != geteuid()) continue;
+            if (st.st_gid != db.st_gid)
+                (void)!chown(side.c_str(), static_cast<uid_t>(-1), db.st_gid);
+            if ((st.st_mode & 07777) != (db.st_mode & 0666)) chmod(side.c_str(), db.st_mode & 0666);
+        }
+    }
+
+    // Must hold mu_. Drops the connection when its file was deleted or replaced, then
+    // opens one if there is none.
+    Status connect() {
+        struct stat st {};
+        if (stat(path_.c_str(), &st) != 0) {
+            if (db_) disconnect();
+            if (mode_ == OpenMode::read_only) {
+                return Error::temporary(fmt::format("directory {}: no such file", path_));
+            }
+            if (auto c = create_file(st); !c) return c;
+        } else if (db_ && (st.st_dev != dev_ || st.st_ino != ino_)) {
+            disconnect();
+        }
+        if (db_) return ok_status();
+        // Stat'ed before the open: a file replaced in between is seen by the next call.
+        dev_ = st.st_dev;
+        ino_ = st.st_ino;
+        const int flags = mode_ == OpenMode::read_only ? SQLITE_OPEN_READONLY
+                                                       : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+        if (sqlite3_open_v2(path_.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr) !=
+            SQLITE_OK) {
             Error e = Error::temporary(fmt::format("directory {}: {}", path_, sqlite3_errmsg(db_)));
             stmts_.clear();
             sqlite3_close(db_);
@@ -356,13 +438,14 @@ private:
         if (mode_ == OpenMode::read_write) {
             char* err = nullptr;
             if (sqlite3_exec(db_, kSqliteSchema, nullptr, nullptr, &err) != SQLITE_OK) {
-                Error e = Error::temporary(fmt::format("directory {}: schema: {}", path_,
-                                                       err ? err : "unknown error"));
+                Error e = Error::temporary(
+                    fmt::format("directory {}: schema: {}", path_, err ? err : "unknown error"));
                 sqlite3_free(err);
                 sqlite3_close(db_);
                 db_ = nullptr;
                 return e;
             }
+            match_side_files();
         }
         return ok_status();
     }
@@ -410,20 +493,26 @@ private:
 
     std::string path_;
     OpenMode mode_;
+    std::optional<unsigned> file_group_;  // for a file this opens writable and creates
     std::mutex mu_;
     sqlite3* db_ = nullptr;
     StmtCache stmts_;  // of db_; cleared before db_ closes
+    dev_t dev_ = 0;    // the file db_ was opened on (see check_file)
+    ino_t ino_ = 0;
 };
 
 }  // namespace
 
-const char* to_string(ListKind kind) { return kind == ListKind::white ? "white" : "black"; }
+const char* to_string(ListKind kind) {
+    return kind == ListKind::white ? "white" : "black";
+}
 
-Result<std::unique_ptr<DirectoryAdmin>> open_directory(const std::string& spec, OpenMode mode) {
+Result<std::unique_ptr<DirectoryAdmin>> open_directory(const std::string& spec, OpenMode mode,
+                                                       std::optional<unsigned> file_group) {
     const auto colon = spec.find(':');
     const std::string scheme = spec.substr(0, colon);
     if (scheme == "sqlite" && colon != std::string::npos && colon + 1 < spec.size()) {
-        auto d = std::make_unique<SqliteDirectory>(spec.substr(colon + 1), mode);
+        auto d = std::make_unique<SqliteDirectory>(spec.substr(colon + 1), mode, file_group);
         if (mode == OpenMode::read_write) {
             if (auto st = d->open_now(); !st) return st.error();
         }

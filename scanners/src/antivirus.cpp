@@ -130,14 +130,25 @@ Status AntivirusWatcher::refresh() {
         std::lock_guard lock(mu_);
         if (current_ && fp == current_->fingerprint()) return ok_status();
     }
-    if (fp == failed_fingerprint_) return ok_status();  // already reported
+    // Gone, unreadable or emptied (freshclam mid-rewrite, an admin's mistake): said once,
+    // and the running engine keeps serving; its return is a change like any other.
+    if (fp.empty()) {
+        if (missing_reported_) return ok_status();
+        missing_reported_ = true;
+        return Error::temporary(
+            fmt::format("antivirus signatures {}: folder missing, unreadable or empty; the running "
+                        "signatures keep serving",
+                        dir_));
+    }
+    missing_reported_ = false;
+    if (failed_fingerprint_ && fp == *failed_fingerprint_) return ok_status();  // reported
     auto next =
         Antivirus::load(dir_, max_size_, tmpdir_);  // built beside the old one, no lock held
     if (!next) {
         failed_fingerprint_ = fp;
         return next.error();
     }
-    failed_fingerprint_.clear();
+    failed_fingerprint_.reset();
     std::lock_guard lock(mu_);
     current_ = *next;
     return ok_status();

@@ -404,3 +404,32 @@ TEST_F(AntivirusTest, OneParseServesTheVirusScanAndTheEngine) {
     EXPECT_EQ((*av)->scan(m, &other).outcome, VirusScan::Outcome::virus);
     EXPECT_EQ(mime_leaves(m, &other).contents.size(), 3u);
 }
+
+// Regression (issue 8): a signature folder removed while running has the empty
+// fingerprint, which was also the "nothing failed yet" value, so it was taken as already
+// reported and nothing was said. Now: reported once, the old engine keeps serving, and
+// the folder's return is a reload.
+TEST_F(AntivirusTest, WatcherReportsARemovedFolderOnceAndReloadsWhenItReturns) {
+    auto first = Antivirus::load(dir_.string(), 1 << 20);
+    ASSERT_TRUE(first);
+    AntivirusWatcher w(dir_.string(), 1 << 20, *first);
+    std::filesystem::remove_all(dir_);
+    auto gone = w.refresh();
+    ASSERT_FALSE(gone);
+    EXPECT_EQ(gone.error().kind, ErrorKind::temporary);
+    EXPECT_NE(gone.error().message.find(dir_.string()), std::string::npos);
+    EXPECT_EQ(w.get(), *first);  // the running engine keeps serving
+    EXPECT_TRUE(w.refresh());    // said once, not at every check
+
+    std::filesystem::create_directories(dir_);  // emptied is the same as gone
+    EXPECT_TRUE(w.refresh());
+    EXPECT_EQ(w.get(), *first);
+
+    std::ofstream(dir_ / "pampero-test.ndb") << "Pampero.Test.EICAR:0:*:" << hex(eicar()) << "\n";
+    ASSERT_TRUE(w.refresh());
+    EXPECT_NE(w.get(), *first);  // back: a new engine
+    EXPECT_EQ(w.get()->scan(eicar()).outcome, VirusScan::Outcome::virus);
+
+    std::filesystem::remove_all(dir_);  // and a second removal is reported again
+    EXPECT_FALSE(w.refresh());
+}

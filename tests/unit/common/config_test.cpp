@@ -152,3 +152,33 @@ TEST(Config, ShippedDefaultLoads) {
     EXPECT_TRUE(v.blocklists.empty());
     EXPECT_FALSE(v.antivirus.enabled);
 }
+
+TEST(Config, GuardPrefixesAndBound) {
+    auto d = load_config(write_temp("guard-default.yaml", "{}\n"));
+    ASSERT_TRUE(d) << d.error().message;
+    EXPECT_EQ(d->guard.ipv6_prefix, 64);
+    EXPECT_EQ(d->guard.ipv4_prefix, 32);
+    EXPECT_EQ(d->guard.max_tracked, 100000u);
+    auto c = load_config(write_temp(
+        "guard.yaml", "guard:\n  ipv6_prefix: 48\n  ipv4_prefix: 24\n  max_tracked: 5000\n"));
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_EQ(c->guard.ipv6_prefix, 48);
+    EXPECT_EQ(c->guard.ipv4_prefix, 24);
+    EXPECT_EQ(c->guard.max_tracked, 5000u);
+    for (const char* bad : {"guard:\n  ipv6_prefix: 31\n", "guard:\n  ipv6_prefix: 129\n",
+                            "guard:\n  ipv4_prefix: 15\n", "guard:\n  ipv4_prefix: 33\n",
+                            "guard:\n  max_tracked: 0\n"}) {
+        EXPECT_FALSE(load_config(write_temp("guard-bad.yaml", bad))) << bad;
+    }
+}
+
+TEST(Config, UserAndGroup) {
+    auto d = load_config(write_temp("user-default.yaml", "{}\n"));
+    ASSERT_TRUE(d) << d.error().message;
+    EXPECT_EQ(d->user, "");
+    EXPECT_EQ(d->group, "");
+    auto c = load_config(write_temp("user.yaml", "user: pampero\ngroup: mail\n"));
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_EQ(c->user, "pampero");
+    EXPECT_EQ(c->group, "mail");
+}

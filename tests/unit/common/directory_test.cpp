@@ -3,6 +3,7 @@
 #include "pampero/common/directory.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -20,8 +21,8 @@ using pampero::testing::make_user;
 
 std::string temp_db() {
     static int n = 0;
-    const auto dir = std::filesystem::temp_directory_path() /
-                     ("pampero-dir-test-" + std::to_string(getpid()));
+    const auto dir =
+        std::filesystem::temp_directory_path() / ("pampero-dir-test-" + std::to_string(getpid()));
     std::filesystem::create_directories(dir);
     const auto path = dir / ("d" + std::to_string(++n) + ".db");
     std::filesystem::remove(path);
@@ -29,15 +30,17 @@ std::string temp_db() {
 }
 
 class DirectoryContract : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         path_ = temp_db();
         auto d = open_directory("sqlite:" + path_, OpenMode::read_write);
         ASSERT_TRUE(d) << d.error().message;
         dir_ = std::move(d).value();
         ASSERT_TRUE(dir_->add_domain("example.org"));
-        ASSERT_TRUE(dir_->add_user(make_user("alice@example.org", 2, 1000, "node1", "example.org/alice/")));
-        ASSERT_TRUE(dir_->add_user(make_user("bob@example.org", std::nullopt, std::nullopt, "local", "example.org/bob/")));
+        ASSERT_TRUE(
+            dir_->add_user(make_user("alice@example.org", 2, 1000, "node1", "example.org/alice/")));
+        ASSERT_TRUE(dir_->add_user(
+            make_user("bob@example.org", std::nullopt, std::nullopt, "local", "example.org/bob/")));
     }
     std::string path_;
     std::unique_ptr<DirectoryAdmin> dir_;
@@ -109,10 +112,12 @@ TEST_F(DirectoryContract, ContactsAndAliases) {
     EXPECT_TRUE(*dir_->is_contact("alice@example.org", "dana@friends.example"));
     EXPECT_FALSE(*dir_->is_contact("bob@example.org", "dana@friends.example"));
     ASSERT_TRUE(*dir_->add_contacts("alice@example.org", {{"dana@friends.example", ""}}));
-    EXPECT_EQ(dir_->contacts("alice@example.org")->at(0).name, "Dana");  // empty name keeps the old one
+    EXPECT_EQ(dir_->contacts("alice@example.org")->at(0).name,
+              "Dana");  // empty name keeps the old one
 
     ASSERT_TRUE(dir_->add_alias({"postmaster@example.org", "alice@example.org"}));
-    EXPECT_EQ(*dir_->find_alias("postmaster@example.org"), std::vector<std::string>{"alice@example.org"});
+    EXPECT_EQ(*dir_->find_alias("postmaster@example.org"),
+              std::vector<std::string>{"alice@example.org"});
     EXPECT_TRUE(dir_->find_alias("nobody@example.org")->empty());
     auto r = resolve_recipient(*dir_, "postmaster@example.org", "example.org");
     ASSERT_TRUE(r);
@@ -158,13 +163,16 @@ TEST(Directory, UnknownSpecIsAConfigError) {
 }
 
 TEST_F(DirectoryContract, CacheServesRepeatsUntilTtl) {
-    auto cached = make_cached_directory(std::move(open_directory("sqlite:" + path_, OpenMode::read_only)).value(),
-                                        std::chrono::seconds(60));
+    auto cached = make_cached_directory(
+        std::move(open_directory("sqlite:" + path_, OpenMode::read_only)).value(),
+        std::chrono::seconds(60));
     EXPECT_FALSE(cached->find_user("carol@example.org")->has_value());
-    ASSERT_TRUE(dir_->add_user(make_user("carol@example.org", 1, {}, "local", "example.org/carol/")));
+    ASSERT_TRUE(
+        dir_->add_user(make_user("carol@example.org", 1, {}, "local", "example.org/carol/")));
     EXPECT_FALSE(cached->find_user("carol@example.org")->has_value());  // negative answer cached
-    auto uncached = make_cached_directory(std::move(open_directory("sqlite:" + path_, OpenMode::read_only)).value(),
-                                          std::chrono::seconds(0));
+    auto uncached = make_cached_directory(
+        std::move(open_directory("sqlite:" + path_, OpenMode::read_only)).value(),
+        std::chrono::seconds(0));
     EXPECT_TRUE(uncached->find_user("carol@example.org")->has_value());
 }
 
@@ -195,4 +203,59 @@ TEST_F(DirectoryContract, CacheAnswersChangeAfterTtl) {
     EXPECT_GE(Clock::now() - t0, ttl);  // the monotonic clock: never before the TTL
     EXPECT_TRUE(cached->find_user("carol@example.org")->has_value());
     EXPECT_EQ((*cached->find_user("alice@example.org"))->level, 4);
+}
+
+// Regression (issue 8): a daemon's open connection kept reading the deleted file's inode,
+// so a user re-added to a recreated file stayed "unknown" (550 5.1.1, fed to the ban)
+// until a restart; and a deleted file kept answering from the old data.
+TEST_F(DirectoryContract, ReplacedOrDeletedFileIsNoticedWithoutARestart) {
+    auto ro = std::move(open_directory("sqlite:" + path_, OpenMode::read_only)).value();
+    ASSERT_TRUE(ro->find_user("alice@example.org")->has_value());
+    dir_.reset();
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path_ + suffix);
+
+    auto gone = ro->find_user("alice@example.org");
+    ASSERT_FALSE(gone);  // a deleted directory defers mail (4xx), never "unknown user"
+    EXPECT_EQ(gone.error().kind, ErrorKind::temporary);
+
+    auto fresh = std::move(open_directory("sqlite:" + path_, OpenMode::read_write)).value();
+    ASSERT_TRUE(fresh->add_domain("example.org"));
+    ASSERT_TRUE(
+        fresh->add_user(make_user("carol@example.org", 1, {}, "local", "example.org/carol/")));
+    auto carol = ro->find_user("carol@example.org");
+    ASSERT_TRUE(carol) << carol.error().message;
+    EXPECT_TRUE(carol->has_value());  // the new file, read by the old handle
+    EXPECT_FALSE(ro->find_user("alice@example.org")->has_value());
+}
+
+// Regression (issue 8): pamperoctl made the database 0644 (0600 under umask 077) owned by
+// whoever ran it, so daemons running as their own user could not use its -shm (WAL mode
+// needs it writable even for readers), or could not read it at all.
+TEST(Directory, NewFileIsMadeForTheDaemonsGroup) {
+    const auto folder =
+        std::filesystem::temp_directory_path() / ("pampero-dir-mode-" + std::to_string(getpid()));
+    std::filesystem::remove_all(folder);
+    std::filesystem::create_directories(folder);
+    const gid_t folder_group = 65534;  // nogroup: any group but ours
+    ASSERT_EQ(chown(folder.c_str(), static_cast<uid_t>(-1), folder_group), 0) << "needs root";
+    const mode_t old_umask = umask(077);
+    struct Case {
+        std::optional<unsigned> group;
+        gid_t expect;
+    };
+    for (const Case c : {Case{std::nullopt, folder_group}, Case{0u, 0u}}) {
+        const std::string path = (folder / "d.db").string();
+        for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
+        auto d = open_directory("sqlite:" + path, OpenMode::read_write, c.group);
+        ASSERT_TRUE(d) << d.error().message;
+        ASSERT_TRUE((*d)->add_domain("example.org"));
+        for (const char* suffix : {"", "-wal", "-shm"}) {
+            struct stat st {};
+            ASSERT_EQ(stat((path + suffix).c_str(), &st), 0) << suffix;
+            EXPECT_EQ(st.st_mode & 07777, 0660u) << path << suffix;
+            EXPECT_EQ(st.st_gid, c.expect) << path << suffix;
+        }
+    }
+    umask(old_umask);
+    std::filesystem::remove_all(folder);
 }

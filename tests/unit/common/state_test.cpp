@@ -45,3 +45,64 @@ TEST(MemoryState, UnknownBackendIsAConfigError) {
     EXPECT_EQ(s.error().kind, ErrorKind::config);
     EXPECT_TRUE(open_state("memory"));
 }
+
+// Regression (issue 8): expired keys were swept only every 4096 writes, and a get() of an
+// unknown key (every ban check of a new client) inserted an empty entry that no sweep
+// before the next 4096th write removed.
+TEST(MemoryState, ExpiredKeysGoWithoutWaitingFor4096Writes) {
+    FakeClock clock;
+    auto s = make_memory_state(clock.fn());
+    for (int i = 0; i < 1000; ++i) ASSERT_TRUE(s->put("ban:" + std::to_string(i), "1", 1s));
+    EXPECT_EQ(s->size(), 1000u);
+    clock.now += 2s;
+    for (int i = 0; i < 100; ++i) ASSERT_FALSE(s->get("ban:new" + std::to_string(i))->has_value());
+    EXPECT_EQ(s->size(), 0u);  // 100 reads swept 1000 expired keys, and stored nothing
+}
+
+// Regression (issue 8): a flood of fresh client IPs grew the map without bound.
+// Counters are bounded and evicted among themselves: the flood never lifts a ban.
+TEST(MemoryState, AFloodOfCountersStaysBoundedAndNeverEvictsValues) {
+    FakeClock clock;
+    auto s = make_memory_state(clock.fn(), 1000);
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(s->put("ban:" + std::to_string(i), "5", 3600s));
+    for (int i = 0; i < 100000; ++i) {
+        ASSERT_EQ(*s->increment("unk:" + std::to_string(i), 600s), 1);
+        if (i % 1000 == 0) clock.now += 1s;  // the flood spreads over time: oldest go first
+    }
+    EXPECT_LE(s->size(), 1010u);
+    for (int i = 0; i < 10; ++i) EXPECT_TRUE(s->get("ban:" + std::to_string(i))->has_value()) << i;
+    EXPECT_TRUE(s->get("unk:99999")->has_value());  // the newest counters are kept
+    EXPECT_FALSE(s->get("unk:0")->has_value());     // the oldest went first
+}
+
+TEST(MemoryState, FullValuesEvictTheOneNearestItsExpiry) {
+    FakeClock clock;
+    auto s = make_memory_state(clock.fn(), 3);
+    ASSERT_TRUE(s->put("a", "1", 10s));
+    ASSERT_TRUE(s->put("b", "1", 30s));
+    ASSERT_TRUE(s->put("c", "1", 20s));
+    ASSERT_TRUE(s->put("b", "2", 40s));  // an update takes no new room
+    EXPECT_TRUE(s->get("a")->has_value());
+    ASSERT_TRUE(s->put("d", "1", 50s));
+    EXPECT_FALSE(s->get("a")->has_value());
+    EXPECT_EQ(s->get("b")->value(), "2");
+    EXPECT_TRUE(s->get("c")->has_value());
+    EXPECT_TRUE(s->get("d")->has_value());
+    EXPECT_EQ(s->size(), 3u);
+}
+
+TEST(MemoryState, CountersAndValuesShareOneKeySpaceAsInRedis) {
+    FakeClock clock;
+    auto s = make_memory_state(clock.fn());
+    EXPECT_EQ(*s->increment("k", 10s), 1);
+    EXPECT_EQ(s->get("k")->value(), "1");
+    ASSERT_TRUE(s->put("k", "7", 100s));  // SET replaces the counter
+    EXPECT_EQ(*s->increment("k", 10s), 8);
+    clock.now += 50s;
+    EXPECT_EQ(s->get("k")->value(), "8");  // INCR kept the value's TTL
+    ASSERT_TRUE(s->put("t", "text", 10s));
+    auto bad = s->increment("t", 10s);  // INCR of a non-number is an error, not a throw
+    ASSERT_FALSE(bad);
+    ASSERT_TRUE(s->remove("k"));
+    EXPECT_FALSE(s->get("k")->has_value());
+}

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "pampero/common/ip_prefix.hpp"
+
 using namespace pampero;
 using namespace pampero::milter;
 
@@ -37,4 +39,67 @@ TEST(Guard, SlowGuessesOutsideTheWindowAreNotBanned) {
         c.now += std::chrono::seconds(61);
     }
     EXPECT_FALSE(*g.is_banned("192.0.2.9"));
+}
+
+// Regression (issue 8): IPv6 clients were counted and banned per address, so rotating
+// through the 2^64 addresses of one /64 escaped every ban.
+TEST(Guard, IPv6ClientsOfOnePrefixAreCountedAndBannedTogether) {
+    Clock c;
+    auto state = make_memory_state([&] { return c.now; });
+    GuardConfig cfg{3, 60, 600};
+    Guard g(*state, cfg);
+    EXPECT_FALSE(*g.count_unknown("2001:db8:1:2::1"));
+    EXPECT_FALSE(*g.count_unknown("2001:db8:1:2::2"));
+    EXPECT_TRUE(*g.count_unknown("2001:db8:1:2:aaaa:bbbb:cccc:dddd"));
+    EXPECT_TRUE(*g.is_banned("2001:db8:1:2:ffff:ffff:ffff:ffff"));
+    EXPECT_FALSE(*g.is_banned("2001:db8:1:3::1"));  // the next /64 is another client
+    EXPECT_FALSE(*g.is_banned("192.0.2.1"));
+}
+
+TEST(Guard, PrefixLengthsAreConfigurable) {
+    Clock c;
+    auto state = make_memory_state([&] { return c.now; });
+    GuardConfig cfg{2, 60, 600};
+    cfg.ipv4_prefix = 24;
+    cfg.ipv6_prefix = 48;
+    Guard g(*state, cfg);
+    EXPECT_FALSE(*g.count_unknown("192.0.2.1"));
+    EXPECT_TRUE(*g.count_unknown("192.0.2.200"));
+    EXPECT_TRUE(*g.is_banned("192.0.2.9"));
+    EXPECT_FALSE(*g.is_banned("192.0.3.9"));
+    EXPECT_FALSE(*g.count_unknown("2001:db8:1:1::1"));
+    EXPECT_TRUE(*g.count_unknown("2001:db8:1:ffff::1"));
+    EXPECT_TRUE(*g.is_banned("2001:db8:1::"));
+    EXPECT_FALSE(*g.is_banned("2001:db8:2::"));
+}
+
+TEST(ClientPrefix, KeysTheNetworkTheGuardCountsAsOneClient) {
+    struct Row {
+        const char* ip;
+        int v4, v6;
+        const char* key;
+    };
+    const Row rows[] = {
+        {"192.0.2.1", 32, 64, "192.0.2.1"},
+        {"192.0.2.77", 24, 64, "192.0.2.0/24"},
+        {"192.0.2.255", 31, 64, "192.0.2.254/31"},
+        {"203.0.113.200", 16, 64, "203.0.0.0/16"},
+        {"::ffff:192.0.2.1", 32, 64, "192.0.2.1"},  // IPv4-mapped: the IPv4 client
+        {"2001:db8:1:2::1", 32, 64, "2001:db8:1:2::/64"},
+        {"2001:db8:1:2:ffff:ffff:ffff:ffff", 32, 64, "2001:db8:1:2::/64"},
+        {"2001:db8:1:3::", 32, 64, "2001:db8:1:3::/64"},
+        {"2001:db8:1:2::1", 32, 128, "2001:db8:1:2::1"},
+        {"2001:db8:1:2::1", 32, 127, "2001:db8:1:2::/127"},
+        {"2001:db8:1:2::1", 32, 48, "2001:db8:1::/48"},
+        {"2001:db8:1:2f::1", 32, 60, "2001:db8:1:20::/60"},
+        {"2001:db8:ffff::1", 32, 33, "2001:db8:8000::/33"},
+        {"2001:db8:7fff::1", 32, 33, "2001:db8::/33"},
+        {"2001:db8:ffff::1", 32, 32, "2001:db8::/32"},
+        {"::1", 32, 64, "::/64"},
+        {"unknown", 32, 64, "unknown"},  // not an address: kept as given
+        {"", 32, 64, ""},
+    };
+    for (const auto& r : rows) {
+        EXPECT_EQ(client_prefix(r.ip, r.v4, r.v6), r.key) << r.ip << " /" << r.v4 << " /" << r.v6;
+    }
 }

@@ -43,6 +43,11 @@ struct GuardConfig {
     int unknown_limit = 5;  // unknown recipients per client IP ...
     int window = 600;       // ... within this many seconds ...
     int ban = 3600;         // ... ban the IP for this long
+    // A client is its network: IPv6 rotates within an allocation (see ip_prefix.hpp).
+    int ipv4_prefix = 32;  // 16..32
+    int ipv6_prefix = 64;  // 32..128
+    // Memory state: counters and bans each hold at most this many clients (state.hpp).
+    std::size_t max_tracked = 100000;
 };
 
 // What pampero-store does with a message whose verdict it cannot trust (see
@@ -96,6 +101,10 @@ struct Config {
     std::string rules_dir = "/etc/pampero/rules.d";
     std::string levels = "/etc/pampero/levels.yaml";
     std::string verdict_keys;  // key file signing the spam verdict; "": unsigned
+    // The user (and group; default its primary group) every daemon started as root
+    // switches to after binding its sockets (privileges.hpp). Empty: stays root, warned.
+    std::string user;
+    std::string group;
     MilterConfig milter;
     GuardConfig guard;
     StoreConfig store;

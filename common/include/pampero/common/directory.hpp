@@ -64,7 +64,7 @@ struct Alias {
 };
 
 class Directory {
-public:
+  public:
     virtual ~Directory() = default;
 
     virtual Result<bool> is_local_domain(const std::string& domain) = 0;
@@ -77,7 +77,7 @@ public:
 };
 
 class DirectoryAdmin : public Directory {
-public:
+  public:
     virtual Status add_domain(const std::string& domain) = 0;
     virtual Status del_domain(const std::string& domain) = 0;
     virtual Result<std::vector<std::string>> domains() = 0;
@@ -101,10 +101,16 @@ public:
 };
 
 // "sqlite:PATH". Daemons open read-only (a missing file is a temporary error on every
-// call, so mail is deferred, not refused); pamperoctl opens writable and creates the
-// schema when the file is new.
+// call, so mail is deferred, not refused; a file deleted or replaced while open is
+// noticed by the next call); pamperoctl opens writable and creates the schema when the
+// file is new.
+// Files pamperoctl creates must be usable by the daemons whichever user runs it: a new
+// database file is made mode 0660 with group `file_group` (the daemons' group, from the
+// configuration's `group:`/`user:`), or when none is given the group of its folder; its
+// -wal and -shm, when this process owns them, get the database file's group and mode.
 enum class OpenMode { read_only, read_write };
-Result<std::unique_ptr<DirectoryAdmin>> open_directory(const std::string& spec, OpenMode mode);
+Result<std::unique_ptr<DirectoryAdmin>> open_directory(const std::string& spec, OpenMode mode,
+                                                       std::optional<unsigned> file_group = {});
 
 // Wraps a directory with a TTL cache (see lookup_cache.hpp). Errors are never cached.
 std::unique_ptr<Directory> make_cached_directory(std::unique_ptr<Directory> inner,

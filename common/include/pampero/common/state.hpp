@@ -4,6 +4,10 @@
 // farm, where every node sees the same bans and counters. Semantics are Redis's, so both
 // behave alike: increment() is INCR that sets the expiry only when it creates the key
 // (a fixed window starting at the first hit); put() is SET with EX.
+// Bounds (memory backend): counters and values are kept in two tables of at most
+// max_entries keys each (guard.max_tracked); a full counter table drops the counter nearest
+// its expiry, a full value table the value nearest its expiry, so a flood of new counters
+// never evicts a ban. Expired keys are dropped by every call, a bounded number at a time.
 // Errors: a backend that cannot answer returns ErrorKind::temporary (4xx upstream).
 // Thread-safety: every implementation is safe to call from many threads at once.
 #pragma once
@@ -20,7 +24,7 @@
 namespace pampero {
 
 class State {
-public:
+  public:
     virtual ~State() = default;
     virtual Result<std::int64_t> increment(const std::string& key, std::chrono::seconds window) = 0;
     virtual Status put(const std::string& key, const std::string& value,
@@ -32,9 +36,22 @@ public:
 // The clock the memory backend uses; tests pass one they can move forward.
 using StateClock = std::function<std::chrono::steady_clock::time_point()>;
 
-std::unique_ptr<State> make_memory_state(StateClock clock = {});
+// The memory backend, with what it holds visible (tests, stats).
+class MemoryState : public State {
+  public:
+    // Entries held now (counters and values), expired ones not yet swept included.
+    virtual std::size_t size() const = 0;
+};
 
-// "memory" for now; "redis:..." comes with the Redis backend.
-Result<std::unique_ptr<State>> open_state(const std::string& spec);
+// Counters and values each hold at most this many keys by default (guard.max_tracked).
+constexpr std::size_t kDefaultMaxTracked = 100000;
+
+std::unique_ptr<MemoryState> make_memory_state(StateClock clock = {},
+                                               std::size_t max_entries = kDefaultMaxTracked);
+
+// "memory" for now; "redis:..." comes with the Redis backend. max_entries bounds the
+// memory backend (see make_memory_state); Redis has its own maxmemory.
+Result<std::unique_ptr<State>> open_state(const std::string& spec,
+                                          std::size_t max_entries = kDefaultMaxTracked);
 
 }  // namespace pampero

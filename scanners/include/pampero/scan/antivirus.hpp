@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -34,14 +35,15 @@ struct VirusScan {
 };
 
 class Antivirus {
-public:
+  public:
     ~Antivirus();
     Antivirus(const Antivirus&) = delete;
     Antivirus& operator=(const Antivirus&) = delete;
 
     // tmpdir: where libclamav writes the parts it unpacks (a tmpfs saves a few ms per
     // message); empty keeps libclamav's default ($TMPDIR or /tmp).
-    static Result<std::shared_ptr<const Antivirus>> load(const std::string& dir, std::uint64_t max_size,
+    static Result<std::shared_ptr<const Antivirus>> load(const std::string& dir,
+                                                         std::uint64_t max_size,
                                                          const std::string& tmpdir = "");
 
     // `parsed`, when given, is GMime's parse of `data` (see parsed_mime.hpp).
@@ -49,7 +51,7 @@ public:
     unsigned signatures() const { return signatures_; }
     const std::string& fingerprint() const { return fingerprint_; }
 
-private:
+  private:
     Antivirus() = default;
     // One libclamav scan of `data` from memory; its mail parser only when asked.
     VirusScan scan_buffer(std::string_view data, const char* name, bool mail_parser) const;
@@ -65,10 +67,13 @@ std::string signature_fingerprint(const std::string& dir);
 
 // Holds the current engine and rebuilds it when the signatures change.
 class AntivirusWatcher {
-public:
-    AntivirusWatcher(std::string dir, std::uint64_t max_size, std::shared_ptr<const Antivirus> first,
-                     std::string tmpdir = "")
-        : dir_(std::move(dir)), max_size_(max_size), tmpdir_(std::move(tmpdir)), current_(std::move(first)) {}
+  public:
+    AntivirusWatcher(std::string dir, std::uint64_t max_size,
+                     std::shared_ptr<const Antivirus> first, std::string tmpdir = "")
+        : dir_(std::move(dir)),
+          max_size_(max_size),
+          tmpdir_(std::move(tmpdir)),
+          current_(std::move(first)) {}
 
     std::shared_ptr<const Antivirus> get() const {
         std::lock_guard lock(mu_);
@@ -76,16 +81,19 @@ public:
     }
     // Rebuilds if the folder changed since the current engine was built. Returns the
     // error of a failed rebuild (the old engine stays); ok when nothing changed or the
-    // new engine is in place. Call from one thread (the daemon's reload/timer thread).
+    // new engine is in place. A folder that is gone, unreadable or empty is an
+    // ErrorKind::temporary error once (the old engine stays), ok after that until it is
+    // back (then it reloads). Call from one thread (the daemon's reload/timer thread).
     Status refresh();
 
-private:
+  private:
     std::string dir_;
     std::uint64_t max_size_;
     std::string tmpdir_;
     mutable std::mutex mu_;
     std::shared_ptr<const Antivirus> current_;
-    std::string failed_fingerprint_;  // do not retry a broken set until it changes again
+    std::optional<std::string> failed_fingerprint_;  // a broken set: not retried until it changes
+    bool missing_reported_ = false;                  // the folder's absence was said
 };
 
 }  // namespace pampero::scan
