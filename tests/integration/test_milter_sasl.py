@@ -86,9 +86,9 @@ class SaslSubmission(unittest.TestCase):
         cls.dovecot = DovecotAuth(w, {f"alice@{DOMAIN}": "secret"})
         with open(os.path.join(h.SOURCE, "conf", "postfix", "main.cf.milter")) as f:
             snippet = f.read()
-        shipped = "smtpd_milters = inet:127.0.0.1:10025"
-        assert snippet.count(shipped) == 1, "the shipped snippet no longer names the default socket"
-        main_cf = (snippet.replace(shipped, f"smtpd_milters = inet:127.0.0.1:{cls.port}") +
+        shipped = "inet:127.0.0.1:10025"  # smtpd_milters and non_smtpd_milters
+        assert f"smtpd_milters = {shipped}" in snippet, "the shipped snippet no longer names the default socket"
+        main_cf = (snippet.replace(shipped, f"inet:127.0.0.1:{cls.port}") +
                    "\nsmtpd_sasl_auth_enable = yes\nsmtpd_sasl_type = dovecot\n"
                    f"smtpd_sasl_path = {cls.dovecot.socket}\n")
         cls.postfix = h.Postfix(w, main_cf=main_cf, domains=[DOMAIN],

@@ -224,8 +224,11 @@ class StoreHardening(unittest.TestCase):
         d = h.Daemon([os.path.join(h.BIN, "pampero-milter"), "-f", "-c", config],
                      self.work.join("milter.log"))
         try:
-            h.wait_until(lambda: os.path.exists(sock) or not d.alive(), timeout=30,
-                         what="the milter socket")
+            # Ready, not merely bound: the socket file exists from bind() on, its group
+            # and mode are set just after, and a SIGTERM before the daemon's signal
+            # handling is in place would kill it instead of stopping it.
+            h.wait_until(lambda: "starting on" in d.output() or not d.alive(), timeout=30,
+                         what="the milter to start")
             self.assertTrue(d.alive(), d.output())
             st = os.stat(sock)
             self.assertEqual(oct(st.st_mode & 0o777), oct(0o660))
@@ -324,9 +327,9 @@ class StoreHardening(unittest.TestCase):
         os.symlink(outside, alice)  # the whole maildir
 
         c = h.Lmtp(self.lmtp_port)
-        # bob's level 5 files a score of 4.0 into Spam.
+        # bob's level 5 files a (signed) score of 4.0 into Spam.
         rcpt, data = c.deliver("a@other.org", ["bob@example.com", "alice@example.com"],
-                               "Subject: spam\nX-Spam-Score: 4.0\n\nbuy\n")
+                               h.signed_message("spam", "4.0", "buy\n"))
         c.close()
         self.assertEqual([r[0] for r in rcpt], [250, 250])
         self.assertEqual(len(data), 2)

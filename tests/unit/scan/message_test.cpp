@@ -414,7 +414,7 @@ TEST(Message, MalformedInputsParse) {
     };
     // What every parse promises, whatever the input: the raw message kept as received,
     // decoded text in valid UTF-8 (the rules' regexes run in UTF-8 mode), the same parse
-    // every time, and a scan limit that truncates.
+    // every time, and a scan limit that never cuts silently.
     auto valid_utf8 = [](std::string_view s) {
         for (std::size_t i = 0; i < s.size();) {
             const auto c = static_cast<unsigned char>(s[i]);
@@ -443,10 +443,19 @@ TEST(Message, MalformedInputsParse) {
         for (const auto& u : m.uris) EXPECT_TRUE(valid_utf8(u.url)) << u.url;
         EXPECT_EQ(dump(parse_message(in, 1 << 20)), dump(m));
         if (in.size() > 8) {
-            auto cut = parse_message(in, in.size() / 2);
-            EXPECT_TRUE(cut.truncated);
-            EXPECT_EQ(cut.raw, in.substr(0, in.size() / 2));
+            // A scan limit bounds what the rules read (raw: the message's first `limit`
+            // bytes; each text part: its share) and never cuts silently: either the
+            // message says it was partly scanned or the rules read all its text.
+            const std::size_t limit = in.size() / 2;
+            auto cut = parse_message(in, limit);
+            EXPECT_EQ(cut.raw, in.substr(0, limit));
             EXPECT_FALSE(cut.mime_summary.empty());
+            if (!cut.truncated) {
+                EXPECT_EQ(cut.body_text, m.body_text);
+                EXPECT_EQ(cut.decoded_body, m.decoded_body);
+            } else {
+                EXPECT_NE(cut.mime_summary.find("scan partial"), std::string::npos);
+            }
         }
     }
 }
