@@ -146,33 +146,48 @@ class SyslogSink:
         self.sock.bind(path)
         os.chmod(path, 0o666)
         self.out = open(out, "a")
+        self.closing = False
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
 
     def run(self):
-        while True:
+        self.sock.settimeout(0.2)  # so close() is seen: closing does not wake a blocked recv
+        while not self.closing:
             try:
                 data = self.sock.recv(65536)
+            except socket.timeout:
+                continue
             except OSError:
                 return
             self.out.write(data.decode("utf-8", "replace") + "\n")
             self.out.flush()
 
     def close(self):
+        self.closing = True
+        self.thread.join(5)
         self.sock.close()
+        self.out.close()
 
 
 class SendmailChroot:
     """A fresh copy of the cached chroot with Sendmail in it, listening on 127.0.0.1:port."""
 
     def __init__(self, workdir, tarball, milter_port, users):
+        self.workdir = workdir
         self.dir = os.path.join(workdir, "chroot")
         self.log_path = os.path.join(workdir, "sendmail.log")
         self.port = h.free_port()
         self.daemon = None
         self.sink = None
         os.makedirs(self.dir)
-        h._started.append(self)  # stopped at exit even when setUpClass fails half way
+        h._started.append(self)  # stopped at exit even when the test process dies
+        try:
+            self._start(tarball, milter_port, users)
+        except BaseException:
+            self.stop()  # nothing left running inside before the folder is removed
+            raise
+
+    def _start(self, tarball, milter_port, users):
         subprocess.run(["tar", "-C", self.dir, "-xf", tarball], check=True, timeout=300)
         os.chmod(self.dir, 0o755)  # the tarball's "./" may be 0700: users inside need to pass
         with open(self.path("etc/hosts"), "w") as f:
@@ -187,7 +202,7 @@ class SendmailChroot:
             os.unlink(self.path("dev/log"))
         self.sink = SyslogSink(self.path("dev/log"), self.log_path)
         self.daemon = h.Daemon(["chroot", self.dir, "/usr/sbin/sendmail", "-bD", "-C/etc/mail/sendmail.cf"],
-                               os.path.join(workdir, "sendmail.out"), env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+                               os.path.join(self.workdir, "sendmail.out"), env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
         h.wait_for_port(self.port, timeout=60, proc=self.daemon.proc,
                         logs=[self.log_path, self.daemon.log_path])
 
