@@ -174,7 +174,8 @@ class SendmailChroot:
 
     def __init__(self, workdir, tarball, milter_port, users):
         self.workdir = workdir
-        self.dir = os.path.join(workdir, "chroot")
+        # Real path: /proc/PID/root of the processes inside says it so (kill_inside).
+        self.dir = os.path.realpath(os.path.join(workdir, "chroot"))
         self.log_path = os.path.join(workdir, "sendmail.log")
         self.port = h.free_port()
         self.daemon = None
@@ -201,8 +202,10 @@ class SendmailChroot:
         if os.path.lexists(self.path("dev/log")):
             os.unlink(self.path("dev/log"))
         self.sink = SyslogSink(self.path("dev/log"), self.log_path)
+        # -bD: the daemon in the foreground, so harness.Daemon holds its PID.
         self.daemon = h.Daemon(["chroot", self.dir, "/usr/sbin/sendmail", "-bD", "-C/etc/mail/sendmail.cf"],
-                               os.path.join(self.workdir, "sendmail.out"), env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+                               os.path.join(self.workdir, "sendmail.out"),
+                               env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
         h.wait_for_port(self.port, timeout=60, proc=self.daemon.proc,
                         logs=[self.log_path, self.daemon.log_path])
 
@@ -308,7 +311,8 @@ class MilterBehindSendmail(unittest.TestCase):
     def test_clean_message_delivered_with_queue_id_in_milter_log(self):
         rcpt = [f"alice@{DOMAIN}"]
         with self.sendmail.smtp("127.0.0.2") as s:
-            r, data = send(s, "friend@example.org", rcpt, h.message("friend@example.org", rcpt, subject="sm-clean"))
+            r, data = send(s, "friend@example.org", rcpt,
+                           h.message("friend@example.org", rcpt, subject="sm-clean"))
         self.assertEqual(r[0][0], 250, r)
         self.assertEqual(data[0], 250, data)
         msg = self.wait_delivered("alice", "sm-clean")[0]
@@ -387,7 +391,8 @@ class MilterBehindSendmail(unittest.TestCase):
         self.assertRegex(self.milter.output(), r"<carol@demo\.test>:reject")
         self.assertRegex(self.milter.output(), r"<bob@demo\.test>:spam")
         self.assertRegex(self.milter.output(), r"<alice@demo\.test>:inbox")
-        self.assertTrue(re.search(rf"{qid}: Milter \(pampero\) delete: rcpt <carol@demo\.test>", self.sendmail.log()),
+        self.assertTrue(re.search(rf"{qid}: Milter \(pampero\) delete: rcpt <carol@demo\.test>",
+                                  self.sendmail.log()),
                         "no 'Milter (pampero) delete: rcpt <carol@demo.test>' in Sendmail's log")
         self.assertFalse(re.search(rf"{qid}: to=<carol@demo\.test>", self.sendmail.log()),
                          "Sendmail delivered to carol after all")
@@ -444,8 +449,9 @@ class MilterBehindSendmail(unittest.TestCase):
             self.assertTrue(any(400 <= c < 500 for c in codes), replies)
             self.assertFalse(any(c >= 500 for c in codes), replies)
             self.assertEqual([m for m in self.sendmail.mailbox("alice") if "sm-down" in m], [])
-            self.assertTrue(re.search(r"Milter \(pampero\): to error state", self.sendmail.log()),
-                            "no 'Milter (pampero): to error state' in Sendmail's log")
+            # Sendmail's syslog lines reach the sink a moment after the replies.
+            h.wait_until(lambda: re.search(r"Milter \(pampero\): to error state", self.sendmail.log()), 10,
+                         "'Milter (pampero): to error state' in Sendmail's log")
         finally:
             cls.milter = h.start_milter(cls.config, cls.milter_port, cls.work.path)
 
