@@ -1,7 +1,11 @@
 """pampero-milter behind a real Sendmail (Debian's sendmail-bin 8.17, built with MILTER).
 
 Covers the "A real Sendmail" part of issue 13: the SMTP scenarios of the Postfix tests
-(test_milter.py, test_antivirus.py), run against the MTA that defined the milter protocol.
+(test_milter.py, test_antivirus.py, test_milter_sasl.py), run against the MTA that defined
+the milter protocol: unknown user 550 5.1.1, the dictionary-attack ban (421), per-recipient
+levels with one recipient removed (smfi_delrcpt), GTUBE 550, forged X-Spam-* stripped, a
+virus 554, SMTP AUTH ({auth_authen}) not scored, Sendmail's queue id ({i}) in the milter's
+log, and the milter down -> 4xx (F=T).
 
 sendmail-bin conflicts with the postfix package the other tests need, so Sendmail runs in
 a Debian 12 chroot made once by scripts/sendmail-chroot (a cached tarball; scripts/test
@@ -37,6 +41,7 @@ import harness as h
 DOMAIN = "demo.test"
 USERS = {"alice": 1, "bob": 3, "carol": 5}  # tolerant, standard, paranoid: as test_milter.py
 HOSTNAME = "pampero-sendmail.test"
+SASL_USER, SASL_PASSWORD = "alice", "secret"  # alice@demo.test in the chroot's /etc/sasldb2
 
 TEST_RULES = """rules:
   - name: TEST_SCORE_SEVEN
@@ -121,6 +126,9 @@ define(`confQUEUE_LA', `999')dnl
 define(`confDELAY_LA', `0')dnl
 define(`confCONNECTION_RATE_THROTTLE', `0')dnl
 define(`confPID_FILE', `/run/sendmail-test.pid')dnl
+dnl SMTP AUTH (Cyrus SASL, sasldb): {{auth_authen}} reaches the milter (shipped ENVFROM line).
+define(`confAUTH_MECHANISMS', `PLAIN LOGIN')dnl
+TRUST_AUTH_MECH(`PLAIN LOGIN')dnl
 define(`LOCAL_MAILER_PATH', `/usr/libexec/sendmail/mail.local')dnl
 define(`LOCAL_MAILER_ARGS', `mail.local -d $u')dnl
 define(`LUSER_RELAY', `local:catchall')dnl
@@ -195,6 +203,10 @@ class SendmailChroot:
                 f.write(f"{u}:x:{3001 + i}:100:{u}:/nonexistent:/usr/sbin/nologin\n")
         with open(self.path("etc/mail/sendmail.mc"), "w") as f:
             f.write(sendmail_mc(self.port, milter_port))
+        os.makedirs(self.path("etc/sasl2"), exist_ok=True)
+        with open(self.path("etc/sasl2/Sendmail.conf"), "w") as f:
+            f.write("pwcheck_method: auxprop\nauxprop_plugin: sasldb\nmech_list: PLAIN LOGIN\n")
+        self.inside(f"echo {SASL_PASSWORD} | saslpasswd2 -p -c -u {DOMAIN} {SASL_USER}")
         self.inside("m4 /etc/mail/sendmail.mc > /etc/mail/sendmail.cf")
         if os.path.lexists(self.path("dev/log")):
             os.unlink(self.path("dev/log"))
@@ -422,6 +434,26 @@ class MilterBehindSendmail(unittest.TestCase):
         self.assertIn("5.7.1", data[1])
         self.assertIn("Pampero.Test.EICAR", data[1])
         self.assertEqual([m for m in self.sendmail.mailbox("alice") if "sm-virus" in m], [])
+
+    def test_authenticated_sender_is_not_scored(self):
+        """SMTP AUTH through Sendmail: {auth_authen} (the shipped confMILTER_MACROS_ENVFROM)
+        tells the milter the sender authenticated, and GTUBE from it is not refused; the
+        same message without AUTH is (test_gtube_is_refused_with_550_571)."""
+        rcpt = [f"bob@{DOMAIN}"]
+        sender = f"{SASL_USER}@{DOMAIN}"
+        with self.sendmail.smtp("127.0.0.11") as s:
+            self.assertTrue(s.has_extn("auth"), s.esmtp_features)
+            code, text = s.login(sender, SASL_PASSWORD)
+            self.assertEqual(code, 235, text)
+            r, data = send(s, sender, rcpt, h.message(sender, rcpt, subject="sm-sasl", body=h.GTUBE + "\n"))
+        self.assertEqual(data[0], 250, data)
+        self.wait_delivered("bob", "sm-sasl")
+        qid = re.search(r"2\.0\.0 (\w+) Message accepted", data[1]).group(1)
+        h.wait_until(lambda: re.search(rf"{qid}: from=<alice@demo\.test> client=127\.0\.0\.11 authenticated, "
+                                       r"not scored", self.milter.output()),
+                     10, "the milter's log line for the authenticated message")
+        h.wait_until(lambda: re.search(rf"AUTH=server, relay=\[127\.0\.0\.11\], authid={sender}",
+                                       self.sendmail.log()), 10, "Sendmail's AUTH log line")
 
     def test_zz_milter_down_is_a_tempfail(self):
         """F=T in the shipped line: with pampero-milter down, Sendmail answers 4xx and
