@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 
 #include "pampero/common/config.hpp"
 #include "pampero/common/daemon.hpp"
+#include "pampero/common/pid_file.hpp"
 #include "pampero/common/log.hpp"
 #include "pampero/common/privileges.hpp"
 #include "pampero/common/state.hpp"
@@ -182,6 +184,16 @@ int main(int argc, char** argv) {
                                      cfg->milter.max_connections,
                                      {cfg->milter.socket_owner, cfg->milter.socket_group,
                                       cfg->milter.socket_mode}});
+    // Before binding: a second instance is told it is one, not that the port is taken.
+    std::optional<PidFile> pid_file;
+    if (!opt.pid_file.empty()) {
+        auto p = PidFile::create(opt.pid_file);
+        if (!p) {
+            std::fprintf(stderr, "pampero-milter: %s\n", p.error().message.c_str());
+            return kExitConfig;
+        }
+        pid_file.emplace(std::move(*p));
+    }
     if (auto st = server.listen(); !st) {
         std::fprintf(stderr, "pampero-milter: %s\n", st.error().message.c_str());
         return st.error().kind == ErrorKind::config ? kExitConfig : kExitSoftware;
@@ -190,6 +202,7 @@ int main(int argc, char** argv) {
         server.before_fork();
         daemonize();
         server.after_fork_in_child();
+        if (pid_file) (void)pid_file->update();
     }
     // Sockets are bound and files opened: leave root before any thread starts. The
     // directory opens lazily, as this user (it needs the file readable, -shm writable).

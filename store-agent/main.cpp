@@ -5,10 +5,12 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <optional>
 #include <cstdlib>
 
 #include "pampero/common/config.hpp"
 #include "pampero/common/daemon.hpp"
+#include "pampero/common/pid_file.hpp"
 #include "pampero/common/directory.hpp"
 #include "pampero/common/log.hpp"
 #include "pampero/common/privileges.hpp"
@@ -82,11 +84,24 @@ int main(int argc, char** argv) {
     store::Store st(*directory, holder);
     store::SocketmapService maps(*directory, holder);
     store::Server server(st, maps, holder);
+    // Before binding: a second instance is told it is one, not that the port is taken.
+    std::optional<PidFile> pid_file;
+    if (!opt.pid_file.empty()) {
+        auto p = PidFile::create(opt.pid_file);
+        if (!p) {
+            std::fprintf(stderr, "pampero-store: %s\n", p.error().message.c_str());
+            return kExitConfig;
+        }
+        pid_file.emplace(std::move(*p));
+    }
     if (auto s = server.listen((*snap)->lmtp, (*snap)->socketmap); !s) {
         std::fprintf(stderr, "pampero-store: cannot listen: %s\n", s.error().message.c_str());
         return kExitSoftware;
     }
-    if (!opt.foreground) daemonize();
+    if (!opt.foreground) {
+        daemonize();
+        if (pid_file) (void)pid_file->update();
+    }
     // Sockets are bound (port 24 may need root): leave root before any thread starts.
     if (auto st = drop_privileges(*run_as, "pampero-store"); !st) {
         log::error("{}", st.error().message);

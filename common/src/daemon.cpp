@@ -21,6 +21,8 @@ DaemonOptions parse_daemon_args(int argc, char** argv, const std::string& name,
     app.add_option("-c,--config", o.config, "configuration file")->capture_default_str();
     app.add_flag("-f,--foreground", o.foreground, "stay in the foreground, log to stderr");
     app.add_flag("-d,--debug", o.debug, "log debug lines too");
+    app.add_option("-p,--pid-file", o.pid_file,
+                   "write the process id here (locked while running, removed at exit)");
     app.set_version_flag("--version", std::string(name) + " " + PAMPERO_VERSION);
     try {
         app.parse(argc, argv);

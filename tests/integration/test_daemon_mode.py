@@ -1,12 +1,12 @@
 """pampero-milter as a real daemon (no -f): it goes to the background (the command returns
 0, the daemon is a session leader whose cwd is / and whose stdio is /dev/null), logs to
-syslog (mail facility, ident and PID on each line), and stops on SIGTERM with a last line.
+syslog (mail facility, ident and PID on each line), writes its pid file (-p: the daemon's id,
+locked: a second instance is refused; removed at exit), and stops on SIGTERM with a last line.
 
 This machine has no syslog daemon, so the milter runs in a private mount namespace whose
 /dev is a folder of ours: the real null/zero/urandom devices bound into it, and /dev/log a
 datagram socket this test reads. Nothing outside the namespace sees the change.
-
-Not covered: a pid file. No pampero daemon writes one today (see the report of issue 15)."""
+"""
 import os
 import signal
 import socket
@@ -94,9 +94,10 @@ class MilterAsDaemon(unittest.TestCase):
 
     def test_background_syslog_and_sigterm(self):
         binds = "".join(f"mount --bind /dev/{n} {self.dev}/{n} && " for n in ("null", "zero", "urandom", "random"))
-        script = f"{binds}mount --rbind {self.dev} /dev && exec \"$0\" -c \"$1\""
+        script = f"{binds}mount --rbind {self.dev} /dev && exec \"$0\" -c \"$1\" -p \"$2\""
+        pid_file = self.work.join("milter.pid")
         p = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
-                            os.path.join(h.BIN, "pampero-milter"), self.config],
+                            os.path.join(h.BIN, "pampero-milter"), self.config, pid_file],
                            capture_output=True, text=True, timeout=60)
         # The command returns once the daemon is in the background, and says nothing.
         self.assertEqual(p.returncode, 0, p.stderr)
@@ -106,6 +107,17 @@ class MilterAsDaemon(unittest.TestCase):
         self.assertEqual(len(pids), 1, pids)
         pid = pids[0]
         h.wait_for_port(self.port)
+        # The pid file names the daemon (not the parent that exited), and holds it: a
+        # second instance with the same file refuses at once, on the terminal, and leaves
+        # the file alone.
+        with open(pid_file) as f:
+            self.assertEqual(f.read(), f"{pid}\n")
+        second = subprocess.run([os.path.join(h.BIN, "pampero-milter"), "-f", "-c", self.config,
+                                 "-p", pid_file], capture_output=True, text=True, timeout=60)
+        self.assertEqual(second.returncode, 78, second.stderr)
+        self.assertIn(f"already running (pid {pid})", second.stderr)
+        with open(pid_file) as f:
+            self.assertEqual(f.read(), f"{pid}\n")
         # Detached: its own session (the command that started it has exited).
         self.assertEqual(os.getsid(pid), pid)
         self.assertEqual(os.readlink(f"/proc/{pid}/cwd"), "/")
@@ -127,6 +139,7 @@ class MilterAsDaemon(unittest.TestCase):
                      30, "the daemon to stop")
         self.pids = []
         h.wait_until(lambda: "stopping on signal 15" in self.syslog.text(), 10, "the stop line in syslog")
+        self.assertFalse(os.path.exists(pid_file))
         with self.assertRaises(OSError):
             socket.create_connection(("127.0.0.1", self.port), timeout=2).close()
 

@@ -1,5 +1,5 @@
 // daemon.hpp - what every pampero daemon does the same way: its command line
-// (-c FILE, -f, -d, --version, --help), going to the background, and waiting for signals.
+// (-c FILE, -f, -d, -p FILE, --version, --help), going to the background, and waiting for signals.
 //
 // Signals: SIGHUP reloads, SIGTERM and SIGINT stop gracefully. wait_for_signal() must be
 // called from the main thread after block_signals() and before other threads exist, so
@@ -14,6 +14,7 @@ struct DaemonOptions {
     std::string config;
     bool foreground = false;
     bool debug = false;
+    std::string pid_file;  // -p: written after going to the background (pid_file.hpp)
 };
 
 // Exits the process for --help, --version and bad arguments (exit code 64, EX_USAGE).
