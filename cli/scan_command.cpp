@@ -21,14 +21,26 @@ std::string json_string(std::string_view s) {
     std::string out = "\"";
     for (unsigned char c : s) {
         switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
             default:
-                if (c < 0x20) out += fmt::format("\\u{:04x}", c);
-                else out += static_cast<char>(c);
+                if (c < 0x20)
+                    out += fmt::format("\\u{:04x}", c);
+                else
+                    out += static_cast<char>(c);
         }
     }
     return out + "\"";
@@ -51,8 +63,8 @@ int scan_files(Context& c, const ScanOptions& o) {
     if (!lists) return fail(lists.error());
     std::shared_ptr<const scan::Antivirus> antivirus;
     if (c.config().antivirus.enabled) {
-        auto av = scan::Antivirus::load(c.config().antivirus.signatures, c.config().antivirus.max_size,
-                                        c.config().antivirus.tmpdir);
+        auto av = scan::Antivirus::load(c.config().antivirus.signatures,
+                                        c.config().antivirus.max_size, c.config().antivirus.tmpdir);
         if (!av) return fail(av.error());
         antivirus = *av;
     }
@@ -73,8 +85,9 @@ int scan_files(Context& c, const ScanOptions& o) {
         std::ostringstream read;
         read << in.rdbuf();
         const std::string raw = std::move(read).str();
-        // One GMime parse for the virus scanner and the engine, as in the milter (the
-        // engine parses its own cut of a message over its scan limit).
+        // One GMime parse for the virus scanner and the engine, as in the milter (both
+        // parse the whole message; the engine reads each text part up to its share of the
+        // scan limit and says when it read only part: Verdict::partial).
         const scan::ParsedMime parsed(raw);
         // The milter's order: a virus refuses the message for everyone, whoever sent it.
         std::optional<std::string> virus;
@@ -91,7 +104,8 @@ int scan_files(Context& c, const ScanOptions& o) {
 
         std::vector<RecipientResult> results;
         if (virus) {
-            for (const auto& r : o.recipients) results.push_back({r, "reject", "virus " + *virus, 0});
+            for (const auto& r : o.recipients)
+                results.push_back({r, "reject", "virus " + *virus, 0});
             if (o.recipients.empty()) results.push_back({"", "reject", "virus " + *virus, 0});
         } else if (o.recipients.empty()) {
             const auto& l = levels.fallback();
@@ -111,11 +125,12 @@ int scan_files(Context& c, const ScanOptions& o) {
             if (!facts) return fail(facts.error());
             const auto& l = levels.for_user(where->level);
             const auto action = scan::decide(v.score, facts->listing, facts->contact, l);
-            std::string why = facts->listing == Listing::white ? "white-listed sender"
+            std::string why = facts->listing == Listing::white   ? "white-listed sender"
                               : facts->listing == Listing::black ? "black-listed sender"
-                              : facts->contact ? "sender is a contact"
-                              : fmt::format("level {} ({}): tag {:.1f}, cutoff {:.1f}", l.number,
-                                            l.name, l.tag, l.cutoff);
+                              : facts->contact
+                                  ? "sender is a contact"
+                                  : fmt::format("level {} ({}): tag {:.1f}, cutoff {:.1f}",
+                                                l.number, l.name, l.tag, l.cutoff);
             results.push_back({a->full(), scan::to_string(action), why, l.number});
         }
 
@@ -133,12 +148,16 @@ int scan_files(Context& c, const ScanOptions& o) {
             }
             std::string uris;
             for (const auto& u : v.uris) uris += (uris.empty() ? "" : ",") + json_string(u);
-            fmt::print("{{\"file\":{},\"score\":{:.1f},\"virus\":{},\"rules\":[{}],\"uris\":[{}],"
-                       "\"recipients\":[{}]}}\n",
-                       json_string(file), v.score, virus ? json_string(*virus) : "null", rules, uris, rcpts);
+            fmt::print(
+                "{{\"file\":{},\"score\":{:.1f},\"virus\":{},\"partial\":{},\"rules\":[{}],"
+                "\"uris\":[{}],\"recipients\":[{}]}}\n",
+                json_string(file), v.score, virus ? json_string(*virus) : "null",
+                v.partial.empty() ? "null" : json_string(v.partial), rules, uris, rcpts);
             continue;
         }
         fmt::print("{}: score {:.1f}{}\n", file, v.score, virus ? ", virus " + *virus : "");
+        if (!v.partial.empty())
+            fmt::print("  scanned in part only (bounds reached: {})\n", v.partial);
         for (const auto& h : v.hits) {
             fmt::print("  {:>7.1f}  {:<24} {}\n", h.score, h.name, h.description);
         }

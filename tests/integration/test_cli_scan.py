@@ -111,6 +111,38 @@ class ScanExplains(unittest.TestCase):
         self.assertIn("HOP_CLIENT", names)
         self.assertNotIn("HOP_REAL", names)
 
+    def test_padding_does_not_hide_a_part_and_a_partial_scan_says_so(self):
+        # A configuration of its own with a 64 KB scan limit: 100 KB of padding in a first
+        # part must not hide GTUBE in the second, and the explanation says the scan was
+        # partial (what X-Spam-Status says with scan=partial in the milter).
+        w = self.work.join("padded")
+        os.makedirs(w)
+        config = h.write_config(w, h.free_port())
+        with open(config) as f:
+            text = f.read()
+        text = text.replace("milter:\n", "milter:\n  scan_limit: 64K\n", 1)
+        with open(config, "w") as f:
+            f.write(text)
+        msg = self.write("padded.eml",
+                         "From: a@b.example\nSubject: padded\nMIME-Version: 1.0\n"
+                         "Content-Type: multipart/mixed; boundary=BB\n\n"
+                         "--BB\nContent-Type: text/plain\n\n" + ("padding " * 12500) + "\n"
+                         "--BB\nContent-Type: text/plain\n\n" + h.GTUBE + "\n--BB--\n")
+        p = h.pamperoctl(config, "scan", "--json", msg, check=False)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        v = json.loads(p.stdout)
+        names = [r["name"] for r in v["rules"]]
+        self.assertIn("GTUBE", names)
+        self.assertIn("SCAN_TRUNCATED", names)
+        self.assertIsNotNone(v["partial"])
+        self.assertIn("text", v["partial"])
+        p = h.pamperoctl(config, "scan", msg, check=False)
+        self.assertIn("scanned in part only (bounds reached: ", p.stdout)
+        small = self.write("small.eml", "From: a@b.example\nSubject: small\n\nhello\n")
+        v = json.loads(h.pamperoctl(config, "scan", "--json", small).stdout)
+        self.assertIsNone(v["partial"])
+        self.assertNotIn("SCAN_TRUNCATED", [r["name"] for r in v["rules"]])
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
