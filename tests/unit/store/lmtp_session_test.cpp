@@ -80,6 +80,11 @@ struct Case {
     std::uint64_t spool_threshold = 1'000'000;
 };
 
+// So a failing row is reported by its name, not as bytes.
+void PrintTo(const Case& c, std::ostream* os) {
+    *os << c.name;
+}
+
 const std::string kHello = "LHLO mx.test\r\n";
 const std::string kLhloCodes = "250 250 250 250 250 250";
 const std::string kMail = "MAIL FROM:<s@example.org>\r\n";
