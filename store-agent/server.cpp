@@ -1,21 +1,20 @@
 #include "server.hpp"
 
+#include <fmt/format.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <fmt/format.h>
-
 #include <cerrno>
 #include <cstring>
 
 #include "conn.hpp"
 #include "lmtp_codec.hpp"
+#include "lmtp_session.hpp"
 #include "netstring.hpp"
 #include "pampero/common/log.hpp"
-#include "spool.hpp"
 
 namespace pampero::store {
 namespace {
@@ -29,30 +28,6 @@ std::string host_name() {
     char buf[256] = {};
     if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == 0) return "localhost";
     return buf;
-}
-
-// Where a big message is spooled: the first local target's tmp/ (the same filesystem as
-// the copies it becomes), else mail_root/.spool/ (no user's maildir can be named so:
-// resolve_maildir() refuses components starting with '.').
-Result<Spool> open_spool(const std::string& mail_root, const std::vector<Recipient>& rcpts,
-                         const std::string& id) {
-    for (const auto& r : rcpts) {
-        if (r.local.empty()) continue;
-        const std::string& root = r.local.front().root;
-        auto folder = open_folder(mail_root, root, "");
-        auto tmp = folder ? open_below(mail_root, root + "/tmp", false) : Result<DirFd>(folder.error());
-        auto spool = tmp ? Spool::create(*tmp, root + "/tmp") : Result<Spool>(tmp.error());
-        if (spool) return spool;
-        // That recipient's delivery will say what is wrong with its maildir; the message
-        // is spooled elsewhere so the others still get it.
-        log::warning("{}: cannot spool in {}/tmp: {}", id, root, spool.error().message);
-        break;
-    }
-    std::string base = mail_root;
-    while (base.size() > 1 && base.back() == '/') base.pop_back();
-    auto dir = open_below(mail_root, base + "/.spool", true);
-    if (!dir) return dir.error();
-    return Spool::create(*dir, base + "/.spool");
 }
 
 }  // namespace
@@ -122,8 +97,10 @@ bool Server::stop(std::chrono::seconds grace) {
     std::unique_lock lock(mu_);
     cv_.wait_for(lock, grace, [this] { return lmtp_active_ == 0 && map_active_ == 0; });
     if (lmtp_active_ + map_active_ > 0) {
-        log::warning("stopping with {} session(s) still busy after {}s; they get no reply, so "
-                     "their MTAs retry", lmtp_active_ + map_active_, grace.count());
+        log::warning(
+            "stopping with {} session(s) still busy after {}s; they get no reply, so "
+            "their MTAs retry",
+            lmtp_active_ + map_active_, grace.count());
         return false;
     }
     return true;
@@ -184,8 +161,10 @@ void Server::accept_loop(int lfd, bool lmtp) {
         }
         const std::uint64_t id = next_id_++;
         std::thread([this, fd, lmtp, id] {
-            if (lmtp) lmtp_session(fd, id);
-            else socketmap_session(fd);
+            if (lmtp)
+                lmtp_session(fd, id);
+            else
+                socketmap_session(fd);
             std::lock_guard lock(mu_);
             --(lmtp ? lmtp_active_ : map_active_);
             cv_.notify_all();
@@ -195,32 +174,23 @@ void Server::accept_loop(int lfd, bool lmtp) {
 
 void Server::lmtp_session(int fd, std::uint64_t num) {
     Conn c(fd, &stopping_);
-    const std::string id = fmt::format("lmtp-{:x}", num);
     const auto snap = snap_.get();
-    const std::uint64_t size_limit = snap->config.store.message_size_limit;
-    const std::uint64_t spool_threshold = snap->config.store.spool_threshold;
-    c.set_write_timeout(std::chrono::seconds(snap->config.store.write_timeout));
-    log::debug("{}: connect", id);
-    if (!c.send(fmt::format("220 {} LMTP pampero-store ready\r\n", hostname_))) return;
-
-    bool greeted = false;
-    std::optional<std::string> mail;
-    std::optional<std::uint64_t> size_hint;  // MAIL ... SIZE=
-    std::vector<Recipient> rcpts;
-    int errors = 0;
-    Envelope env;
-    env.session_id = id;
-    auto reset = [&] {
-        mail.reset();
-        rcpts.clear();
-    };
-    auto reply = [&](const lmtp::Reply& r) { c.queue(r.wire()); };
+    const StoreConfig& sc = snap->config.store;
+    LmtpSession s(store_, {hostname_, fmt::format("lmtp-{:x}", num), sc.message_size_limit,
+                           sc.spool_threshold, sc.mail_root});
+    c.set_write_timeout(std::chrono::seconds(sc.write_timeout));
+    log::debug("lmtp-{:x}: connect", num);
+    if (!c.send(s.greeting())) return;
 
     std::string line;
     for (;;) {
-        const auto st = c.read_line(line, lmtp::kMaxCommandLine, kCommandTimeout, !mail.has_value());
+        // Between transactions a graceful stop may interrupt the wait; inside one the
+        // client gets to finish it.
+        const auto st =
+            c.read_line(line, lmtp::kMaxCommandLine, kCommandTimeout, !s.in_transaction());
+        LmtpSession::Output out;
         if (st == Conn::Status::too_long) {
-            reply({500, "5.5.2", "Error: command line too long"});
+            out = s.line_too_long();
         } else if (st == Conn::Status::timeout) {
             c.send("421 4.4.2 Error: timeout exceeded\r\n");
             break;
@@ -228,147 +198,34 @@ void Server::lmtp_session(int fd, std::uint64_t num) {
             c.send("421 4.3.2 Service shutting down\r\n");
             break;
         } else if (st == Conn::Status::write_timeout) {
-            log::info("{}: client did not read its replies for {}s; closing", id,
-                      snap->config.store.write_timeout);
+            log::info("lmtp-{:x}: client did not read its replies for {}s; closing", num,
+                      sc.write_timeout);
             break;
         } else if (st != Conn::Status::ok) {
             break;
+        } else {
+            out = s.command(line);
         }
-        if (st == Conn::Status::too_long) {
-            if (++errors > kMaxErrors) {
-                c.send("421 4.7.0 Error: too many errors\r\n");
-                break;
-            }
-            continue;
+        c.queue(out.reply);
+        if (out.close) {
+            c.flush();
+            return;
         }
-        auto parsed = lmtp::parse_command(line);
-        if (!parsed.command) {
-            reply(*parsed.error);
-            if (++errors > kMaxErrors) {
-                c.send("421 4.7.0 Error: too many errors\r\n");
+        // DATA: the raw bytes go to the session up to its end marker; what follows that in
+        // the buffer is the next pipelined command.
+        while (s.in_data()) {
+            LmtpSession::Output done;
+            c.consume(s.data(c.buffered(), done));
+            if (!s.in_data()) {
+                c.queue(done.reply);
                 break;
             }
-            continue;
-        }
-        const lmtp::Command& cmd = *parsed.command;
-        switch (cmd.verb) {
-            case lmtp::Verb::lhlo:
-                reset();
-                greeted = true;
-                env.helo = cmd.argument;
-                c.queue(lmtp::wire_multiline(
-                    250, {hostname_, "PIPELINING", "ENHANCEDSTATUSCODES", "8BITMIME",
-                          fmt::format("SIZE {}", size_limit), std::string(lmtp::kLocalOnlyParam)}));
-                break;
-            case lmtp::Verb::mail:
-                if (!greeted) reply({503, "5.5.1", "Error: send LHLO first"});
-                else if (mail) reply({503, "5.5.1", "Error: nested MAIL command"});
-                else if (cmd.size && *cmd.size > size_limit) reply(Store::too_big());
-                else {
-                    mail = cmd.path;
-                    size_hint = cmd.size;
-                    env.sender = cmd.path;
-                    reply({250, "2.1.0", "Ok"});
-                }
-                break;
-            case lmtp::Verb::rcpt: {
-                if (!mail) {
-                    reply({503, "5.5.1", "Error: need MAIL command"});
-                    break;
-                }
-                if (rcpts.size() >= kMaxRecipients) {
-                    reply({452, "4.5.3", "Error: too many recipients"});
-                    break;
-                }
-                auto r = store_.accept_recipient(cmd.path, cmd.local_only, size_hint);
-                if (auto* rep = std::get_if<lmtp::Reply>(&r)) {
-                    log::info("{}: from=<{}> to=<{}>: {} {} {}", id, env.sender, cmd.path, rep->code,
-                              rep->enhanced, rep->text);
-                    reply(*rep);
-                } else {
-                    rcpts.push_back(std::move(std::get<Recipient>(r)));
-                    reply({250, "2.1.5", "Ok"});
-                }
-                break;
-            }
-            case lmtp::Verb::data: {
-                if (!mail) {
-                    reply({503, "5.5.1", "Error: need MAIL command"});
-                    break;
-                }
-                if (rcpts.empty()) {
-                    reply({503, "5.5.1", "Error: no valid recipients"});
-                    break;
-                }
-                c.queue("354 End data with <CR><LF>.<CR><LF>\r\n");
-                lmtp::DataDecoder dec(size_limit);
-                // Above the threshold the message goes to an unnamed spool file (spool.hpp)
-                // as it is decoded, so a session holds at most threshold + one read.
-                std::optional<Spool> spool;
-                std::optional<Error> spool_error;
-                auto spill = [&] {
-                    if (!spool && !spool_error) {
-                        auto sp = open_spool(snap->config.store.mail_root, rcpts, id);
-                        if (sp)
-                            spool.emplace(std::move(*sp));
-                        else
-                            spool_error = sp.error();
-                    }
-                    if (spool && !spool_error) {
-                        if (auto w = spool->append(dec.message()); !w) spool_error = w.error();
-                    }
-                    dec.drain();  // after a spool error too: the rest is read and dropped
-                };
-                bool lost = false;
-                while (!dec.done()) {
-                    const std::size_t used = dec.feed(c.buffered());
-                    c.consume(used);
-                    if (!dec.overflow() &&
-                        (spool || spool_error || dec.message().size() > spool_threshold)) {
-                        spill();
-                    }
-                    if (dec.done()) break;
-                    const auto fs = c.fill(kDataTimeout);
-                    if (fs != Conn::Status::ok) {
-                        if (fs == Conn::Status::timeout) c.send("421 4.4.2 Error: timeout exceeded\r\n");
-                        lost = true;
-                        break;
-                    }
-                }
-                if (lost) {
-                    log::info("{}: connection lost during DATA; nothing acknowledged", id);
-                    return;
-                }
-                if (dec.overflow()) {
-                    log::info("{}: message of {} octets exceeds the limit of {}", id, dec.octets(), size_limit);
-                    for (std::size_t i = 0; i < rcpts.size(); ++i) reply(Store::too_big());
-                } else if (spool || spool_error) {
-                    Result<std::string_view> whole =
-                        spool_error ? Result<std::string_view>(*spool_error) : spool->view();
-                    if (whole) {
-                        for (const auto& r : store_.deliver(env, *whole, rcpts)) reply(r);
-                    } else {
-                        log::error("{}: from=<{}>: {}", id, env.sender, whole.error().message);
-                        for (std::size_t i = 0; i < rcpts.size(); ++i) {
-                            reply({452, "4.3.1", "Insufficient system storage"});
-                        }
-                    }
-                } else {
-                    for (const auto& r : store_.deliver(env, dec.message(), rcpts)) reply(r);
-                }
-                reset();
-                break;
-            }
-            case lmtp::Verb::rset:
-                reset();
-                reply({250, "2.0.0", "Ok"});
-                break;
-            case lmtp::Verb::noop: reply({250, "2.0.0", "Ok"}); break;
-            case lmtp::Verb::vrfy: reply({252, "2.5.2", "Cannot VRFY user; try RCPT"}); break;
-            case lmtp::Verb::quit:
-                c.send("221 2.0.0 Bye\r\n");
+            const auto fs = c.fill(kDataTimeout);
+            if (fs != Conn::Status::ok) {
+                if (fs == Conn::Status::timeout) c.send("421 4.4.2 Error: timeout exceeded\r\n");
+                s.data_lost();
                 return;
-            default: reply({500, "5.5.2", "Error: command not recognized"}); break;
+            }
         }
     }
     c.flush();

@@ -11,11 +11,10 @@
 // Access: unix sockets get store.socket_owner/group/mode; a TCP peer outside
 // store.lmtp_clients / store.socketmap_clients gets "421 4.7.0 ... not allowed" (LMTP) or
 // is closed (socketmap), with a warning (at most once a second).
-// Per-session bounds: command lines (lmtp_codec.hpp), kMaxRecipients recipients per
-// transaction (then 452 4.5.3), kMaxErrors bad commands (then 421 4.7.0 and close),
-// message size (SIZE, 552 5.3.4), 300 s idle before a command, 600 s for DATA,
-// store.write_timeout for the client to take a reply (then the session closes); DATA above
-// store.spool_threshold is kept in a file (spool.hpp), not in memory.
+// Per-session bounds: the LMTP dialog's (command lines, recipients, errors, message size,
+// spooling) are enforced by LmtpSession (lmtp_session.hpp); the server keeps the clock:
+// 300 s idle before a command, 600 s for DATA, store.write_timeout for the client to take
+// a reply (then the session closes).
 // stop(): stops accepting; idle sessions are told 421 4.3.2 and closed; a session inside
 // a transaction finishes it first (bounded by the grace period), so no acknowledged
 // delivery is cut short.
@@ -37,21 +36,19 @@
 namespace pampero::store {
 
 constexpr int kMaxLmtpSessions = 256;
-constexpr std::size_t kMaxRecipients = 1000;
-constexpr int kMaxErrors = 100;
 
 // A warning at most once a second, counting the ones it swallowed. One thread uses it.
 class RateLimitedLog {
-public:
+  public:
     void hit(const std::string& what);
 
-private:
+  private:
     std::chrono::steady_clock::time_point last_{};
     int suppressed_ = 0;
 };
 
 class Server {
-public:
+  public:
     Server(Store& store, SocketmapService& maps, SnapshotHolder& snapshot)
         : store_(store), maps_(maps), snap_(snapshot) {}
     ~Server() { stop(std::chrono::seconds(0)); }  // after a successful stop(): nothing left
@@ -63,7 +60,7 @@ public:
     // object, so the caller must end the process without running destructors.
     bool stop(std::chrono::seconds grace);
 
-private:
+  private:
     void accept_loop(int fd, bool lmtp);
     void lmtp_session(int fd, std::uint64_t id);
     void socketmap_session(int fd);
