@@ -1,17 +1,14 @@
 #include "server.hpp"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <asio.hpp>
 #include <atomic>
 #include <charconv>
@@ -23,6 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "dialog.hpp"
 #include "input_buffer.hpp"
 #include "log_throttle.hpp"
 #include "pampero/common/log.hpp"
@@ -83,68 +81,6 @@ constexpr std::size_t kInitialBuffer = 4 * 1024;
 constexpr std::size_t kMinRead = 1024;
 constexpr std::size_t kKeepBuffer = 128 * 1024;
 constexpr std::size_t kMaxBuffer = proto::kMaxPacketLength + 4 + kMinRead;
-
-// The macros the MTA defined, per stage, as libmilter keeps them: a new 'D' packet for a
-// stage replaces that stage's macros; a lookup searches the latest stage first; "i" and
-// "{i}" are the same name.
-class MacroStore {
-  public:
-    static constexpr std::string_view kStages = "CHMRTEN";  // libmilter's order
-
-    void set(char stage, const std::vector<std::pair<std::string_view, std::string_view>>& pairs) {
-        const auto i = kStages.find(stage);
-        if (i == std::string_view::npos) return;  // a stage we never look at
-        auto& v = stages_[i];
-        v.clear();
-        for (const auto& [n, val] : pairs) v.emplace_back(std::string(bare(n)), std::string(val));
-    }
-
-    std::optional<std::string_view> get(std::string_view name) const {
-        name = bare(name);
-        for (std::size_t i = stages_.size(); i-- > 0;) {
-            for (const auto& [n, v] : stages_[i]) {
-                if (n == name) return std::string_view(v);
-            }
-        }
-        return std::nullopt;
-    }
-
-    // The stage `from` and every later one: the end of a transaction drops its macros
-    // (MAIL, RCPT, DATA, end of message, end of headers), so a queue id or a refused
-    // recipient's "error" mailer never leaks into the next one.
-    void clear_from(char from) {
-        for (std::size_t i = kStages.find(from); i < stages_.size(); ++i) stages_[i].clear();
-    }
-
-  private:
-    static std::string_view bare(std::string_view n) {
-        if (n.size() >= 2 && n.front() == '{' && n.back() == '}') return n.substr(1, n.size() - 2);
-        return n;
-    }
-    std::array<std::vector<std::pair<std::string, std::string>>, kStages.size()> stages_;
-};
-
-// The client address of a 'C' packet as Session wants it: canonical text for IPv4 and
-// IPv6 ("IPv6:" prefix, as sendmail writes it, removed); empty for a local or unknown
-// client; nullopt when the address does not parse.
-std::optional<std::string> client_ip(const proto::Connect& c) {
-    if (c.family != '4' && c.family != '6') return std::string();
-    std::string_view a = c.address;
-    if (c.family == '6' && a.size() >= 5 && strncasecmp(a.data(), "IPv6:", 5) == 0)
-        a.remove_prefix(5);
-    const std::string text(a);
-    char out[INET6_ADDRSTRLEN] = {};
-    if (c.family == '4') {
-        in_addr v4{};
-        if (inet_pton(AF_INET, text.c_str(), &v4) != 1) return std::nullopt;
-        inet_ntop(AF_INET, &v4, out, sizeof out);
-    } else {
-        in6_addr v6{};
-        if (inet_pton(AF_INET6, text.c_str(), &v6) != 1) return std::nullopt;
-        inet_ntop(AF_INET6, &v6, out, sizeof out);
-    }
-    return std::string(out);
-}
 
 }  // namespace
 
@@ -238,9 +174,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
           socket_(std::move(socket)),
           timer_(socket_.get_executor()),
           id_(id),
-          in_(kInitialBuffer, kMinRead, kKeepBuffer, kMaxBuffer) {
-        name_ = srv_.new_session_name();
-        session_ = std::make_unique<Session>(srv_.services, name_);
+          in_(kInitialBuffer, kMinRead, kKeepBuffer, kMaxBuffer),
+          dialog_(server.services, [&server] { return server.new_session_name(); }) {
         ++loop_.live;
     }
     ~Connection() {
@@ -295,13 +230,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
             return;
         }
         if (in_.empty()) {
-            log::info("{}: no word from the MTA for {} s; closing the connection", name_,
+            log::info("{}: no word from the MTA for {} s; closing the connection", dialog_.name(),
                       srv_.options.timeout);
         } else {
             log::info(
                 "{}: no whole packet from the MTA in {} s ({} octets of one buffered); "
                 "closing the connection",
-                name_, srv_.options.timeout, in_.data().size());
+                dialog_.name(), srv_.options.timeout, in_.data().size());
         }
         close();
     }
@@ -309,7 +244,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // Nothing to finish: outside a transaction, no half packet buffered and nothing
     // waiting in the socket.
     bool idle() {
-        if (in_transaction_ || !in_.empty()) return false;
+        if (dialog_.in_transaction() || !in_.empty()) return false;
         std::error_code ec;
         const std::size_t waiting = socket_.available(ec);
         return ec || waiting == 0;
@@ -344,7 +279,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         }
         if (ec) {
             if (ec != asio::error::eof && ec != asio::error::operation_aborted && !closed_) {
-                log::debug("{}: read: {}", name_, ec.message());
+                log::debug("{}: read: {}", dialog_.name(), ec.message());
             }
             close();
             return;
@@ -387,230 +322,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
     bool handle_buffered() {
         for (;;) {
             // Before negotiation only an 'O' packet may come: a small bound (protocol.hpp).
-            const proto::Framing f = proto::next_packet(
-                in_.data(), negotiated_ ? proto::kMaxPacketLength : proto::kMaxNegotiationLength);
+            const proto::Framing f = proto::next_packet(in_.data(), dialog_.max_packet_length());
             if (f.status == proto::Framing::Status::incomplete) return true;
             if (f.status == proto::Framing::Status::error) {
-                protocol_error(f.error, true);
+                dialog_.framing_error(f.error, out_);
                 return false;
             }
             touch();  // a whole packet: the next one has `timeout` seconds from now
             // The packet's views stay valid: consume() moves no octets.
             in_.consume(f.consumed);
-            if (!handle(f.packet)) return false;
+            if (!dialog_.feed(f.packet, out_)) return false;
         }
-    }
-
-    // Whether the MTA waits for a reply to this command, given what was negotiated.
-    bool reply_due(char command) const {
-        switch (command) {
-            case 'D':
-            case 'A':
-            case 'Q':
-            case 'K':
-                return false;
-            case 'L':
-                return !(protocol_ & proto::flag::nr_header);
-            case 'N':
-                return !(protocol_ & proto::flag::nr_eoh);
-            case 'B':
-                return !(protocol_ & proto::flag::nr_body);
-            case 'U':
-                return !(protocol_ & proto::flag::nr_unknown);
-            default:
-                return true;  // and for garbage: a 't' harms no one
-        }
-    }
-
-    void protocol_error(std::string_view why, bool reply) {
-        log::warning("{}: milter protocol error: {}; closing the connection", name_, why);
-        if (reply) (void)proto::encode_simple(out_, 't');
-    }
-
-    bool handle(const proto::Packet& p) {
-        auto command = proto::decode(p);
-        if (!command) {
-            protocol_error(command.error().message, reply_due(p.command));
-            return false;
-        }
-        if (!negotiated_ && p.command != 'O') {
-            protocol_error(fmt::format("command '{}' before option negotiation", p.command),
-                           reply_due(p.command));
-            return false;
-        }
-        return std::visit([this](const auto& c) { return on(c); }, *command);
-    }
-
-    // The one place a Reply becomes a milter answer.
-    void answer(const Reply& r, std::uint32_t no_reply_flag) {
-        if (protocol_ & no_reply_flag) {
-            // Negotiated only for steps whose Session call always proceeds; should that
-            // change, the verdict must not vanish silently.
-            if (r.kind != Reply::Kind::proceed) {
-                log::error("{}: a verdict ({} {}) at a step the MTA expects no reply for; not sent",
-                           session_->id(), r.rcode, r.xcode);
-            }
-            return;
-        }
-        if (r.kind == Reply::Kind::proceed || r.rcode.empty()) {
-            const char plain = r.kind == Reply::Kind::proceed  ? 'c'
-                               : r.kind == Reply::Kind::reject ? 'r'
-                                                               : 't';
-            (void)proto::encode_simple(out_, plain);
-            return;
-        }
-        // As smfi_setreply wrote it: "rcode xcode text", '%' doubled (Postfix undoes that).
-        std::string line = r.rcode;
-        if (!r.xcode.empty()) line += " " + r.xcode;
-        line += ' ';
-        for (char c : r.text) {
-            if (c == '%') line += '%';
-            line += c;
-        }
-        if (!proto::encode_reply_code(out_, line)) {
-            log::warning("{}: reply '{} {}' cannot be encoded; answering without its text", name_,
-                         r.rcode, r.xcode);
-            (void)proto::encode_simple(out_, r.kind == Reply::Kind::reject ? 'r' : 't');
-        }
-    }
-    void answer_continue(std::uint32_t no_reply_flag) { answer(Reply::ok(), no_reply_flag); }
-
-    void pick_up_queue_id() {
-        if (auto qid = macros_.get("i")) session_->set_queue_id(std::string(*qid));
-    }
-
-    bool on(const proto::OptionNegotiation& o) {
-        if (o.version < 2) {
-            protocol_error(fmt::format("MTA speaks milter protocol version {}", o.version), true);
-            return false;
-        }
-        constexpr std::uint32_t want_actions =
-            proto::action::add_headers | proto::action::change_headers | proto::action::delete_rcpt;
-        if ((o.actions & want_actions) != want_actions) {
-            log::warning("the MTA does not offer all milter actions pampero uses (offered {:#x})",
-                         o.actions);
-        }
-        if (!(o.protocol & proto::flag::rcpt_rej)) {
-            log::warning("the MTA cannot show refused recipients: the guard counts only its own");
-        }
-        // See server.hpp for why each of these, and why not NOEOH.
-        constexpr std::uint32_t want_protocol =
-            proto::flag::rcpt_rej | proto::flag::no_unknown | proto::flag::header_leading_space |
-            proto::flag::nr_header | proto::flag::nr_body | proto::flag::nr_eoh |
-            proto::flag::no_helo | proto::flag::no_data | proto::flag::nr_mail;
-        protocol_ = o.protocol & want_protocol;
-        negotiated_ = true;
-        session_->set_verbatim_headers((protocol_ & proto::flag::header_leading_space) != 0);
-        proto::encode_negotiation(
-            out_, {std::min(o.version, proto::kVersion), o.actions & want_actions, protocol_});
-        return true;
-    }
-    bool on(const proto::Macros& m) {
-        macros_.set(m.stage, m.pairs);
-        return true;
-    }
-    bool on(const proto::Connect& c) {
-        const auto ip = client_ip(c);
-        if (!ip) {
-            protocol_error(fmt::format("client address '{}' does not parse", c.address), true);
-            return false;
-        }
-        answer(session_->connect(*ip), proto::flag::nr_connect);
-        return true;
-    }
-    bool on(const proto::Helo&) {
-        answer_continue(proto::flag::nr_helo);
-        return true;
-    }
-    bool on(const proto::Mail& m) {
-        in_transaction_ = true;
-        const auto auth = macros_.get("{auth_authen}");
-        answer(session_->mail_from(std::string(m.args[0]), auth && !auth->empty()),
-               proto::flag::nr_mail);
-        return true;
-    }
-    bool on(const proto::Rcpt& r) {
-        pick_up_queue_id();
-        const auto mailer = macros_.get("{rcpt_mailer}");
-        answer(session_->rcpt(std::string(r.args[0]), mailer && *mailer == "error"),
-               proto::flag::nr_rcpt);
-        return true;
-    }
-    bool on(const proto::Data&) {
-        answer_continue(proto::flag::nr_data);
-        return true;
-    }
-    bool on(const proto::Header& h) {
-        session_->header(std::string(h.name), std::string(h.value));
-        answer_continue(proto::flag::nr_header);
-        return true;
-    }
-    bool on(const proto::EndOfHeaders&) {
-        answer_continue(proto::flag::nr_eoh);
-        return true;
-    }
-    bool on(const proto::Body& b) {
-        session_->body(b.chunk);
-        answer_continue(proto::flag::nr_body);
-        return true;
-    }
-    bool on(const proto::EndOfMessage& e) {
-        if (!e.chunk.empty()) session_->body(e.chunk);
-        pick_up_queue_id();
-        EndOfMessage eom = session_->end_of_message();
-        if (!eom.log_line.empty()) log::info("{}", eom.log_line);
-        if (eom.reply.kind != Reply::Kind::proceed) {
-            answer(eom.reply, 0);
-        } else {
-            // Every change and the verdict leave in one write; a change that cannot be
-            // encoded sends none of them: a recipient we meant to refuse could otherwise be
-            // delivered, so the MTA retries instead.
-            std::string changes;
-            bool ok = true;
-            for (const auto& rcpt : eom.delete_recipients)
-                ok = ok && proto::encode_delete_rcpt(changes, rcpt);
-            for (const auto& [name, index] : eom.delete_headers) {
-                ok = ok && index > 0 &&
-                     proto::encode_change_header(changes, static_cast<std::uint32_t>(index), name,
-                                                 "");
-            }
-            for (const auto& [name, value] : eom.add_headers)
-                ok = ok && proto::encode_add_header(changes, name, value);
-            if (ok) {
-                out_ += changes;
-                answer_continue(0);
-            } else {
-                log::error("{}: applying the verdict failed; answering 451", session_->id());
-                answer(
-                    Reply::tempfail("451", "4.3.0", "Temporary internal failure, try again later"),
-                    0);
-            }
-        }
-        end_transaction();
-        return true;
-    }
-    bool on(const proto::Abort&) {
-        end_transaction();
-        return true;
-    }
-    bool on(const proto::Quit&) { return false; }
-    bool on(const proto::QuitNewConnection&) {
-        end_transaction();
-        macros_.clear_from('C');
-        name_ = srv_.new_session_name();
-        session_ = std::make_unique<Session>(srv_.services, name_);
-        session_->set_verbatim_headers((protocol_ & proto::flag::header_leading_space) != 0);
-        return true;
-    }
-    bool on(const proto::Unknown&) {
-        answer_continue(proto::flag::nr_unknown);
-        return true;
-    }
-
-    void end_transaction() {
-        session_->reset_message();
-        macros_.clear_from('M');
-        in_transaction_ = false;
     }
 
     Server::Impl& srv_;
@@ -618,15 +340,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     Socket socket_;
     asio::steady_timer timer_;
     std::uint64_t id_;
-    std::string name_;
-    std::unique_ptr<Session> session_;
-    MacroStore macros_;
-    std::uint32_t protocol_ = 0;  // negotiated SMFIP_* flags
-    bool negotiated_ = false;
     InputBuffer in_;   // read and not yet handled
+    Dialog dialog_;    // the milter protocol (dialog.hpp)
     std::string out_;  // the replies of this step, written at once
     Clock::time_point deadline_;
-    bool in_transaction_ = false;
     bool draining_ = false;
     bool reading_ = false;
     bool closed_ = false;

@@ -18,32 +18,17 @@
 // pampero kept 0.41-0.62 of its throughput alone. Here one read takes every packet the
 // MTA pipelined, and every reply of one step leaves in one write.
 //
-// What it negotiates (protocol.hpp names the bits), and why:
-//   actions   add headers, change headers, delete recipients: what EndOfMessage asks for.
-//   RCPT_REJ  the MTA shows us recipients it refused itself ({rcpt_mailer} "error"), so the
-//             guard counts a dictionary attack that Postfix's own checks stop first.
-//   HDR_LEADSPC  header values exactly as sent, so rules see what the client wrote.
-//   NOUNKNOWN    unknown SMTP commands are none of our business.
-//   NR_HDR, NR_BODY, NR_EOH  no reply per header, body chunk and end of headers: the
-//             MTA streams them and waits only at end of message. (NR_EOH rather than
-//             NOEOH: same round trips saved, and clients that always send EOH, such as
-//             miltertest, keep working.)
-//   NOHELO, NODATA  those stages decide nothing here. Postfix still queues their macros,
-//             in its output buffer: they leave with the next command it waits on, no
-//             extra packet (milter8_event writes macros and command, and flushes only
-//             when it reads a reply).
-//   NR_MAIL   MAIL decides nothing either (Session::mail_from always proceeds): no reply,
-//             so MAIL travels with the first RCPT. With these three a message costs four
-//             round trips (negotiation, connect, each RCPT, end of message) instead of
-//             seven. A client that sends a skipped command anyway still gets its reply.
+// The milter protocol itself (macros, which step owes a reply, what is negotiated and
+// why: four round trips a message) is the Dialog's (dialog.hpp): a Connection here reads,
+// frames packets, feeds them to its Dialog and writes what it returns.
 // TCP: TCP_NODELAY on every accepted socket (a reply never waits for an ACK), and
 // TCP_QUICKACK after a read that gets no reply (macros, headers under NR_HDR): the MTA's
 // next small write does not wait under Nagle for our delayed ACK. Measured with
 // bench/milter-latency: TCP now costs what a unix socket does.
 //
 // Errors: a protocol error (protocol.hpp) or an unexpected command gets 't' (tempfail)
-// if the MTA waits for a reply, one log line with the connection id, and that connection
-// is closed; the others go on.
+// if the MTA waits for a reply, one log line with the connection id (dialog.hpp), and
+// that connection is closed; the others go on.
 //
 // Bounds on what a peer can make us hold, whatever it sends (issue 8):
 //   connections  at most `max_connections` at once. One more is accepted and closed at

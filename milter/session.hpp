@@ -1,6 +1,6 @@
 // session.hpp - one SMTP connection as the milter sees it, free of the milter protocol.
 //
-// The milter server (server.cpp) feeds a Session and applies what it returns;
+// The milter dialog (dialog.cpp) feeds a Session and applies what it returns;
 // everything that decides lives here, so it is unit-tested without an MTA.
 //
 // Order of events and what each decides:
