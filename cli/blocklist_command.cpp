@@ -7,7 +7,8 @@
 //     a reversed IP goes to a uri_domain list when --zone names it).
 //       ZONE MODE SUBJECT STATUS A,A... [rules=R,R] [errors=A,A]
 //     STATUS is listed, not-listed, timeout, error or not-loaded; "-" for no A value.
-//     --json: {"zone","mode","target","subject","status","a":[],"txt":[],"rules":[],"errors":[],"detail"}
+//     --json:
+//     {"zone","mode","target","subject","status","a":[],"txt":[],"rules":[],"errors":[],"detail"}
 //     Exit 0 when every lookup got an answer (listed or not), 75 when one timed out or
 //     failed, 1 when no list takes the subject.
 //   pamperoctl blocklist check [--zone ZONE]
@@ -83,23 +84,29 @@ int blocklist_lookup(Context& ctx, const BlocklistLookupOptions& o) {
             const auto& c = lists->lists()[i];
             if (!o.zone.empty() && c.zone != o.zone) continue;
             if (c.ip_target() && !is_ip) continue;  // names never go to IP lists
-            if (!c.ip_target() && is_ip && o.zone.empty()) continue;  // IPs go to a dnset only by --zone
+            if (!c.ip_target() && is_ip && o.zone.empty())
+                continue;  // IPs go to a dnset only by --zone
             any = true;
             const auto a = lists->lookup(i, subject);
             if (a.status == scan::BlocklistAnswer::Status::bad_subject) continue;
-            if (a.status == scan::BlocklistAnswer::Status::timeout || a.status == scan::BlocklistAnswer::Status::error ||
+            if (a.status == scan::BlocklistAnswer::Status::timeout ||
+                a.status == scan::BlocklistAnswer::Status::error ||
                 a.status == scan::BlocklistAnswer::Status::not_loaded) {
                 trouble = true;
             }
             if (o.json) {
-                std::printf("{\"zone\":%s,\"mode\":\"%s\",\"target\":\"%s\",\"subject\":%s,\"status\":\"%s\","
-                            "\"a\":[%s],\"txt\":[%s],\"rules\":[%s],\"errors\":[%s],\"detail\":%s}\n",
-                            json_str(c.zone).c_str(), to_string(c.mode), to_string(c.target), json_str(subject).c_str(),
-                            to_string(a.status), join_ips(a.a, true).c_str(), join(a.txt, true).c_str(),
-                            join(a.rules, true).c_str(), join_ips(a.errors, true).c_str(), json_str(a.detail).c_str());
+                std::printf(
+                    "{\"zone\":%s,\"mode\":\"%s\",\"target\":\"%s\",\"subject\":%s,\"status\":\"%"
+                    "s\","
+                    "\"a\":[%s],\"txt\":[%s],\"rules\":[%s],\"errors\":[%s],\"detail\":%s}\n",
+                    json_str(c.zone).c_str(), to_string(c.mode), to_string(c.target),
+                    json_str(subject).c_str(), to_string(a.status), join_ips(a.a, true).c_str(),
+                    join(a.txt, true).c_str(), join(a.rules, true).c_str(),
+                    join_ips(a.errors, true).c_str(), json_str(a.detail).c_str());
             } else {
-                std::string line = fmt::format("{} {} {} {} {}", c.zone, to_string(c.mode), subject, to_string(a.status),
-                                               a.a.empty() ? "-" : join_ips(a.a, false));
+                std::string line =
+                    fmt::format("{} {} {} {} {}", c.zone, to_string(c.mode), subject,
+                                to_string(a.status), a.a.empty() ? "-" : join_ips(a.a, false));
                 if (!a.rules.empty()) line += " rules=" + join(a.rules, false);
                 if (!a.errors.empty()) line += " errors=" + join_ips(a.errors, false);
                 if (!a.detail.empty()) line += " (" + a.detail + ")";
@@ -108,8 +115,9 @@ int blocklist_lookup(Context& ctx, const BlocklistLookupOptions& o) {
         }
     }
     std::fflush(stdout);
-    if (!any) return fail(o.zone.empty() ? "no configured blocklist takes these subjects"
-                                         : "no configured blocklist " + o.zone + " takes these subjects");
+    if (!any)
+        return fail(o.zone.empty() ? "no configured blocklist takes these subjects"
+                                   : "no configured blocklist " + o.zone + " takes these subjects");
     return trouble ? kExitTempFail : 0;
 }
 
@@ -127,11 +135,13 @@ int blocklist_check(Context& ctx, const std::string& zone) {
             std::printf("%s %s ok\n", c.zone.c_str(), to_string(c.mode));
         } else {
             failed = true;
-            std::printf("%s %s FAILED: %s\n", c.zone.c_str(), to_string(c.mode), st.error().message.c_str());
+            std::printf("%s %s FAILED: %s\n", c.zone.c_str(), to_string(c.mode),
+                        st.error().message.c_str());
         }
     }
     std::fflush(stdout);
-    if (!any) return fail(zone.empty() ? "no blocklists configured" : "no configured blocklist " + zone);
+    if (!any)
+        return fail(zone.empty() ? "no blocklists configured" : "no configured blocklist " + zone);
     return failed ? kExitTempFail : 0;
 }
 

@@ -19,13 +19,13 @@ constexpr int kExitConfig = 78;
 
 // Loads what a command needs on first use; a failure prints and exits.
 class Context {
-public:
+  public:
     explicit Context(std::string& config_path) : path_(config_path) {}
     const Config& config();
     DirectoryAdmin& directory();
     const scan::Levels& levels();
 
-private:
+  private:
     std::string& path_;
     std::optional<Config> config_;
     std::unique_ptr<DirectoryAdmin> directory_;

@@ -118,7 +118,9 @@ Result<ImportedContacts> parse_csv(const std::string& text) {
     ImportedContacts out;
     std::set<std::string> seen;
     auto field = [](const std::vector<std::string>& f, int col) {
-        return col >= 0 && static_cast<std::size_t>(col) < f.size() ? f[static_cast<std::size_t>(col)] : std::string();
+        return col >= 0 && static_cast<std::size_t>(col) < f.size()
+                   ? f[static_cast<std::size_t>(col)]
+                   : std::string();
     };
     for (std::size_t i = 1; i < lines.size(); ++i) {
         if (lines[i].empty()) continue;

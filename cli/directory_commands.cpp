@@ -88,7 +88,9 @@ int user_add(Context& c, const std::string& address, const UserOptions& o) {
     if (!a) return kExitBadInput;
     auto local = c.directory().is_local_domain(a->domain);
     if (!local) return fail(local.error());
-    if (!*local) return fail(fmt::format("domain {} is not local (pamperoctl domain add {})", a->domain, a->domain));
+    if (!*local)
+        return fail(
+            fmt::format("domain {} is not local (pamperoctl domain add {})", a->domain, a->domain));
     User u;
     u.address = a->full();
     if (o.level) {
@@ -103,7 +105,8 @@ int user_add(Context& c, const std::string& address, const UserOptions& o) {
     }
     u.node = o.node.value_or(c.config().store.node);
     u.maildir = o.maildir.value_or(a->domain + "/" + a->local + "/");
-    if (u.maildir.empty() || u.maildir.front() == '/' || u.maildir.find("..") != std::string::npos) {
+    if (u.maildir.empty() || u.maildir.front() == '/' ||
+        u.maildir.find("..") != std::string::npos) {
         return fail(fmt::format("maildir '{}' must be a relative path without '..'", u.maildir));
     }
     auto existing = c.directory().find_user(u.address);
@@ -154,10 +157,13 @@ int user_migrate(Context& c, const std::string& address, const MigrateOptions& o
     if (!u) return rc;
     if (o.node) {
         MailboxLocation to{*o.node, o.maildir.value_or(u->maildir)};
-        if (to.maildir.empty() || to.maildir.front() == '/' || to.maildir.find("..") != std::string::npos) {
-            return fail(fmt::format("maildir '{}' must be a relative path without '..'", to.maildir));
+        if (to.maildir.empty() || to.maildir.front() == '/' ||
+            to.maildir.find("..") != std::string::npos) {
+            return fail(
+                fmt::format("maildir '{}' must be a relative path without '..'", to.maildir));
         }
-        if (to.node == u->node && to.maildir == u->maildir) return fail("that is where the mailbox is now");
+        if (to.node == u->node && to.maildir == u->maildir)
+            return fail("that is where the mailbox is now");
         u->migration = to;
     } else if (!u->migration) {
         return fail(fmt::format("user <{}> is not being migrated", u->address));
@@ -216,9 +222,12 @@ int level_list(Context& c) {
 int list_change(Context& c, bool add, const std::string& kind, const std::string& pattern,
                 const std::string& user) {
     ListEntry e;
-    if (kind == "white") e.kind = ListKind::white;
-    else if (kind == "black") e.kind = ListKind::black;
-    else return fail(fmt::format("list kind must be white or black, not '{}'", kind));
+    if (kind == "white")
+        e.kind = ListKind::white;
+    else if (kind == "black")
+        e.kind = ListKind::black;
+    else
+        return fail(fmt::format("list kind must be white or black, not '{}'", kind));
     if (!pattern.empty() && pattern.front() == '@') {
         auto d = normalize_domain(pattern.substr(1));
         if (!d) return fail(fmt::format("'{}' is not an address or @domain", pattern));
@@ -264,7 +273,8 @@ int contacts_import(Context& c, const std::string& address, const std::string& f
     auto parsed = parse_contacts(text.str());
     if (!parsed) return fail(file + ": " + parsed.error().message);
     for (const auto& s : parsed->skipped) {
-        std::fprintf(stderr, "pamperoctl: %s: skipped '%s': not an address\n", file.c_str(), s.c_str());
+        std::fprintf(stderr, "pamperoctl: %s: skipped '%s': not an address\n", file.c_str(),
+                     s.c_str());
     }
     if (parsed->contacts.empty()) return fail(file + ": no addresses found");
     auto n = c.directory().add_contacts(a->full(), parsed->contacts);

@@ -9,8 +9,8 @@
 #include <sstream>
 
 #include "commands.hpp"
-#include "pampero/common/log.hpp"
 #include "pampero/common/config.hpp"
+#include "pampero/common/log.hpp"
 
 using namespace pampero;
 using namespace pampero::cli;
@@ -26,7 +26,9 @@ int main(int argc, char** argv) {
 
     Context ctx{config_path};
     std::function<int()> action;
-    auto on = [&](CLI::App* cmd, std::function<int()> fn) { cmd->callback([&action, fn] { action = fn; }); };
+    auto on = [&](CLI::App* cmd, std::function<int()> fn) {
+        cmd->callback([&action, fn] { action = fn; });
+    };
 
     // domain
     auto* domain = app.add_subcommand("domain", "local domains")->require_subcommand(1);
@@ -48,7 +50,8 @@ int main(int argc, char** argv) {
     u_add->add_option("--level", uo.level, "spam level (default: the levels file's default)");
     u_add->add_option("--quota", uo.quota, "quota such as 300M (default: the store's default)");
     u_add->add_option("--node", uo.node, "storage node (default: store.node)");
-    u_add->add_option("--maildir", uo.maildir, "maildir under mail_root (default: DOMAIN/LOCALPART/)");
+    u_add->add_option("--maildir", uo.maildir,
+                      "maildir under mail_root (default: DOMAIN/LOCALPART/)");
     on(u_add, [&] { return user_add(ctx, address, uo); });
     std::string level_arg;
     auto* u_lvl = user->add_subcommand("set-level", "change a user's spam level");
@@ -62,11 +65,14 @@ int main(int argc, char** argv) {
     u_del->add_option("ADDRESS", address)->required();
     on(u_del, [&] { return user_del(ctx, address); });
     MigrateOptions mo;
-    auto* u_mig = user->add_subcommand("migrate", "move a mailbox: deliver to both locations until --finish");
+    auto* u_mig =
+        user->add_subcommand("migrate", "move a mailbox: deliver to both locations until --finish");
     u_mig->add_option("ADDRESS", address)->required();
     u_mig->add_option("--node", mo.node, "start: the storage node the mailbox moves to");
-    u_mig->add_option("--maildir", mo.maildir, "start: its maildir there (default: the current one)");
-    u_mig->add_flag("--finish", mo.finish, "the copy is complete: the new location becomes the only one");
+    u_mig->add_option("--maildir", mo.maildir,
+                      "start: its maildir there (default: the current one)");
+    u_mig->add_flag("--finish", mo.finish,
+                    "the copy is complete: the new location becomes the only one");
     u_mig->add_flag("--cancel", mo.cancel, "stop delivering to the new location");
     on(u_mig, [&] { return user_migrate(ctx, address, mo); });
     auto* u_list = user->add_subcommand("list", "list users");
@@ -116,18 +122,22 @@ int main(int argc, char** argv) {
 
     // scan
     ScanOptions so;
-    auto* scan = app.add_subcommand("scan", "score messages as the milter would, with an explanation");
+    auto* scan =
+        app.add_subcommand("scan", "score messages as the milter would, with an explanation");
     scan->add_option("FILE", so.files, "message files")->required();
     scan->add_option("--rcpt", so.recipients, "recipient (repeatable; default: the default level)");
     scan->add_option("--from", so.sender, "envelope sender");
-    scan->add_option("--client-ip", so.client_ip, "the SMTP client's address (for the DNS blocklists)");
+    scan->add_option("--client-ip", so.client_ip,
+                     "the SMTP client's address (for the DNS blocklists)");
     scan->add_flag("--json", so.json, "one JSON object per message");
     on(scan, [&] { return scan_files(ctx, so); });
 
     // blocklist, mirror
-    auto* blocklist = app.add_subcommand("blocklist", "DNSBL/URIBL lists as configured")->require_subcommand(1);
+    auto* blocklist =
+        app.add_subcommand("blocklist", "DNSBL/URIBL lists as configured")->require_subcommand(1);
     BlocklistLookupOptions blo;
-    auto* bl_look = blocklist->add_subcommand("lookup", "look addresses or domains up in the lists");
+    auto* bl_look =
+        blocklist->add_subcommand("lookup", "look addresses or domains up in the lists");
     bl_look->add_option("SUBJECT", blo.subjects, "IPv4 addresses or domain names")->required();
     bl_look->add_option("--zone", blo.zone, "only this list");
     bl_look->add_flag("--json", blo.json, "one JSON object per list and subject");
@@ -137,17 +147,23 @@ int main(int argc, char** argv) {
     on(bl_check, [&] { return blocklist_check(ctx, blo.zone); });
     auto* mirror = app.add_subcommand("mirror", "blocklist mirror files")->require_subcommand(1);
     MirrorSyncOptions mso;
-    auto* m_sync = mirror->add_subcommand("sync", "fetch every list's sync: source, check it, put it in place");
+    auto* m_sync = mirror->add_subcommand(
+        "sync", "fetch every list's sync: source, check it, put it in place");
     m_sync->add_option("--zone", mso.zone, "only this list");
-    m_sync->add_option("--min-ratio", mso.min_ratio, "refuse a file with fewer entries than this share of the current one")
+    m_sync
+        ->add_option("--min-ratio", mso.min_ratio,
+                     "refuse a file with fewer entries than this share of the current one")
         ->capture_default_str();
-    m_sync->add_option("--timeout", mso.timeout, "seconds rsync may take per list")->capture_default_str();
+    m_sync->add_option("--timeout", mso.timeout, "seconds rsync may take per list")
+        ->capture_default_str();
     on(m_sync, [&] { return mirror_sync(ctx, mso); });
 
     // verdict-key
-    auto* vkey = app.add_subcommand("verdict-key", "keys signing the spam verdict")->require_subcommand(1);
+    auto* vkey =
+        app.add_subcommand("verdict-key", "keys signing the spam verdict")->require_subcommand(1);
     std::string key_file, key_id;
-    auto* vk_new = vkey->add_subcommand("new", "make FILE with a new key, or add one (last: verifies, does not sign)");
+    auto* vk_new = vkey->add_subcommand(
+        "new", "make FILE with a new key, or add one (last: verifies, does not sign)");
     vk_new->add_option("FILE", key_file)->required();
     vk_new->add_option("--id", key_id, "key id (default kYYYYMMDD-N)");
     on(vk_new, [&] { return verdict_key_new(key_file, key_id); });

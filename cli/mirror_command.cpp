@@ -83,9 +83,10 @@ std::string run_rsync(const std::string& url, const std::string& dest, int timeo
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
     const std::string io_timeout = "--timeout=" + std::to_string(std::max(1, timeout_s));
-    const std::string con_timeout = "--contimeout=" + std::to_string(std::min(60, std::max(1, timeout_s)));
-    std::vector<std::string> args = {"rsync", "--quiet", "--no-motd", "--times", io_timeout, con_timeout, "--",
-                                     url, dest};
+    const std::string con_timeout =
+        "--contimeout=" + std::to_string(std::min(60, std::max(1, timeout_s)));
+    std::vector<std::string> args = {"rsync",     "--quiet", "--no-motd", "--times", io_timeout,
+                                     con_timeout, "--",      url,         dest};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -100,7 +101,8 @@ std::string run_rsync(const std::string& url, const std::string& dest, int timeo
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
     bool killed = false;
     for (;;) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0) {
             ::kill(pid, SIGKILL);
             killed = true;
@@ -128,11 +130,14 @@ std::string run_rsync(const std::string& url, const std::string& dest, int timeo
         std::size_t nl = err.find('\n', pos);
         if (nl == std::string::npos) nl = err.size();
         const std::string line = err.substr(pos, nl - pos);
-        if (line.find_first_not_of(" \t\r") != std::string::npos && line.rfind("rsync error:", 0) != 0) last = line;
+        if (line.find_first_not_of(" \t\r") != std::string::npos &&
+            line.rfind("rsync error:", 0) != 0)
+            last = line;
         if (last.empty() && !line.empty()) last = line;
         pos = nl + 1;
     }
-    const std::string code = WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status)) : "killed by a signal";
+    const std::string code =
+        WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status)) : "killed by a signal";
     return "rsync failed (" + code + ")" + (last.empty() ? "" : ": " + one_line(last));
 }
 
@@ -145,12 +150,16 @@ Status sync_one(const BlocklistConfig& c, const MirrorSyncOptions& o, std::strin
 
     const fs::path lock_path = dir / ("." + file.filename().string() + ".sync.lock");
     Fd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
-    if (lock.fd < 0) return Error::temporary("cannot open " + lock_path.string() + ": " + std::strerror(errno));
-    if (::flock(lock.fd, LOCK_EX | LOCK_NB) != 0) return Error::temporary("another sync of " + c.file + " is running");
+    if (lock.fd < 0)
+        return Error::temporary("cannot open " + lock_path.string() + ": " + std::strerror(errno));
+    if (::flock(lock.fd, LOCK_EX | LOCK_NB) != 0)
+        return Error::temporary("another sync of " + c.file + " is running");
 
     TempDir tmp;
     std::string tmpl = (dir / ".pampero-sync-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) return Error::temporary("cannot create a temporary folder in " + dir.string() + ": " + std::strerror(errno));
+    if (!::mkdtemp(tmpl.data()))
+        return Error::temporary("cannot create a temporary folder in " + dir.string() + ": " +
+                                std::strerror(errno));
     tmp.path = tmpl;
     const std::string remote_name = c.sync.substr(c.sync.rfind('/') + 1);
     const fs::path incoming = tmp.path / remote_name;
@@ -161,18 +170,22 @@ Status sync_one(const BlocklistConfig& c, const MirrorSyncOptions& o, std::strin
         fs::copy_file(file, incoming, ec);  // basis for the delta only; failure is harmless
     }
 
-    if (auto why = run_rsync(c.sync, incoming.string(), o.timeout); !why.empty()) return Error::temporary(why);
+    if (auto why = run_rsync(c.sync, incoming.string(), o.timeout); !why.empty())
+        return Error::temporary(why);
 
     struct stat got {};
-    if (::stat(incoming.c_str(), &got) != 0) return Error::temporary("rsync left no file " + remote_name);
-    if (!S_ISREG(got.st_mode)) return Error::temporary("the remote " + remote_name + " is not a regular file");
+    if (::stat(incoming.c_str(), &got) != 0)
+        return Error::temporary("rsync left no file " + remote_name);
+    if (!S_ISREG(got.st_mode))
+        return Error::temporary("the remote " + remote_name + " is not a regular file");
 
     auto fresh = scan::Zone::load_file(incoming.string(), c.format);
     if (!fresh) return Error::temporary("downloaded file refused: " + fresh.error().message);
     const std::size_t new_entries = fresh.value()->stats().entries;
     std::size_t old_entries = 0;
     if (have_current) {
-        if (auto old = scan::Zone::load_file(c.file, c.format)) old_entries = old.value()->stats().entries;
+        if (auto old = scan::Zone::load_file(c.file, c.format))
+            old_entries = old.value()->stats().entries;
     }
     fresh = Error::temporary("");  // free the parsed copy before the next list
 
@@ -181,12 +194,14 @@ Status sync_one(const BlocklistConfig& c, const MirrorSyncOptions& o, std::strin
         return ok_status();
     }
     if (static_cast<double>(new_entries) < o.min_ratio * static_cast<double>(old_entries)) {
-        return Error::temporary(fmt::format("downloaded file refused: {} entries against {} now (below {:.0f}%)",
-                                            new_entries, old_entries, o.min_ratio * 100));
+        return Error::temporary(
+            fmt::format("downloaded file refused: {} entries against {} now (below {:.0f}%)",
+                        new_entries, old_entries, o.min_ratio * 100));
     }
     {
         Fd f(::open(incoming.c_str(), O_RDONLY | O_CLOEXEC));
-        if (f.fd < 0 || ::fsync(f.fd) != 0) return Error::temporary(std::string("fsync: ") + std::strerror(errno));
+        if (f.fd < 0 || ::fsync(f.fd) != 0)
+            return Error::temporary(std::string("fsync: ") + std::strerror(errno));
         ::fchmod(f.fd, 0644);
     }
     if (::rename(incoming.c_str(), c.file.c_str()) != 0) {
@@ -194,14 +209,16 @@ Status sync_one(const BlocklistConfig& c, const MirrorSyncOptions& o, std::strin
     }
     Fd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (d.fd >= 0) ::fsync(d.fd);
-    report = fmt::format("{} updated {} ({} entries, was {})", c.zone, c.file, new_entries, old_entries);
+    report =
+        fmt::format("{} updated {} ({} entries, was {})", c.zone, c.file, new_entries, old_entries);
     return ok_status();
 }
 
 }  // namespace
 
 int mirror_sync(Context& ctx, const MirrorSyncOptions& o) {
-    if (!(o.min_ratio >= 0 && o.min_ratio <= 1)) return fail("--min-ratio must be between 0 and 1", 64);
+    if (!(o.min_ratio >= 0 && o.min_ratio <= 1))
+        return fail("--min-ratio must be between 0 and 1", 64);
     if (o.timeout < 1 || o.timeout > 86400) return fail("--timeout must be 1..86400 seconds", 64);
     const Config& cfg = ctx.config();
     bool any = false, failed = false;
@@ -220,7 +237,8 @@ int mirror_sync(Context& ctx, const MirrorSyncOptions& o) {
         }
     }
     if (!any) {
-        if (!o.zone.empty()) return fail("no mirror list " + o.zone + " with a sync: source", kExitConfig);
+        if (!o.zone.empty())
+            return fail("no mirror list " + o.zone + " with a sync: source", kExitConfig);
         std::printf("no mirror list has a sync: source\n");
         return 0;
     }

@@ -30,7 +30,8 @@ namespace pampero::cli {
 namespace {
 
 // Writes `text` to `path` via PATH.tmp + fsync + rename; mode/owner as given.
-Status replace_file(const std::string& path, const std::string& text, mode_t mode, uid_t uid, gid_t gid) {
+Status replace_file(const std::string& path, const std::string& text, mode_t mode, uid_t uid,
+                    gid_t gid) {
     const std::string tmp = path + ".tmp";
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd < 0) return Error::temporary(fmt::format("{}: {}", tmp, std::strerror(errno)));
@@ -67,7 +68,7 @@ std::string default_id() {
 
 int verdict_key_new(const std::string& file, const std::string& id_arg) {
     std::string text;
-    struct stat st{};
+    struct stat st {};
     mode_t mode = 0640;
     uid_t uid = ::geteuid();
     gid_t gid = ::getegid();
@@ -86,8 +87,9 @@ int verdict_key_new(const std::string& file, const std::string& id_arg) {
     } else if (errno != ENOENT) {
         return fail(fmt::format("{}: {}", file, std::strerror(errno)), kExitConfig);
     } else {
-        text = "# pampero verdict keys: KEYID SECRET; the first key signs, every key verifies.\n"
-               "# Keep this file unreadable by others (pampero refuses it otherwise).\n";
+        text =
+            "# pampero verdict keys: KEYID SECRET; the first key signs, every key verifies.\n"
+            "# Keep this file unreadable by others (pampero refuses it otherwise).\n";
     }
     const std::string id = id_arg.empty() ? default_id() : id_arg;
     auto secret = scan::new_verdict_secret();
@@ -124,12 +126,15 @@ int verdict_key_promote(const std::string& file, const std::string& id) {
         seen_key = seen_key || is_key;
         (seen_key ? keys_text : before) += line + "\n";
     }
-    struct stat st{};
-    if (::stat(file.c_str(), &st) != 0) return fail(fmt::format("{}: {}", file, std::strerror(errno)), kExitConfig);
+    struct stat st {};
+    if (::stat(file.c_str(), &st) != 0)
+        return fail(fmt::format("{}: {}", file, std::strerror(errno)), kExitConfig);
     const std::string text = before + promoted + keys_text;
     auto check = scan::VerdictKeys::parse(text, file);
-    if (!check || check->signing().id != id) return fail(fmt::format("{}: could not move '{}' first", file, id));
-    if (auto s = replace_file(file, text, st.st_mode & 0770, st.st_uid, st.st_gid); !s) return fail(s.error());
+    if (!check || check->signing().id != id)
+        return fail(fmt::format("{}: could not move '{}' first", file, id));
+    if (auto s = replace_file(file, text, st.st_mode & 0770, st.st_uid, st.st_gid); !s)
+        return fail(s.error());
     std::printf("%s\n", id.c_str());
     return 0;
 }

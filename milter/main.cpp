@@ -8,8 +8,8 @@
 
 #include "pampero/common/config.hpp"
 #include "pampero/common/daemon.hpp"
-#include "pampero/common/pid_file.hpp"
 #include "pampero/common/log.hpp"
+#include "pampero/common/pid_file.hpp"
 #include "pampero/common/privileges.hpp"
 #include "pampero/common/state.hpp"
 #include "pampero/scan/blocklists.hpp"
@@ -180,10 +180,12 @@ int main(int argc, char** argv) {
                               cfg->antivirus, &lists, &keys};
 
     raise_descriptor_limit(cfg->milter.max_connections);
-    milter::Server server(services, {cfg->milter.socket, cfg->milter.threads, cfg->milter.timeout,
-                                     cfg->milter.max_connections,
-                                     {cfg->milter.socket_owner, cfg->milter.socket_group,
-                                      cfg->milter.socket_mode}});
+    milter::Server server(
+        services, {cfg->milter.socket,
+                   cfg->milter.threads,
+                   cfg->milter.timeout,
+                   cfg->milter.max_connections,
+                   {cfg->milter.socket_owner, cfg->milter.socket_group, cfg->milter.socket_mode}});
     // Before binding: a second instance is told it is one, not that the port is taken.
     std::optional<PidFile> pid_file;
     if (!opt.pid_file.empty()) {

@@ -106,7 +106,7 @@ Reply Session::rcpt(const std::string& recipient, bool rejected_by_mta) {
 }
 
 void Session::header(const std::string& name, const std::string& value) {
-    verdict_.header(name, value);  // Subject, Message-ID: whatever the bounds
+    verdict_.header(name, value);             // Subject, Message-ID: whatever the bounds
     if (!engine_) engine_ = s_.engine.get();  // one snapshot (and its bounds) per message
     // Bounded by max_headers and max_header_bytes; past them nothing more is kept and
     // end_of_message() refuses the message.
@@ -206,8 +206,8 @@ EndOfMessage Session::end_of_message() {
         const scan::VirusScan av = s_.antivirus->get()->scan(raw, shared);
         switch (av.outcome) {
             case scan::VirusScan::Outcome::virus:
-                out.log_line = fmt::format("{}: from=<{}> client={} virus={} rcpts={} refused", id_, sender_,
-                                           client_ip_, av.detail, recipients_.size());
+                out.log_line = fmt::format("{}: from=<{}> client={} virus={} rcpts={} refused", id_,
+                                           sender_, client_ip_, av.detail, recipients_.size());
                 out.delete_headers.clear();
                 out.reply = Reply::reject("554", "5.7.1", "Virus found: " + av.detail);
                 return out;
@@ -216,12 +216,14 @@ EndOfMessage Session::end_of_message() {
                     out.reply = temporary_failure("virus scan", Error::temporary(av.detail));
                     return out;
                 }
-                log::warning("{}: virus scan failed, accepting unscanned (on_error: accept): {}", id_, av.detail);
+                log::warning("{}: virus scan failed, accepting unscanned (on_error: accept): {}",
+                             id_, av.detail);
                 break;
             case scan::VirusScan::Outcome::skipped:
                 log::info("{}: not virus-scanned: {}", id_, av.detail);
                 break;
-            case scan::VirusScan::Outcome::clean: break;
+            case scan::VirusScan::Outcome::clean:
+                break;
         }
     }
 
@@ -255,29 +257,31 @@ EndOfMessage Session::end_of_message() {
         const scan::Level& level = engine_->levels().for_user(r.level);
         const scan::Action action = scan::decide(v.score, listing, contact, level);
         decisions += fmt::format(" <{}>:{}{}", r.address, scan::to_string(action),
-                                 listing == Listing::white ? "(white)"
+                                 listing == Listing::white   ? "(white)"
                                  : listing == Listing::black ? "(black)"
-                                 : contact ? "(contact)" : "");
+                                 : contact                   ? "(contact)"
+                                                             : "");
         if (action == scan::Action::reject) {
             ++refused;
             black = black || listing == Listing::black;
             out.delete_recipients.push_back(r.as_given);
         }
     }
-    out.log_line = fmt::format("{}: from=<{}> client={} score={:.1f} tests={} rcpts:{}", id_,
-                               sender_, client_ip_, v.score, tests.empty() ? "none" : tests,
-                               decisions);
+    out.log_line =
+        fmt::format("{}: from=<{}> client={} score={:.1f} tests={} rcpts:{}", id_, sender_,
+                    client_ip_, v.score, tests.empty() ? "none" : tests, decisions);
 
     if (!recipients_.empty() && refused == recipients_.size()) {
         out.delete_recipients.clear();
         out.delete_headers.clear();
-        out.reply = black ? Reply::reject("550", "5.7.1", "Message refused: sender is black-listed")
-                          : Reply::reject("550", "5.7.1",
-                                          fmt::format("Message refused as spam (score {:.1f})", v.score));
+        out.reply =
+            black ? Reply::reject("550", "5.7.1", "Message refused: sender is black-listed")
+                  : Reply::reject("550", "5.7.1",
+                                  fmt::format("Message refused as spam (score {:.1f})", v.score));
         return out;
     }
-    add_verdict_headers(out, scan::format_spam_headers(v.score, v.hits, reference,
-                                                       !v.partial.empty()));
+    add_verdict_headers(out,
+                        scan::format_spam_headers(v.score, v.hits, reference, !v.partial.empty()));
     return out;
 }
 

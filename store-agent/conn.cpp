@@ -24,7 +24,9 @@ void Conn::consume(std::size_t n) {
     }
 }
 
-bool Conn::has_line() const { return in_.find('\n', pos_) != std::string::npos; }
+bool Conn::has_line() const {
+    return in_.find('\n', pos_) != std::string::npos;
+}
 
 bool Conn::flush() {
     using Clock = std::chrono::steady_clock;
@@ -75,7 +77,8 @@ Conn::Status Conn::wait_readable(std::chrono::seconds timeout, bool interruptibl
     const auto deadline = Clock::now() + timeout;
     for (;;) {
         if (interruptible && stopping_ && stopping_->load()) return Status::stopping;
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
         if (left.count() <= 0) return Status::timeout;
         pollfd p{fd_, POLLIN, 0};
         const int slice = static_cast<int>(std::min<long>(left.count(), 250));

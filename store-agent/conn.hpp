@@ -24,7 +24,7 @@ namespace pampero::store {
 constexpr std::chrono::seconds kStopWriteGrace{2};
 
 class Conn {
-public:
+  public:
     enum class Status { ok, eof, timeout, too_long, error, stopping, write_timeout };
 
     // Takes ownership of fd. `stopping`, when set, ends waits that were started with
@@ -55,7 +55,7 @@ public:
     }
     int fd() const { return fd_; }
 
-private:
+  private:
     Status wait_readable(std::chrono::seconds timeout, bool interruptible);
     int fd_;
     const std::atomic<bool>* stopping_;

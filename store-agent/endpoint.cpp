@@ -1,6 +1,7 @@
 #include "endpoint.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -9,8 +10,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-#include <fmt/format.h>
 
 #include <cerrno>
 #include <charconv>
@@ -93,9 +92,10 @@ Result<int> listen_on(const Endpoint& e, int backlog) {
         sockaddr_un sa{};
         sa.sun_family = AF_UNIX;
         std::memcpy(sa.sun_path, e.path.c_str(), e.path.size() + 1);
-        struct stat st{};
+        struct stat st {};
         if (lstat(e.path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) unlink(e.path.c_str());
-        if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || listen(fd, backlog) != 0) {
+        if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 ||
+            listen(fd, backlog) != 0) {
             Error err = sys_error(e.str());
             close(fd);
             return err;

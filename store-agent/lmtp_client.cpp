@@ -58,7 +58,8 @@ std::vector<lmtp::Reply> forward_lmtp(const Endpoint& to, const std::string& nod
     if (greeting->code != 220) return all({451, "4.4.1", "storage node refused the connection"});
 
     std::vector<std::string> ext;
-    if (!c.send(fmt::format("LHLO {}\r\n", my_name))) return all({451, "4.4.2", "write to storage node failed"});
+    if (!c.send(fmt::format("LHLO {}\r\n", my_name)))
+        return all({451, "4.4.2", "write to storage node failed"});
     auto lhlo = read_reply(c, t.command, &ext, failure);
     if (!lhlo) return all(failure);
     bool local_only = false;
@@ -97,7 +98,8 @@ std::vector<lmtp::Reply> forward_lmtp(const Endpoint& to, const std::string& nod
         for (auto i : accepted) out[i] = *data;
         return out;
     }
-    if (!c.send(lmtp::encode_data(message))) return all({451, "4.4.2", "write to storage node failed"});
+    if (!c.send(lmtp::encode_data(message)))
+        return all({451, "4.4.2", "write to storage node failed"});
     for (auto i : accepted) {
         auto r = read_reply(c, t.data, nullptr, failure);
         if (!r) {

@@ -10,7 +10,9 @@
 namespace pampero::store::lmtp {
 namespace {
 
-char upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
+char upper(char c) {
+    return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
+}
 
 std::string upper(std::string_view s) {
     std::string out(s);
@@ -26,7 +28,9 @@ bool iprefix(std::string_view s, std::string_view prefix) {
     return true;
 }
 
-bool is_ctl(unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; }
+bool is_ctl(unsigned char c) {
+    return (c < 0x20 && c != '\t') || c == 0x7f;
+}
 
 Parsed fail(int code, const char* enhanced, std::string text) {
     Parsed p;
@@ -55,13 +59,18 @@ std::optional<std::string_view> read_path(std::string_view s, std::string& path)
     for (; i < s.size(); ++i) {
         const char c = s[i];
         if (quoted) {
-            if (c == '\\' && i + 1 < s.size()) ++i;
-            else if (c == '"') quoted = false;
+            if (c == '\\' && i + 1 < s.size())
+                ++i;
+            else if (c == '"')
+                quoted = false;
             continue;
         }
-        if (c == '"') quoted = true;
-        else if (c == '>') break;
-        else if (c == ' ' || c == '<') return std::nullopt;
+        if (c == '"')
+            quoted = true;
+        else if (c == '>')
+            break;
+        else if (c == ' ' || c == '<')
+            return std::nullopt;
     }
     if (i >= s.size()) return std::nullopt;
     std::string_view inner = s.substr(1, i - 1);
@@ -174,7 +183,8 @@ std::string wire_multiline(int code, const std::vector<std::string>& lines) {
 }
 
 Parsed parse_command(std::string_view line) {
-    if (line.size() + 2 > kMaxCommandLine) return fail(500, "5.5.2", "Error: command line too long");
+    if (line.size() + 2 > kMaxCommandLine)
+        return fail(500, "5.5.2", "Error: command line too long");
     for (const char c : line) {
         if (is_ctl(static_cast<unsigned char>(c))) {
             return fail(500, "5.5.2", "Error: bad characters in command");
@@ -184,24 +194,29 @@ Parsed parse_command(std::string_view line) {
     if (line.empty()) return fail(500, "5.5.2", "Error: bad syntax");
     const auto sp = line.find_first_of(" \t");
     const std::string_view verb = line.substr(0, sp);
-    const std::string_view rest = sp == std::string_view::npos ? std::string_view{} : trim(line.substr(sp));
+    const std::string_view rest =
+        sp == std::string_view::npos ? std::string_view{} : trim(line.substr(sp));
 
     Command cmd;
     for (const auto& [name, v] : kVerbs) {
         if (verb.size() == name.size() && iprefix(verb, name)) cmd.verb = v;
     }
     switch (cmd.verb) {
-        case Verb::unknown: return fail(500, "5.5.2", "Error: command not recognized");
+        case Verb::unknown:
+            return fail(500, "5.5.2", "Error: command not recognized");
         case Verb::helo:
-        case Verb::ehlo: return fail(500, "5.5.1", "Error: this is LMTP: say LHLO");
+        case Verb::ehlo:
+            return fail(500, "5.5.1", "Error: this is LMTP: say LHLO");
         case Verb::lhlo:
             if (rest.empty() || rest.find_first_of(" \t") != std::string_view::npos) {
                 return fail(501, "5.5.4", "Syntax: LHLO hostname");
             }
             cmd.argument = std::string(rest);
             break;
-        case Verb::mail: return parse_mail(rest, std::move(cmd));
-        case Verb::rcpt: return parse_rcpt(rest, std::move(cmd));
+        case Verb::mail:
+            return parse_mail(rest, std::move(cmd));
+        case Verb::rcpt:
+            return parse_rcpt(rest, std::move(cmd));
         case Verb::data:
         case Verb::rset:
         case Verb::quit:
@@ -210,7 +225,9 @@ Parsed parse_command(std::string_view line) {
             }
             break;
         case Verb::noop:
-        case Verb::vrfy: cmd.argument = std::string(rest); break;
+        case Verb::vrfy:
+            cmd.argument = std::string(rest);
+            break;
     }
     Parsed p;
     p.command = std::move(cmd);
@@ -334,8 +351,10 @@ std::optional<ReplyLine> parse_reply_line(std::string_view line) {
     if (r.reply.code < 200 || r.reply.code > 599) return std::nullopt;
     std::string_view rest = line.substr(3);
     if (!rest.empty()) {
-        if (rest.front() == '-') r.more = true;
-        else if (rest.front() != ' ') return std::nullopt;
+        if (rest.front() == '-')
+            r.more = true;
+        else if (rest.front() != ' ')
+            return std::nullopt;
         rest.remove_prefix(1);
     }
     // Enhanced status code "c.s.d" where c is the reply's class digit.
@@ -344,7 +363,8 @@ std::optional<ReplyLine> parse_reply_line(std::string_view line) {
     const auto d1 = first.find('.');
     const auto d2 = d1 == std::string_view::npos ? d1 : first.find('.', d1 + 1);
     if (d1 == 1 && d2 != std::string_view::npos && first.front() == line[0] &&
-        std::all_of(first.begin(), first.end(), [](char c) { return c == '.' || (c >= '0' && c <= '9'); })) {
+        std::all_of(first.begin(), first.end(),
+                    [](char c) { return c == '.' || (c >= '0' && c <= '9'); })) {
         r.reply.enhanced = std::string(first);
         rest = sp == std::string_view::npos ? std::string_view{} : rest.substr(sp + 1);
     }

@@ -57,8 +57,8 @@ struct Command {
     std::string argument;  // LHLO's host name; NOOP's text
     std::string path;      // MAIL/RCPT: the address inside <>, "" for <>
     std::vector<std::pair<std::string, std::string>> params;  // keyword upper-cased
-    std::optional<std::uint64_t> size;                       // MAIL SIZE=
-    bool local_only = false;                                 // RCPT XPAMPERO-LOCAL
+    std::optional<std::uint64_t> size;                        // MAIL SIZE=
+    bool local_only = false;                                  // RCPT XPAMPERO-LOCAL
 };
 
 struct Parsed {
@@ -72,7 +72,7 @@ Parsed parse_command(std::string_view line);
 // DATA decoding: dot-unstuffing, CRLF -> LF (Maildir stores LF), and the end marker
 // "CRLF.CRLF" (a bare LF is accepted as a line end too). Feed chunks as they arrive.
 class DataDecoder {
-public:
+  public:
     explicit DataDecoder(std::size_t limit) : limit_(limit) {}
 
     // Consumes bytes up to and including the end marker; returns how many it consumed
@@ -87,7 +87,7 @@ public:
     void drain() { out_.clear(); }
     std::uint64_t octets() const { return octets_; }
 
-private:
+  private:
     void emit(char c);
     enum class State { line_start, dot, dot_cr, in_line, cr };
     std::size_t limit_;

@@ -2,12 +2,11 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <fmt/format.h>
 
 #include <algorithm>
 #include <atomic>
@@ -49,7 +48,7 @@ std::string parent_of(const std::string& path) {
 // the last component was made here.
 Status make_dirs(const std::string& path, bool& created) {
     created = false;
-    struct stat st{};
+    struct stat st {};
     if (stat(path.c_str(), &st) == 0) {
         if (!S_ISDIR(st.st_mode)) return Error::temporary(path + ": not a directory");
         return ok_status();
@@ -72,9 +71,12 @@ std::string escaped_hostname() {
     if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == 0) std::strcpy(buf, "localhost");
     std::string out;
     for (const char* p = buf; *p; ++p) {
-        if (*p == '/') out += "\\057";
-        else if (*p == ':') out += "\\072";
-        else out.push_back(*p);
+        if (*p == '/')
+            out += "\\057";
+        else if (*p == ':')
+            out += "\\072";
+        else
+            out.push_back(*p);
     }
     return out;
 }
@@ -91,11 +93,13 @@ Status subscribe(const std::string& root, const std::string& folder) {
         }
     }
     content += folder + "\n";
-    const std::string tmp = fmt::format("{}/tmp/subscriptions.{}.{}", root, getpid(), unique_name(0));
+    const std::string tmp =
+        fmt::format("{}/tmp/subscriptions.{}.{}", root, getpid(), unique_name(0));
     const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return sys_error("open " + tmp);
-    const bool wrote = write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) &&
-                       fsync(fd) == 0;
+    const bool wrote =
+        write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) &&
+        fsync(fd) == 0;
     const int err = errno;
     close(fd);
     if (!wrote || rename(tmp.c_str(), path.c_str()) != 0) {
@@ -247,7 +251,8 @@ Result<std::string> resolve_maildir(const std::string& mail_root, const std::str
         i = slash == std::string::npos ? relative.size() : slash + 1;
         if (comp.empty()) continue;
         if (comp.front() == '.' || !std::all_of(comp.begin(), comp.end(), name_char)) {
-            return Error::permanent(fmt::format("maildir '{}' has a bad component '{}'", relative, comp));
+            return Error::permanent(
+                fmt::format("maildir '{}' has a bad component '{}'", relative, comp));
         }
         out += '/';
         out += comp;
@@ -267,8 +272,10 @@ Status ensure_maildir(const std::string& root) {
     bool any = false;
     for (const char* sub : {"/cur", "/new", "/tmp"}) {
         const std::string p = root + sub;
-        if (mkdir(p.c_str(), 0700) == 0) any = true;
-        else if (errno != EEXIST) return sys_error("mkdir " + p);
+        if (mkdir(p.c_str(), 0700) == 0)
+            any = true;
+        else if (errno != EEXIST)
+            return sys_error("mkdir " + p);
     }
     if (any) return fsync_dir(root);
     return ok_status();
@@ -278,7 +285,7 @@ Status ensure_folder(const std::string& root, const std::string& folder) {
     if (auto s = ensure_maildir(root); !s) return s;
     if (folder.empty()) return ok_status();
     const std::string dir = folder_path(root, folder);
-    struct stat st{};
+    struct stat st {};
     if (stat((dir + "/new").c_str(), &st) == 0) return ok_status();
     if (auto s = ensure_maildir(dir); !s) return s;
     const std::string marker = dir + "/maildirfolder";
@@ -294,8 +301,8 @@ std::string unique_name(std::uint64_t size) {
     static std::atomic<std::uint64_t> counter{0};
     timespec ts{};
     clock_gettime(CLOCK_REALTIME, &ts);
-    return fmt::format("{}.M{}P{}Q{}.{},S={}", ts.tv_sec, ts.tv_nsec / 1000, getpid(), ++counter, host,
-                       size);
+    return fmt::format("{}.M{}P{}Q{}.{},S={}", ts.tv_sec, ts.tv_nsec / 1000, getpid(), ++counter,
+                       host, size);
 }
 
 Status DirSync::sync(const std::string& dir) {
@@ -415,7 +422,7 @@ int remove_stale_tmp(const std::string& folder_dir, std::chrono::seconds age) {
     while (const dirent* e = readdir(d)) {
         if (e->d_name[0] == '.') continue;
         const std::string p = dir + "/" + e->d_name;
-        struct stat st{};
+        struct stat st {};
         if (lstat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_mtime < cutoff &&
             st.st_atime < cutoff && unlink(p.c_str()) == 0) {
             ++removed;

@@ -55,7 +55,7 @@ Status ensure_folder(const std::string& root, const std::string& folder);
 
 // An open directory, closed when it goes out of scope.
 class DirFd {
-public:
+  public:
     DirFd() = default;
     explicit DirFd(int fd) : fd_(fd) {}
     DirFd(DirFd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
@@ -65,7 +65,7 @@ public:
     ~DirFd();
     int get() const { return fd_; }
 
-private:
+  private:
     int fd_ = -1;
 };
 
@@ -85,11 +85,11 @@ Result<DirFd> open_folder(const std::string& mail_root, const std::string& root,
 std::string unique_name(std::uint64_t size);
 
 class DirSync {
-public:
+  public:
     // Returns once an fsync of `dir` that started after this call has finished.
     Status sync(const std::string& dir);
 
-private:
+  private:
     struct State {
         std::uint64_t requested = 0;  // tickets handed out
         std::uint64_t done = 0;       // every ticket <= done is covered by a finished fsync

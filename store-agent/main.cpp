@@ -5,14 +5,14 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <optional>
 #include <cstdlib>
+#include <optional>
 
 #include "pampero/common/config.hpp"
 #include "pampero/common/daemon.hpp"
-#include "pampero/common/pid_file.hpp"
 #include "pampero/common/directory.hpp"
 #include "pampero/common/log.hpp"
+#include "pampero/common/pid_file.hpp"
 #include "pampero/common/privileges.hpp"
 #include "server.hpp"
 #include "socketmap.hpp"

@@ -18,7 +18,8 @@ NetstringDecode decode_netstring(std::string_view buf, std::size_t max_len) {
         }
         if (i >= kMaxDigits || (i == 1 && buf[0] == '0')) {
             d.status = NetstringDecode::Status::error;
-            d.error = i >= kMaxDigits ? "netstring length too long" : "netstring length has a leading zero";
+            d.error = i >= kMaxDigits ? "netstring length too long"
+                                      : "netstring length has a leading zero";
             return d;
         }
         len = len * 10 + static_cast<std::size_t>(c - '0');

@@ -19,13 +19,14 @@ constexpr std::size_t kMaxSocketmapNetstring = 100000;
 
 struct NetstringDecode {
     enum class Status { ok, incomplete, error } status = Status::incomplete;
-    std::string_view value;  // ok: points into the input buffer
+    std::string_view value;    // ok: points into the input buffer
     std::size_t consumed = 0;  // ok: octets of the input that made this netstring
     const char* error = "";    // error: why
 };
 
 // Decodes the netstring at the start of `buf`.
-NetstringDecode decode_netstring(std::string_view buf, std::size_t max_len = kMaxSocketmapNetstring);
+NetstringDecode decode_netstring(std::string_view buf,
+                                 std::size_t max_len = kMaxSocketmapNetstring);
 
 std::string encode_netstring(std::string_view data);
 

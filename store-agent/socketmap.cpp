@@ -29,7 +29,8 @@ std::optional<SocketmapRequest> parse_socketmap_request(std::string_view request
     const auto sp = request.find(' ');
     if (sp == std::string_view::npos || sp == 0 || sp + 1 >= request.size()) return std::nullopt;
     if (!printable(request)) return std::nullopt;
-    return SocketmapRequest{std::string(request.substr(0, sp)), std::string(request.substr(sp + 1))};
+    return SocketmapRequest{std::string(request.substr(0, sp)),
+                            std::string(request.substr(sp + 1))};
 }
 
 std::string SocketmapService::answer(std::string_view request) {
@@ -74,7 +75,8 @@ std::string SocketmapService::answer(std::string_view request) {
     const auto s = snap_.get();
     const Endpoint* ep = s->node((*user)->node);
     if (!ep) {
-        log::error("socketmap: <{}> is on node '{}', which is not in store.nodes", addr, (*user)->node);
+        log::error("socketmap: <{}> is on node '{}', which is not in store.nodes", addr,
+                   (*user)->node);
         return fmt::format("TEMP storage node {} is not configured", (*user)->node.substr(0, 64));
     }
     return "OK lmtp:" + ep->postfix_nexthop();

@@ -31,12 +31,13 @@ struct SocketmapRequest {
 std::optional<SocketmapRequest> parse_socketmap_request(std::string_view request);
 
 class SocketmapService {
-public:
-    SocketmapService(Directory& directory, SnapshotHolder& snapshot) : dir_(directory), snap_(snapshot) {}
+  public:
+    SocketmapService(Directory& directory, SnapshotHolder& snapshot)
+        : dir_(directory), snap_(snapshot) {}
     // The reply text (not yet a netstring).
     std::string answer(std::string_view request);
 
-private:
+  private:
     Directory& dir_;
     SnapshotHolder& snap_;
 };

@@ -23,7 +23,7 @@
 namespace pampero::store {
 
 class Spool {
-public:
+  public:
     Spool() = default;
     Spool(Spool&& o) noexcept;
     Spool& operator=(Spool&&) = delete;
@@ -39,7 +39,7 @@ public:
     // The whole content, mapped read-only; valid until the Spool is destroyed.
     Result<std::string_view> view();
 
-private:
+  private:
     int fd_ = -1;
     std::uint64_t size_ = 0;
     void* map_ = nullptr;

@@ -1,8 +1,7 @@
 #include "store.hpp"
 
-#include <sys/stat.h>
-
 #include <fmt/format.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
@@ -21,7 +20,8 @@ namespace {
 
 bool iequals(std::string_view a, std::string_view b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+               return std::tolower(static_cast<unsigned char>(x)) ==
+                      std::tolower(static_cast<unsigned char>(y));
            });
 }
 
@@ -32,7 +32,8 @@ std::optional<std::string> find_header(std::string_view msg, std::string_view na
     bool in_match = false;
     while (pos < msg.size()) {
         const auto nl = msg.find('\n', pos);
-        std::string_view line = msg.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+        std::string_view line =
+            msg.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
         pos = nl == std::string_view::npos ? msg.size() : nl + 1;
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
         if (line.empty()) break;  // end of the header section
@@ -59,7 +60,7 @@ long steady_seconds() {
 }
 
 bool exists(const std::string& path) {
-    struct stat st{};
+    struct stat st {};
     return stat(path.c_str(), &st) == 0;
 }
 
@@ -159,8 +160,8 @@ lmtp::Reply Store::over_quota_reply(const Snapshot& s) const {
     return {552, "5.2.2", "Mailbox full"};
 }
 
-std::variant<Recipient, lmtp::Reply> Store::accept_recipient(const std::string& path, bool local_only,
-                                                             std::optional<std::uint64_t> size_hint) {
+std::variant<Recipient, lmtp::Reply> Store::accept_recipient(
+    const std::string& path, bool local_only, std::optional<std::uint64_t> size_hint) {
     const auto s = snap_.get();
     const auto a = parse_address(path);
     if (!a) return lmtp::Reply{501, "5.1.3", "Bad recipient address syntax"};
@@ -172,7 +173,8 @@ std::variant<Recipient, lmtp::Reply> Store::accept_recipient(const std::string& 
     };
     auto local = dir_.is_local_domain(a->domain);
     if (!local) return unavailable(local.error());
-    if (!*local) return lmtp::Reply{550, "5.1.1", fmt::format("<{}>: domain not handled here", r.address)};
+    if (!*local)
+        return lmtp::Reply{550, "5.1.1", fmt::format("<{}>: domain not handled here", r.address)};
 
     std::vector<User> users;
     auto user = dir_.find_user(r.address);
@@ -190,7 +192,8 @@ std::variant<Recipient, lmtp::Reply> Store::accept_recipient(const std::string& 
             if (tu->has_value()) users.push_back(**tu);
         }
     }
-    if (users.empty()) return lmtp::Reply{550, "5.1.1", fmt::format("<{}>: user unknown", r.address)};
+    if (users.empty())
+        return lmtp::Reply{550, "5.1.1", fmt::format("<{}>: user unknown", r.address)};
     r.owner = users.front().address;
     r.level = users.front().level;
 
@@ -202,8 +205,10 @@ std::variant<Recipient, lmtp::Reply> Store::accept_recipient(const std::string& 
             if (loc.node != s->config.store.node) {
                 if (local_only) continue;
                 if (!s->node(loc.node)) {
-                    log::error("<{}>: storage node '{}' is not in store.nodes", u.address, loc.node);
-                    return lmtp::Reply{451, "4.3.5", fmt::format("storage node {} unknown here", loc.node)};
+                    log::error("<{}>: storage node '{}' is not in store.nodes", u.address,
+                               loc.node);
+                    return lmtp::Reply{451, "4.3.5",
+                                       fmt::format("storage node {} unknown here", loc.node)};
                 }
                 r.remote.push_back(std::move(t));
                 continue;
@@ -216,12 +221,14 @@ std::variant<Recipient, lmtp::Reply> Store::accept_recipient(const std::string& 
             t.root = *root;
             if (t.quota > 0) {
                 // A maildir not made yet is empty.
-                auto usage = exists(t.root) ? quota_usage(t.root, t.quota) : Result<QuotaUsage>(QuotaUsage{});
+                auto usage = exists(t.root) ? quota_usage(t.root, t.quota)
+                                            : Result<QuotaUsage>(QuotaUsage{});
                 if (!usage) {
                     log::error("<{}>: quota: {}", u.address, usage.error().message);
                     return lmtp::Reply{452, "4.3.1", "Insufficient system storage"};
                 }
-                if (over_quota(*usage, std::max<std::uint64_t>(size_hint.value_or(0), 1), t.quota)) {
+                if (over_quota(*usage, std::max<std::uint64_t>(size_hint.value_or(0), 1),
+                               t.quota)) {
                     return over_quota_reply(*s);
                 }
             }
@@ -229,7 +236,8 @@ std::variant<Recipient, lmtp::Reply> Store::accept_recipient(const std::string& 
         }
     }
     if (r.local.empty() && r.remote.empty()) {
-        return lmtp::Reply{451, "4.3.0", fmt::format("<{}>: mailbox is not on this node", r.address)};
+        return lmtp::Reply{451, "4.3.0",
+                           fmt::format("<{}>: mailbox is not on this node", r.address)};
     }
     return r;
 }
@@ -249,16 +257,18 @@ void Store::maybe_clean_tmp(const std::string& folder_dir) {
 }
 
 lmtp::Reply Store::deliver_local(const Snapshot& s, const Envelope& env, const Recipient& r,
-                                 const Target& t, const std::string& folder, std::string_view message,
-                                 const std::string& qid) {
-    const std::string prefix = fmt::format("Return-Path: <{}>\nDelivered-To: {}\n", env.sender, r.address);
+                                 const Target& t, const std::string& folder,
+                                 std::string_view message, const std::string& qid) {
+    const std::string prefix =
+        fmt::format("Return-Path: <{}>\nDelivered-To: {}\n", env.sender, r.address);
     const std::uint64_t size = prefix.size() + message.size();
     const auto storage = [&](const Error& e) {
         log::error("{}: to=<{}> user=<{}>: {}", qid, r.address, t.user, e.message);
         return lmtp::Reply{452, "4.3.1", "Insufficient system storage"};
     };
     if (t.quota > 0) {
-        auto usage = exists(t.root) ? quota_usage(t.root, t.quota) : Result<QuotaUsage>(QuotaUsage{});
+        auto usage =
+            exists(t.root) ? quota_usage(t.root, t.quota) : Result<QuotaUsage>(QuotaUsage{});
         if (!usage) return storage(usage.error());
         if (over_quota(*usage, size, t.quota)) {
             log::info("{}: to=<{}> user=<{}>: over quota ({} + {} > {})", qid, r.address, t.user,
@@ -278,15 +288,15 @@ lmtp::Reply Store::deliver_local(const Snapshot& s, const Envelope& env, const R
     auto counted = exists(t.root + "/maildirsize")
                        ? quota_add(t.root, static_cast<std::int64_t>(size), 1)
                        : [&]() -> Status {
-                             auto u = recalculate_quota(t.root, t.quota);
-                             if (!u) return u.error();
-                             return ok_status();
-                         }();
+        auto u = recalculate_quota(t.root, t.quota);
+        if (!u) return u.error();
+        return ok_status();
+    }();
     if (!counted) log::warning("{}: user=<{}>: quota: {}", qid, t.user, counted.error().message);
     maybe_clean_tmp(dir);
     const std::string shown = folder.empty() ? "INBOX" : folder;
-    log::info("{}: to=<{}> user=<{}> folder={} size={} delivered {}", qid, r.address, t.user, shown, size,
-              done->path);
+    log::info("{}: to=<{}> user=<{}> folder={} size={} delivered {}", qid, r.address, t.user, shown,
+              size, done->path);
     return {250, "2.0.0", fmt::format("<{}> delivered to {}", r.address, shown)};
 }
 
@@ -339,10 +349,11 @@ std::vector<lmtp::Reply> Store::deliver(const Envelope& env, std::string_view me
         if (!trusted && !listed_white && rule == UnverifiedRule::spam) action = scan::Action::spam;
         const std::string folder = action == scan::Action::inbox ? "" : s->config.store.spam_folder;
         if (action == scan::Action::reject) {
-            log::notice("{}: to=<{}>: score {:.1f} or listing says reject; filed into {}", qid, r.address,
-                        score, folder);
+            log::notice("{}: to=<{}>: score {:.1f} or listing says reject; filed into {}", qid,
+                        r.address, score, folder);
         }
-        for (const auto& t : r.local) per[i].push_back(deliver_local(*s, env, r, t, folder, message, qid));
+        for (const auto& t : r.local)
+            per[i].push_back(deliver_local(*s, env, r, t, folder, message, qid));
     }
 
     for (const auto& [node, list] : remote) {
@@ -351,10 +362,11 @@ std::vector<lmtp::Reply> Store::deliver(const Envelope& env, std::string_view me
         const Endpoint* ep = s->node(node);
         std::vector<lmtp::Reply> replies =
             ep ? forward_lmtp(*ep, node, s->config.store.node, env.sender, addrs, message)
-               : std::vector<lmtp::Reply>(addrs.size(), {451, "4.3.5", "storage node unknown here"});
+               : std::vector<lmtp::Reply>(addrs.size(),
+                                          {451, "4.3.5", "storage node unknown here"});
         for (std::size_t k = 0; k < list.size(); ++k) {
-            log::info("{}: to=<{}> forwarded to node {}: {} {} {}", qid, addrs[k], node, replies[k].code,
-                      replies[k].enhanced, replies[k].text);
+            log::info("{}: to=<{}> forwarded to node {}: {} {} {}", qid, addrs[k], node,
+                      replies[k].code, replies[k].enhanced, replies[k].text);
             per[list[k].first].push_back(replies[k]);
         }
     }
@@ -362,12 +374,18 @@ std::vector<lmtp::Reply> Store::deliver(const Envelope& env, std::string_view me
     std::vector<lmtp::Reply> out;
     out.reserve(recipients.size());
     for (auto& replies : per) {
-        const auto temp = std::find_if(replies.begin(), replies.end(), [](const auto& r) { return r.temporary(); });
-        const auto good = std::find_if(replies.begin(), replies.end(), [](const auto& r) { return r.positive(); });
-        if (temp != replies.end()) out.push_back(*temp);
-        else if (good != replies.end()) out.push_back(*good);
-        else if (!replies.empty()) out.push_back(replies.front());
-        else out.push_back({451, "4.3.0", "nothing to deliver to"});
+        const auto temp = std::find_if(replies.begin(), replies.end(),
+                                       [](const auto& r) { return r.temporary(); });
+        const auto good = std::find_if(replies.begin(), replies.end(),
+                                       [](const auto& r) { return r.positive(); });
+        if (temp != replies.end())
+            out.push_back(*temp);
+        else if (good != replies.end())
+            out.push_back(*good);
+        else if (!replies.empty())
+            out.push_back(replies.front());
+        else
+            out.push_back({451, "4.3.0", "nothing to deliver to"});
     }
     return out;
 }

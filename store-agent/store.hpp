@@ -54,7 +54,7 @@ struct Snapshot {
     scan::Levels levels;
     Endpoint lmtp;
     Endpoint socketmap;
-    std::map<std::string, Endpoint> nodes;  // by name; includes this node
+    std::map<std::string, Endpoint> nodes;                  // by name; includes this node
     std::shared_ptr<const scan::VerdictKeys> verdict_keys;  // nullptr: none configured
 
     // The LMTP endpoint of a storage node; nullptr when unknown.
@@ -64,7 +64,7 @@ struct Snapshot {
 Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_path);
 
 class SnapshotHolder {
-public:
+  public:
     explicit SnapshotHolder(std::shared_ptr<const Snapshot> s) : s_(std::move(s)) {}
     std::shared_ptr<const Snapshot> get() const {
         std::lock_guard lock(mu_);
@@ -75,22 +75,22 @@ public:
         s_ = std::move(s);
     }
 
-private:
+  private:
     mutable std::mutex mu_;
     std::shared_ptr<const Snapshot> s_;
 };
 
 // One mailbox a recipient's copy goes to.
 struct Target {
-    std::string user;     // the directory's user
+    std::string user;  // the directory's user
     std::string node;
-    std::string root;     // absolute maildir (local targets only)
+    std::string root;         // absolute maildir (local targets only)
     std::uint64_t quota = 0;  // bytes, 0: none
 };
 
 struct Recipient {
-    std::string address;                // normalized, as the RCPT named it
-    std::optional<std::string> owner;   // whose level and lists decide the folder
+    std::string address;               // normalized, as the RCPT named it
+    std::optional<std::string> owner;  // whose level and lists decide the folder
     std::optional<int> level;
     std::vector<Target> local;
     std::vector<Target> remote;
@@ -108,7 +108,7 @@ std::optional<double> message_spam_score(std::string_view message);
 std::string message_queue_id(std::string_view message);  // from the first Received: "id X"
 
 class Store {
-public:
+  public:
     Store(Directory& directory, SnapshotHolder& snapshot) : dir_(directory), snap_(snapshot) {}
 
     std::variant<Recipient, lmtp::Reply> accept_recipient(const std::string& path, bool local_only,
@@ -121,7 +121,7 @@ public:
     // Over-size message: the same reply for everyone.
     static lmtp::Reply too_big() { return {552, "5.3.4", "Message size exceeds fixed limit"}; }
 
-private:
+  private:
     lmtp::Reply over_quota_reply(const Snapshot& s) const;
     lmtp::Reply deliver_local(const Snapshot& s, const Envelope& env, const Recipient& r,
                               const Target& t, const std::string& folder, std::string_view message,

@@ -16,7 +16,9 @@ constexpr int kUsers = 10000;
 std::string make_directory() {
     static std::string path;
     if (!path.empty()) return path;
-    path = (std::filesystem::temp_directory_path() / ("pampero-bench-" + std::to_string(getpid()) + ".db")).string();
+    path = (std::filesystem::temp_directory_path() /
+            ("pampero-bench-" + std::to_string(getpid()) + ".db"))
+               .string();
     std::filesystem::remove(path);
     auto d = open_directory("sqlite:" + path, OpenMode::read_write);
     if (!d) std::abort();
@@ -34,15 +36,17 @@ std::string make_directory() {
 
 std::vector<std::string> addresses() {
     std::vector<std::string> a;
-    for (int i = 0; i < 1000; ++i) a.push_back("user" + std::to_string(i * 7 % kUsers) + "@example.org");
+    for (int i = 0; i < 1000; ++i)
+        a.push_back("user" + std::to_string(i * 7 % kUsers) + "@example.org");
     return a;
 }
 
 }  // namespace
 
 static void BM_FindUserCached(benchmark::State& state) {
-    auto dir = make_cached_directory(std::move(open_directory("sqlite:" + make_directory(), OpenMode::read_only)).value(),
-                                     std::chrono::seconds(30));
+    auto dir = make_cached_directory(
+        std::move(open_directory("sqlite:" + make_directory(), OpenMode::read_only)).value(),
+        std::chrono::seconds(30));
     const auto addrs = addresses();
     std::size_t i = 0;
     for (auto _ : state) {

@@ -54,8 +54,7 @@ std::optional<Address> parse_address(std::string_view raw) {
             return std::nullopt;
         }
     }
-    if (local.front() == '.' || local.back() == '.' ||
-        local.find("..") != std::string_view::npos) {
+    if (local.front() == '.' || local.back() == '.' || local.find("..") != std::string_view::npos) {
         return std::nullopt;
     }
     auto domain = normalize_domain(raw.substr(at + 1));

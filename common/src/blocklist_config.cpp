@@ -14,21 +14,30 @@ namespace pampero {
 
 const char* to_string(BlocklistTarget t) {
     switch (t) {
-        case BlocklistTarget::client_ip: return "client_ip";
-        case BlocklistTarget::received_ip: return "received_ip";
-        case BlocklistTarget::uri_domain: return "uri_domain";
-        case BlocklistTarget::uri_ip: return "uri_ip";
+        case BlocklistTarget::client_ip:
+            return "client_ip";
+        case BlocklistTarget::received_ip:
+            return "received_ip";
+        case BlocklistTarget::uri_domain:
+            return "uri_domain";
+        case BlocklistTarget::uri_ip:
+            return "uri_ip";
     }
     return "?";
 }
 
-const char* to_string(BlocklistMode m) { return m == BlocklistMode::dns ? "dns" : "mirror"; }
+const char* to_string(BlocklistMode m) {
+    return m == BlocklistMode::dns ? "dns" : "mirror";
+}
 
 const char* to_string(ZoneFormat f) {
     switch (f) {
-        case ZoneFormat::ip4set: return "ip4set";
-        case ZoneFormat::ip4tset: return "ip4tset";
-        case ZoneFormat::dnset: return "dnset";
+        case ZoneFormat::ip4set:
+            return "ip4set";
+        case ZoneFormat::ip4tset:
+            return "ip4tset";
+        case ZoneFormat::dnset:
+            return "dnset";
     }
     return "?";
 }
@@ -57,14 +66,16 @@ std::optional<std::string> normalize_zone(std::string z) {
             label = 0;
             continue;
         }
-        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return std::nullopt;
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_')
+            return std::nullopt;
         if (++label > 63) return std::nullopt;
     }
     if (label == 0) return std::nullopt;
     return z;
 }
 
-BlocklistRule read_rule(const std::string& file, const YAML::Node& node, const std::string& context) {
+BlocklistRule read_rule(const std::string& file, const YAML::Node& node,
+                        const std::string& context) {
     yaml::MapReader r(file, node, context);
     BlocklistRule out;
     out.rule = r.require_string("rule");
@@ -84,16 +95,19 @@ std::optional<std::uint32_t> parse_ipv4(const std::string& s) {
 }
 
 void read_returns(const std::string& file, const YAML::Node& node, BlocklistConfig& c) {
-    if (!node.IsMap() || node.size() == 0) yaml::fail(file, node, "returns must be a non-empty mapping");
+    if (!node.IsMap() || node.size() == 0)
+        yaml::fail(file, node, "returns must be a non-empty mapping");
     for (const auto& kv : node) {
         const std::string key = kv.first.Scalar();
         auto a = parse_ipv4(key);
         if (!a || (*a >> 24) != 127) {
-            yaml::fail(file, kv.first, fmt::format("returns: '{}' is not an address in 127.0.0.0/8", key));
+            yaml::fail(file, kv.first,
+                       fmt::format("returns: '{}' is not an address in 127.0.0.0/8", key));
         }
         if ((*a >> 8) == 0x7fffff) {
             yaml::fail(file, kv.first,
-                       fmt::format("returns: {} is an error answer (127.255.255.x), never a listing", key));
+                       fmt::format(
+                           "returns: {} is an error answer (127.255.255.x), never a listing", key));
         }
         for (const auto& [seen, rule] : c.returns) {
             if (seen == *a) yaml::fail(file, kv.first, fmt::format("returns: {} given twice", key));
@@ -103,20 +117,24 @@ void read_returns(const std::string& file, const YAML::Node& node, BlocklistConf
 }
 
 void read_bitmask(const std::string& file, const YAML::Node& node, BlocklistConfig& c) {
-    if (!node.IsMap() || node.size() == 0) yaml::fail(file, node, "bitmask must be a non-empty mapping");
+    if (!node.IsMap() || node.size() == 0)
+        yaml::fail(file, node, "bitmask must be a non-empty mapping");
     for (const auto& kv : node) {
         const std::string key = kv.first.Scalar();
         std::uint32_t bit = 0;
-        bool ok = !key.empty() && key.size() <= 3 &&
-                  std::all_of(key.begin(), key.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+        bool ok =
+            !key.empty() && key.size() <= 3 &&
+            std::all_of(key.begin(), key.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
         if (ok) bit = static_cast<std::uint32_t>(std::stoul(key));
         if (!ok || bit < 2 || bit > 128 || (bit & (bit - 1)) != 0) {
             yaml::fail(file, kv.first,
                        fmt::format("bitmask: '{}' must be one bit of the last octet, 2..128 "
-                                   "(bit 1 means the query was refused)", key));
+                                   "(bit 1 means the query was refused)",
+                                   key));
         }
         for (const auto& [seen, rule] : c.bitmask) {
-            if (seen == bit) yaml::fail(file, kv.first, fmt::format("bitmask: {} given twice", key));
+            if (seen == bit)
+                yaml::fail(file, kv.first, fmt::format("bitmask: {} given twice", key));
         }
         c.bitmask.emplace_back(bit, read_rule(file, kv.second, "bitmask " + key));
     }
@@ -154,7 +172,8 @@ void read_resolver(yaml::MapReader& r, const std::string& spec, BlocklistConfig&
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+    return s.size() >= suffix.size() &&
+           s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 BlocklistConfig read_one(const std::string& file, const YAML::Node& node, std::size_t index) {
@@ -163,20 +182,30 @@ BlocklistConfig read_one(const std::string& file, const YAML::Node& node, std::s
     c.where = yaml::where(file, node);
     const std::string zone = r.require_string("zone");
     auto z = normalize_zone(zone);
-    if (!z) r.fail_at("zone", fmt::format("'{}' is not a DNS name of at most {} characters", zone, kMaxZoneLength));
+    if (!z)
+        r.fail_at("zone", fmt::format("'{}' is not a DNS name of at most {} characters", zone,
+                                      kMaxZoneLength));
     c.zone = *z;
 
     const std::string target = r.require_string("target");
-    if (target == "client_ip") c.target = BlocklistTarget::client_ip;
-    else if (target == "received_ip") c.target = BlocklistTarget::received_ip;
-    else if (target == "uri_domain") c.target = BlocklistTarget::uri_domain;
-    else if (target == "uri_ip") c.target = BlocklistTarget::uri_ip;
-    else r.fail_at("target", "must be client_ip, received_ip, uri_domain or uri_ip");
+    if (target == "client_ip")
+        c.target = BlocklistTarget::client_ip;
+    else if (target == "received_ip")
+        c.target = BlocklistTarget::received_ip;
+    else if (target == "uri_domain")
+        c.target = BlocklistTarget::uri_domain;
+    else if (target == "uri_ip")
+        c.target = BlocklistTarget::uri_ip;
+    else
+        r.fail_at("target", "must be client_ip, received_ip, uri_domain or uri_ip");
 
     if (auto m = r.get_string("mode")) {
-        if (*m == "mirror") c.mode = BlocklistMode::mirror;
-        else if (*m == "dns") c.mode = BlocklistMode::dns;
-        else r.fail_at("mode", "must be mirror or dns");
+        if (*m == "mirror")
+            c.mode = BlocklistMode::mirror;
+        else if (*m == "dns")
+            c.mode = BlocklistMode::dns;
+        else
+            r.fail_at("mode", "must be mirror or dns");
     }
 
     auto file_v = r.get_string("file");
@@ -187,15 +216,20 @@ BlocklistConfig read_one(const std::string& file, const YAML::Node& node, std::s
     auto timeout_v = r.get_int("timeout_ms", 1, 10000);
 
     if (c.mode == BlocklistMode::mirror) {
-        if (!file_v || file_v->empty()) yaml::fail(file, node, fmt::format("blocklist {}: mirror mode needs 'file'", c.zone));
+        if (!file_v || file_v->empty())
+            yaml::fail(file, node, fmt::format("blocklist {}: mirror mode needs 'file'", c.zone));
         if (resolver_v) r.fail_at("resolver", "only for mode: dns");
         if (has_timeout) r.fail_at("timeout_ms", "only for mode: dns");
         c.file = resolve_path(file, *file_v);
         if (format_v) {
-            if (*format_v == "ip4set") c.format = ZoneFormat::ip4set;
-            else if (*format_v == "ip4tset") c.format = ZoneFormat::ip4tset;
-            else if (*format_v == "dnset") c.format = ZoneFormat::dnset;
-            else r.fail_at("format", "must be ip4set, ip4tset or dnset");
+            if (*format_v == "ip4set")
+                c.format = ZoneFormat::ip4set;
+            else if (*format_v == "ip4tset")
+                c.format = ZoneFormat::ip4tset;
+            else if (*format_v == "dnset")
+                c.format = ZoneFormat::dnset;
+            else
+                r.fail_at("format", "must be ip4set, ip4tset or dnset");
         } else if (ends_with(c.file, ".ip4tset")) {
             c.format = ZoneFormat::ip4tset;
         } else if (ends_with(c.file, ".ip4set")) {
@@ -203,13 +237,15 @@ BlocklistConfig read_one(const std::string& file, const YAML::Node& node, std::s
         } else if (ends_with(c.file, ".dnset")) {
             c.format = ZoneFormat::dnset;
         } else {
-            c.format = c.target == BlocklistTarget::uri_domain ? ZoneFormat::dnset : ZoneFormat::ip4set;
+            c.format =
+                c.target == BlocklistTarget::uri_domain ? ZoneFormat::dnset : ZoneFormat::ip4set;
         }
         // A domain list needs names; IP targets can use an IP set or a dnset of reversed
         // addresses (SURBL publishes URI IPs that way).
         if (c.target == BlocklistTarget::uri_domain && c.format != ZoneFormat::dnset) {
-            yaml::fail(file, node, fmt::format("blocklist {}: target uri_domain needs a dnset file, not {}",
-                                               c.zone, to_string(c.format)));
+            yaml::fail(file, node,
+                       fmt::format("blocklist {}: target uri_domain needs a dnset file, not {}",
+                                   c.zone, to_string(c.format)));
         }
         if (sync_v) {
             const std::string& s = *sync_v;
@@ -217,9 +253,10 @@ BlocklistConfig read_one(const std::string& file, const YAML::Node& node, std::s
             const auto rest = s.size() > scheme.size() ? s.substr(scheme.size()) : std::string();
             const auto slash1 = rest.find('/');
             const auto slash2 = slash1 == std::string::npos ? slash1 : rest.find('/', slash1 + 1);
-            if (s.compare(0, scheme.size(), scheme) != 0 || slash1 == 0 || slash1 == std::string::npos ||
-                slash2 == std::string::npos || slash2 == slash1 + 1 || slash2 + 1 >= rest.size() ||
-                rest.back() == '/' || s.find_first_of(" \t\n'\"\\") != std::string::npos) {
+            if (s.compare(0, scheme.size(), scheme) != 0 || slash1 == 0 ||
+                slash1 == std::string::npos || slash2 == std::string::npos ||
+                slash2 == slash1 + 1 || slash2 + 1 >= rest.size() || rest.back() == '/' ||
+                s.find_first_of(" \t\n'\"\\") != std::string::npos) {
                 r.fail_at("sync", "must be rsync://HOST[:PORT]/MODULE/FILE");
             }
             c.sync = s;
@@ -228,7 +265,8 @@ BlocklistConfig read_one(const std::string& file, const YAML::Node& node, std::s
         if (file_v) r.fail_at("file", "only for mode: mirror");
         if (format_v) r.fail_at("format", "only for mode: mirror");
         if (sync_v) r.fail_at("sync", "only for mode: mirror");
-        if (!resolver_v) yaml::fail(file, node, fmt::format("blocklist {}: dns mode needs 'resolver'", c.zone));
+        if (!resolver_v)
+            yaml::fail(file, node, fmt::format("blocklist {}: dns mode needs 'resolver'", c.zone));
         read_resolver(r, *resolver_v, c);
         if (timeout_v) c.timeout_ms = static_cast<int>(*timeout_v);
     }
@@ -243,13 +281,15 @@ BlocklistConfig read_one(const std::string& file, const YAML::Node& node, std::s
     auto score_v = r.get_double("score");
     if (rule_v) {
         if (!valid_rule_name(*rule_v)) r.fail_at("rule", "must match [A-Z0-9_]{1,64}");
-        if (!score_v) yaml::fail(file, node, fmt::format("blocklist {}: 'rule' needs 'score'", c.zone));
+        if (!score_v)
+            yaml::fail(file, node, fmt::format("blocklist {}: 'rule' needs 'score'", c.zone));
         c.fallback = BlocklistRule{*rule_v, *score_v, r.get_string("description").value_or("")};
     } else if (score_v) {
         r.fail_at("score", "needs 'rule'");
     }
     if (c.returns.empty() && c.bitmask.empty() && !c.fallback) {
-        yaml::fail(file, node, fmt::format("blocklist {}: give returns, bitmask or rule+score", c.zone));
+        yaml::fail(file, node,
+                   fmt::format("blocklist {}: give returns, bitmask or rule+score", c.zone));
     }
 
     if (auto a = r.get_string("action")) {
@@ -265,7 +305,8 @@ BlocklistConfig read_one(const std::string& file, const YAML::Node& node, std::s
 
 }  // namespace
 
-std::vector<BlocklistConfig> read_blocklists(const std::string& config_file, const YAML::Node& node) {
+std::vector<BlocklistConfig> read_blocklists(const std::string& config_file,
+                                             const YAML::Node& node) {
     if (node.IsNull()) return {};
     if (!node.IsSequence()) yaml::fail(config_file, node, "blocklists must be a list");
     if (node.size() > kMaxLists) {

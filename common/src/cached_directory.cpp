@@ -6,9 +6,13 @@ namespace pampero {
 namespace {
 
 class CachedDirectory final : public Directory {
-public:
+  public:
     CachedDirectory(std::unique_ptr<Directory> inner, std::chrono::seconds ttl)
-        : inner_(std::move(inner)), domains_(ttl), users_(ttl), aliases_(ttl), lists_(ttl),
+        : inner_(std::move(inner)),
+          domains_(ttl),
+          users_(ttl),
+          aliases_(ttl),
+          lists_(ttl),
           contacts_(ttl) {}
 
     Result<bool> is_local_domain(const std::string& domain) override {
@@ -29,7 +33,7 @@ public:
                              [&] { return inner_->is_contact(user, sender); });
     }
 
-private:
+  private:
     std::unique_ptr<Directory> inner_;
     LookupCache<bool> domains_;
     LookupCache<std::optional<User>> users_;

@@ -17,22 +17,32 @@ std::mutex g_mu;
 
 int priority(Level level) {
     switch (level) {
-        case Level::debug: return LOG_DEBUG;
-        case Level::info: return LOG_INFO;
-        case Level::notice: return LOG_NOTICE;
-        case Level::warning: return LOG_WARNING;
-        case Level::error: return LOG_ERR;
+        case Level::debug:
+            return LOG_DEBUG;
+        case Level::info:
+            return LOG_INFO;
+        case Level::notice:
+            return LOG_NOTICE;
+        case Level::warning:
+            return LOG_WARNING;
+        case Level::error:
+            return LOG_ERR;
     }
     return LOG_INFO;
 }
 
 const char* label(Level level) {
     switch (level) {
-        case Level::debug: return "debug: ";
-        case Level::info: return "";
-        case Level::notice: return "";
-        case Level::warning: return "warning: ";
-        case Level::error: return "error: ";
+        case Level::debug:
+            return "debug: ";
+        case Level::info:
+            return "";
+        case Level::notice:
+            return "";
+        case Level::warning:
+            return "warning: ";
+        case Level::error:
+            return "error: ";
     }
     return "";
 }

@@ -4,9 +4,12 @@ namespace pampero {
 
 const char* to_string(ErrorKind kind) {
     switch (kind) {
-        case ErrorKind::temporary: return "temporary";
-        case ErrorKind::permanent: return "permanent";
-        case ErrorKind::config: return "config";
+        case ErrorKind::temporary:
+            return "temporary";
+        case ErrorKind::permanent:
+            return "permanent";
+        case ErrorKind::config:
+            return "config";
     }
     return "unknown";
 }

@@ -38,14 +38,20 @@ std::optional<std::uint64_t> parse_size(const std::string& text) {
     if (i == 0) return std::nullopt;
     std::string unit;
     for (; i < text.size(); ++i) {
-        if (text[i] != ' ') unit += static_cast<char>(std::toupper(static_cast<unsigned char>(text[i])));
+        if (text[i] != ' ')
+            unit += static_cast<char>(std::toupper(static_cast<unsigned char>(text[i])));
     }
     std::uint64_t mult = 1;
-    if (unit.empty() || unit == "B") mult = 1;
-    else if (unit == "K" || unit == "KB" || unit == "KIB") mult = 1024ull;
-    else if (unit == "M" || unit == "MB" || unit == "MIB") mult = 1024ull * 1024;
-    else if (unit == "G" || unit == "GB" || unit == "GIB") mult = 1024ull * 1024 * 1024;
-    else return std::nullopt;
+    if (unit.empty() || unit == "B")
+        mult = 1;
+    else if (unit == "K" || unit == "KB" || unit == "KIB")
+        mult = 1024ull;
+    else if (unit == "M" || unit == "MB" || unit == "MIB")
+        mult = 1024ull * 1024;
+    else if (unit == "G" || unit == "GB" || unit == "GIB")
+        mult = 1024ull * 1024 * 1024;
+    else
+        return std::nullopt;
     if (n > std::numeric_limits<std::uint64_t>::max() / mult) return std::nullopt;
     return n * mult;
 }
@@ -55,7 +61,9 @@ MapReader::MapReader(std::string file, YAML::Node node, std::string context)
     if (!node_.IsMap()) fail(file_, node_, context_ + " must be a mapping");
 }
 
-bool MapReader::has(const std::string& key) const { return node_[key].IsDefined(); }
+bool MapReader::has(const std::string& key) const {
+    return node_[key].IsDefined();
+}
 
 YAML::Node MapReader::node(const std::string& key) {
     used_.insert(key);
@@ -125,7 +133,8 @@ std::optional<std::vector<std::string>> MapReader::get_string_list(const std::st
     if (!n.IsSequence()) fail_at(key, "must be a list");
     std::vector<std::string> out;
     for (const auto& item : n) {
-        if (!item.IsScalar()) fail(file_, item, fmt::format("{}.{}: items must be strings", context_, key));
+        if (!item.IsScalar())
+            fail(file_, item, fmt::format("{}.{}: items must be strings", context_, key));
         out.push_back(item.Scalar());
     }
     return out;

@@ -14,12 +14,18 @@ namespace pampero::scan {
 
 const char* to_string(BlocklistAnswer::Status s) {
     switch (s) {
-        case BlocklistAnswer::Status::listed: return "listed";
-        case BlocklistAnswer::Status::not_listed: return "not-listed";
-        case BlocklistAnswer::Status::timeout: return "timeout";
-        case BlocklistAnswer::Status::error: return "error";
-        case BlocklistAnswer::Status::not_loaded: return "not-loaded";
-        case BlocklistAnswer::Status::bad_subject: return "bad-subject";
+        case BlocklistAnswer::Status::listed:
+            return "listed";
+        case BlocklistAnswer::Status::not_listed:
+            return "not-listed";
+        case BlocklistAnswer::Status::timeout:
+            return "timeout";
+        case BlocklistAnswer::Status::error:
+            return "error";
+        case BlocklistAnswer::Status::not_loaded:
+            return "not-loaded";
+        case BlocklistAnswer::Status::bad_subject:
+            return "bad-subject";
     }
     return "?";
 }
@@ -30,11 +36,12 @@ using Clock = std::chrono::steady_clock;
 
 // One log line per list and kind a minute at most; the rest counted and reported.
 class RateLog {
-public:
+  public:
     template <typename... Args>
     void warn(fmt::format_string<Args...> f, Args&&... args) {
-        const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             Clock::now().time_since_epoch()).count();
+        const auto now =
+            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
+                .count();
         auto last = last_.load(std::memory_order_relaxed);
         if (last != 0 && now - last < 60'000) {
             suppressed_.fetch_add(1, std::memory_order_relaxed);
@@ -50,7 +57,7 @@ public:
         log::warning("{}", line);
     }
 
-private:
+  private:
     std::atomic<std::int64_t> last_{0};
     std::atomic<std::uint64_t> suppressed_{0};
 };
@@ -72,8 +79,8 @@ FileId file_id(const std::string& path) {
 }
 
 bool is_error_answer(const BlocklistConfig& c, std::uint32_t a) {
-    if ((a >> 24) != 127) return true;          // not a DNSBL answer at all
-    if ((a >> 8) == 0x7fffffu) return true;     // 127.255.255.x: Spamhaus "query refused"
+    if ((a >> 24) != 127) return true;               // not a DNSBL answer at all
+    if ((a >> 8) == 0x7fffffu) return true;          // 127.255.255.x: Spamhaus "query refused"
     if (!c.bitmask.empty() && (a & 1)) return true;  // SURBL/URIBL bit 1: access blocked
     return false;
 }
@@ -143,19 +150,25 @@ Result<std::shared_ptr<Blocklists>> Blocklists::create(std::vector<BlocklistConf
         auto st = std::make_unique<List>();
         if (c.mode == BlocklistMode::dns) {
             auto r = DnsResolver::create(c.resolver_host, c.resolver_port, c.timeout_ms);
-            if (!r) return Error{r.error().kind, fmt::format("{}: blocklist {}: {}", c.where, c.zone, r.error().message)};
+            if (!r)
+                return Error{r.error().kind, fmt::format("{}: blocklist {}: {}", c.where, c.zone,
+                                                         r.error().message)};
             st->resolver = std::move(r).value();
         } else {
             st->seen = file_id(c.file);
             if (!st->seen.exists) {
-                log::warning("blocklist {}: mirror file {} missing; the list serves nothing until it appears",
-                             c.zone, c.file);
+                log::warning(
+                    "blocklist {}: mirror file {} missing; the list serves nothing until it "
+                    "appears",
+                    c.zone, c.file);
             } else {
                 auto z = Zone::load_file(c.file, c.format);
                 if (!z) {
-                    return Error{z.error().kind, fmt::format("blocklist {}: {}", c.zone, z.error().message)};
+                    return Error{z.error().kind,
+                                 fmt::format("blocklist {}: {}", c.zone, z.error().message)};
                 }
-                for (const auto& w : z.value()->stats().first_warnings) log::warning("blocklist {}: {}", c.zone, w);
+                for (const auto& w : z.value()->stats().first_warnings)
+                    log::warning("blocklist {}: {}", c.zone, w);
                 log::info("blocklist {}: loaded {} ({} entries, {} KB)", c.zone, c.file,
                           z.value()->stats().entries, z.value()->stats().memory / 1024);
                 st->zone.store(z.value());
@@ -179,9 +192,11 @@ std::size_t Blocklists::reload_changed() {
         const auto& c = lists_[i];
         if (c.mode != BlocklistMode::mirror) continue;
         List& st = *state_[i];
-        if (auto cur = st.zone.load(); cur && cur->stats().expires != 0 && cur->stats().expires < now) {
-            log::warning("blocklist {}: {} expired ($TIMESTAMP); the list serves nothing until a fresh file",
-                         c.zone, c.file);
+        if (auto cur = st.zone.load();
+            cur && cur->stats().expires != 0 && cur->stats().expires < now) {
+            log::warning(
+                "blocklist {}: {} expired ($TIMESTAMP); the list serves nothing until a fresh file",
+                c.zone, c.file);
             st.zone.store(nullptr);
         }
         const FileId id = file_id(c.file);
@@ -193,11 +208,14 @@ std::size_t Blocklists::reload_changed() {
         }
         auto z = Zone::load_file(c.file, c.format);
         if (!z) {
-            log::warning("blocklist {}: reload failed, old data keeps serving: {}", c.zone, z.error().message);
+            log::warning("blocklist {}: reload failed, old data keeps serving: {}", c.zone,
+                         z.error().message);
             continue;
         }
-        for (const auto& w : z.value()->stats().first_warnings) log::warning("blocklist {}: {}", c.zone, w);
-        log::info("blocklist {}: reloaded {} ({} entries)", c.zone, c.file, z.value()->stats().entries);
+        for (const auto& w : z.value()->stats().first_warnings)
+            log::warning("blocklist {}: {}", c.zone, w);
+        log::info("blocklist {}: reloaded {} ({} entries)", c.zone, c.file,
+                  z.value()->stats().entries);
         st.zone.store(z.value());
         ++swapped;
     }
@@ -228,8 +246,8 @@ std::vector<std::uint32_t> ip_list(std::span<const std::string> in, std::size_t 
 // One thing a list was asked about, and what came back.
 struct Probe {
     std::size_t list;
-    std::string subject;   // as shown: "1.2.3.4" or "example.com"
-    std::string entry;     // mirror dnset: the matched entry, for TXT
+    std::string subject;  // as shown: "1.2.3.4" or "example.com"
+    std::string entry;    // mirror dnset: the matched entry, for TXT
     std::vector<std::uint32_t> a;
     std::vector<std::uint32_t> answer_ids;  // mirror only
     std::shared_ptr<const Zone> zone;       // mirror only
@@ -245,7 +263,8 @@ BlocklistResult Blocklists::check(const BlocklistInput& in) const {
     s.uri_ips = ip_list(in.uri_ips, kMaxUriIps);
     for (const auto& d : in.uri_domains) {
         std::string n = normalize_domain(d);
-        if (n.empty() || std::find(s.domains.begin(), s.domains.end(), n) != s.domains.end()) continue;
+        if (n.empty() || std::find(s.domains.begin(), s.domains.end(), n) != s.domains.end())
+            continue;
         s.domains.push_back(std::move(n));
         if (s.domains.size() == kMaxUriDomains) break;
     }
@@ -325,15 +344,21 @@ BlocklistResult Blocklists::check(const BlocklistInput& in) const {
             const auto& c = lists_[p.list];
             List& st = *state_[p.list];
             switch (answers[q].status) {
-                case DnsStatus::listed: p.a = answers[q].a; break;
-                case DnsStatus::not_listed: break;
+                case DnsStatus::listed:
+                    p.a = answers[q].a;
+                    break;
+                case DnsStatus::not_listed:
+                    break;
                 case DnsStatus::timeout:
-                    st.timeout_log.warn("blocklist {}: no answer for {} from {} within {} ms; counted as not listed",
-                                        c.zone, p.subject, st.resolver->address(), c.timeout_ms);
+                    st.timeout_log.warn(
+                        "blocklist {}: no answer for {} from {} within {} ms; counted as not "
+                        "listed",
+                        c.zone, p.subject, st.resolver->address(), c.timeout_ms);
                     break;
                 case DnsStatus::error:
-                    st.error_log.warn("blocklist {}: query for {} at {} failed: {}; counted as not listed",
-                                      c.zone, p.subject, st.resolver->address(), answers[q].detail);
+                    st.error_log.warn(
+                        "blocklist {}: query for {} at {} failed: {}; counted as not listed",
+                        c.zone, p.subject, st.resolver->address(), answers[q].detail);
                     break;
             }
         }
@@ -344,24 +369,28 @@ BlocklistResult Blocklists::check(const BlocklistInput& in) const {
         for (std::size_t k = 0; k < p.a.size(); ++k) {
             const std::uint32_t a = p.a[k];
             if (is_error_answer(c, a)) {
-                state_[p.list]->error_log.warn("blocklist {}: error answer {} for {} (query refused or "
-                                               "blocked by the list); not scored",
-                                               c.zone, format_ipv4(a), p.subject);
+                state_[p.list]->error_log.warn(
+                    "blocklist {}: error answer {} for {} (query refused or "
+                    "blocked by the list); not scored",
+                    c.zone, format_ipv4(a), p.subject);
                 continue;
             }
             map_answer(c, a, [&](const BlocklistRule& r) {
                 if (c.reject && c.target == BlocklistTarget::client_ip && !out.reject) {
                     out.reject = true;
-                    out.reject_reason = fmt::format("client {} listed in {} ({})", p.subject, c.zone, format_ipv4(a));
+                    out.reject_reason = fmt::format("client {} listed in {} ({})", p.subject,
+                                                    c.zone, format_ipv4(a));
                 }
                 for (const auto& h : out.hits) {
                     if (h.name == r.rule) return;
                 }
-                std::string desc = !r.description.empty()
-                                       ? r.description
-                                       : fmt::format("{} listed in {} ({})", p.subject, c.zone, format_ipv4(a));
+                std::string desc =
+                    !r.description.empty()
+                        ? r.description
+                        : fmt::format("{} listed in {} ({})", p.subject, c.zone, format_ipv4(a));
                 if (p.zone && k < p.answer_ids.size()) {
-                    const std::string txt = p.zone->answer_txt(p.answer_ids[k], p.entry.empty() ? p.subject : p.entry);
+                    const std::string txt =
+                        p.zone->answer_txt(p.answer_ids[k], p.entry.empty() ? p.subject : p.entry);
                     if (!txt.empty()) desc += ": " + txt;
                 }
                 out.hits.push_back({r.rule, r.score, std::move(desc)});
@@ -396,7 +425,9 @@ std::optional<std::string> Blocklists::client_reject(std::string_view client_ip)
             if (is_error_answer(c, v)) continue;
             bool mapped = false;
             map_answer(c, v, [&](const BlocklistRule&) { mapped = true; });
-            if (mapped) return fmt::format("client {} listed in {} ({})", format_ipv4(ip), c.zone, format_ipv4(v));
+            if (mapped)
+                return fmt::format("client {} listed in {} ({})", format_ipv4(ip), c.zone,
+                                   format_ipv4(v));
         }
     }
     if (queries.empty()) return std::nullopt;
@@ -405,21 +436,24 @@ std::optional<std::string> Blocklists::client_reject(std::string_view client_ip)
         const auto& c = lists_[query_list[q]];
         List& st = *state_[query_list[q]];
         if (answers[q].status == DnsStatus::timeout) {
-            st.timeout_log.warn("blocklist {}: no answer for {} from {} within {} ms; counted as not listed",
-                                c.zone, format_ipv4(ip), st.resolver->address(), c.timeout_ms);
+            st.timeout_log.warn(
+                "blocklist {}: no answer for {} from {} within {} ms; counted as not listed",
+                c.zone, format_ipv4(ip), st.resolver->address(), c.timeout_ms);
         } else if (answers[q].status == DnsStatus::error) {
-            st.error_log.warn("blocklist {}: query for {} failed: {}; counted as not listed", c.zone,
-                              format_ipv4(ip), answers[q].detail);
+            st.error_log.warn("blocklist {}: query for {} failed: {}; counted as not listed",
+                              c.zone, format_ipv4(ip), answers[q].detail);
         }
         for (auto v : answers[q].a) {
             if (is_error_answer(c, v)) {
-                st.error_log.warn("blocklist {}: error answer {} for {}; not scored", c.zone, format_ipv4(v),
-                                  format_ipv4(ip));
+                st.error_log.warn("blocklist {}: error answer {} for {}; not scored", c.zone,
+                                  format_ipv4(v), format_ipv4(ip));
                 continue;
             }
             bool mapped = false;
             map_answer(c, v, [&](const BlocklistRule&) { mapped = true; });
-            if (mapped) return fmt::format("client {} listed in {} ({})", format_ipv4(ip), c.zone, format_ipv4(v));
+            if (mapped)
+                return fmt::format("client {} listed in {} ({})", format_ipv4(ip), c.zone,
+                                   format_ipv4(v));
         }
     }
     return std::nullopt;
@@ -458,15 +492,19 @@ BlocklistAnswer Blocklists::lookup(std::size_t index, std::string_view subject) 
             return out;
         }
         const ZoneMatch m = c.ip_target() ? zone->lookup_ip(ip) : zone->lookup_name(name);
-        const std::string subj = !m.entry.empty() ? std::string(m.entry) : c.ip_target() ? format_ipv4(ip) : name;
+        const std::string subj = !m.entry.empty() ? std::string(m.entry)
+                                 : c.ip_target()  ? format_ipv4(ip)
+                                                  : name;
         std::vector<std::pair<std::uint32_t, std::string>> pairs;
-        for (auto id : m.answers) pairs.emplace_back(zone->answer_a(id), zone->answer_txt(id, subj));
+        for (auto id : m.answers)
+            pairs.emplace_back(zone->answer_a(id), zone->answer_txt(id, subj));
         std::sort(pairs.begin(), pairs.end());  // same order as the dns answer below
         for (auto& [a, t] : pairs) {
             out.a.push_back(a);
             out.txt.push_back(std::move(t));
         }
-        out.status = m.listed() ? BlocklistAnswer::Status::listed : BlocklistAnswer::Status::not_listed;
+        out.status =
+            m.listed() ? BlocklistAnswer::Status::listed : BlocklistAnswer::Status::not_listed;
     } else {
         const std::string q = (c.ip_target() ? reversed_ip(ip) : name) + "." + c.zone;
         if (q.size() > 253) {
@@ -479,10 +517,18 @@ BlocklistAnswer Blocklists::lookup(std::size_t index, std::string_view subject) 
         out.detail = ans[0].detail;
         out.a = ans[0].a;
         switch (ans[0].status) {
-            case DnsStatus::listed: out.status = BlocklistAnswer::Status::listed; break;
-            case DnsStatus::not_listed: out.status = BlocklistAnswer::Status::not_listed; break;
-            case DnsStatus::timeout: out.status = BlocklistAnswer::Status::timeout; break;
-            case DnsStatus::error: out.status = BlocklistAnswer::Status::error; break;
+            case DnsStatus::listed:
+                out.status = BlocklistAnswer::Status::listed;
+                break;
+            case DnsStatus::not_listed:
+                out.status = BlocklistAnswer::Status::not_listed;
+                break;
+            case DnsStatus::timeout:
+                out.status = BlocklistAnswer::Status::timeout;
+                break;
+            case DnsStatus::error:
+                out.status = BlocklistAnswer::Status::error;
+                break;
         }
     }
     if (out.txt.empty()) std::sort(out.a.begin(), out.a.end());  // dns: same order as mirror
@@ -492,7 +538,8 @@ BlocklistAnswer Blocklists::lookup(std::size_t index, std::string_view subject) 
             continue;
         }
         map_answer(c, v, [&](const BlocklistRule& r) {
-            if (std::find(out.rules.begin(), out.rules.end(), r.rule) == out.rules.end()) out.rules.push_back(r.rule);
+            if (std::find(out.rules.begin(), out.rules.end(), r.rule) == out.rules.end())
+                out.rules.push_back(r.rule);
         });
     }
     return out;
@@ -505,20 +552,21 @@ Status Blocklists::test_points(std::size_t index) const {
     const char* no = c.ip_target() ? "127.0.0.1" : "invalid";
     const auto listed = lookup(index, yes);
     if (listed.status != BlocklistAnswer::Status::listed) {
-        return Error::temporary(fmt::format("{}: test point {} is {} (RFC 5782 wants it listed){}{}", c.zone, yes,
-                                            to_string(listed.status), listed.detail.empty() ? "" : ": ",
-                                            listed.detail));
+        return Error::temporary(fmt::format(
+            "{}: test point {} is {} (RFC 5782 wants it listed){}{}", c.zone, yes,
+            to_string(listed.status), listed.detail.empty() ? "" : ": ", listed.detail));
     }
     const auto clean = lookup(index, no);
     if (clean.status != BlocklistAnswer::Status::not_listed) {
-        return Error::temporary(fmt::format("{}: test point {} is {} (RFC 5782 wants it not listed){}{}", c.zone, no,
-                                            to_string(clean.status), clean.detail.empty() ? "" : ": ",
-                                            clean.detail));
+        return Error::temporary(
+            fmt::format("{}: test point {} is {} (RFC 5782 wants it not listed){}{}", c.zone, no,
+                        to_string(clean.status), clean.detail.empty() ? "" : ": ", clean.detail));
     }
     return ok_status();
 }
 
-BlocklistWatcher::BlocklistWatcher(std::shared_ptr<Blocklists> lists, std::chrono::milliseconds interval)
+BlocklistWatcher::BlocklistWatcher(std::shared_ptr<Blocklists> lists,
+                                   std::chrono::milliseconds interval)
     : lists_(std::move(lists)), interval_(interval) {
     thread_ = std::thread([this] {
         std::unique_lock lock(mu_);

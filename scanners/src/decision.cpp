@@ -4,9 +4,12 @@ namespace pampero::scan {
 
 const char* to_string(Action action) {
     switch (action) {
-        case Action::inbox: return "inbox";
-        case Action::spam: return "spam";
-        case Action::reject: return "reject";
+        case Action::inbox:
+            return "inbox";
+        case Action::spam:
+            return "spam";
+        case Action::reject:
+            return "reject";
     }
     return "inbox";
 }

@@ -15,10 +15,14 @@ namespace pampero::scan {
 
 const char* to_string(DnsStatus s) {
     switch (s) {
-        case DnsStatus::listed: return "listed";
-        case DnsStatus::not_listed: return "not-listed";
-        case DnsStatus::timeout: return "timeout";
-        case DnsStatus::error: return "error";
+        case DnsStatus::listed:
+            return "listed";
+        case DnsStatus::not_listed:
+            return "not-listed";
+        case DnsStatus::timeout:
+            return "timeout";
+        case DnsStatus::error:
+            return "error";
     }
     return "?";
 }
@@ -36,8 +40,8 @@ constexpr std::size_t kIdleChannels = 64;  // per resolver; more are closed when
 
 }  // namespace
 
-Result<std::shared_ptr<DnsResolver>> DnsResolver::create(const std::string& host, std::uint16_t port,
-                                                         int timeout_ms) {
+Result<std::shared_ptr<DnsResolver>> DnsResolver::create(const std::string& host,
+                                                         std::uint16_t port, int timeout_ms) {
     std::call_once(g_ares_init, [] { g_ares_status = ares_library_init(ARES_LIB_INIT_ALL); });
     if (g_ares_status != ARES_SUCCESS) {
         return Error::temporary(fmt::format("c-ares: {}", ares_strerror(g_ares_status)));
@@ -47,7 +51,8 @@ Result<std::shared_ptr<DnsResolver>> DnsResolver::create(const std::string& host
     if (!v4 && inet_pton(AF_INET6, host.c_str(), buf) != 1) {
         return Error::config(fmt::format("resolver '{}' is not a numeric address", host));
     }
-    if (timeout_ms < 1 || timeout_ms > 10000) return Error::config("resolver timeout must be 1..10000 ms");
+    if (timeout_ms < 1 || timeout_ms > 10000)
+        return Error::config("resolver timeout must be 1..10000 ms");
     std::shared_ptr<DnsResolver> r(new DnsResolver());
     r->host_ = host;
     r->port_ = port;
@@ -55,7 +60,8 @@ Result<std::shared_ptr<DnsResolver>> DnsResolver::create(const std::string& host
     r->label_ = v4 ? fmt::format("{}:{}", host, port) : fmt::format("[{}]:{}", host, port);
     // Set one channel up now so a broken environment shows at start, not per message.
     Channel* ch = r->borrow();
-    if (!ch) return Error::temporary(fmt::format("c-ares: cannot set up a channel for {}", r->label_));
+    if (!ch)
+        return Error::temporary(fmt::format("c-ares: cannot set up a channel for {}", r->label_));
     r->give_back(ch);
     return r;
 }
@@ -231,10 +237,12 @@ std::vector<DnsAnswer> dns_query_all(std::span<const DnsQuery> queries) {
                            static_cast<suseconds_t>((wait.count() % 1000) * 1000)};
             timeval tv{};
             if (timeval* t = ares_timeout(uses[u].channel->ch, &max_tv, &tv)) {
-                wait = std::min(wait, std::chrono::milliseconds(t->tv_sec * 1000 + (t->tv_usec + 999) / 1000));
+                wait = std::min(
+                    wait, std::chrono::milliseconds(t->tv_sec * 1000 + (t->tv_usec + 999) / 1000));
             }
         }
-        const int rc = poll(fds.data(), fds.size(), static_cast<int>(std::max<long>(wait.count(), 1)));
+        const int rc =
+            poll(fds.data(), fds.size(), static_cast<int>(std::max<long>(wait.count(), 1)));
         if (rc < 0 && errno != EINTR) break;
         for (std::size_t f = 0; f < fds.size(); ++f) {
             if (!fds[f].revents) continue;

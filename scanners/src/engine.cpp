@@ -20,7 +20,9 @@ Message Engine::parse(std::string_view raw_message, const ParsedMime* parsed, bo
     return parse_message(raw_message, o);
 }
 
-Verdict Engine::scan(const Message& msg) const { return scan(msg, ScanContext{}); }
+Verdict Engine::scan(const Message& msg) const {
+    return scan(msg, ScanContext{});
+}
 
 Verdict Engine::scan(const Message& msg, const ScanContext& context) const {
     Verdict v;
@@ -33,7 +35,9 @@ Verdict Engine::scan(const Message& msg, const ScanContext& context) const {
     return v;
 }
 
-Verdict Engine::scan(std::string_view raw_message) const { return scan(parse(raw_message)); }
+Verdict Engine::scan(std::string_view raw_message) const {
+    return scan(parse(raw_message));
+}
 
 Result<std::shared_ptr<const Engine>> load_engine(const Config& config) {
     auto rules = RuleSet::load_dir(config.rules_dir);

@@ -7,9 +7,13 @@
 namespace pampero::scan {
 namespace {
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char lower(char c) {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool is_space(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
 
 std::string lowered(std::string_view s) {
     std::string out(s);
@@ -19,17 +23,23 @@ std::string lowered(std::string_view s) {
 
 // Elements HTML 4/5 and common mail clients use; anything else is "unknown".
 constexpr std::array<std::string_view, 113> kKnownTags{{
-    "a", "abbr", "acronym", "address", "applet", "area", "article", "aside", "audio", "b",
-    "base", "basefont", "bdi", "bdo", "big", "blink", "blockquote", "body", "br", "button",
-    "canvas", "caption", "center", "cite", "code", "col", "colgroup", "dd", "del", "details",
-    "dfn", "dir", "div", "dl", "dt", "em", "embed", "fieldset", "figcaption", "figure", "font",
-    "footer", "form", "frame", "frameset", "h1", "h2", "h3", "h4", "h5", "h6", "head", "header",
-    "hr", "html", "i", "iframe", "img", "input", "ins", "kbd", "label", "legend", "li", "link",
-    "main", "map", "mark", "marquee", "menu", "meta", "nav", "nobr", "noframes", "noscript",
-    "object", "ol", "optgroup", "option", "o:p", "p", "param", "picture", "pre", "q", "s",
-    "samp", "script", "section", "select", "small", "source", "span", "strike", "strong",
-    "style", "sub", "summary", "sup", "table", "tbody", "td", "textarea", "tfoot", "th",
-    "thead", "title", "tr", "tt", "u", "ul", "var", "wbr",
+    "a",        "abbr",    "acronym",    "address",    "applet",   "area",     "article",
+    "aside",    "audio",   "b",          "base",       "basefont", "bdi",      "bdo",
+    "big",      "blink",   "blockquote", "body",       "br",       "button",   "canvas",
+    "caption",  "center",  "cite",       "code",       "col",      "colgroup", "dd",
+    "del",      "details", "dfn",        "dir",        "div",      "dl",       "dt",
+    "em",       "embed",   "fieldset",   "figcaption", "figure",   "font",     "footer",
+    "form",     "frame",   "frameset",   "h1",         "h2",       "h3",       "h4",
+    "h5",       "h6",      "head",       "header",     "hr",       "html",     "i",
+    "iframe",   "img",     "input",      "ins",        "kbd",      "label",    "legend",
+    "li",       "link",    "main",       "map",        "mark",     "marquee",  "menu",
+    "meta",     "nav",     "nobr",       "noframes",   "noscript", "object",   "ol",
+    "optgroup", "option",  "o:p",        "p",          "param",    "picture",  "pre",
+    "q",        "s",       "samp",       "script",     "section",  "select",   "small",
+    "source",   "span",    "strike",     "strong",     "style",    "sub",      "summary",
+    "sup",      "table",   "tbody",      "td",         "textarea", "tfoot",    "th",
+    "thead",    "title",   "tr",         "tt",         "u",        "ul",       "var",
+    "wbr",
 }};
 
 bool known_tag(std::string_view name) {
@@ -40,16 +50,29 @@ bool known_tag(std::string_view name) {
 
 bool is_block(std::string_view n) {
     static constexpr std::array<std::string_view, 24> kBlocks{{
-        "br", "p", "div", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "blockquote",
-        "hr", "ul", "ol", "dl", "dt", "dd", "pre", "center", "title", "form", "address",
+        "br", "p",  "div", "tr",    "li",         "h1",    "h2",   "h3",
+        "h4", "h5", "h6",  "table", "blockquote", "hr",    "ul",   "ol",
+        "dl", "dt", "dd",  "pre",   "center",     "title", "form", "address",
     }};
     return std::find(kBlocks.begin(), kBlocks.end(), n) != kBlocks.end();
 }
 
 bool is_void(std::string_view n) {
     static constexpr std::array<std::string_view, 14> kVoid{{
-        "br", "img", "hr", "meta", "input", "link", "base", "area", "col", "param", "source",
-        "wbr", "embed", "basefont",
+        "br",
+        "img",
+        "hr",
+        "meta",
+        "input",
+        "link",
+        "base",
+        "area",
+        "col",
+        "param",
+        "source",
+        "wbr",
+        "embed",
+        "basefont",
     }};
     return std::find(kVoid.begin(), kVoid.end(), n) != kVoid.end();
 }
@@ -65,7 +88,8 @@ bool style_hides(const std::string& style) {
     for (char c : style) {
         if (!is_space(c)) s.push_back(lower(c));
     }
-    return s.find("display:none") != std::string::npos || s.find("visibility:hidden") != std::string::npos;
+    return s.find("display:none") != std::string::npos ||
+           s.find("visibility:hidden") != std::string::npos;
 }
 
 // font-size under 4 (px or pt), or <font size=0/1/-N>.
@@ -104,7 +128,7 @@ struct Open {
 };
 
 class Tokenizer {
-public:
+  public:
     explicit Tokenizer(std::string_view html) : in_(html), budget_(4 * html.size() + 65536) {}
 
     HtmlText run() {
@@ -134,13 +158,15 @@ public:
         return std::move(out_);
     }
 
-private:
+  private:
     bool hidden() const { return hidden_depth_ > 0; }
 
     void emit_break() {
         if (!out_.text.empty() && out_.text.back() != '\n') {
-            if (out_.text.back() == ' ') out_.text.back() = '\n';
-            else out_.text.push_back('\n');
+            if (out_.text.back() == ' ')
+                out_.text.back() = '\n';
+            else
+                out_.text.push_back('\n');
         }
     }
 
@@ -155,15 +181,18 @@ private:
                 if (hex) ++j;
                 unsigned v = 0;
                 std::size_t d = 0;
-                while (j < raw.size() && d < 6 && std::isxdigit(static_cast<unsigned char>(raw[j]))) {
+                while (j < raw.size() && d < 6 &&
+                       std::isxdigit(static_cast<unsigned char>(raw[j]))) {
                     if (!hex && !std::isdigit(static_cast<unsigned char>(raw[j]))) break;
-                    v = v * (hex ? 16 : 10) + static_cast<unsigned>(std::isdigit(static_cast<unsigned char>(raw[j]))
-                                                                        ? raw[j] - '0'
-                                                                        : lower(raw[j]) - 'a' + 10);
+                    v = v * (hex ? 16 : 10) +
+                        static_cast<unsigned>(std::isdigit(static_cast<unsigned char>(raw[j]))
+                                                  ? raw[j] - '0'
+                                                  : lower(raw[j]) - 'a' + 10);
                     ++j;
                     ++d;
                 }
-                if (d > 0 && v < 128 && std::isalnum(static_cast<int>(v))) ++out_.stats.entity_letters;
+                if (d > 0 && v < 128 && std::isalnum(static_cast<int>(v)))
+                    ++out_.stats.entity_letters;
             }
         }
         const std::string decoded = decode_html_entities(raw);
@@ -232,10 +261,12 @@ private:
             return close == std::string_view::npos ? rest.size() : close + 1;
         }
         const std::size_t name_start = end_tag ? 2 : 1;
-        if (name_start >= rest.size() || !std::isalpha(static_cast<unsigned char>(rest[name_start]))) return 0;
+        if (name_start >= rest.size() ||
+            !std::isalpha(static_cast<unsigned char>(rest[name_start])))
+            return 0;
         std::size_t j = name_start;
-        while (j < rest.size() && (std::isalnum(static_cast<unsigned char>(rest[j])) || rest[j] == ':' ||
-                                   rest[j] == '-' || rest[j] == '_')) {
+        while (j < rest.size() && (std::isalnum(static_cast<unsigned char>(rest[j])) ||
+                                   rest[j] == ':' || rest[j] == '-' || rest[j] == '_')) {
             ++j;
         }
         const std::string name = lowered(rest.substr(name_start, j - name_start));
@@ -269,7 +300,9 @@ private:
                 break;
             }
             const std::size_t an = k;
-            while (k < rest.size() && !is_space(rest[k]) && rest[k] != '=' && rest[k] != '>' && rest[k] != '/') ++k;
+            while (k < rest.size() && !is_space(rest[k]) && rest[k] != '=' && rest[k] != '>' &&
+                   rest[k] != '/')
+                ++k;
             Attribute a;
             a.name = lowered(rest.substr(an, k - an));
             while (k < rest.size() && is_space(rest[k])) ++k;
@@ -344,7 +377,8 @@ private:
             } else if (a.name == "hidden") {
                 hides = true;
             }
-            if (a.name == "href" && (name == "a" || name == "area" || name == "link" || name == "base")) {
+            if (a.name == "href" &&
+                (name == "a" || name == "area" || name == "link" || name == "base")) {
                 if (name == "a") {
                     finish_anchor();
                     anchor_open_ = true;
@@ -360,10 +394,14 @@ private:
                 add_link(a.value, UriSource::action);
             }
         }
-        if (name == "img") ++out_.stats.images;
-        else if (name == "form") ++out_.stats.forms;
-        else if (name == "iframe" || name == "frame") ++out_.stats.iframes;
-        else if (name == "body" || name == "html") out_.stats.has_body = true;
+        if (name == "img")
+            ++out_.stats.images;
+        else if (name == "form")
+            ++out_.stats.forms;
+        else if (name == "iframe" || name == "frame")
+            ++out_.stats.iframes;
+        else if (name == "body" || name == "html")
+            out_.stats.has_body = true;
         if (name == "script" || name == "style") {
             if (name == "script") ++out_.stats.scripts;
             skip_until_ = name;
@@ -414,6 +452,8 @@ private:
 
 }  // namespace
 
-HtmlText html_to_text(std::string_view html) { return Tokenizer(html).run(); }
+HtmlText html_to_text(std::string_view html) {
+    return Tokenizer(html).run();
+}
 
 }  // namespace pampero::scan

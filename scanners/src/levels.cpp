@@ -41,16 +41,20 @@ Result<Levels> load_levels(const std::string& path) {
             l.cutoff = *cutoff;
             r.finish();
             if (l.number != static_cast<int>(out.levels.size()) + 1) {
-                yaml::fail(path, item, fmt::format("level {}: levels must be numbered 1, 2, 3 ... in order", l.number));
+                yaml::fail(path, item,
+                           fmt::format("level {}: levels must be numbered 1, 2, 3 ... in order",
+                                       l.number));
             }
             if (l.tag >= l.cutoff) {
                 yaml::fail(path, item, fmt::format("level {}: tag must be below cutoff", l.number));
             }
             if (!out.levels.empty() &&
                 (l.tag > out.levels.back().tag || l.cutoff > out.levels.back().cutoff)) {
-                yaml::fail(path, item,
-                           fmt::format("level {}: a stricter level cannot have a higher tag or cutoff "
-                                       "than level {}", l.number, l.number - 1));
+                yaml::fail(
+                    path, item,
+                    fmt::format("level {}: a stricter level cannot have a higher tag or cutoff "
+                                "than level {}",
+                                l.number, l.number - 1));
             }
             out.levels.push_back(l);
         }
@@ -58,7 +62,8 @@ Result<Levels> load_levels(const std::string& path) {
             yaml::fail(path, list, fmt::format("at least {} levels are needed", kMinLevels));
         }
         auto def = top.get_int("default", 1, static_cast<std::int64_t>(out.levels.size()));
-        if (!def) yaml::fail(path, top.self(), "missing 'default' (the level of users without one)");
+        if (!def)
+            yaml::fail(path, top.self(), "missing 'default' (the level of users without one)");
         out.default_level = static_cast<int>(*def);
         top.finish();
     } catch (const yaml::Error& e) {

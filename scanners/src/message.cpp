@@ -16,7 +16,9 @@
 namespace pampero::scan {
 namespace {
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char lower(char c) {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 std::string lowered(std::string_view s) {
     std::string out(s);
@@ -25,10 +27,12 @@ std::string lowered(std::string_view s) {
 }
 
 std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n')) {
+    while (!s.empty() &&
+           (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n')) {
         s.remove_prefix(1);
     }
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
+    while (!s.empty() &&
+           (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
         s.remove_suffix(1);
     }
     return s;
@@ -59,11 +63,16 @@ bool valid_utf8(std::string_view s) {
     while (i < s.size()) {
         const auto c = static_cast<unsigned char>(s[i]);
         std::size_t n = 0;
-        if (c < 0x80) n = 0;
-        else if ((c & 0xE0) == 0xC0 && c >= 0xC2) n = 1;
-        else if ((c & 0xF0) == 0xE0) n = 2;
-        else if ((c & 0xF8) == 0xF0 && c <= 0xF4) n = 3;
-        else return false;
+        if (c < 0x80)
+            n = 0;
+        else if ((c & 0xE0) == 0xC0 && c >= 0xC2)
+            n = 1;
+        else if ((c & 0xF0) == 0xE0)
+            n = 2;
+        else if ((c & 0xF8) == 0xF0 && c <= 0xF4)
+            n = 3;
+        else
+            return false;
         if (n > 0 && i + n >= s.size()) return false;
         for (std::size_t k = 1; k <= n; ++k) {
             if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
@@ -177,8 +186,9 @@ std::string_view utf8_prefix(std::string_view s, std::size_t max) {
 // Takes the MIME tree apart in two passes: walk() lists the parts and decodes the text
 // parts the rules read; read_texts() then gives each its fair share of the scan limit.
 class Walker {
-public:
-    Walker(Message& m, const ParseOptions& o, const DomainReducer& d) : m_(m), opt_(o), domains_(d) {}
+  public:
+    Walker(Message& m, const ParseOptions& o, const DomainReducer& d)
+        : m_(m), opt_(o), domains_(d) {}
 
     void walk(GMimeObject* obj, std::size_t depth) {
         if (!obj) return;
@@ -192,7 +202,8 @@ public:
             const char* type = g_mime_content_type_get_media_type(ct);
             const char* sub = g_mime_content_type_get_media_subtype(ct);
             p.type = lowered(fmt::format("{}/{}", type ? type : "text", sub ? sub : "plain"));
-            if (const char* cs = g_mime_content_type_get_parameter(ct, "charset")) p.charset = lowered(trim(cs));
+            if (const char* cs = g_mime_content_type_get_parameter(ct, "charset"))
+                p.charset = lowered(trim(cs));
         } else {
             p.type = "text/plain";
         }
@@ -200,7 +211,8 @@ public:
             p.encoding = lowered(trim(cte));
         }
         if (GMIME_IS_PART(obj)) {
-            if (const char* fn = g_mime_part_get_filename(GMIME_PART(obj))) p.filename = cut(fn, 1024);
+            if (const char* fn = g_mime_part_get_filename(GMIME_PART(obj)))
+                p.filename = cut(fn, 1024);
         }
         if (GMimeContentDisposition* d = g_mime_object_get_content_disposition(obj)) {
             p.attachment = g_mime_content_disposition_is_attachment(d);
@@ -303,12 +315,15 @@ public:
             s += fmt::format(
                 "html tags={} unknown_tags={} images={} anchors={} forms={} scripts={} iframes={} "
                 "comments={} split_words={} text={} hidden={} tiny={} entity_letters={}\n",
-                h.tags, h.unknown_tags, h.images, h.anchors, h.forms, h.scripts, h.iframes, h.comments,
-                h.split_words, h.text_bytes, h.hidden_bytes, h.tiny_bytes, h.entity_letters);
+                h.tags, h.unknown_tags, h.images, h.anchors, h.forms, h.scripts, h.iframes,
+                h.comments, h.split_words, h.text_bytes, h.hidden_bytes, h.tiny_bytes,
+                h.entity_letters);
         }
-        s += fmt::format("text parts={} plain={} html={} plain_bytes={} html_bytes={} attachments={}\n",
-                         m_.parts.size(), plain_parts_, html_parts_, plain_bytes_, html_bytes_, attachments);
-        std::size_t numeric = 0, ip = 0, percent = 0, userinfo = 0, idn = 0, entity = 0, backslash = 0;
+        s += fmt::format(
+            "text parts={} plain={} html={} plain_bytes={} html_bytes={} attachments={}\n",
+            m_.parts.size(), plain_parts_, html_parts_, plain_bytes_, html_bytes_, attachments);
+        std::size_t numeric = 0, ip = 0, percent = 0, userinfo = 0, idn = 0, entity = 0,
+                    backslash = 0;
         std::set<std::string> domains;
         for (const auto& u : m_.uris) {
             numeric += (u.flags & kUriNumericIp) ? 1 : 0;
@@ -321,17 +336,19 @@ public:
             if (!u.domain.empty()) domains.insert(u.domain);
         }
         s += fmt::format(
-            "uri count={} numeric_ip={} ip={} percent_host={} userinfo={} idn={} entity={} backslash={} "
+            "uri count={} numeric_ip={} ip={} percent_host={} userinfo={} idn={} entity={} "
+            "backslash={} "
             "anchor_mismatch={} domains={}\n",
-            m_.uris.size(), numeric, ip, percent, userinfo, idn, entity, backslash, anchor_mismatch_,
-            domains.size());
+            m_.uris.size(), numeric, ip, percent, userinfo, idn, entity, backslash,
+            anchor_mismatch_, domains.size());
         if (m_.truncated) s += fmt::format("scan partial cut={}\n", m_.partial);
     }
 
-private:
+  private:
     static std::string sanitize(std::string_view v) {
         std::string out;
-        for (char c : v.substr(0, 200)) out.push_back((c == ' ' || c == '\n' || c == '\r' || c == '\t') ? '_' : c);
+        for (char c : v.substr(0, 200))
+            out.push_back((c == ' ' || c == '\n' || c == '\r' || c == '\t') ? '_' : c);
         return out;
     }
 
@@ -578,7 +595,8 @@ std::vector<std::string> Message::received_ips() const {
         // Only the "from" clause names the sending relay; "by" names the receiver.
         if (v.size() < 5 || !iequals(v.substr(0, 5), "from ")) continue;
         if (auto by = v.find(" by "); by != std::string_view::npos) v = v.substr(0, by);
-        for (std::size_t pos = v.find('['); pos != std::string_view::npos; pos = v.find('[', pos + 1)) {
+        for (std::size_t pos = v.find('['); pos != std::string_view::npos;
+             pos = v.find('[', pos + 1)) {
             const auto close = v.find(']', pos);
             if (close == std::string_view::npos) break;
             std::string_view ip = v.substr(pos + 1, close - pos - 1);

@@ -57,14 +57,22 @@ struct RuleSet::Group {
 
 const char* to_string(Target target) {
     switch (target) {
-        case Target::header: return "header";
-        case Target::body: return "body";
-        case Target::rawbody: return "rawbody";
-        case Target::decoded: return "decoded";
-        case Target::uri: return "uri";
-        case Target::full: return "full";
-        case Target::mime: return "mime";
-        case Target::meta: return "meta";
+        case Target::header:
+            return "header";
+        case Target::body:
+            return "body";
+        case Target::rawbody:
+            return "rawbody";
+        case Target::decoded:
+            return "decoded";
+        case Target::uri:
+            return "uri";
+        case Target::full:
+            return "full";
+        case Target::mime:
+            return "mime";
+        case Target::meta:
+            return "meta";
     }
     return "body";
 }
@@ -90,7 +98,8 @@ bool valid_rule_name(const std::string& n) {
 
 bool valid_header_name(std::string_view n) {
     if (n.empty() || n.size() > 128) return false;
-    return std::all_of(n.begin(), n.end(), [](unsigned char c) { return c > 32 && c < 127 && c != ':'; });
+    return std::all_of(n.begin(), n.end(),
+                       [](unsigned char c) { return c > 32 && c < 127 && c != ':'; });
 }
 
 // Per-thread matching state: Hyperscan scratch (grown for every database of the rule
@@ -118,7 +127,8 @@ ThreadState& thread_state() {
 }
 
 bool pcre_matches(const pcre2_code* code, std::string_view text, ThreadState& ts) {
-    const int rc = pcre2_match(code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), 0, 0, ts.md, ts.mc);
+    const int rc = pcre2_match(code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), 0, 0,
+                               ts.md, ts.mc);
     // Negative results other than "no match" (match limit, depth limit) count as no
     // match: a rule that cannot decide must not add score.
     return rc >= 0;
@@ -148,7 +158,8 @@ std::unique_ptr<RuleSet::Rule> read_rule(const std::string& file, const YAML::No
             yaml::fail(file, node, ctx + ": a meta rule has no target (or target: meta)");
         }
         for (const char* k : {"regex", "header", "flags", "exists"}) {
-            if (r.has(k)) yaml::fail(file, r.node(k), fmt::format("{}: '{}' does not go with meta", ctx, k));
+            if (r.has(k))
+                yaml::fail(file, r.node(k), fmt::format("{}: '{}' does not go with meta", ctx, k));
         }
         rule->target = Target::meta;
         rule->meta_text = *meta;
@@ -160,23 +171,28 @@ std::unique_ptr<RuleSet::Rule> read_rule(const std::string& file, const YAML::No
     } else {
         const std::string target = r.require_string("target");
         static const std::map<std::string, Target> kTargets = {
-            {"header", Target::header}, {"body", Target::body}, {"rawbody", Target::rawbody},
-            {"decoded", Target::decoded}, {"uri", Target::uri}, {"full", Target::full}, {"mime", Target::mime}};
+            {"header", Target::header},   {"body", Target::body}, {"rawbody", Target::rawbody},
+            {"decoded", Target::decoded}, {"uri", Target::uri},   {"full", Target::full},
+            {"mime", Target::mime}};
         auto t = kTargets.find(target);
         if (t == kTargets.end()) {
             yaml::fail(file, r.node("target"),
-                       ctx + ": target must be header, body, rawbody, decoded, uri, full or mime (or use meta:)");
+                       ctx +
+                           ": target must be header, body, rawbody, decoded, uri, full or mime (or "
+                           "use meta:)");
         }
         rule->target = t->second;
         if (rule->target == Target::header) {
             auto h = r.get_string("header");
-            if (!h || h->empty()) yaml::fail(file, node, ctx + ": target header needs 'header: NAME' (or ALL)");
+            if (!h || h->empty())
+                yaml::fail(file, node, ctx + ": target header needs 'header: NAME' (or ALL)");
             std::string name = *h;
             if (name.size() > 4 && lowered(name.substr(name.size() - 4)) == ":raw") {
                 rule->header_raw = true;
                 name.resize(name.size() - 4);
             }
-            if (!valid_header_name(name)) yaml::fail(file, node, ctx + ": '" + *h + "' is not a header name");
+            if (!valid_header_name(name))
+                yaml::fail(file, node, ctx + ": '" + *h + "' is not a header name");
             rule->header = name == "ALL" ? "all" : lowered(name);
             rule->exists = r.get_bool("exists").value_or(false);
             if (rule->exists && rule->header == "all") {
@@ -184,7 +200,9 @@ std::unique_ptr<RuleSet::Rule> read_rule(const std::string& file, const YAML::No
             }
         } else {
             for (const char* k : {"header", "exists"}) {
-                if (r.has(k)) yaml::fail(file, r.node(k), fmt::format("{}: '{}' only goes with target header", ctx, k));
+                if (r.has(k))
+                    yaml::fail(file, r.node(k),
+                               fmt::format("{}: '{}' only goes with target header", ctx, k));
             }
         }
         if (rule->exists) {
@@ -215,20 +233,22 @@ std::unique_ptr<RuleSet::Rule> read_rule(const std::string& file, const YAML::No
             // engine ends up matching it; the compiled code is kept only for fallbacks.
             int err = 0;
             PCRE2_SIZE offset = 0;
-            rule->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(rule->regex.data()), rule->regex.size(),
-                                       options, &err, &offset, nullptr);
+            rule->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(rule->regex.data()),
+                                       rule->regex.size(), options, &err, &offset, nullptr);
             if (!rule->code) {
                 PCRE2_UCHAR msg[256];
                 pcre2_get_error_message(err, msg, sizeof msg);
-                yaml::fail(file, r.node("regex"), fmt::format("{}: bad regex at offset {}: {}", ctx, offset,
-                                                              reinterpret_cast<char*>(msg)));
+                yaml::fail(file, r.node("regex"),
+                           fmt::format("{}: bad regex at offset {}: {}", ctx, offset,
+                                       reinterpret_cast<char*>(msg)));
             }
         }
     }
 
     auto score = r.get_double("score");
     if (rule->sub) {
-        if (score && *score != 0) yaml::fail(file, node, ctx + ": '__' sub-rules are never scored (no score)");
+        if (score && *score != 0)
+            yaml::fail(file, node, ctx + ": '__' sub-rules are never scored (no score)");
     } else if (!score) {
         yaml::fail(file, node, ctx + ": missing 'score'");
     } else if (!std::isfinite(*score) || *score > 1000 || *score < -1000) {
@@ -325,8 +345,8 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::load_files(const std::vector<std
             const std::string& name = rule->meta.names[static_cast<std::size_t>(in.value)];
             auto it = index.find(name);
             if (it == index.end()) {
-                return Error::config(fmt::format("{}: rule {}: meta uses unknown rule '{}'", rule->where,
-                                                 rule->name, name));
+                return Error::config(fmt::format("{}: rule {}: meta uses unknown rule '{}'",
+                                                 rule->where, rule->name, name));
             }
             in.value = static_cast<std::int64_t>(it->second);
         }
@@ -354,8 +374,9 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::load_files(const std::vector<std
                             loop = set->rules_[it->first]->name + " -> " + loop;
                             if (it->first == dep) break;
                         }
-                        return Error::config(fmt::format("{}: rule {}: meta rules refer to each other in a loop: {}",
-                                                         set->rules_[dep]->where, set->rules_[dep]->name, loop));
+                        return Error::config(
+                            fmt::format("{}: rule {}: meta rules refer to each other in a loop: {}",
+                                        set->rules_[dep]->where, set->rules_[dep]->name, loop));
                     }
                     state[dep] = active;
                     stack.emplace_back(dep, 0);
@@ -375,7 +396,8 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::load_files(const std::vector<std
     for (std::size_t i = 0; i < set->rules_.size(); ++i) {
         const Rule& rule = *set->rules_[i];
         if (rule.target == Target::meta) continue;
-        const std::string key = fmt::format("{}:{}:{}", to_string(rule.target), rule.header, rule.header_raw);
+        const std::string key =
+            fmt::format("{}:{}:{}", to_string(rule.target), rule.header, rule.header_raw);
         auto [it, fresh] = group_of.emplace(key, set->groups_.size());
         if (fresh) {
             auto g = std::make_unique<Group>();
@@ -385,9 +407,12 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::load_files(const std::vector<std
             set->groups_.push_back(std::move(g));
         }
         Group& g = *set->groups_[it->second];
-        if (rule.exists) g.exists_rules.push_back(i);
-        else if (hyperscan_accepts(rule)) g.hs_rules.push_back(i);
-        else g.pcre_rules.push_back(i);
+        if (rule.exists)
+            g.exists_rules.push_back(i);
+        else if (hyperscan_accepts(rule))
+            g.hs_rules.push_back(i);
+        else
+            g.pcre_rules.push_back(i);
     }
     for (auto& g : set->groups_) {
         // Compile; a pattern Hyperscan refuses only in the full compile (too large, ...)
@@ -403,22 +428,23 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::load_files(const std::vector<std
             }
             hs_compile_error_t* err = nullptr;
             const hs_error_t rc = hs_compile_multi(exprs.data(), flags.data(), ids.data(),
-                                                   static_cast<unsigned>(exprs.size()), HS_MODE_BLOCK, nullptr,
-                                                   &g->db, &err);
+                                                   static_cast<unsigned>(exprs.size()),
+                                                   HS_MODE_BLOCK, nullptr, &g->db, &err);
             if (rc == HS_SUCCESS) break;
             const int bad = err ? err->expression : -1;
             const std::string why = err && err->message ? err->message : "unknown error";
             hs_free_compile_error(err);
             g->db = nullptr;
             if (bad < 0 || static_cast<std::size_t>(bad) >= g->hs_rules.size()) {
-                return Error::config(fmt::format("{} rules: Hyperscan cannot compile them: {}", to_string(g->target),
-                                                 why));
+                return Error::config(fmt::format("{} rules: Hyperscan cannot compile them: {}",
+                                                 to_string(g->target), why));
             }
             g->pcre_rules.push_back(g->hs_rules[static_cast<std::size_t>(bad)]);
             g->hs_rules.erase(g->hs_rules.begin() + bad);
         }
         std::sort(g->pcre_rules.begin(), g->pcre_rules.end());
-        for (std::size_t i : g->pcre_rules) pcre2_jit_compile(set->rules_[i]->code, PCRE2_JIT_COMPLETE);
+        for (std::size_t i : g->pcre_rules)
+            pcre2_jit_compile(set->rules_[i]->code, PCRE2_JIT_COMPLETE);
         // Hyperscan matches the others: their PCRE2 code was only the syntax check.
         for (std::size_t i : g->hs_rules) {
             pcre2_code_free(set->rules_[i]->code);
@@ -454,8 +480,8 @@ std::vector<RuleHit> RuleSet::match(const Message& msg) const {
         if (g.db) {
             std::pair<const Group*, std::vector<char>*> ctx{&g, &hit};
             // An error here (only HS_SCRATCH_IN_USE or corruption) leaves these rules unhit.
-            hs_scan(g.db, text.empty() ? "" : text.data(), static_cast<unsigned>(text.size()), 0, ts.scratch,
-                    on_match, &ctx);
+            hs_scan(g.db, text.empty() ? "" : text.data(), static_cast<unsigned>(text.size()), 0,
+                    ts.scratch, on_match, &ctx);
         }
         for (std::size_t i : g.pcre_rules) {
             if (!hit[i] && pcre_matches(rules_[i]->code, text, ts)) hit[i] = 1;
@@ -466,11 +492,21 @@ std::vector<RuleHit> RuleSet::match(const Message& msg) const {
     for (const auto& gp : groups_) {
         const Group& g = *gp;
         switch (g.target) {
-            case Target::body: scan(g, msg.body_text); break;
-            case Target::rawbody: scan(g, msg.raw_body); break;
-            case Target::decoded: scan(g, msg.decoded_body); break;
-            case Target::full: scan(g, msg.raw); break;
-            case Target::mime: scan(g, msg.mime_summary); break;
+            case Target::body:
+                scan(g, msg.body_text);
+                break;
+            case Target::rawbody:
+                scan(g, msg.raw_body);
+                break;
+            case Target::decoded:
+                scan(g, msg.decoded_body);
+                break;
+            case Target::full:
+                scan(g, msg.raw);
+                break;
+            case Target::mime:
+                scan(g, msg.mime_summary);
+                break;
             case Target::uri:
                 for (const auto& u : msg.uris) scan(g, u.url);
                 break;
@@ -498,15 +534,18 @@ std::vector<RuleHit> RuleSet::match(const Message& msg) const {
                     }
                 }
                 break;
-            case Target::meta: break;
+            case Target::meta:
+                break;
         }
     }
     for (std::size_t i : meta_order_) {
-        hit[i] = meta::run(rules_[i]->meta, [&](std::size_t r) { return hit[r] != 0; }) != 0 ? 1 : 0;
+        hit[i] =
+            meta::run(rules_[i]->meta, [&](std::size_t r) { return hit[r] != 0; }) != 0 ? 1 : 0;
     }
     std::vector<RuleHit> hits;
     for (std::size_t i = 0; i < rules_.size(); ++i) {
-        if (hit[i] && !rules_[i]->sub) hits.push_back({rules_[i]->name, rules_[i]->score, rules_[i]->description});
+        if (hit[i] && !rules_[i]->sub)
+            hits.push_back({rules_[i]->name, rules_[i]->score, rules_[i]->description});
     }
     return hits;
 }

@@ -13,7 +13,7 @@ struct Failure {
 };
 
 class Parser {
-public:
+  public:
     explicit Parser(std::string_view s) : s_(s) {}
 
     Program parse() {
@@ -24,7 +24,7 @@ public:
         return std::move(p_);
     }
 
-private:
+  private:
     [[noreturn]] void fail(const std::string& why) const {
         throw Failure{fmt::format("column {}: {}", std::min(pos_, s_.size()) + 1, why)};
     }
@@ -37,7 +37,8 @@ private:
         skip_blanks();
         if (s_.substr(pos_, tok.size()) != tok) return false;
         // "!" must not eat the "!" of "!=", nor "<" the "<" of "<=".
-        if ((tok == "<" || tok == ">" || tok == "!") && pos_ + 1 < s_.size() && s_[pos_ + 1] == '=') return false;
+        if ((tok == "<" || tok == ">" || tok == "!") && pos_ + 1 < s_.size() && s_[pos_ + 1] == '=')
+            return false;
         pos_ += tok.size();
         return true;
     }
@@ -62,8 +63,9 @@ private:
 
     void parse_cmp(int depth) {
         parse_sum(depth);
-        static constexpr std::pair<std::string_view, Op> kOps[] = {
-            {">=", Op::ge}, {"<=", Op::le}, {"==", Op::eq}, {"!=", Op::ne}, {">", Op::gt}, {"<", Op::lt}};
+        static constexpr std::pair<std::string_view, Op> kOps[] = {{">=", Op::ge}, {"<=", Op::le},
+                                                                   {"==", Op::eq}, {"!=", Op::ne},
+                                                                   {">", Op::gt},  {"<", Op::lt}};
         for (const auto& [tok, op] : kOps) {
             if (accept(tok)) {
                 parse_sum(depth);
@@ -138,7 +140,8 @@ private:
 }  // namespace
 
 std::variant<Program, std::string> compile(std::string_view expr) {
-    if (expr.size() > kMaxMetaLength) return fmt::format("longer than {} characters", kMaxMetaLength);
+    if (expr.size() > kMaxMetaLength)
+        return fmt::format("longer than {} characters", kMaxMetaLength);
     try {
         return Parser(expr).parse();
     } catch (const Failure& f) {

@@ -43,25 +43,52 @@ std::int64_t run(const Program& p, HitFn hit) {
     std::size_t sp = 0;
     for (const Instr& in : p.code) {
         switch (in.op) {
-            case Op::rule: stack[sp++] = hit(static_cast<std::size_t>(in.value)) ? 1 : 0; break;
-            case Op::constant: stack[sp++] = in.value; break;
-            case Op::not_: stack[sp - 1] = stack[sp - 1] ? 0 : 1; break;
+            case Op::rule:
+                stack[sp++] = hit(static_cast<std::size_t>(in.value)) ? 1 : 0;
+                break;
+            case Op::constant:
+                stack[sp++] = in.value;
+                break;
+            case Op::not_:
+                stack[sp - 1] = stack[sp - 1] ? 0 : 1;
+                break;
             default: {
                 const std::int64_t b = stack[--sp];
                 const std::int64_t a = stack[sp - 1];
                 std::int64_t r = 0;
                 switch (in.op) {
-                    case Op::and_: r = (a && b) ? 1 : 0; break;
-                    case Op::or_: r = (a || b) ? 1 : 0; break;
-                    case Op::add: r = a + b; break;
-                    case Op::sub: r = a - b; break;
-                    case Op::gt: r = a > b; break;
-                    case Op::ge: r = a >= b; break;
-                    case Op::lt: r = a < b; break;
-                    case Op::le: r = a <= b; break;
-                    case Op::eq: r = a == b; break;
-                    case Op::ne: r = a != b; break;
-                    default: break;
+                    case Op::and_:
+                        r = (a && b) ? 1 : 0;
+                        break;
+                    case Op::or_:
+                        r = (a || b) ? 1 : 0;
+                        break;
+                    case Op::add:
+                        r = a + b;
+                        break;
+                    case Op::sub:
+                        r = a - b;
+                        break;
+                    case Op::gt:
+                        r = a > b;
+                        break;
+                    case Op::ge:
+                        r = a >= b;
+                        break;
+                    case Op::lt:
+                        r = a < b;
+                        break;
+                    case Op::le:
+                        r = a <= b;
+                        break;
+                    case Op::eq:
+                        r = a == b;
+                        break;
+                    case Op::ne:
+                        r = a != b;
+                        break;
+                    default:
+                        break;
                 }
                 stack[sp - 1] = r;
             }

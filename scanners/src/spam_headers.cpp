@@ -29,8 +29,10 @@ SpamHeaders format_spam_headers(double score, const std::vector<RuleHit>& hits,
 }
 
 std::optional<double> parse_spam_score(std::string_view value) {
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t' || value.back() == '\r')) {
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+        value.remove_prefix(1);
+    while (!value.empty() &&
+           (value.back() == ' ' || value.back() == '\t' || value.back() == '\r')) {
         value.remove_suffix(1);
     }
     double v = 0;

@@ -16,7 +16,9 @@ namespace {
 constexpr std::size_t kMaxHostLength = 253;  // DNS: a name is at most 253 characters
 constexpr std::size_t kMaxLabelLength = 63;  // ... and a label at most 63
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char lower(char c) {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 // ASCII letters and digits, whatever the locale (inline: it runs once a text byte).
 bool ascii_alnum(char c) {
     return (c >= '0' && c <= '9') || (lower(c) >= 'a' && lower(c) <= 'z');
@@ -64,19 +66,17 @@ struct NamedEntity {
 // The named references that matter for text and links; the full HTML5 table (2,000+
 // names) buys nothing for spam rules.
 constexpr std::array<NamedEntity, 52> kEntities{{
-    {"amp", '&'},      {"lt", '<'},        {"gt", '>'},       {"quot", '"'},
-    {"apos", '\''},    {"nbsp", 0xA0},     {"copy", 0xA9},    {"reg", 0xAE},
-    {"trade", 0x2122}, {"hellip", 0x2026}, {"mdash", 0x2014}, {"ndash", 0x2013},
-    {"lsquo", 0x2018}, {"rsquo", 0x2019},  {"ldquo", 0x201C}, {"rdquo", 0x201D},
-    {"bull", 0x2022},  {"middot", 0xB7},   {"euro", 0x20AC},  {"pound", 0xA3},
-    {"yen", 0xA5},     {"cent", 0xA2},     {"sect", 0xA7},    {"deg", 0xB0},
-    {"plusmn", 0xB1},  {"times", 0xD7},    {"divide", 0xF7},  {"laquo", 0xAB},
-    {"raquo", 0xBB},   {"iexcl", 0xA1},    {"iquest", 0xBF},  {"shy", 0xAD},
-    {"eacute", 0xE9},  {"egrave", 0xE8},   {"ecirc", 0xEA},   {"aacute", 0xE1},
-    {"agrave", 0xE0},  {"acirc", 0xE2},    {"auml", 0xE4},    {"ouml", 0xF6},
-    {"uuml", 0xFC},    {"szlig", 0xDF},    {"ccedil", 0xE7},  {"ntilde", 0xF1},
-    {"oacute", 0xF3},  {"iacute", 0xED},   {"uacute", 0xFA},  {"Auml", 0xC4},
-    {"Ouml", 0xD6},    {"Uuml", 0xDC},     {"Eacute", 0xC9},  {"zwnj", 0x200C},
+    {"amp", '&'},      {"lt", '<'},       {"gt", '>'},       {"quot", '"'},     {"apos", '\''},
+    {"nbsp", 0xA0},    {"copy", 0xA9},    {"reg", 0xAE},     {"trade", 0x2122}, {"hellip", 0x2026},
+    {"mdash", 0x2014}, {"ndash", 0x2013}, {"lsquo", 0x2018}, {"rsquo", 0x2019}, {"ldquo", 0x201C},
+    {"rdquo", 0x201D}, {"bull", 0x2022},  {"middot", 0xB7},  {"euro", 0x20AC},  {"pound", 0xA3},
+    {"yen", 0xA5},     {"cent", 0xA2},    {"sect", 0xA7},    {"deg", 0xB0},     {"plusmn", 0xB1},
+    {"times", 0xD7},   {"divide", 0xF7},  {"laquo", 0xAB},   {"raquo", 0xBB},   {"iexcl", 0xA1},
+    {"iquest", 0xBF},  {"shy", 0xAD},     {"eacute", 0xE9},  {"egrave", 0xE8},  {"ecirc", 0xEA},
+    {"aacute", 0xE1},  {"agrave", 0xE0},  {"acirc", 0xE2},   {"auml", 0xE4},    {"ouml", 0xF6},
+    {"uuml", 0xFC},    {"szlig", 0xDF},   {"ccedil", 0xE7},  {"ntilde", 0xF1},  {"oacute", 0xF3},
+    {"iacute", 0xED},  {"uacute", 0xFA},  {"Auml", 0xC4},    {"Ouml", 0xD6},    {"Uuml", 0xDC},
+    {"Eacute", 0xC9},  {"zwnj", 0x200C},
 }};
 
 // Legacy references a browser accepts without the ';'.
@@ -138,7 +138,8 @@ bool valid_host_name(std::string_view host) {
         const std::string_view label = host.substr(start, dot - start);
         if (label.empty() || label.size() > kMaxLabelLength) return false;
         for (char c : label) {
-            const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+            const bool ok =
+                (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
             if (!ok) return false;
         }
         ++labels;
@@ -153,7 +154,8 @@ bool valid_host_name(std::string_view host) {
 
 // Unicode full stops that IDNA maps to '.', as UTF-8.
 void replace_unicode_dots(std::string& host) {
-    static constexpr std::array<std::string_view, 3> kDots{"\xE3\x80\x82", "\xEF\xBC\x8E", "\xEF\xBD\xA1"};
+    static constexpr std::array<std::string_view, 3> kDots{"\xE3\x80\x82", "\xEF\xBC\x8E",
+                                                           "\xEF\xBD\xA1"};
     for (auto dot : kDots) {
         std::size_t pos = 0;
         while ((pos = host.find(dot, pos)) != std::string::npos) host.replace(pos, dot.size(), ".");
@@ -163,8 +165,16 @@ void replace_unicode_dots(std::string& host) {
 bool is_uri_char(unsigned char c) {
     if (c <= 0x20 || c == 0x7F) return false;
     switch (c) {
-        case '<': case '>': case '"': case '\'': case '`': case '{': case '}': case '|':
-        case '\\': case '^':
+        case '<':
+        case '>':
+        case '"':
+        case '\'':
+        case '`':
+        case '{':
+        case '}':
+        case '|':
+        case '\\':
+        case '^':
             return false;
         default:
             return true;  // bytes >= 0x80 stay: UTF-8 host names and paths
@@ -283,7 +293,9 @@ std::optional<std::string> parse_ipv4_host(std::string_view host, bool* numeric)
     // inet_aton: a.b.c.d (8 bits each); a.b.c (c 16 bits); a.b (b 24 bits); a (32 bits).
     std::uint64_t addr = 0;
     switch (n) {
-        case 1: addr = parts[0]; break;
+        case 1:
+            addr = parts[0];
+            break;
         case 2:
             if (parts[0] > 0xFF || parts[1] > 0xFFFFFF) return std::nullopt;
             addr = (parts[0] << 24) | parts[1];
@@ -341,7 +353,8 @@ std::optional<Uri> normalize_uri(std::string_view written, UriSource source) {
 
     const std::size_t end = rest.find_first_of("/\\?#");
     std::string_view authority = rest.substr(0, end);
-    const std::string_view tail = end == std::string_view::npos ? std::string_view{} : rest.substr(end);
+    const std::string_view tail =
+        end == std::string_view::npos ? std::string_view{} : rest.substr(end);
     if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
         u.flags |= kUriUserinfo;
         authority.remove_prefix(at + 1);
@@ -352,9 +365,11 @@ std::optional<Uri> normalize_uri(std::string_view written, UriSource source) {
         if (close == std::string_view::npos || close < 3) return std::nullopt;
         u.host = std::string(authority.substr(0, close + 1));
         for (auto& c : u.host) c = lower(c);
-        if (u.host.find_first_not_of("[]0123456789abcdef:.") != std::string::npos) return std::nullopt;
+        if (u.host.find_first_not_of("[]0123456789abcdef:.") != std::string::npos)
+            return std::nullopt;
         u.host_is_ip = true;
-        if (close + 1 < authority.size() && authority[close + 1] == ':') port = authority.substr(close + 2);
+        if (close + 1 < authority.size() && authority[close + 1] == ':')
+            port = authority.substr(close + 2);
     } else {
         if (const auto colon = authority.rfind(':'); colon != std::string_view::npos) {
             port = authority.substr(colon + 1);
@@ -373,12 +388,14 @@ std::optional<Uri> normalize_uri(std::string_view written, UriSource source) {
             u.host_is_ip = true;
             if (numeric) u.flags |= kUriNumericIp;
         } else {
-            const bool ascii = std::all_of(host.begin(), host.end(),
-                                           [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+            const bool ascii = std::all_of(host.begin(), host.end(), [](char c) {
+                return static_cast<unsigned char>(c) < 0x80;
+            });
             if (!ascii) {
                 u.flags |= kUriIdn;
                 char* out = nullptr;
-                int rc = idn2_to_ascii_8z(host.c_str(), &out, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT);
+                int rc =
+                    idn2_to_ascii_8z(host.c_str(), &out, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT);
                 if (rc != IDN2_OK) {
                     if (out) idn2_free(out);
                     out = nullptr;
@@ -396,7 +413,8 @@ std::optional<Uri> normalize_uri(std::string_view written, UriSource source) {
             u.host = std::move(host);
         }
     }
-    if (!port.empty() && (port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos)) {
+    if (!port.empty() &&
+        (port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos)) {
         port = {};  // junk after ':' is not a port; drop it rather than the link
     }
     u.url = u.scheme + "://" + u.host;
@@ -428,8 +446,9 @@ std::vector<std::string_view> find_text_uris(std::string_view text) {
         };
         if ((c == 'h' || c == 'f' || c == 'w') && boundary()) {
             const std::string_view at = text.substr(i);
-            if (istarts_with(at, "http://") || istarts_with(at, "https://") || istarts_with(at, "ftp://") ||
-                istarts_with(at, "http:\\\\") || istarts_with(at, "https:\\\\")) {
+            if (istarts_with(at, "http://") || istarts_with(at, "https://") ||
+                istarts_with(at, "ftp://") || istarts_with(at, "http:\\\\") ||
+                istarts_with(at, "https:\\\\")) {
                 start = i;
             } else if ((istarts_with(at, "www.") || istarts_with(at, "ftp.")) && at.size() > 4 &&
                        ascii_alnum(at[4])) {
@@ -445,13 +464,15 @@ std::vector<std::string_view> find_text_uris(std::string_view text) {
             j = start + colon + 1;  // past "scheme:", then any mix of / and \ (an obfuscation)
             while (j < n && (text[j] == '/' || text[j] == '\\')) ++j;
         }
-        while (j < n && j - start < kMaxUriLength && is_uri_char(static_cast<unsigned char>(text[j]))) ++j;
+        while (j < n && j - start < kMaxUriLength &&
+               is_uri_char(static_cast<unsigned char>(text[j])))
+            ++j;
         std::string_view link = text.substr(start, j - start);
         // Sentence punctuation after a link is not part of it; nor is an unbalanced ')'.
         while (!link.empty()) {
             const char last = link.back();
-            if (last == '.' || last == ',' || last == ';' || last == ':' || last == '!' || last == '?' ||
-                last == '*' || last == ']') {
+            if (last == '.' || last == ',' || last == ';' || last == ':' || last == '!' ||
+                last == '?' || last == '*' || last == ']') {
                 link.remove_suffix(1);
             } else if (last == ')' && std::count(link.begin(), link.end(), '(') <
                                           std::count(link.begin(), link.end(), ')')) {
@@ -480,7 +501,8 @@ Result<std::shared_ptr<const DomainReducer>> DomainReducer::load(const std::stri
         if (!r->psl_) r->psl_ = const_cast<psl_ctx_t*>(psl_builtin());  // never freed: static
     } else {
         r->psl_ = psl_load_file(psl_file.c_str());
-        if (!r->psl_) return Error::config(fmt::format("{}: cannot load the Public Suffix List", psl_file));
+        if (!r->psl_)
+            return Error::config(fmt::format("{}: cannot load the Public Suffix List", psl_file));
     }
     std::string error;
     if (!two_level.empty()) {
@@ -520,8 +542,9 @@ std::string DomainReducer::surbl_base(std::string_view host) const {
     if (host.empty() || host.front() == '[' || parse_ipv4_host(host)) return {};
     if (two_level_.empty() && three_level_.empty()) return registrable(host);
     auto in = [](const std::vector<std::string>& list, std::string_view s) {
-        return !s.empty() && std::binary_search(list.begin(), list.end(), s,
-                                                [](std::string_view a, std::string_view b) { return a < b; });
+        return !s.empty() &&
+               std::binary_search(list.begin(), list.end(), s,
+                                  [](std::string_view a, std::string_view b) { return a < b; });
     };
     if (in(three_level_, last_labels(host, 3))) {
         if (auto four = last_labels(host, 4); !four.empty()) return std::string(four);

@@ -1,8 +1,10 @@
 // libFuzzer target: the socketmap's netstring framing and pampero-store's maildirsize
 // parser on arbitrary bytes. Every netstring decoded from the input must re-encode to the
 // bytes it came from; decoding walks the whole input as a pipelined stream would.
+// clang-format off
 // fuzz-sources: store-agent/netstring.cpp store-agent/quota.cpp store-agent/maildir.cpp common/src/result.cpp
 // fuzz-libs: fmt
+// clang-format on
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>

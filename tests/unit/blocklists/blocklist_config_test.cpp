@@ -1,12 +1,11 @@
 // The `blocklists:` section of pampero.yaml: what it reads, and every refusal with FILE:LINE.
 #include <gtest/gtest.h>
 
-#include "test_support.hpp"
-
 #include <filesystem>
 #include <fstream>
 
 #include "pampero/common/config.hpp"
+#include "test_support.hpp"
 
 using namespace pampero;
 
@@ -56,7 +55,8 @@ TEST(BlocklistConfig, ReadsTheIssueExample) {
     EXPECT_EQ(zen.target, BlocklistTarget::client_ip);
     EXPECT_EQ(zen.mode, BlocklistMode::mirror);
     EXPECT_EQ(zen.format, ZoneFormat::ip4set);
-    EXPECT_EQ(zen.file, (std::filesystem::path(path).parent_path() / "mirrors/zen.ip4set").string());
+    EXPECT_EQ(zen.file,
+              (std::filesystem::path(path).parent_path() / "mirrors/zen.ip4set").string());
     EXPECT_EQ(zen.sync, "rsync://rsync.example.net:8873/zen/zen.ip4set");
     ASSERT_EQ(zen.returns.size(), 2u);
     EXPECT_EQ(zen.returns[0].first, 0x7f000002u);
@@ -103,51 +103,111 @@ TEST(BlocklistConfig, RefusalsNameFileAndLine) {
         const char* words;  // expected part of the message
     };
     const Row rows[] = {
-        {"  - target: client_ip\n    file: z\n    rule: R\n    score: 1\n", 2, "missing required key 'zone'"},
-        {"  - zone: z.test\n    file: z\n    rule: R\n    score: 1\n", 2, "missing required key 'target'"},
-        {"  - zone: z.test\n    target: sender\n    file: z\n    rule: R\n    score: 1\n", 3, "must be client_ip"},
-        {"  - zone: z..test\n    target: client_ip\n    file: z\n    rule: R\n    score: 1\n", 2, "not a DNS name"},
-        {"  - zone: z.test\n    target: client_ip\n    mode: ldap\n    rule: R\n    score: 1\n", 4, "must be mirror or dns"},
-        {"  - zone: z.test\n    target: client_ip\n    rule: R\n    score: 1\n", 2, "mirror mode needs 'file'"},
-        {"  - zone: z.test\n    target: client_ip\n    mode: dns\n    rule: R\n    score: 1\n", 2, "dns mode needs 'resolver'"},
-        {"  - zone: z.test\n    target: client_ip\n    file: z\n    resolver: 127.0.0.1\n    rule: R\n    score: 1\n", 5, "only for mode: dns"},
-        {"  - zone: z.test\n    target: client_ip\n    file: z\n    timeout_ms: 10\n    rule: R\n    score: 1\n", 5, "only for mode: dns"},
-        {"  - zone: z.test\n    target: client_ip\n    mode: dns\n    resolver: 127.0.0.1\n    file: z\n    rule: R\n    score: 1\n", 6, "only for mode: mirror"},
-        {"  - zone: z.test\n    target: client_ip\n    mode: dns\n    resolver: localhost\n    rule: R\n    score: 1\n", 5, "numeric address"},
-        {"  - zone: z.test\n    target: client_ip\n    mode: dns\n    resolver: 127.0.0.1:0\n    rule: R\n    score: 1\n", 5, "port must be"},
-        {"  - zone: z.test\n    target: client_ip\n    mode: dns\n    resolver: 127.0.0.1\n    timeout_ms: 0\n    rule: R\n    score: 1\n", 6, "between 1 and 10000"},
-        {"  - zone: z.test\n    target: client_ip\n    mode: dns\n    resolver: 127.0.0.1\n    timeout_ms: 10001\n    rule: R\n    score: 1\n", 6, "between 1 and 10000"},
-        {"  - zone: z.test\n    target: client_ip\n    file: z\n", 2, "give returns, bitmask or rule+score"},
-        {"  - zone: z.test\n    target: client_ip\n    file: z\n    returns:\n      10.0.0.2: { rule: R, score: 1 }\n", 6, "not an address in 127.0.0.0/8"},
-        {"  - zone: z.test\n    target: client_ip\n    file: z\n    returns:\n      127.255.255.254: { rule: R, score: 1 }\n", 6, "error answer"},
-        {"  - zone: z.test\n    target: client_ip\n    file: z\n    returns:\n      127.0.0.2: { rule: bad-name, score: 1 }\n", 6, "[A-Z0-9_]"},
-        {"  - zone: z.test\n    target: client_ip\n    file: z\n    returns:\n      127.0.0.2: { rule: R }\n", 6, "missing required key 'score'"},
-        {"  - zone: z.test\n    target: client_ip\n    file: z\n    returns:\n      127.0.0.2: { rule: R, score: 1, weight: 2 }\n", 6, "unknown key 'weight'"},
-        {"  - zone: z.test\n    target: uri_domain\n    file: z.dnset\n    bitmask:\n      1: { rule: R, score: 1 }\n", 6, "one bit"},
-        {"  - zone: z.test\n    target: uri_domain\n    file: z.dnset\n    bitmask:\n      12: { rule: R, score: 1 }\n", 6, "one bit"},
-        {"  - zone: z.test\n    target: uri_domain\n    file: z.dnset\n    bitmask:\n      256: { rule: R, score: 1 }\n", 6, "one bit"},
-        {"  - zone: z.test\n    target: uri_domain\n    file: z.dnset\n    bitmask:\n      2: { rule: R, score: 1 }\n    returns:\n      127.0.0.2: { rule: S, score: 1 }\n", 6, "not both"},
-        {"  - zone: z.test\n    target: uri_domain\n    file: z.ip4set\n    rule: R\n    score: 1\n", 2, "needs a dnset"},
-        {"  - zone: z.test\n    target: uri_domain\n    file: z.dnset\n    rule: R\n    score: 1\n    action: reject\n", 7, "needs target client_ip"},
-        {"  - zone: z.test\n    target: client_ip\n    file: z\n    rule: R\n    score: 1\n    action: drop\n", 7, "must be reject"},
-        {"  - zone: z.test\n    target: client_ip\n    file: z\n    rule: R\n", 2, "'rule' needs 'score'"},
+        {"  - target: client_ip\n    file: z\n    rule: R\n    score: 1\n", 2,
+         "missing required key 'zone'"},
+        {"  - zone: z.test\n    file: z\n    rule: R\n    score: 1\n", 2,
+         "missing required key 'target'"},
+        {"  - zone: z.test\n    target: sender\n    file: z\n    rule: R\n    score: 1\n", 3,
+         "must be client_ip"},
+        {"  - zone: z..test\n    target: client_ip\n    file: z\n    rule: R\n    score: 1\n", 2,
+         "not a DNS name"},
+        {"  - zone: z.test\n    target: client_ip\n    mode: ldap\n    rule: R\n    score: 1\n", 4,
+         "must be mirror or dns"},
+        {"  - zone: z.test\n    target: client_ip\n    rule: R\n    score: 1\n", 2,
+         "mirror mode needs 'file'"},
+        {"  - zone: z.test\n    target: client_ip\n    mode: dns\n    rule: R\n    score: 1\n", 2,
+         "dns mode needs 'resolver'"},
+        {"  - zone: z.test\n    target: client_ip\n    file: z\n    resolver: 127.0.0.1\n    rule: "
+         "R\n    score: 1\n",
+         5, "only for mode: dns"},
+        {"  - zone: z.test\n    target: client_ip\n    file: z\n    timeout_ms: 10\n    rule: R\n  "
+         "  score: 1\n",
+         5, "only for mode: dns"},
+        {"  - zone: z.test\n    target: client_ip\n    mode: dns\n    resolver: 127.0.0.1\n    "
+         "file: z\n    rule: R\n    score: 1\n",
+         6, "only for mode: mirror"},
+        {"  - zone: z.test\n    target: client_ip\n    mode: dns\n    resolver: localhost\n    "
+         "rule: R\n    score: 1\n",
+         5, "numeric address"},
+        {"  - zone: z.test\n    target: client_ip\n    mode: dns\n    resolver: 127.0.0.1:0\n    "
+         "rule: R\n    score: 1\n",
+         5, "port must be"},
+        {"  - zone: z.test\n    target: client_ip\n    mode: dns\n    resolver: 127.0.0.1\n    "
+         "timeout_ms: 0\n    rule: R\n    score: 1\n",
+         6, "between 1 and 10000"},
+        {"  - zone: z.test\n    target: client_ip\n    mode: dns\n    resolver: 127.0.0.1\n    "
+         "timeout_ms: 10001\n    rule: R\n    score: 1\n",
+         6, "between 1 and 10000"},
+        {"  - zone: z.test\n    target: client_ip\n    file: z\n", 2,
+         "give returns, bitmask or rule+score"},
+        {"  - zone: z.test\n    target: client_ip\n    file: z\n    returns:\n      10.0.0.2: { "
+         "rule: R, score: 1 }\n",
+         6, "not an address in 127.0.0.0/8"},
+        {"  - zone: z.test\n    target: client_ip\n    file: z\n    returns:\n      "
+         "127.255.255.254: { rule: R, score: 1 }\n",
+         6, "error answer"},
+        {"  - zone: z.test\n    target: client_ip\n    file: z\n    returns:\n      127.0.0.2: { "
+         "rule: bad-name, score: 1 }\n",
+         6, "[A-Z0-9_]"},
+        {"  - zone: z.test\n    target: client_ip\n    file: z\n    returns:\n      127.0.0.2: { "
+         "rule: R }\n",
+         6, "missing required key 'score'"},
+        {"  - zone: z.test\n    target: client_ip\n    file: z\n    returns:\n      127.0.0.2: { "
+         "rule: R, score: 1, weight: 2 }\n",
+         6, "unknown key 'weight'"},
+        {"  - zone: z.test\n    target: uri_domain\n    file: z.dnset\n    bitmask:\n      1: { "
+         "rule: R, score: 1 }\n",
+         6, "one bit"},
+        {"  - zone: z.test\n    target: uri_domain\n    file: z.dnset\n    bitmask:\n      12: { "
+         "rule: R, score: 1 }\n",
+         6, "one bit"},
+        {"  - zone: z.test\n    target: uri_domain\n    file: z.dnset\n    bitmask:\n      256: { "
+         "rule: R, score: 1 }\n",
+         6, "one bit"},
+        {"  - zone: z.test\n    target: uri_domain\n    file: z.dnset\n    bitmask:\n      2: { "
+         "rule: R, score: 1 }\n    returns:\n      127.0.0.2: { rule: S, score: 1 }\n",
+         6, "not both"},
+        {"  - zone: z.test\n    target: uri_domain\n    file: z.ip4set\n    rule: R\n    score: "
+         "1\n",
+         2, "needs a dnset"},
+        {"  - zone: z.test\n    target: uri_domain\n    file: z.dnset\n    rule: R\n    score: 1\n "
+         "   action: reject\n",
+         7, "needs target client_ip"},
+        {"  - zone: z.test\n    target: client_ip\n    file: z\n    rule: R\n    score: 1\n    "
+         "action: drop\n",
+         7, "must be reject"},
+        {"  - zone: z.test\n    target: client_ip\n    file: z\n    rule: R\n", 2,
+         "'rule' needs 'score'"},
         {"  - zone: z.test\n    target: client_ip\n    file: z\n    score: 1\n", 5, "needs 'rule'"},
-        {"  - zone: z.test\n    target: client_ip\n    file: z\n    sync: http://x/y/z\n    rule: R\n    score: 1\n", 5, "rsync://HOST[:PORT]/MODULE/FILE"},
-        {"  - zone: z.test\n    target: client_ip\n    file: z\n    sync: rsync://host/module\n    rule: R\n    score: 1\n", 5, "rsync://HOST[:PORT]/MODULE/FILE"},
-        {"  - zone: z.test\n    target: client_ip\n    file: z\n    format: cdb\n    rule: R\n    score: 1\n", 5, "ip4set, ip4tset or dnset"},
-        {"  - zone: z.test\n    target: client_ip\n    file: z\n    rule: R\n    score: 1\n    colour: red\n", 7, "unknown key 'colour'"},
+        {"  - zone: z.test\n    target: client_ip\n    file: z\n    sync: http://x/y/z\n    rule: "
+         "R\n    score: 1\n",
+         5, "rsync://HOST[:PORT]/MODULE/FILE"},
+        {"  - zone: z.test\n    target: client_ip\n    file: z\n    sync: rsync://host/module\n    "
+         "rule: R\n    score: 1\n",
+         5, "rsync://HOST[:PORT]/MODULE/FILE"},
+        {"  - zone: z.test\n    target: client_ip\n    file: z\n    format: cdb\n    rule: R\n    "
+         "score: 1\n",
+         5, "ip4set, ip4tset or dnset"},
+        {"  - zone: z.test\n    target: client_ip\n    file: z\n    rule: R\n    score: 1\n    "
+         "colour: red\n",
+         7, "unknown key 'colour'"},
         {"  - zone: z.test\n    target: client_ip\n    file: z\n    rule: R\n    score: 1\n"
-         "  - zone: z.test\n    target: client_ip\n    file: y\n    rule: R\n    score: 1\n", 7, "given twice"},
+         "  - zone: z.test\n    target: client_ip\n    file: y\n    rule: R\n    score: 1\n",
+         7, "given twice"},
     };
     int i = 0;
     for (const auto& r : rows) {
-        const std::string path = write_config("bad" + std::to_string(i++) + ".yaml", std::string("blocklists:\n") + r.body);
+        const std::string path = write_config("bad" + std::to_string(i++) + ".yaml",
+                                              std::string("blocklists:\n") + r.body);
         auto c = load_config(path);
         ASSERT_FALSE(c) << r.body;
         EXPECT_EQ(c.error().kind, ErrorKind::config);
         const std::string want_prefix = path + ":" + std::to_string(r.line) + ":";
-        EXPECT_EQ(c.error().message.rfind(want_prefix, 0), 0u) << c.error().message << "\n--\n" << r.body;
-        EXPECT_NE(c.error().message.find(r.words), std::string::npos) << c.error().message << "\n--\n" << r.body;
+        EXPECT_EQ(c.error().message.rfind(want_prefix, 0), 0u) << c.error().message << "\n--\n"
+                                                               << r.body;
+        EXPECT_NE(c.error().message.find(r.words), std::string::npos)
+            << c.error().message << "\n--\n"
+            << r.body;
     }
     auto notlist = load_config(write_config("notlist.yaml", "blocklists: {zone: x}\n"));
     ASSERT_FALSE(notlist);

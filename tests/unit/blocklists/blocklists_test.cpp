@@ -1,6 +1,8 @@
 // Blocklists: answers to rules (returns, bitmask, fallback), error answers ignored, one
 // hit per rule, reject, input bounds, reloads that keep the old zone, RFC 5782 test
 // points, and dns mode against a resolver that never answers or is not there.
+#include "pampero/scan/blocklists.hpp"
+
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -8,8 +10,6 @@
 
 #include <filesystem>
 #include <fstream>
-
-#include "pampero/scan/blocklists.hpp"
 
 using namespace pampero;
 using namespace pampero::scan;
@@ -42,7 +42,8 @@ BlocklistConfig multi_list() {
     c.mode = BlocklistMode::mirror;
     c.format = ZoneFormat::dnset;
     c.file = kData + "multi.dnset";
-    c.bitmask = {{8, {"URIBL_PH", 5.0, ""}}, {64, {"URIBL_ABUSE", 4.0, ""}}, {4, {"URIBL_WILD", 1.0, ""}}};
+    c.bitmask = {
+        {8, {"URIBL_PH", 5.0, ""}}, {64, {"URIBL_ABUSE", 4.0, ""}}, {4, {"URIBL_WILD", 1.0, ""}}};
     c.where = "test";
     return c;
 }
@@ -68,15 +69,17 @@ TEST(Blocklists, ReturnsMapToRulesOncePerRule) {
     auto r = b->check({"127.0.0.2", {}, {}, {}});
     EXPECT_EQ(names(r), (V{"RCVD_IN_SBL", "RCVD_IN_XBL", "RCVD_IN_PBL"}));
     EXPECT_DOUBLE_EQ(r.hits[0].score, 4.0);
-    EXPECT_NE(r.hits[0].description.find("127.0.0.2 listed in zen.test (127.0.0.2)"), std::string::npos)
+    EXPECT_NE(r.hits[0].description.find("127.0.0.2 listed in zen.test (127.0.0.2)"),
+              std::string::npos)
         << r.hits[0].description;
     EXPECT_EQ(r.hits[1].description.rfind("exploited", 0), 0u);
     EXPECT_FALSE(r.reject);
     // The TXT of the mirror goes into the description.
     auto s = b->check({"198.51.100.7", {}, {}, {}});
     ASSERT_EQ(names(s), V{"RCVD_IN_SBL"});
-    EXPECT_NE(s.hits[0].description.find("Listed in SBL, see https://check.example/query/198.51.100.7"),
-              std::string::npos)
+    EXPECT_NE(
+        s.hits[0].description.find("Listed in SBL, see https://check.example/query/198.51.100.7"),
+        std::string::npos)
         << s.hits[0].description;
     // An unmapped answer (127.0.0.3) and a clean address score nothing.
     EXPECT_TRUE(b->check({"203.0.113.6", {}, {}, {}}).hits.empty());
@@ -124,19 +127,26 @@ TEST(Blocklists, BitmaskMapsEachBit) {
     // 127.0.0.14 = 8|4|2: the PH and WILD bits are configured, bit 2 is not.
     const std::vector<std::string> test{"test"};
     EXPECT_EQ(names(b->check({{}, {}, test, {}})), (V{"URIBL_PH", "URIBL_WILD"}));
-    const std::vector<std::string> several{"a.b.spam-domain.test", "spam-domain.test", "OK.spam-domain.test",
-                                           "x.wild.test", "Example-Spam.Test.", "clean.example", "bad..name"};
+    const std::vector<std::string> several{"a.b.spam-domain.test",
+                                           "spam-domain.test",
+                                           "OK.spam-domain.test",
+                                           "x.wild.test",
+                                           "Example-Spam.Test.",
+                                           "clean.example",
+                                           "bad..name"};
     EXPECT_EQ(names(b->check({{}, {}, several, {}})), (V{"URIBL_ABUSE", "URIBL_WILD", "URIBL_PH"}));
     auto r = b->check({{}, {}, std::vector<std::string>{"x.wild.test"}, {}});
     ASSERT_EQ(r.hits.size(), 1u);
-    EXPECT_NE(r.hits[0].description.find("x.wild.test listed in multi.test (127.0.0.4)"), std::string::npos);
+    EXPECT_NE(r.hits[0].description.find("x.wild.test listed in multi.test (127.0.0.4)"),
+              std::string::npos);
 
     // A uri_ip list over a dnset of reversed addresses.
     auto ipl = multi_list();
     ipl.target = BlocklistTarget::uri_ip;
     auto bi = make({ipl});
     ASSERT_TRUE(bi);
-    EXPECT_EQ(names(bi->check({{}, {}, {}, std::vector<std::string>{"203.0.113.4"}})), V{"URIBL_ABUSE"});
+    EXPECT_EQ(names(bi->check({{}, {}, {}, std::vector<std::string>{"203.0.113.4"}})),
+              V{"URIBL_ABUSE"});
 }
 
 TEST(Blocklists, InputsAreBounded) {
@@ -144,7 +154,8 @@ TEST(Blocklists, InputsAreBounded) {
     auto b = make({multi_list()});
     ASSERT_TRUE(b);
     std::vector<std::string> many;
-    for (std::size_t i = 0; i < Blocklists::kMaxUriDomains; ++i) many.push_back("clean" + std::to_string(i) + ".example");
+    for (std::size_t i = 0; i < Blocklists::kMaxUriDomains; ++i)
+        many.push_back("clean" + std::to_string(i) + ".example");
     many.push_back("both.test");
     EXPECT_TRUE(b->check({{}, {}, many, {}}).hits.empty());
     std::vector<std::string> dups(Blocklists::kMaxUriDomains * 2, "clean.example");
@@ -156,7 +167,8 @@ TEST(Blocklists, InputsAreBounded) {
     auto rb = make({list});
     ASSERT_TRUE(rb);
     std::vector<std::string> hops;
-    for (std::size_t i = 0; i < Blocklists::kMaxReceivedIps; ++i) hops.push_back("192.0.3." + std::to_string(i));
+    for (std::size_t i = 0; i < Blocklists::kMaxReceivedIps; ++i)
+        hops.push_back("192.0.3." + std::to_string(i));
     hops.push_back("198.51.100.7");
     EXPECT_TRUE(rb->check({{}, hops, {}, {}}).hits.empty());
 }
@@ -171,7 +183,8 @@ TEST(Blocklists, RejectOnlyForRejectListsAndMappedAnswers) {
     auto r = b->check({"198.51.100.7", {}, {}, {}});
     EXPECT_TRUE(r.reject);
     EXPECT_EQ(r.reject_reason, "client 198.51.100.7 listed in zen.test (127.0.0.2)");
-    EXPECT_EQ(b->client_reject("198.51.100.7").value_or(""), "client 198.51.100.7 listed in zen.test (127.0.0.2)");
+    EXPECT_EQ(b->client_reject("198.51.100.7").value_or(""),
+              "client 198.51.100.7 listed in zen.test (127.0.0.2)");
     // Listed only in a received hop: scored, never refused.
     auto h = b->check({"192.0.2.200", std::vector<std::string>{"198.51.100.7"}, {}, {}});
     EXPECT_FALSE(h.reject);
@@ -200,13 +213,16 @@ TEST(Blocklists, TestPointsInMirrorMode) {
     ASSERT_TRUE(bad);
     auto st = bad->test_points(0);
     ASSERT_FALSE(st.ok());
-    EXPECT_NE(st.error().message.find("test point 127.0.0.2 is not-listed"), std::string::npos) << st.error().message;
+    EXPECT_NE(st.error().message.find("test point 127.0.0.2 is not-listed"), std::string::npos)
+        << st.error().message;
     std::ofstream(dir / "bad.ip4set") << "127.0.0.2\n127.0.0.1\n";
-    fs::last_write_time(dir / "bad.ip4set", fs::last_write_time(dir / "bad.ip4set") + std::chrono::seconds(5));
+    fs::last_write_time(dir / "bad.ip4set",
+                        fs::last_write_time(dir / "bad.ip4set") + std::chrono::seconds(5));
     EXPECT_EQ(bad->reload_changed(), 1u);
     st = bad->test_points(0);
     ASSERT_FALSE(st.ok());
-    EXPECT_NE(st.error().message.find("test point 127.0.0.1 is listed"), std::string::npos) << st.error().message;
+    EXPECT_NE(st.error().message.find("test point 127.0.0.1 is listed"), std::string::npos)
+        << st.error().message;
 }
 
 TEST(Blocklists, ReloadSwapsOnlyAGoodFile) {
@@ -226,7 +242,8 @@ TEST(Blocklists, ReloadSwapsOnlyAGoodFile) {
 
     auto bump = [&] {  // a distinct mtime even on coarse clocks
         static int n = 0;
-        fs::last_write_time(file, fs::file_time_type::clock::now() + std::chrono::seconds(++n * 10));
+        fs::last_write_time(file,
+                            fs::file_time_type::clock::now() + std::chrono::seconds(++n * 10));
     };
     std::ofstream(file) << "192.0.2.1\n";
     bump();
@@ -257,7 +274,8 @@ TEST(Blocklists, ReloadSwapsOnlyAGoodFile) {
     auto bad = Blocklists::create({list});
     ASSERT_FALSE(bad.ok());
     EXPECT_EQ(bad.error().kind, ErrorKind::config);
-    EXPECT_NE(bad.error().message.find(file.string() + ":3: invalid address"), std::string::npos) << bad.error().message;
+    EXPECT_NE(bad.error().message.find(file.string() + ":3: invalid address"), std::string::npos)
+        << bad.error().message;
 }
 
 TEST(Blocklists, WatcherReloadsInTheBackground) {
@@ -342,7 +360,8 @@ TEST(BlocklistsDns, NoServerIsNotListed) {
     ASSERT_TRUE(b);
     EXPECT_TRUE(b->check({"127.0.0.2", {}, {}, {}}).hits.empty());
     const auto st = b->lookup(0, "127.0.0.2").status;
-    EXPECT_TRUE(st == BlocklistAnswer::Status::error || st == BlocklistAnswer::Status::timeout) << to_string(st);
+    EXPECT_TRUE(st == BlocklistAnswer::Status::error || st == BlocklistAnswer::Status::timeout)
+        << to_string(st);
 }
 
 }  // namespace

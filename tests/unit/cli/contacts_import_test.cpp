@@ -6,7 +6,8 @@ using namespace pampero::cli;
 
 TEST(ContactsImport, VcardWithGroupsParametersAndFolding) {
     const std::string vcf =
-        "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Dana Smith\r\nEMAIL;TYPE=INTERNET;TYPE=WORK:Dana@Work.example\r\n"
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Dana "
+        "Smith\r\nEMAIL;TYPE=INTERNET;TYPE=WORK:Dana@Work.example\r\n"
         "item1.EMAIL;type=INTERNET:dana.home@home.ex\r\n ample\r\nEND:VCARD\r\n"
         "BEGIN:VCARD\r\nFN:No Mail\r\nTEL:123\r\nEND:VCARD\r\n"
         "BEGIN:VCARD\r\nFN:Broken\r\nEMAIL:not-an-address\r\nEND:VCARD\r\n";

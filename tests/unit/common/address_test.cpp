@@ -24,18 +24,18 @@ TEST_P(AddressTable, ParsesOrRefuses) {
 
 INSTANTIATE_TEST_SUITE_P(
     Rows, AddressTable,
-    ::testing::Values(AddressRow{"alice@example.org", "alice@example.org"},
-                      AddressRow{"<Alice@Example.ORG>", "alice@example.org"},
-                      AddressRow{" <bob+tag@sub.example.org.> ", "bob+tag@sub.example.org"},
-                      AddressRow{"a@b", "a@b"},
-                      AddressRow{"", nullptr}, AddressRow{"<>", nullptr},
-                      AddressRow{"no-at-sign", nullptr}, AddressRow{"@example.org", nullptr},
-                      AddressRow{"alice@", nullptr}, AddressRow{"../../etc@example.org", nullptr},
-                      AddressRow{"a/b@example.org", nullptr}, AddressRow{"a\\b@example.org", nullptr},
-                      AddressRow{".alice@example.org", nullptr}, AddressRow{"al..ice@example.org", nullptr},
-                      AddressRow{"alice@exa mple.org", nullptr}, AddressRow{"alice@-example.org", nullptr},
-                      AddressRow{"alice@example..org", nullptr}, AddressRow{"ali ce@example.org", nullptr},
-                      AddressRow{"a\x01@example.org", nullptr}));
+    ::testing::Values(
+        AddressRow{"alice@example.org", "alice@example.org"},
+        AddressRow{"<Alice@Example.ORG>", "alice@example.org"},
+        AddressRow{" <bob+tag@sub.example.org.> ", "bob+tag@sub.example.org"},
+        AddressRow{"a@b", "a@b"}, AddressRow{"", nullptr}, AddressRow{"<>", nullptr},
+        AddressRow{"no-at-sign", nullptr}, AddressRow{"@example.org", nullptr},
+        AddressRow{"alice@", nullptr}, AddressRow{"../../etc@example.org", nullptr},
+        AddressRow{"a/b@example.org", nullptr}, AddressRow{"a\\b@example.org", nullptr},
+        AddressRow{".alice@example.org", nullptr}, AddressRow{"al..ice@example.org", nullptr},
+        AddressRow{"alice@exa mple.org", nullptr}, AddressRow{"alice@-example.org", nullptr},
+        AddressRow{"alice@example..org", nullptr}, AddressRow{"ali ce@example.org", nullptr},
+        AddressRow{"a\x01@example.org", nullptr}));
 
 TEST(Address, LengthBounds) {
     const std::string local64(64, 'a');

@@ -9,7 +9,10 @@ using namespace pampero;
 TEST(LookupCache, ReusesAnswersIncludingNegativeOnes) {
     LookupCache<bool> cache(std::chrono::seconds(60));
     int loads = 0;
-    auto load = [&]() -> Result<bool> { ++loads; return false; };
+    auto load = [&]() -> Result<bool> {
+        ++loads;
+        return false;
+    };
     EXPECT_FALSE(*cache.get("k", load));
     EXPECT_FALSE(*cache.get("k", load));
     EXPECT_EQ(loads, 1);
@@ -20,11 +23,17 @@ TEST(LookupCache, ReusesAnswersIncludingNegativeOnes) {
 TEST(LookupCache, NeverCachesErrors) {
     LookupCache<int> cache(std::chrono::seconds(60));
     int loads = 0;
-    auto failing = [&]() -> Result<int> { ++loads; return Error::temporary("down"); };
+    auto failing = [&]() -> Result<int> {
+        ++loads;
+        return Error::temporary("down");
+    };
     EXPECT_FALSE(cache.get("k", failing));
     EXPECT_FALSE(cache.get("k", failing));
     EXPECT_EQ(loads, 2);
-    auto working = [&]() -> Result<int> { ++loads; return 7; };
+    auto working = [&]() -> Result<int> {
+        ++loads;
+        return 7;
+    };
     EXPECT_EQ(*cache.get("k", working), 7);
     EXPECT_EQ(*cache.get("k", failing), 7);  // now cached
 }

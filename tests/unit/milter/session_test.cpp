@@ -4,12 +4,12 @@
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-
-#include "test_support.hpp"
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+
+#include "test_support.hpp"
 
 using namespace pampero;
 using namespace pampero::milter;
@@ -21,10 +21,11 @@ using pampero::testing::make_user;
 const char* kGtube = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
 
 class SessionTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
-        dir_ = std::filesystem::temp_directory_path() / ("pampero-session-" + std::to_string(getpid()) + "-" +
-                                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        dir_ = std::filesystem::temp_directory_path() /
+               ("pampero-session-" + std::to_string(getpid()) + "-" +
+                ::testing::UnitTest::GetInstance()->current_test_info()->name());
         std::filesystem::remove_all(dir_);
         std::filesystem::create_directories(dir_ / "rules.d");
         std::ofstream(dir_ / "rules.d" / "t.yaml") << R"(rules:
@@ -51,7 +52,8 @@ protected:
         directory_ = std::move(ro).value();
         state_ = make_memory_state();
         guard_ = std::make_unique<Guard>(*state_, GuardConfig{3, 600, 3600});
-        services_ = std::make_unique<Services>(Services{*directory_, *guard_, *holder_, nullptr, {}, nullptr});
+        services_ = std::make_unique<Services>(
+            Services{*directory_, *guard_, *holder_, nullptr, {}, nullptr});
     }
     void TearDown() override { std::filesystem::remove_all(dir_); }
 
@@ -112,7 +114,8 @@ TEST_F(SessionTest, BanOnTheLimitAndAtTheNextConnection) {
     Session s = open("192.0.2.20");
     s.mail_from("<x@remote.example>", false);
     EXPECT_EQ(s.rcpt("<g1@example.org>", false).rcode, "550");
-    EXPECT_EQ(s.rcpt("<g2@example.org>", true).kind, Reply::Kind::proceed);  // refused by the MTA, counted
+    EXPECT_EQ(s.rcpt("<g2@example.org>", true).kind,
+              Reply::Kind::proceed);  // refused by the MTA, counted
     Reply third = s.rcpt("<g3@example.org>", false);
     EXPECT_EQ(third.kind, Reply::Kind::shutdown);
     EXPECT_EQ(third.rcode, "421");
@@ -147,9 +150,9 @@ TEST_F(SessionTest, GtubeRefusedForEveryone) {
 TEST_F(SessionTest, PerRecipientLevelsRemoveOnlyTheStrictOnes) {
     Session s = open();
     s.mail_from("<x@remote.example>", false);
-    s.rcpt("<alice@example.org>", false);      // level 1: tag 8 -> inbox
-    s.rcpt("<bob@example.org>", false);        // level 3: tag 5, cutoff 15 -> spam
-    s.rcpt("<postmaster@example.org>", false); // alias of carol, level 5: cutoff 6 -> reject
+    s.rcpt("<alice@example.org>", false);       // level 1: tag 8 -> inbox
+    s.rcpt("<bob@example.org>", false);         // level 3: tag 5, cutoff 15 -> spam
+    s.rcpt("<postmaster@example.org>", false);  // alias of carol, level 5: cutoff 6 -> reject
     feed(s, "offer", "SCORE-SEVEN\r\n");
     EndOfMessage eom = s.end_of_message();
     EXPECT_EQ(eom.reply.kind, Reply::Kind::proceed);
@@ -159,7 +162,8 @@ TEST_F(SessionTest, PerRecipientLevelsRemoveOnlyTheStrictOnes) {
     EXPECT_EQ(eom.add_headers[2].second, "Yes, score=7.0 tag=5.0 tests=SEVEN");
     EXPECT_NE(eom.log_line.find("<alice@example.org>:inbox"), std::string::npos) << eom.log_line;
     EXPECT_NE(eom.log_line.find("<bob@example.org>:spam"), std::string::npos) << eom.log_line;
-    EXPECT_NE(eom.log_line.find("<postmaster@example.org>:reject"), std::string::npos) << eom.log_line;
+    EXPECT_NE(eom.log_line.find("<postmaster@example.org>:reject"), std::string::npos)
+        << eom.log_line;
 }
 
 TEST_F(SessionTest, IncomingSpamHeadersAreDeletedHighestIndexFirst) {
@@ -167,9 +171,13 @@ TEST_F(SessionTest, IncomingSpamHeadersAreDeletedHighestIndexFirst) {
     s.mail_from("<x@remote.example>", false);
     s.rcpt("<alice@example.org>", false);
     feed(s, "hi", "clean\r\n",
-         {{"X-Spam-Score", "-50"}, {"Received", "x"}, {"x-spam-score", "-60"}, {"X-Spam-Flag", "NO"}});
+         {{"X-Spam-Score", "-50"},
+          {"Received", "x"},
+          {"x-spam-score", "-60"},
+          {"X-Spam-Flag", "NO"}});
     EndOfMessage eom = s.end_of_message();
-    const std::vector<std::pair<std::string, int>> want{{"X-Spam-Flag", 1}, {"x-spam-score", 2}, {"X-Spam-Score", 1}};
+    const std::vector<std::pair<std::string, int>> want{
+        {"X-Spam-Flag", 1}, {"x-spam-score", 2}, {"X-Spam-Score", 1}};
     EXPECT_EQ(eom.delete_headers, want);
 }
 
@@ -303,8 +311,9 @@ TEST_F(SessionTest, Base64GtubeBehindThousandsOfHeadersIsRefused) {
     s.header("Content-Type", "text/plain");
     s.header("Content-Transfer-Encoding", "base64");
     // GTUBE, base64-encoded
-    s.body("WEpTKkM0SkRCUUFETjEuTlNCTjMqMklETkVOKkdUVUJFLVNUQU5EQVJELUFOVEktVUJF\r\n"
-           "LVRFU1QtRU1BSUwqQy4zNFg=\r\n");
+    s.body(
+        "WEpTKkM0SkRCUUFETjEuTlNCTjMqMklETkVOKkdUVUJFLVNUQU5EQVJELUFOVEktVUJF\r\n"
+        "LVRFU1QtRU1BSUwqQy4zNFg=\r\n");
     EndOfMessage eom = s.end_of_message();
     EXPECT_EQ(eom.reply.rcode, "550");
 }
@@ -364,7 +373,8 @@ TEST_F(SessionTest, VirusIsRefusedWith554EvenForWhiteListedAndAuthenticatedSende
     const auto sigs = dir_ / "sigs";
     std::filesystem::create_directories(sigs);
     std::string hex;
-    for (unsigned char c : std::string("PAMPERO-SESSION-VIRUS-MARKER")) hex += fmt::format("{:02x}", c);
+    for (unsigned char c : std::string("PAMPERO-SESSION-VIRUS-MARKER"))
+        hex += fmt::format("{:02x}", c);
     std::ofstream(sigs / "t.ndb") << "Pampero.Test.Marker:0:*:" << hex << "\n";
     auto av = scan::Antivirus::load(sigs.string(), 1 << 20);
     ASSERT_TRUE(av) << av.error().message;
@@ -396,9 +406,10 @@ TEST_F(SessionTest, VirusIsRefusedWith554EvenForWhiteListedAndAuthenticatedSende
         s.header("MIME-Version", "1.0");
         s.header("Content-Type", "multipart/mixed; boundary=B");
         // base64 of "xx PAMPERO-SESSION-VIRUS-MARKER xx"
-        s.body("--B\r\nContent-Type: application/octet-stream\r\n"
-               "Content-Transfer-Encoding: base64\r\n\r\n"
-               "eHggUEFNUEVSTy1TRVNTSU9OLVZJUlVTLU1BUktFUiB4eA==\r\n--B--\r\n");
+        s.body(
+            "--B\r\nContent-Type: application/octet-stream\r\n"
+            "Content-Transfer-Encoding: base64\r\n\r\n"
+            "eHggUEFNUEVSTy1TRVNTSU9OLVZJUlVTLU1BUktFUiB4eA==\r\n--B--\r\n");
         EndOfMessage eom = s.end_of_message();
         EXPECT_EQ(eom.reply.rcode, "554");
     }

@@ -23,8 +23,8 @@ using namespace pampero::scan;
 
 namespace {
 
-constexpr double kMaxHamMoved = 0.001;     // the bound: at most 0.1% of ham
-constexpr double kMinSpamCaught = 0.62;    // regression floor, below the measured figure
+constexpr double kMaxHamMoved = 0.001;   // the bound: at most 0.1% of ham
+constexpr double kMinSpamCaught = 0.62;  // regression floor, below the measured figure
 
 std::filesystem::path corpus_dir() {
     return std::filesystem::path(PAMPERO_SOURCE_DIR).parent_path() / "shared" / "corpus";
@@ -48,7 +48,8 @@ std::string read_file(const std::filesystem::path& p) {
 
 TEST(Corpus, ShippedRulesAtDefaultLevel) {
     const auto dir = corpus_dir();
-    if (!std::filesystem::is_directory(dir / "ham") || !std::filesystem::is_directory(dir / "spam")) {
+    if (!std::filesystem::is_directory(dir / "ham") ||
+        !std::filesystem::is_directory(dir / "spam")) {
         GTEST_SKIP() << "development corpus not found at " << dir;
     }
     Config cfg;
@@ -60,7 +61,8 @@ TEST(Corpus, ShippedRulesAtDefaultLevel) {
     const bool stats = std::getenv("PAMPERO_CORPUS_RULE_STATS") != nullptr;
 
     std::map<std::string, std::pair<int, int>> rule_hits;  // name -> (ham, spam)
-    auto run = [&](const std::filesystem::path& sub, bool is_spam, std::size_t& total, std::size_t& moved) {
+    auto run = [&](const std::filesystem::path& sub, bool is_spam, std::size_t& total,
+                   std::size_t& moved) {
         for (const auto& f : files_in(dir / sub)) {
             const Verdict v = (*engine)->scan(read_file(f));
             ++total;
@@ -68,22 +70,26 @@ TEST(Corpus, ShippedRulesAtDefaultLevel) {
             if (stats && is_spam && a == Action::inbox) {
                 std::string names;
                 for (const auto& h : v.hits) names += " " + h.name;
-                std::printf("spam missed: %s score %.1f:%s\n", f.filename().c_str(), v.score, names.c_str());
+                std::printf("spam missed: %s score %.1f:%s\n", f.filename().c_str(), v.score,
+                            names.c_str());
             }
             if (stats && !is_spam && a == Action::inbox && v.score >= 3.0) {
                 std::string names;
                 for (const auto& h : v.hits) names += " " + h.name;
-                std::printf("ham near: %s score %.1f:%s\n", f.filename().c_str(), v.score, names.c_str());
+                std::printf("ham near: %s score %.1f:%s\n", f.filename().c_str(), v.score,
+                            names.c_str());
             }
             if (a != Action::inbox) {
                 ++moved;
                 if (stats && !is_spam) {
                     std::string names;
                     for (const auto& h : v.hits) names += " " + h.name;
-                    std::printf("ham moved: %s score %.1f:%s\n", f.filename().c_str(), v.score, names.c_str());
+                    std::printf("ham moved: %s score %.1f:%s\n", f.filename().c_str(), v.score,
+                                names.c_str());
                 }
             }
-            for (const auto& h : v.hits) (is_spam ? rule_hits[h.name].second : rule_hits[h.name].first)++;
+            for (const auto& h : v.hits)
+                (is_spam ? rule_hits[h.name].second : rule_hits[h.name].first)++;
         }
     };
     std::size_t ham = 0, ham_moved = 0, spam = 0, spam_moved = 0;
@@ -93,14 +99,17 @@ TEST(Corpus, ShippedRulesAtDefaultLevel) {
     ASSERT_GT(spam, 0u);
 
     if (stats) {
-        for (const auto& [name, hs] : rule_hits) std::printf("%-28s ham %5d spam %4d\n", name.c_str(), hs.first, hs.second);
+        for (const auto& [name, hs] : rule_hits)
+            std::printf("%-28s ham %5d spam %4d\n", name.c_str(), hs.first, hs.second);
     }
     const double spam_rate = static_cast<double>(spam_moved) / static_cast<double>(spam);
     const double ham_rate = static_cast<double>(ham_moved) / static_cast<double>(ham);
-    std::printf("development corpus, level %d (tag %.1f, cutoff %.1f): spam out of the Inbox %zu/%zu = %.1f%%, "
-                "ham out of the Inbox %zu/%zu = %.2f%%\n",
-                level.number, level.tag, level.cutoff, spam_moved, spam, 100.0 * spam_rate, ham_moved, ham,
-                100.0 * ham_rate);
+    std::printf(
+        "development corpus, level %d (tag %.1f, cutoff %.1f): spam out of the Inbox %zu/%zu = "
+        "%.1f%%, "
+        "ham out of the Inbox %zu/%zu = %.2f%%\n",
+        level.number, level.tag, level.cutoff, spam_moved, spam, 100.0 * spam_rate, ham_moved, ham,
+        100.0 * ham_rate);
     RecordProperty("spam_caught_percent", std::to_string(100.0 * spam_rate));
     RecordProperty("ham_moved_percent", std::to_string(100.0 * ham_rate));
     EXPECT_LE(static_cast<double>(ham_moved), kMaxHamMoved * static_cast<double>(ham))

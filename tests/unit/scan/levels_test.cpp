@@ -2,10 +2,10 @@
 
 #include <gtest/gtest.h>
 
-#include "test_support.hpp"
-
 #include <filesystem>
 #include <fstream>
+
+#include "test_support.hpp"
 
 using namespace pampero;
 using namespace pampero::scan;
@@ -21,7 +21,8 @@ std::string five(const std::string& tweak_last = "{ level: 5, name: e, tag: 3, c
            "  - { level: 2, name: b, tag: 6, cutoff: 20 }\n"
            "  - { level: 3, name: c, tag: 5, cutoff: 15 }\n"
            "  - { level: 4, name: d, tag: 4, cutoff: 10 }\n"
-           "  - " + tweak_last + "\n";
+           "  - " +
+           tweak_last + "\n";
 }
 }  // namespace
 
@@ -64,11 +65,15 @@ TEST_P(BadLevelFiles, Refused) {
 INSTANTIATE_TEST_SUITE_P(
     Rows, BadLevelFiles,
     ::testing::Values(
-        BadLevels{"too_few", "default: 1\nlevels:\n  - { level: 1, name: a, tag: 8, cutoff: 30 }\n", "at least 5"},
-        BadLevels{"tag_over_cutoff", five("{ level: 5, name: e, tag: 7, cutoff: 6 }"), "tag must be below cutoff"},
-        BadLevels{"not_stricter", five("{ level: 5, name: e, tag: 4.5, cutoff: 9 }"), "stricter level"},
+        BadLevels{"too_few", "default: 1\nlevels:\n  - { level: 1, name: a, tag: 8, cutoff: 30 }\n",
+                  "at least 5"},
+        BadLevels{"tag_over_cutoff", five("{ level: 5, name: e, tag: 7, cutoff: 6 }"),
+                  "tag must be below cutoff"},
+        BadLevels{"not_stricter", five("{ level: 5, name: e, tag: 4.5, cutoff: 9 }"),
+                  "stricter level"},
         BadLevels{"gap", five("{ level: 6, name: e, tag: 3, cutoff: 6 }"), "numbered 1, 2, 3"},
-        BadLevels{"unknown_key", five("{ level: 5, name: e, tag: 3, cutoff: 6, colour: red }"), "unknown key 'colour'"},
+        BadLevels{"unknown_key", five("{ level: 5, name: e, tag: 3, cutoff: 6, colour: red }"),
+                  "unknown key 'colour'"},
         BadLevels{"no_default", five().substr(11), "missing 'default'"},
         BadLevels{"default_out_of_range", "default: 9\n" + five().substr(11), "between 1 and 5"}),
     [](const auto& info) { return info.param.name; });

@@ -34,8 +34,10 @@ std::shared_ptr<const DomainReducer> test_reducer() {
 std::string escape_lines(std::string_view s) {
     std::string out;
     for (char c : s) {
-        if (c == '\r') out += "\\r";
-        else out.push_back(c);
+        if (c == '\r')
+            out += "\\r";
+        else
+            out.push_back(c);
     }
     return out;
 }
@@ -70,7 +72,8 @@ TEST_P(Golden, ParseMatchesExpected) {
     if (std::getenv("PAMPERO_REGENERATE_GOLDEN")) {
         std::ofstream(expected, std::ios::binary) << got;
     }
-    ASSERT_TRUE(std::filesystem::exists(expected)) << expected << " missing (PAMPERO_REGENERATE_GOLDEN=1)";
+    ASSERT_TRUE(std::filesystem::exists(expected))
+        << expected << " missing (PAMPERO_REGENERATE_GOLDEN=1)";
     EXPECT_EQ(got, read_file(expected)) << "golden file " << expected;
 
     // The same from a parse shared with the virus scanner, as the milter does it.
@@ -81,17 +84,19 @@ TEST_P(Golden, ParseMatchesExpected) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Messages, Golden,
-                         ::testing::Values("rfc2047-headers", "html-tricks", "charsets-base64", "nested-rfc822",
-                                           "broken-mime", "idn-uris"),
+                         ::testing::Values("rfc2047-headers", "html-tricks", "charsets-base64",
+                                           "nested-rfc822", "broken-mime", "idn-uris"),
                          [](const auto& info) {
                              std::string n = info.param;
-                             for (auto& c : n) if (c == '-') c = '_';
+                             for (auto& c : n)
+                                 if (c == '-') c = '_';
                              return n;
                          });
 
 TEST(Message, HeadersDecodedUnfoldedAndRawKept) {
-    auto m = parse_message("Subject: =?utf-8?q?Caf=C3=A9?=\r\n =?utf-8?b?IQ==?=\r\nX-A: one\r\n\ttwo\r\n\r\nbody\r\n",
-                           1 << 20);
+    auto m = parse_message(
+        "Subject: =?utf-8?q?Caf=C3=A9?=\r\n =?utf-8?b?IQ==?=\r\nX-A: one\r\n\ttwo\r\n\r\nbody\r\n",
+        1 << 20);
     ASSERT_EQ(m.headers.size(), 2u);
     EXPECT_EQ(m.headers[0].value, "Caf\xC3\xA9!");
     EXPECT_EQ(m.headers[0].raw, "=?utf-8?q?Caf=C3=A9?= =?utf-8?b?IQ==?=");
@@ -331,7 +336,8 @@ TEST(Message, HeaderValueIsBounded) {
 TEST(Message, AbsurdMultipartNestingIsCutAtMaxDepth) {
     std::string raw = "Subject: deep\r\n";
     for (int i = 0; i < 5000; ++i) {
-        raw += "Content-Type: multipart/mixed; boundary=b" + std::to_string(i) + "\r\n\r\n--b" + std::to_string(i) + "\r\n";
+        raw += "Content-Type: multipart/mixed; boundary=b" + std::to_string(i) + "\r\n\r\n--b" +
+               std::to_string(i) + "\r\n";
     }
     raw += "Content-Type: text/plain\r\n\r\ndeepest text\r\n";
     auto m = parse_message(raw, 4 << 20);
@@ -355,7 +361,8 @@ TEST(Message, AbsurdRfc822NestingIsCutAtMaxDepth) {
 
 TEST(Message, PartCountIsBounded) {
     std::string raw = "Subject: many\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n";
-    for (int i = 0; i < 2000; ++i) raw += "--x\r\nContent-Type: text/plain\r\n\r\npart " + std::to_string(i) + "\r\n";
+    for (int i = 0; i < 2000; ++i)
+        raw += "--x\r\nContent-Type: text/plain\r\n\r\npart " + std::to_string(i) + "\r\n";
     raw += "--x--\r\n";
     auto m = parse_message(raw, 4 << 20);
     EXPECT_EQ(m.parts.size(), kMaxParts);
@@ -383,7 +390,8 @@ TEST(Message, UrisAreDistinctAndFactsListed) {
 
 TEST(Message, ReceivedIpsTopFirstFromClauseOnly) {
     auto m = parse_message(
-        "Received: from a.example (a.example [198.51.100.1]) by mx.example (Postfix) with ESMTP id 1\r\n"
+        "Received: from a.example (a.example [198.51.100.1]) by mx.example (Postfix) with ESMTP id "
+        "1\r\n"
         "Received: from b.example ([203.0.113.9] helo=b) by a.example [192.0.2.1]\r\n"
         "Received: by c.example [192.0.2.77] with local\r\n"
         "Received: from d ([IPv6:2001:db8::1]) by e\r\n"
@@ -397,17 +405,19 @@ TEST(Message, ReceivedIpsTopFirstFromClauseOnly) {
 TEST(Message, MalformedInputsParse) {
     const std::vector<std::string> inputs = {
         std::string("\0\0\0\0", 4),
-        "Content-Type: multipart/mixed\r\n\r\n--\r\n--\r\n",          // no boundary parameter
+        "Content-Type: multipart/mixed\r\n\r\n--\r\n--\r\n",  // no boundary parameter
         "Content-Type: multipart/mixed; boundary=\"\"\r\n\r\n--\r\nx\r\n",
-        "Content-Type: text/plain; charset=\"\r\n\r\ntext\r\n",         // unterminated quote
+        "Content-Type: text/plain; charset=\"\r\n\r\ntext\r\n",  // unterminated quote
         "Content-Transfer-Encoding: base64\r\n\r\n====////****\r\n",
         "Content-Transfer-Encoding: quoted-printable\r\n\r\n=\r\n=4=G=\r\n",
         "Subject: =?utf-8?q?=?=\r\nFrom: =?=?=?\r\n\r\n",
         ":\r\n: :\r\n\r\n",
         std::string(100000, '<'),
-        "Content-Type: text/html\r\n\r\n" + std::string(50000, '<') + "a href='" + std::string(50000, '"'),
+        "Content-Type: text/html\r\n\r\n" + std::string(50000, '<') + "a href='" +
+            std::string(50000, '"'),
         "Content-Type: text/html\r\n\r\n<a href=\"" + std::string(100000, 'x'),
-        "Content-Type: text/html\r\n\r\n" + std::string(20000, '&') + "#x" + std::string(20000, 'F'),
+        "Content-Type: text/html\r\n\r\n" + std::string(20000, '&') + "#x" +
+            std::string(20000, 'F'),
         "Content-Type: text/plain; charset=utf-16\r\n\r\n\xff\xfe\x41",
         "Subject: \xff\xfe\xfd\r\n\x80\x81: \xc0\xc1\r\n\r\n\xf5\xf6\xf7",
         "Content-Type: message/rfc822\r\n\r\n",
@@ -461,7 +471,8 @@ TEST(Message, MalformedInputsParse) {
 }
 
 TEST(Message, ParsesFromManyThreadsAtOnce) {
-    const std::string raw = read_file(std::filesystem::path(PAMPERO_TEST_DATA) / "messages" / "html-tricks.eml");
+    const std::string raw =
+        read_file(std::filesystem::path(PAMPERO_TEST_DATA) / "messages" / "html-tricks.eml");
     const std::string want = dump(parse_message(raw, 1 << 20));
     std::vector<std::thread> threads;
     std::vector<int> ok(4, 0);

@@ -3,8 +3,6 @@
 // file:line:rule, sub-rules, exists, uri_domains, and matching from many threads.
 #include <gtest/gtest.h>
 
-#include "test_support.hpp"
-
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +10,7 @@
 
 #include "pampero/scan/engine.hpp"
 #include "pampero/scan/rules.hpp"
+#include "test_support.hpp"
 
 using namespace pampero;
 using namespace pampero::scan;
@@ -68,10 +67,10 @@ TEST(RuleEngine, EveryTargetMatchesItsText) {
 )");
     ASSERT_TRUE(rules);
     auto hits = rules->match(parse_message(kMessage, 1 << 20));
-    EXPECT_EQ(names(hits), (std::vector<std::string>{"SUBJ_DECODED", "SUBJ_RAW", "ALL_HEADERS", "HAS_XMAILER",
-                                                     "BODY_RENDERED", "DECODED_MARKUP", "RAWBODY_AS_SENT",
-                                                     "FULL_MESSAGE", "URI_NUMERIC", "MIME_HTML_PART",
-                                                     "MIME_NUMERIC_IP"}));
+    EXPECT_EQ(names(hits), (std::vector<std::string>{
+                               "SUBJ_DECODED", "SUBJ_RAW", "ALL_HEADERS", "HAS_XMAILER",
+                               "BODY_RENDERED", "DECODED_MARKUP", "RAWBODY_AS_SENT", "FULL_MESSAGE",
+                               "URI_NUMERIC", "MIME_HTML_PART", "MIME_NUMERIC_IP"}));
 }
 
 TEST(RuleEngine, PcreFallbackForWhatHyperscanCannotCompile) {
@@ -85,8 +84,10 @@ TEST(RuleEngine, PcreFallbackForWhatHyperscanCannotCompile) {
     ASSERT_TRUE(rules);
     EXPECT_EQ(rules->pcre_count(), 3u);
     EXPECT_EQ(rules->hyperscan_count(), 2u);
-    auto hits = rules->match(parse_message("Subject: x\r\n\r\nplain words here, the the end\r\n", 1 << 20));
-    EXPECT_EQ(names(hits), (std::vector<std::string>{"BACKREF", "LOOKAHEAD", "PLAIN_HS", "EMPTY_OK"}));
+    auto hits =
+        rules->match(parse_message("Subject: x\r\n\r\nplain words here, the the end\r\n", 1 << 20));
+    EXPECT_EQ(names(hits),
+              (std::vector<std::string>{"BACKREF", "LOOKAHEAD", "PLAIN_HS", "EMPTY_OK"}));
 }
 
 TEST(RuleEngine, CatastrophicBacktrackingIsBoundedAndCountsAsNoMatch) {
@@ -95,7 +96,8 @@ TEST(RuleEngine, CatastrophicBacktrackingIsBoundedAndCountsAsNoMatch) {
 )");
     ASSERT_TRUE(rules);
     EXPECT_EQ(rules->pcre_count(), 1u);
-    auto hits = rules->match(parse_message("Subject: x\r\n\r\n" + std::string(40, 'a') + "b", 1 << 20));
+    auto hits =
+        rules->match(parse_message("Subject: x\r\n\r\n" + std::string(40, 'a') + "b", 1 << 20));
     EXPECT_TRUE(hits.empty());
 }
 
@@ -123,18 +125,19 @@ TEST_P(Meta, Evaluates) {
     EXPECT_EQ(hit, row.want) << row.expr;
 }
 
-INSTANTIATE_TEST_SUITE_P(Rows, Meta,
-                         ::testing::Values(MetaRow{"A", true}, MetaRow{"C", false}, MetaRow{"!C", true},
-                                           MetaRow{"!!A", true}, MetaRow{"A && B", true}, MetaRow{"A && C", false},
-                                           MetaRow{"C || A", true}, MetaRow{"C || D", false},
-                                           MetaRow{"A && !(C || D)", true}, MetaRow{"!A || C", false},
-                                           MetaRow{"C && D || A", true}, MetaRow{"C && (D || A)", false},
-                                           MetaRow{"(A + B + C) >= 2", true}, MetaRow{"(A + B + C) >= 3", false},
-                                           MetaRow{"A + B + C + D == 2", true}, MetaRow{"A + C > 1", false},
-                                           MetaRow{"(A + B) < 2", false}, MetaRow{"C + D <= 0", true},
-                                           MetaRow{"A + B != 2", false}, MetaRow{"A - B == 0", true},
-                                           MetaRow{"  A&&B  ", true}, MetaRow{"1", true}, MetaRow{"0", false},
-                                           MetaRow{"A + B >= 2 && !C", true}));
+INSTANTIATE_TEST_SUITE_P(
+    Rows, Meta,
+    ::testing::Values(MetaRow{"A", true}, MetaRow{"C", false}, MetaRow{"!C", true},
+                      MetaRow{"!!A", true}, MetaRow{"A && B", true}, MetaRow{"A && C", false},
+                      MetaRow{"C || A", true}, MetaRow{"C || D", false},
+                      MetaRow{"A && !(C || D)", true}, MetaRow{"!A || C", false},
+                      MetaRow{"C && D || A", true}, MetaRow{"C && (D || A)", false},
+                      MetaRow{"(A + B + C) >= 2", true}, MetaRow{"(A + B + C) >= 3", false},
+                      MetaRow{"A + B + C + D == 2", true}, MetaRow{"A + C > 1", false},
+                      MetaRow{"(A + B) < 2", false}, MetaRow{"C + D <= 0", true},
+                      MetaRow{"A + B != 2", false}, MetaRow{"A - B == 0", true},
+                      MetaRow{"  A&&B  ", true}, MetaRow{"1", true}, MetaRow{"0", false},
+                      MetaRow{"A + B >= 2 && !C", true}));
 
 TEST(RuleEngine, MetaOverMetaAndSubRulesNotReported) {
     auto rules = load("meta_chain.yaml", R"(rules:
@@ -169,7 +172,8 @@ TEST_P(BadLoad, NamesFileLineAndRule) {
     auto r = RuleSet::load_files({path});
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().kind, ErrorKind::config);
-    EXPECT_NE(r.error().message.find(path + ":" + std::to_string(row.line) + ":"), std::string::npos)
+    EXPECT_NE(r.error().message.find(path + ":" + std::to_string(row.line) + ":"),
+              std::string::npos)
         << r.error().message;
     EXPECT_NE(r.error().message.find(row.expect), std::string::npos) << r.error().message;
 }
@@ -177,39 +181,52 @@ TEST_P(BadLoad, NamesFileLineAndRule) {
 INSTANTIATE_TEST_SUITE_P(
     Rows, BadLoad,
     ::testing::Values(
-        BadRow{"meta_unknown", "rules:\n  - {name: A, target: body, regex: a, score: 1}\n  - name: M\n    meta: 'A && NOPE'\n    score: 1\n",
+        BadRow{"meta_unknown",
+               "rules:\n  - {name: A, target: body, regex: a, score: 1}\n  - name: M\n    meta: 'A "
+               "&& NOPE'\n    score: 1\n",
                3, "rule M: meta uses unknown rule 'NOPE'"},
-        BadRow{"meta_syntax", "rules:\n  - {name: A, target: body, regex: a, score: 1}\n  - name: M\n    meta: 'A && (A'\n    score: 1\n",
+        BadRow{"meta_syntax",
+               "rules:\n  - {name: A, target: body, regex: a, score: 1}\n  - name: M\n    meta: 'A "
+               "&& (A'\n    score: 1\n",
                3, "rule M: bad meta expression: column 8: missing ')'"},
         BadRow{"meta_trailing", "rules:\n  - name: M\n    meta: 'A B'\n    score: 1\n", 2,
                "rule M: bad meta expression: column 3: unexpected 'B'"},
-        BadRow{"meta_empty", "rules:\n  - name: M\n    meta: ''\n    score: 1\n", 2, "rule M: bad meta expression"},
+        BadRow{"meta_empty", "rules:\n  - name: M\n    meta: ''\n    score: 1\n", 2,
+               "rule M: bad meta expression"},
         BadRow{"meta_loop",
-               "rules:\n  - {name: P, meta: 'Q', score: 1}\n  - {name: Q, meta: 'R', score: 1}\n  - {name: R, meta: 'P', score: 1}\n",
+               "rules:\n  - {name: P, meta: 'Q', score: 1}\n  - {name: Q, meta: 'R', score: 1}\n  "
+               "- {name: R, meta: 'P', score: 1}\n",
                2, "meta rules refer to each other in a loop: P -> Q -> R -> P"},
         BadRow{"meta_self", "rules:\n  - {name: S, meta: 'S || 1', score: 1}\n", 2, "loop: S -> S"},
-        BadRow{"meta_with_regex", "rules:\n  - name: M\n    meta: 'A'\n    regex: x\n    score: 1\n", 4,
+        BadRow{"meta_with_regex",
+               "rules:\n  - name: M\n    meta: 'A'\n    regex: x\n    score: 1\n", 4,
                "rule M: 'regex' does not go with meta"},
         BadRow{"sub_scored", "rules:\n  - {name: __S, target: body, regex: x, score: 2}\n", 2,
                "rule __S: '__' sub-rules are never scored"},
-        BadRow{"exists_regex", "rules:\n  - {name: E, target: header, header: X, exists: true, regex: x, score: 1}\n", 2,
-               "rule E: 'exists: true' takes no regex"},
-        BadRow{"exists_all", "rules:\n  - {name: E, target: header, header: ALL, exists: true, score: 1}\n", 2,
+        BadRow{
+            "exists_regex",
+            "rules:\n  - {name: E, target: header, header: X, exists: true, regex: x, score: 1}\n",
+            2, "rule E: 'exists: true' takes no regex"},
+        BadRow{"exists_all",
+               "rules:\n  - {name: E, target: header, header: ALL, exists: true, score: 1}\n", 2,
                "rule E: 'exists' needs one header name"},
-        BadRow{"bad_header_name", "rules:\n  - {name: H, target: header, header: 'Sub ject', regex: x, score: 1}\n", 2,
+        BadRow{"bad_header_name",
+               "rules:\n  - {name: H, target: header, header: 'Sub ject', regex: x, score: 1}\n", 2,
                "rule H: 'Sub ject' is not a header name"},
         BadRow{"score_nan", "rules:\n  - {name: N, target: body, regex: x, score: .nan}\n", 2,
                "rule N: score must be between"},
-        BadRow{"uri_domains_missing_file", "uri_domains:\n  surbl_two_level: /nonexistent/2tld\nrules: []\n", 2,
+        BadRow{"uri_domains_missing_file",
+               "uri_domains:\n  surbl_two_level: /nonexistent/2tld\nrules: []\n", 2,
                "/nonexistent/2tld: cannot read"},
-        BadRow{"uri_domains_unknown_key", "uri_domains:\n  surbl_2tld: x\nrules: []\n", 2, "unknown key 'surbl_2tld'"}),
+        BadRow{"uri_domains_unknown_key", "uri_domains:\n  surbl_2tld: x\nrules: []\n", 2,
+               "unknown key 'surbl_2tld'"}),
     [](const auto& info) { return info.param.name; });
 
 TEST(RuleEngine, UriDomainsConfiguredInARuleFile) {
     const std::string d = std::string(PAMPERO_TEST_DATA) + "/surbl/";
-    const std::string path = write_temp("uri_domains.yaml", "uri_domains:\n  surbl_two_level: " + d +
-                                                                "two-level-tlds\n  surbl_three_level: " + d +
-                                                                "three-level-tlds\n");
+    const std::string path = write_temp(
+        "uri_domains.yaml", "uri_domains:\n  surbl_two_level: " + d +
+                                "two-level-tlds\n  surbl_three_level: " + d + "three-level-tlds\n");
     auto rules = RuleSet::load_files({path});
     ASSERT_TRUE(rules) << rules.error().message;
     EXPECT_EQ((*rules)->domains()->two_level_count(), 18u);
@@ -242,7 +259,8 @@ TEST(RuleEngine, EngineScanReportsUrisAndExtraHits) {
 }
 
 TEST(RuleEngine, MatchesFromManyThreadsAndAcrossRuleSets) {
-    auto one = load("threads1.yaml", "rules:\n  - {name: A, target: body, regex: 'alpha', score: 1}\n");
+    auto one =
+        load("threads1.yaml", "rules:\n  - {name: A, target: body, regex: 'alpha', score: 1}\n");
     auto two = load("threads2.yaml",
                     "rules:\n  - {name: B, target: body, regex: 'alpha\\s+beta', score: 1}\n"
                     "  - {name: C, target: header, header: Subject, regex: '^h', score: 1}\n");

@@ -2,12 +2,11 @@
 
 #include <gtest/gtest.h>
 
-#include "test_support.hpp"
-
 #include <filesystem>
 #include <fstream>
 
 #include "pampero/scan/engine.hpp"
+#include "test_support.hpp"
 
 using namespace pampero;
 using namespace pampero::scan;
@@ -90,7 +89,8 @@ TEST(Rules, TargetsHeaderBodyRawbody) {
         "Subject: You are a WINNER\r\nX-Bulk: yes\r\nContent-Transfer-Encoding: base64\r\n\r\n"
         "ZnJlZSBtb25leQ==\r\n";
     auto hits = (*rules)->match(parse_message(msg, 1 << 20));
-    EXPECT_EQ(names(hits), (std::vector<std::string>{"SUBJ_WIN", "ANY_HEADER_X", "BODY_DECODED", "RAW_BASE64"}));
+    EXPECT_EQ(names(hits),
+              (std::vector<std::string>{"SUBJ_WIN", "ANY_HEADER_X", "BODY_DECODED", "RAW_BASE64"}));
 }
 
 struct BadRule {
@@ -116,22 +116,33 @@ TEST_P(BadRules, RefusedNamingFileLineAndRule) {
 INSTANTIATE_TEST_SUITE_P(
     Rows, BadRules,
     ::testing::Values(
-        BadRule{"bad_regex", "rules:\n  - name: BROKEN\n    target: body\n    regex: '(unclosed'\n    score: 1\n",
-                "rule BROKEN: bad regex", 4},
-        BadRule{"bad_target", "rules:\n  - name: T\n    target: elsewhere\n    regex: x\n    score: 1\n",
+        BadRule{
+            "bad_regex",
+            "rules:\n  - name: BROKEN\n    target: body\n    regex: '(unclosed'\n    score: 1\n",
+            "rule BROKEN: bad regex", 4},
+        BadRule{"bad_target",
+                "rules:\n  - name: T\n    target: elsewhere\n    regex: x\n    score: 1\n",
                 "rule T: target must be", 3},
-        BadRule{"no_score", "rules:\n  - name: NOSCORE\n    target: body\n    regex: x\n", "rule NOSCORE: missing 'score'", 2},
-        BadRule{"bad_name", "rules:\n  - name: lower-case\n    target: body\n    regex: x\n    score: 1\n",
+        BadRule{"no_score", "rules:\n  - name: NOSCORE\n    target: body\n    regex: x\n",
+                "rule NOSCORE: missing 'score'", 2},
+        BadRule{"bad_name",
+                "rules:\n  - name: lower-case\n    target: body\n    regex: x\n    score: 1\n",
                 "names are capital letters", 2},
         BadRule{"duplicate",
-                "rules:\n  - {name: TWICE, target: body, regex: x, score: 1}\n  - {name: TWICE, target: body, regex: y, score: 1}\n",
+                "rules:\n  - {name: TWICE, target: body, regex: x, score: 1}\n  - {name: TWICE, "
+                "target: body, regex: y, score: 1}\n",
                 "rule TWICE: defined twice", 3},
-        BadRule{"unknown_flag", "rules:\n  - name: F\n    target: body\n    regex: x\n    flags: [sloppy]\n    score: 1\n",
+        BadRule{"unknown_flag",
+                "rules:\n  - name: F\n    target: body\n    regex: x\n    flags: [sloppy]\n    "
+                "score: 1\n",
                 "unknown flag 'sloppy'", 5},
-        BadRule{"header_without_name", "rules:\n  - name: H\n    target: header\n    regex: x\n    score: 1\n",
+        BadRule{"header_without_name",
+                "rules:\n  - name: H\n    target: header\n    regex: x\n    score: 1\n",
                 "needs 'header: NAME'", 2},
-        BadRule{"unknown_key", "rules:\n  - name: K\n    target: body\n    regex: x\n    score: 1\n    weight: 2\n",
-                "unknown key 'weight'", 6}),
+        BadRule{
+            "unknown_key",
+            "rules:\n  - name: K\n    target: body\n    regex: x\n    score: 1\n    weight: 2\n",
+            "unknown key 'weight'", 6}),
     [](const auto& info) { return info.param.name; });
 
 TEST(Rules, EmptyDirectoryIsAnError) {
@@ -155,6 +166,10 @@ TEST(Engine, HolderSwapKeepsOldSnapshotAlive) {
     holder.set(*second);
     EXPECT_EQ(holder.get(), *second);
     EXPECT_EQ(in_flight, *first);  // a scan that started keeps its snapshot
-    EXPECT_GT(in_flight->scan("Subject: x\r\n\r\nXJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X").score,
-              999.0);
+    EXPECT_GT(
+        in_flight
+            ->scan("Subject: "
+                   "x\r\n\r\nXJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X")
+            .score,
+        999.0);
 }

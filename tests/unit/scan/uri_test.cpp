@@ -33,22 +33,24 @@ TEST_P(Ipv4Host, ParsesLikeInetAton) {
 
 INSTANTIATE_TEST_SUITE_P(
     Rows, Ipv4Host,
-    ::testing::Values(IpRow{"192.168.1.1", "192.168.1.1", false}, IpRow{"3232235777", "192.168.1.1", true},
-                      IpRow{"0xC0A80101", "192.168.1.1", true}, IpRow{"0xc0.0xa8.0x01.0x01", "192.168.1.1", true},
-                      IpRow{"0300.0250.01.01", "192.168.1.1", true}, IpRow{"192.168.257", "192.168.1.1", true},
-                      IpRow{"192.11010305", "192.168.1.1", true}, IpRow{"255.255.255.255", "255.255.255.255", false},
-                      IpRow{"4294967295", "255.255.255.255", true}, IpRow{"0", "0.0.0.0", true},
-                      IpRow{"1.2.3.4.", "1.2.3.4", false},
-                      // Out of range, malformed, or names: not IPs.
-                      IpRow{"4294967296", nullptr, false}, IpRow{"256.1.1.1", nullptr, false},
-                      IpRow{"1.2.3.4.5", nullptr, false}, IpRow{"1..2.3", nullptr, false},
-                      IpRow{"08.1.1.1", nullptr, false}, IpRow{"0xg1", nullptr, false},
-                      IpRow{"1.2.3.256", nullptr, false}, IpRow{"1.2.65536", nullptr, false},
-                      IpRow{"example.com", nullptr, false}, IpRow{"", nullptr, false}));
+    ::testing::Values(
+        IpRow{"192.168.1.1", "192.168.1.1", false}, IpRow{"3232235777", "192.168.1.1", true},
+        IpRow{"0xC0A80101", "192.168.1.1", true}, IpRow{"0xc0.0xa8.0x01.0x01", "192.168.1.1", true},
+        IpRow{"0300.0250.01.01", "192.168.1.1", true}, IpRow{"192.168.257", "192.168.1.1", true},
+        IpRow{"192.11010305", "192.168.1.1", true},
+        IpRow{"255.255.255.255", "255.255.255.255", false},
+        IpRow{"4294967295", "255.255.255.255", true}, IpRow{"0", "0.0.0.0", true},
+        IpRow{"1.2.3.4.", "1.2.3.4", false},
+        // Out of range, malformed, or names: not IPs.
+        IpRow{"4294967296", nullptr, false}, IpRow{"256.1.1.1", nullptr, false},
+        IpRow{"1.2.3.4.5", nullptr, false}, IpRow{"1..2.3", nullptr, false},
+        IpRow{"08.1.1.1", nullptr, false}, IpRow{"0xg1", nullptr, false},
+        IpRow{"1.2.3.256", nullptr, false}, IpRow{"1.2.65536", nullptr, false},
+        IpRow{"example.com", nullptr, false}, IpRow{"", nullptr, false}));
 
 struct NormRow {
     const char* in;
-    const char* url;   // nullptr: not a usable link
+    const char* url;  // nullptr: not a usable link
     const char* host;
     std::uint32_t flags;
 };
@@ -71,29 +73,41 @@ TEST_P(Normalize, Row) {
 INSTANTIATE_TEST_SUITE_P(
     Rows, Normalize,
     ::testing::Values(
-        NormRow{"http://www.Example.COM/Path?Q=1", "http://www.example.com/Path?Q=1", "www.example.com", 0},
+        NormRow{"http://www.Example.COM/Path?Q=1", "http://www.example.com/Path?Q=1",
+                "www.example.com", 0},
         NormRow{"HTTPS://example.com", "https://example.com/", "example.com", 0},
         NormRow{"www.example.com/x", "http://www.example.com/x", "www.example.com", 0},
         NormRow{"ftp.example.com", "ftp://ftp.example.com/", "ftp.example.com", 0},
         NormRow{"//cdn.example.com/a.js", "http://cdn.example.com/a.js", "cdn.example.com", 0},
         NormRow{"http://example.com.:8080/", "http://example.com:8080/", "example.com", 0},
-        NormRow{"http://%77%77%77.example.com/", "http://www.example.com/", "www.example.com", kUriPercentHost},
-        NormRow{"http://www.bank.com@evil.example.net/", "http://evil.example.net/", "evil.example.net", kUriUserinfo},
-        NormRow{"http://user:pw@[2001:DB8::1]:80/x", "http://[2001:db8::1]:80/x", "[2001:db8::1]", kUriUserinfo},
+        NormRow{"http://%77%77%77.example.com/", "http://www.example.com/", "www.example.com",
+                kUriPercentHost},
+        NormRow{"http://www.bank.com@evil.example.net/", "http://evil.example.net/",
+                "evil.example.net", kUriUserinfo},
+        NormRow{"http://user:pw@[2001:DB8::1]:80/x", "http://[2001:db8::1]:80/x", "[2001:db8::1]",
+                kUriUserinfo},
         NormRow{"http://3232235777/x", "http://192.168.1.1/x", "192.168.1.1", kUriNumericIp},
         NormRow{"http://0x7f.1/", "http://127.0.0.1/", "127.0.0.1", kUriNumericIp},
         NormRow{"http://%31%32%37.0.0.1/", "http://127.0.0.1/", "127.0.0.1", kUriPercentHost},
-        NormRow{"http:\\\\evil.example.org\\p", "http://evil.example.org/p", "evil.example.org", kUriBackslash},
-        NormRow{"http://b\xC3\xBC" "cher.de/", "http://xn--bcher-kva.de/", "xn--bcher-kva.de", kUriIdn},
-        NormRow{"http://example\xE3\x80\x82" "com/", "http://example.com/", "example.com", kUriIdn - kUriIdn},
+        NormRow{"http:\\\\evil.example.org\\p", "http://evil.example.org/p", "evil.example.org",
+                kUriBackslash},
+        NormRow{"http://b\xC3\xBC"
+                "cher.de/",
+                "http://xn--bcher-kva.de/", "xn--bcher-kva.de", kUriIdn},
+        NormRow{"http://example\xE3\x80\x82"
+                "com/",
+                "http://example.com/", "example.com", kUriIdn - kUriIdn},
         NormRow{"  http://exa\tmple.com/ \n", "http://example.com/", "example.com", 0},
         NormRow{"http://example.com:junk/", "http://example.com/", "example.com", 0},
         // Not links.
-        NormRow{"mailto:a@example.com", nullptr, nullptr, 0}, NormRow{"javascript:alert(1)", nullptr, nullptr, 0},
+        NormRow{"mailto:a@example.com", nullptr, nullptr, 0},
+        NormRow{"javascript:alert(1)", nullptr, nullptr, 0},
         NormRow{"/relative/path", nullptr, nullptr, 0}, NormRow{"http://", nullptr, nullptr, 0},
-        NormRow{"http://localhost/", nullptr, nullptr, 0}, NormRow{"http://exa mple.com/", nullptr, nullptr, 0},
+        NormRow{"http://localhost/", nullptr, nullptr, 0},
+        NormRow{"http://exa mple.com/", nullptr, nullptr, 0},
         NormRow{"http://-.-/", "http://-.-/", "-.-", 0},
-        NormRow{"http://a..b.com/", nullptr, nullptr, 0}, NormRow{"http://1.2.3.999/", nullptr, nullptr, 0}));
+        NormRow{"http://a..b.com/", nullptr, nullptr, 0},
+        NormRow{"http://1.2.3.999/", nullptr, nullptr, 0}));
 
 TEST(Normalize, HostAndLabelLengthLimits) {
     const std::string label63(63, 'a');
@@ -136,9 +150,9 @@ INSTANTIATE_TEST_SUITE_P(
         TextRow{"\"https://example.com/q?a=1&b=2\"", {"https://example.com/q?a=1&b=2"}},
         TextRow{"HTTP://EXAMPLE.COM", {"HTTP://EXAMPLE.COM"}},
         TextRow{"http:\\\\evil.example.org\\x y", {"http:\\\\evil.example.org"}},
-        TextRow{"ftp://files.example.com ftp.example.org", {"ftp://files.example.com", "ftp.example.org"}},
-        TextRow{"a.www.example.com not-www.x.com xhttp://no", {}},
-        TextRow{"www. and www.", {}},
+        TextRow{"ftp://files.example.com ftp.example.org",
+                {"ftp://files.example.com", "ftp.example.org"}},
+        TextRow{"a.www.example.com not-www.x.com xhttp://no", {}}, TextRow{"www. and www.", {}},
         // The boundary is ASCII: a digit, letter or _ before joins the word; a UTF-8 letter
         // (bytes >= 0x80) does not, whatever the locale.
         TextRow{"9www.example.com Zhttp://x.com _www.y.com www.-z.com", {}},
@@ -152,7 +166,8 @@ TEST(HtmlEntities, DecodeRows) {
     EXPECT_EQ(decode_html_entities("&#104&#116"), "ht");  // no ';' still decodes
     EXPECT_EQ(decode_html_entities("&amp &nbsp;"), "& \xC2\xA0");
     EXPECT_EQ(decode_html_entities("&unknown; & &#; &#x;"), "&unknown; & &#; &#x;");
-    EXPECT_EQ(decode_html_entities("&#0;&#xD800;&#x110000;"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+    EXPECT_EQ(decode_html_entities("&#0;&#xD800;&#x110000;"),
+              "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
     EXPECT_EQ(decode_html_entities("&eacute;t&eacute;"), "\xC3\xA9t\xC3\xA9");
 }
 
@@ -236,7 +251,8 @@ TEST(Html, TextLinksAndTricks) {
 
 TEST(Html, LinkCountIsBounded) {
     std::string html;
-    for (std::size_t i = 0; i < kMaxHtmlLinks + 500; ++i) html += "<a href=\"http://x.example.com/" + std::to_string(i) + "\">x</a>";
+    for (std::size_t i = 0; i < kMaxHtmlLinks + 500; ++i)
+        html += "<a href=\"http://x.example.com/" + std::to_string(i) + "\">x</a>";
     EXPECT_EQ(html_to_text(html).links.size(), kMaxHtmlLinks);
 }
 

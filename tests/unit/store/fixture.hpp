@@ -18,7 +18,8 @@ namespace store_test {
 inline std::string scratch(const std::string& name) {
     static int n = 0;
     const auto dir = std::filesystem::temp_directory_path() /
-                     ("pampero-store-test-" + std::to_string(getpid())) / (name + std::to_string(++n));
+                     ("pampero-store-test-" + std::to_string(getpid())) /
+                     (name + std::to_string(++n));
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
     return dir.string();
@@ -86,7 +87,8 @@ struct World {
     explicit World(const std::string& extra_store_yaml = "") {
         dir = scratch("world");
         mail_root = dir + "/mail";
-        std::filesystem::copy_file(std::string(PAMPERO_SOURCE_DIR) + "/conf/levels.yaml", dir + "/levels.yaml");
+        std::filesystem::copy_file(std::string(PAMPERO_SOURCE_DIR) + "/conf/levels.yaml",
+                                   dir + "/levels.yaml");
         write_file(dir + "/verdict.keys", std::string("test ") + kVerdictSecret + "\n");
         std::filesystem::permissions(
             dir + "/verdict.keys",
@@ -104,7 +106,8 @@ struct World {
                        "\n"
                        "  default_quota: 1000\n" +
                        extra_store_yaml);
-        auto d = pampero::open_directory("sqlite:" + dir + "/dir.db", pampero::OpenMode::read_write);
+        auto d =
+            pampero::open_directory("sqlite:" + dir + "/dir.db", pampero::OpenMode::read_write);
         if (!d) throw std::runtime_error(d.error().message);
         directory = std::move(d).value();
         if (!directory->add_domain("example.com")) throw std::runtime_error("add_domain");

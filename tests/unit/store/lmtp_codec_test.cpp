@@ -10,8 +10,8 @@ namespace {
 
 struct Row {
     const char* line;
-    int code;               // 0: parses
-    const char* enhanced;   // for errors
+    int code;              // 0: parses
+    const char* enhanced;  // for errors
 };
 
 // Readable, stable test names in ctest (instead of the struct's bytes).
@@ -42,32 +42,30 @@ TEST_P(ParseRows, ReplyOrCommand) {
 
 INSTANTIATE_TEST_SUITE_P(
     Commands, ParseRows,
-    ::testing::Values(Row{"LHLO mx.example", 0, ""}, Row{"lhlo mx", 0, ""}, Row{"LHLO", 501, "5.5.4"},
-                      Row{"LHLO a b", 501, "5.5.4"}, Row{"HELO mx", 500, "5.5.1"},
-                      Row{"EHLO mx", 500, "5.5.1"}, Row{"MAIL FROM:<a@b.c>", 0, ""},
-                      Row{"mail from:<>", 0, ""}, Row{"MAIL FROM: <a@b.c>", 0, ""},
-                      Row{"MAIL FROM:<a@b.c> SIZE=100 BODY=8BITMIME", 0, ""},
-                      Row{"MAIL FROM:<a@b.c> BODY=7bit", 0, ""},
-                      Row{"MAIL FROM:<a@b.c> BODY=BINARYMIME", 501, "5.5.4"},
-                      Row{"MAIL FROM:<a@b.c> SIZE=12x", 501, "5.5.4"},
-                      Row{"MAIL FROM:<a@b.c> SIZE=", 501, "5.5.4"},
-                      Row{"MAIL FROM:<a@b.c> SMTPUTF8", 555, "5.5.4"},
-                      Row{"MAIL FROM:a@b.c", 501, "5.5.4"}, Row{"MAIL TO:<a@b.c>", 501, "5.5.4"},
-                      Row{"MAIL FROM:<a@b.c", 501, "5.5.4"}, Row{"MAIL FROM:<a b@c>", 501, "5.5.4"},
-                      Row{"MAIL FROM:<a@b.c>junk", 501, "5.5.4"},
-                      Row{"MAIL FROM:<a@b.c> =x", 501, "5.5.4"},
-                      Row{"RCPT TO:<u@example.com>", 0, ""},
-                      Row{"RCPT TO:<@relay.example:u@example.com>", 0, ""},
-                      Row{"RCPT TO:<>", 501, "5.1.3"}, Row{"RCPT TO:u@example.com", 501, "5.5.4"},
-                      Row{"RCPT TO:<u@example.com> XPAMPERO-LOCAL", 0, ""},
-                      Row{"RCPT TO:<u@example.com> XPAMPERO-LOCAL=1", 555, "5.5.4"},
-                      Row{"RCPT TO:<u@example.com> NOTIFY=NEVER", 555, "5.5.4"},
-                      Row{"RCPT TO:<u@example.com> A=1 B=2 C=3 D=4 E=5 F=6 G=7 H=8 I=9 J=10 K=11", 501, "5.5.4"},
-                      Row{"DATA", 0, ""}, Row{"DATA x", 501, "5.5.4"}, Row{"RSET", 0, ""},
-                      Row{"NOOP anything", 0, ""}, Row{"QUIT", 0, ""}, Row{"QUIT now", 501, "5.5.4"},
-                      Row{"VRFY u", 0, ""}, Row{"", 500, "5.5.2"}, Row{"   ", 500, "5.5.2"},
-                      Row{"FOO bar", 500, "5.5.2"}, Row{"MAIL\x01 FROM:<a@b>", 500, "5.5.2"},
-                      Row{"GET / HTTP/1.0", 500, "5.5.2"}));
+    ::testing::Values(
+        Row{"LHLO mx.example", 0, ""}, Row{"lhlo mx", 0, ""}, Row{"LHLO", 501, "5.5.4"},
+        Row{"LHLO a b", 501, "5.5.4"}, Row{"HELO mx", 500, "5.5.1"}, Row{"EHLO mx", 500, "5.5.1"},
+        Row{"MAIL FROM:<a@b.c>", 0, ""}, Row{"mail from:<>", 0, ""},
+        Row{"MAIL FROM: <a@b.c>", 0, ""}, Row{"MAIL FROM:<a@b.c> SIZE=100 BODY=8BITMIME", 0, ""},
+        Row{"MAIL FROM:<a@b.c> BODY=7bit", 0, ""},
+        Row{"MAIL FROM:<a@b.c> BODY=BINARYMIME", 501, "5.5.4"},
+        Row{"MAIL FROM:<a@b.c> SIZE=12x", 501, "5.5.4"},
+        Row{"MAIL FROM:<a@b.c> SIZE=", 501, "5.5.4"},
+        Row{"MAIL FROM:<a@b.c> SMTPUTF8", 555, "5.5.4"}, Row{"MAIL FROM:a@b.c", 501, "5.5.4"},
+        Row{"MAIL TO:<a@b.c>", 501, "5.5.4"}, Row{"MAIL FROM:<a@b.c", 501, "5.5.4"},
+        Row{"MAIL FROM:<a b@c>", 501, "5.5.4"}, Row{"MAIL FROM:<a@b.c>junk", 501, "5.5.4"},
+        Row{"MAIL FROM:<a@b.c> =x", 501, "5.5.4"}, Row{"RCPT TO:<u@example.com>", 0, ""},
+        Row{"RCPT TO:<@relay.example:u@example.com>", 0, ""}, Row{"RCPT TO:<>", 501, "5.1.3"},
+        Row{"RCPT TO:u@example.com", 501, "5.5.4"},
+        Row{"RCPT TO:<u@example.com> XPAMPERO-LOCAL", 0, ""},
+        Row{"RCPT TO:<u@example.com> XPAMPERO-LOCAL=1", 555, "5.5.4"},
+        Row{"RCPT TO:<u@example.com> NOTIFY=NEVER", 555, "5.5.4"},
+        Row{"RCPT TO:<u@example.com> A=1 B=2 C=3 D=4 E=5 F=6 G=7 H=8 I=9 J=10 K=11", 501, "5.5.4"},
+        Row{"DATA", 0, ""}, Row{"DATA x", 501, "5.5.4"}, Row{"RSET", 0, ""},
+        Row{"NOOP anything", 0, ""}, Row{"QUIT", 0, ""}, Row{"QUIT now", 501, "5.5.4"},
+        Row{"VRFY u", 0, ""}, Row{"", 500, "5.5.2"}, Row{"   ", 500, "5.5.2"},
+        Row{"FOO bar", 500, "5.5.2"}, Row{"MAIL\x01 FROM:<a@b>", 500, "5.5.2"},
+        Row{"GET / HTTP/1.0", 500, "5.5.2"}));
 
 TEST(ParseCommand, FieldsOfMailAndRcpt) {
     auto p = parse_command("MAIL FROM:<Sender@Example.org> SIZE=4096 BODY=8BITMIME");
@@ -116,8 +114,8 @@ TEST(Reply, Wire) {
     EXPECT_EQ(wire_multiline(250, {"a", "b", "c"}), "250-a\r\n250-b\r\n250 c\r\n");
 }
 
-std::string decode_all(const std::string& wire, std::size_t split, std::size_t limit, bool* overflow,
-                       std::size_t* consumed) {
+std::string decode_all(const std::string& wire, std::size_t split, std::size_t limit,
+                       bool* overflow, std::size_t* consumed) {
     DataDecoder d(limit);
     std::size_t used = d.feed(std::string_view(wire).substr(0, split));
     if (!d.done()) used += d.feed(std::string_view(wire).substr(split));
@@ -134,7 +132,8 @@ TEST(DataDecoder, EveryChunkSplitGivesTheSameMessage) {
     for (std::size_t split = 0; split <= wire.size(); ++split) {
         bool overflow = true;
         std::size_t consumed = 0;
-        EXPECT_EQ(decode_all(wire, split, 1 << 20, &overflow, &consumed), want) << "split " << split;
+        EXPECT_EQ(decode_all(wire, split, 1 << 20, &overflow, &consumed), want)
+            << "split " << split;
         EXPECT_FALSE(overflow);
         EXPECT_EQ(wire.substr(consumed), "QUIT\r\n") << "split " << split;  // pipelined rest
     }

@@ -23,7 +23,8 @@ struct PathRow {
 
 void PrintTo(const PathRow& r, std::ostream* os) {
     std::string shown;
-    for (const char* p = r.relative; *p; ++p) shown += (*p == '\n') ? std::string("\\n") : std::string(1, *p);
+    for (const char* p = r.relative; *p; ++p)
+        shown += (*p == '\n') ? std::string("\\n") : std::string(1, *p);
     *os << '"' << shown << '"' << (r.want ? " ok" : " refused");
 }
 
@@ -45,10 +46,12 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(PathRow{"example.com/alice/", "/var/mail/p/example.com/alice"},
                       PathRow{"example.com//alice", "/var/mail/p/example.com/alice"},
                       PathRow{"a+b=c@d_e-f", "/var/mail/p/a+b=c@d_e-f"}, PathRow{"", nullptr},
-                      PathRow{"/", nullptr}, PathRow{"///", nullptr}, PathRow{"/etc/passwd", nullptr},
-                      PathRow{"../x", nullptr}, PathRow{"a/../../x", nullptr}, PathRow{"a/./b", nullptr},
-                      PathRow{"a/.Spam", nullptr}, PathRow{"a/b c", nullptr}, PathRow{"a/b\\c", nullptr},
-                      PathRow{"a/b\nc", nullptr}, PathRow{"a/*", nullptr}));
+                      PathRow{"/", nullptr}, PathRow{"///", nullptr},
+                      PathRow{"/etc/passwd", nullptr}, PathRow{"../x", nullptr},
+                      PathRow{"a/../../x", nullptr}, PathRow{"a/./b", nullptr},
+                      PathRow{"a/.Spam", nullptr}, PathRow{"a/b c", nullptr},
+                      PathRow{"a/b\\c", nullptr}, PathRow{"a/b\nc", nullptr},
+                      PathRow{"a/*", nullptr}));
 
 TEST(Maildir, DeliverWritesOneCompleteFileIntoNew) {
     const std::string root = scratch("md") + "/u";
@@ -62,7 +65,7 @@ TEST(Maildir, DeliverWritesOneCompleteFileIntoNew) {
     EXPECT_NE(d->path.find(",S=36"), std::string::npos);
     EXPECT_EQ(files_in(root + "/new").size(), 1u);
     EXPECT_TRUE(files_in(root + "/tmp").empty());
-    struct stat st{};
+    struct stat st {};
     ASSERT_EQ(stat(d->path.c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600u);
 }

@@ -36,7 +36,8 @@ INSTANTIATE_TEST_SUITE_P(
     Table, NetstringRows,
     ::testing::Values(Row{"0:,", S::ok, "", 3}, Row{"5:hello,", S::ok, "hello", 8},
                       Row{"5:hello,6:more..", S::ok, "hello", 8},  // pipelined rest left alone
-                      Row{"20:" + std::string(20, 'x') + ",", S::ok, std::string(20, 'x'), 24},  // at max
+                      Row{"20:" + std::string(20, 'x') + ",", S::ok, std::string(20, 'x'),
+                          24},                                                   // at max
                       Row{"21:" + std::string(21, 'x') + ",", S::error, "", 0},  // max + 1
                       Row{"", S::incomplete, "", 0}, Row{"5", S::incomplete, "", 0},
                       Row{"5:hel", S::incomplete, "", 0}, Row{"5:hello", S::incomplete, "", 0},
@@ -46,7 +47,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Row{"12345678901", S::error, "", 0}));
 
 TEST(Netstring, EncodeRoundTrip) {
-    for (const std::string& s : std::vector<std::string>{"", "a", "mailbox user@example.com", std::string(1000, 'z')}) {
+    for (const std::string& s :
+         std::vector<std::string>{"", "a", "mailbox user@example.com", std::string(1000, 'z')}) {
         const std::string e = encode_netstring(s);
         const auto d = decode_netstring(e, 100000);
         ASSERT_EQ(d.status, S::ok);

@@ -32,7 +32,8 @@ std::vector<std::string> messages(const std::string& folder_dir) {
 
 TEST(MessageHeaders, SpamScoreAndQueueId) {
     const std::string m =
-        "Received: from a (a [192.0.2.1])\n\tby mx.pampero.test (Postfix) with ESMTP id 4Xy7Qz1AbC\n"
+        "Received: from a (a [192.0.2.1])\n\tby mx.pampero.test (Postfix) with ESMTP id "
+        "4Xy7Qz1AbC\n"
         "\tfor <u@example.com>; Mon, 1 Jan 2024 00:00:00 +0000\n"
         "X-Spam-Score: 7.5\nSubject: x\n\nX-Spam-Score: 99\n";
     EXPECT_EQ(message_spam_score(m), 7.5);
@@ -102,7 +103,8 @@ TEST(Store, DirectoryTroubleIsTemporary) {
 
 TEST(Store, OverQuotaAtRcptAndAtData) {
     World w;
-    ASSERT_TRUE(w.directory->add_user(user("alice@example.com", "n1", "example.com/alice/", {}, 200)).ok());
+    ASSERT_TRUE(
+        w.directory->add_user(user("alice@example.com", "n1", "example.com/alice/", {}, 200)).ok());
     Store s(*w.directory, *w.holder);
     const Envelope env{"sender@other.org", "t", "h"};
     Recipient a = recipient(s, "alice@example.com");
@@ -126,10 +128,12 @@ TEST(Store, OverQuotaAtRcptAndAtData) {
 
 TEST(Store, OverQuotaTempfailWhenConfigured) {
     World w("  over_quota_tempfail: true\n");
-    ASSERT_TRUE(w.directory->add_user(user("alice@example.com", "n1", "example.com/alice/", {}, 50)).ok());
+    ASSERT_TRUE(
+        w.directory->add_user(user("alice@example.com", "n1", "example.com/alice/", {}, 50)).ok());
     Store s(*w.directory, *w.holder);
     Recipient a = recipient(s, "alice@example.com");
-    const auto out = s.deliver({"s@o.org", "t", "h"}, "Subject: x\n\n" + std::string(100, 'x') + "\n", {a});
+    const auto out =
+        s.deliver({"s@o.org", "t", "h"}, "Subject: x\n\n" + std::string(100, 'x') + "\n", {a});
     EXPECT_EQ(out[0].code, 452);
     EXPECT_EQ(out[0].enhanced, "4.2.2");
 }
@@ -140,11 +144,14 @@ TEST(Store, FolderFollowsScoreLevelAndLists) {
                     .ok());  // 5/15
     ASSERT_TRUE(w.directory->add_user(user("tol@example.com", "n1", "example.com/tol/", 1, 100000))
                     .ok());  // 8/30
-    ASSERT_TRUE(w.directory->add_list_entry({ListKind::white, "std@example.com", "friend@other.org"}).ok());
-    ASSERT_TRUE(w.directory->add_list_entry({ListKind::black, "tol@example.com", "@spammer.test"}).ok());
+    ASSERT_TRUE(
+        w.directory->add_list_entry({ListKind::white, "std@example.com", "friend@other.org"}).ok());
+    ASSERT_TRUE(
+        w.directory->add_list_entry({ListKind::black, "tol@example.com", "@spammer.test"}).ok());
     ASSERT_TRUE(w.directory->add_contacts("tol@example.com", {{"mum@family.org", "Mum"}}).ok());
     Store s(*w.directory, *w.holder);
-    const std::vector<Recipient> both{recipient(s, "std@example.com"), recipient(s, "tol@example.com")};
+    const std::vector<Recipient> both{recipient(s, "std@example.com"),
+                                      recipient(s, "tol@example.com")};
     const std::string std_inbox = w.mail_root + "/example.com/std";
     const std::string tol_inbox = w.mail_root + "/example.com/tol";
 
@@ -155,13 +162,13 @@ TEST(Store, FolderFollowsScoreLevelAndLists) {
         bool tol_spam;
     };
     const Case cases[] = {
-        {"a@other.org", "", false, false},          // no score: inbox
-        {"a@other.org", "4.9", false, false},       // below both tags
-        {"a@other.org", "6.0", true, false},        // std: 5 <= 6 < 15; tol: below 8
-        {"a@other.org", "40", true, true},          // reject for both: filed in Spam, not lost
-        {"friend@other.org", "40", false, true},    // std white-lists the sender
-        {"x@spammer.test", "0", false, true},       // tol black-lists the domain
-        {"mum@family.org", "20", true, false},      // tol's contact skips scoring
+        {"a@other.org", "", false, false},        // no score: inbox
+        {"a@other.org", "4.9", false, false},     // below both tags
+        {"a@other.org", "6.0", true, false},      // std: 5 <= 6 < 15; tol: below 8
+        {"a@other.org", "40", true, true},        // reject for both: filed in Spam, not lost
+        {"friend@other.org", "40", false, true},  // std white-lists the sender
+        {"x@spammer.test", "0", false, true},     // tol black-lists the domain
+        {"mum@family.org", "20", true, false},    // tol's contact skips scoring
     };
     std::size_t std_spam = 0;
     std::size_t tol_spam = 0;
@@ -270,10 +277,12 @@ TEST(Store, WithoutAKeyFileEveryVerdictIsUnsigned) {
 
 TEST(Snapshot, UnverifiedRulesAreCheckedOnLoad) {
     World w;
-    write_file(w.dir + "/rule.yaml", "levels: levels.yaml\nstore:\n  mail_root: /m\n  unsigned: maybe\n");
+    write_file(w.dir + "/rule.yaml",
+               "levels: levels.yaml\nstore:\n  mail_root: /m\n  unsigned: maybe\n");
     auto bad = load_snapshot(w.dir + "/rule.yaml");
     ASSERT_FALSE(bad);
-    EXPECT_NE(bad.error().message.find("must be inbox, spam or tempfail"), std::string::npos) << bad.error().message;
+    EXPECT_NE(bad.error().message.find("must be inbox, spam or tempfail"), std::string::npos)
+        << bad.error().message;
     EXPECT_NE(bad.error().message.find("rule.yaml:4"), std::string::npos) << bad.error().message;
     const auto s = w.holder->get();  // the defaults: unsigned inbox, bad signatures spam, 7 days
     EXPECT_EQ(s->config.store.unsigned_rule, UnverifiedRule::inbox);
@@ -287,7 +296,8 @@ TEST(Store, AddsReturnPathAndDeliveredTo) {
     World w;
     ASSERT_TRUE(w.directory->add_user(user("alice@example.com", "n1", "example.com/alice/")).ok());
     Store s(*w.directory, *w.holder);
-    const auto out = s.deliver({"", "t", "h"}, "Subject: bounce\n\nx\n", {recipient(s, "alice@example.com")});
+    const auto out =
+        s.deliver({"", "t", "h"}, "Subject: bounce\n\nx\n", {recipient(s, "alice@example.com")});
     ASSERT_EQ(out[0].code, 250);
     const auto m = messages(w.mail_root + "/example.com/alice");
     ASSERT_EQ(m.size(), 1u);

@@ -17,7 +17,8 @@ namespace pampero::testing {
 // returns the file's path.
 inline std::string write_temp(const std::string& folder, const std::string& name,
                               const std::string& text) {
-    const auto dir = std::filesystem::temp_directory_path() / (folder + "-" + std::to_string(getpid()));
+    const auto dir =
+        std::filesystem::temp_directory_path() / (folder + "-" + std::to_string(getpid()));
     std::filesystem::create_directories(dir);
     const auto path = dir / name;
     std::ofstream(path) << text;

@@ -8,8 +8,8 @@
 //     format: ip4set                  # ip4set | ip4tset | dnset; default from the file's
 //                                     # extension, else ip4set for IP targets, dnset for domains
 //     sync: rsync://HOST[:PORT]/MODULE/FILE   # mirror: source for `pamperoctl mirror sync`
-//     resolver: 127.0.0.1:53          # dns: IPv4 "ADDR:PORT" or IPv6 "[ADDR]:PORT"; port defaults to 53
-//     timeout_ms: 300                 # dns: per-list deadline, 1..10000 (default 500)
+//     resolver: 127.0.0.1:53          # dns: IPv4 "ADDR:PORT" or IPv6 "[ADDR]:PORT"; port defaults
+//     to 53 timeout_ms: 300                 # dns: per-list deadline, 1..10000 (default 500)
 //     returns:                        # exact answer -> rule (Spamhaus style)
 //       127.0.0.2: { rule: RCVD_IN_SBL, score: 4.0, description: "..." }
 //     bitmask:                        # answer's last octet & BIT -> rule (SURBL multi style)
@@ -27,12 +27,12 @@
 // the queried prefix in a 253-character name), labels of 1..63 characters.
 #pragma once
 
+#include <yaml-cpp/yaml.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <yaml-cpp/yaml.h>
 
 namespace pampero {
 
@@ -46,7 +46,7 @@ const char* to_string(ZoneFormat f);
 
 // The rule a listing scores as.
 struct BlocklistRule {
-    std::string rule;         // [A-Z0-9_]+
+    std::string rule;  // [A-Z0-9_]+
     double score = 0;
     std::string description;  // optional; a default naming the zone is used when empty
 };
@@ -56,9 +56,9 @@ struct BlocklistConfig {
     BlocklistTarget target = BlocklistTarget::client_ip;
     BlocklistMode mode = BlocklistMode::mirror;
     ZoneFormat format = ZoneFormat::ip4set;
-    std::string file;      // mirror mode: absolute path
-    std::string sync;      // mirror mode, optional: rsync://HOST[:PORT]/MODULE/FILE
-    std::string resolver_host;   // dns mode: numeric IPv4 or IPv6 address
+    std::string file;           // mirror mode: absolute path
+    std::string sync;           // mirror mode, optional: rsync://HOST[:PORT]/MODULE/FILE
+    std::string resolver_host;  // dns mode: numeric IPv4 or IPv6 address
     std::uint16_t resolver_port = 53;
     int timeout_ms = 500;
     // Answer address (host byte order, in 127.0.0.0/8) -> rule; in file order.
@@ -74,6 +74,7 @@ struct BlocklistConfig {
 
 // Reads the `blocklists:` sequence. Throws yaml::Error ("FILE:LINE: message").
 // Relative `file` paths are resolved against `config_file`'s folder.
-std::vector<BlocklistConfig> read_blocklists(const std::string& config_file, const YAML::Node& node);
+std::vector<BlocklistConfig> read_blocklists(const std::string& config_file,
+                                             const YAML::Node& node);
 
 }  // namespace pampero

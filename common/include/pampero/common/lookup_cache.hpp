@@ -21,7 +21,7 @@ namespace pampero {
 
 template <typename V>
 class LookupCache {
-public:
+  public:
     using Clock = std::chrono::steady_clock;
 
     LookupCache(std::chrono::seconds ttl, std::size_t capacity = 100000)
@@ -48,7 +48,7 @@ public:
         map_.clear();
     }
 
-private:
+  private:
     struct Entry {
         V value;
         Clock::time_point expires;

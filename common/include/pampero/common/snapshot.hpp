@@ -14,7 +14,7 @@ namespace pampero {
 
 template <typename T>
 class Snapshot {
-public:
+  public:
     explicit Snapshot(std::shared_ptr<T> first = {}) : current_(std::move(first)) {}
 
     std::shared_ptr<T> get() const {
@@ -26,7 +26,7 @@ public:
         current_.swap(next);
     }  // the old snapshot is released outside the lock, when `next` goes
 
-private:
+  private:
     mutable std::mutex mu_;
     std::shared_ptr<T> current_;
 };

@@ -49,12 +49,12 @@ std::optional<unsigned> parse_socket_mode(std::string_view text);
 Status apply_unix_access(const std::string& path, const UnixSocketAccess& access);
 
 class ClientAllowList {
-public:
+  public:
     static Result<ClientAllowList> parse(const std::vector<std::string>& entries);
     bool allows(const sockaddr* peer, socklen_t len) const;
     bool empty() const { return nets_.empty(); }
 
-private:
+  private:
     struct Net {
         bool v6 = false;
         std::array<std::uint8_t, 16> addr{};

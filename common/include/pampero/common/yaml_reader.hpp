@@ -19,7 +19,7 @@
 namespace pampero::yaml {
 
 class Error : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
@@ -35,7 +35,7 @@ YAML::Node load_file(const std::string& path);
 std::optional<std::uint64_t> parse_size(const std::string& text);
 
 class MapReader {
-public:
+  public:
     // `context` names the mapping in messages ("milter", "rule FOO").
     MapReader(std::string file, YAML::Node node, std::string context);
 
@@ -45,8 +45,7 @@ public:
     const std::string& file() const { return file_; }
 
     std::optional<std::string> get_string(const std::string& key);
-    std::optional<std::int64_t> get_int(const std::string& key, std::int64_t min,
-                                        std::int64_t max);
+    std::optional<std::int64_t> get_int(const std::string& key, std::int64_t min, std::int64_t max);
     std::optional<double> get_double(const std::string& key);
     std::optional<bool> get_bool(const std::string& key);
     std::optional<std::uint64_t> get_size(const std::string& key);
@@ -59,7 +58,7 @@ public:
 
     [[noreturn]] void fail_at(const std::string& key, const std::string& msg) const;
 
-private:
+  private:
     YAML::Node scalar(const std::string& key, const char* what);
 
     std::string file_;

@@ -69,7 +69,7 @@ namespace pampero::scan {
 class DnsResolver;
 
 struct BlocklistInput {
-    std::string_view client_ip;                  // may be empty
+    std::string_view client_ip;  // may be empty
     std::span<const std::string> received_ips;
     std::span<const std::string> uri_domains;
     std::span<const std::string> uri_ips;
@@ -85,16 +85,16 @@ struct BlocklistResult {
 struct BlocklistAnswer {
     enum class Status { listed, not_listed, timeout, error, not_loaded, bad_subject };
     Status status = Status::not_listed;
-    std::vector<std::uint32_t> a;      // every A value, error answers included
-    std::vector<std::string> txt;      // mirror mode: TXT per A value ("" when none)
-    std::vector<std::string> rules;    // rule names the answers map to (no errors)
-    std::vector<std::uint32_t> errors; // the A values that are error answers
+    std::vector<std::uint32_t> a;       // every A value, error answers included
+    std::vector<std::string> txt;       // mirror mode: TXT per A value ("" when none)
+    std::vector<std::string> rules;     // rule names the answers map to (no errors)
+    std::vector<std::uint32_t> errors;  // the A values that are error answers
     std::string detail;
 };
 const char* to_string(BlocklistAnswer::Status s);
 
 class Blocklists {
-public:
+  public:
     static constexpr std::size_t kMaxReceivedIps = 16;
     static constexpr std::size_t kMaxUriDomains = 256;
     static constexpr std::size_t kMaxUriIps = 64;
@@ -124,7 +124,7 @@ public:
 
     struct List;  // per-list state, defined in blocklists.cpp
 
-private:
+  private:
     Blocklists() = default;
     std::vector<BlocklistConfig> lists_;
     std::vector<std::unique_ptr<List>> state_;
@@ -133,13 +133,13 @@ private:
 
 // Calls reload_changed() every `interval` on its own thread until destroyed.
 class BlocklistWatcher {
-public:
+  public:
     BlocklistWatcher(std::shared_ptr<Blocklists> lists, std::chrono::milliseconds interval);
     ~BlocklistWatcher();
     BlocklistWatcher(const BlocklistWatcher&) = delete;
     BlocklistWatcher& operator=(const BlocklistWatcher&) = delete;
 
-private:
+  private:
     std::shared_ptr<Blocklists> lists_;
     std::chrono::milliseconds interval_;
     std::mutex mu_;

@@ -31,7 +31,7 @@ enum class DnsStatus { listed, not_listed, timeout, error };
 const char* to_string(DnsStatus s);
 
 class DnsResolver {
-public:
+  public:
     // `host` numeric IPv4/IPv6; timeout 1..10000 ms. Errors: config (bad address).
     static Result<std::shared_ptr<DnsResolver>> create(const std::string& host, std::uint16_t port,
                                                        int timeout_ms);
@@ -43,10 +43,10 @@ public:
     const std::string& address() const { return label_; }
 
     struct Channel;
-    Channel* borrow();             // nullptr when c-ares cannot set up a channel
-    void give_back(Channel* ch);   // after the channel has no query in flight
+    Channel* borrow();            // nullptr when c-ares cannot set up a channel
+    void give_back(Channel* ch);  // after the channel has no query in flight
 
-private:
+  private:
     DnsResolver() = default;
     std::string host_;
     std::uint16_t port_ = 53;

@@ -60,7 +60,7 @@ class Engine {
     const ScanBounds& bounds() const { return bounds_; }
     std::size_t rule_count() const { return rules_->size(); }
 
-private:
+  private:
     std::shared_ptr<const RuleSet> rules_;
     Levels levels_;
     ScanBounds bounds_;

@@ -37,27 +37,27 @@ constexpr std::size_t kMaxHtmlDepth = 256;
 constexpr std::size_t kMaxAnchorText = 256;
 
 struct HtmlLink {
-    std::string value;        // attribute value, character references decoded
+    std::string value;  // attribute value, character references decoded
     UriSource source = UriSource::href;
     bool had_entities = false;  // the value was written with character references
-    std::string anchor_text;  // for <a href>: the visible text inside, blanks collapsed
+    std::string anchor_text;    // for <a href>: the visible text inside, blanks collapsed
 };
 
 struct HtmlStats {
-    std::size_t tags = 0;           // start and end tags
-    std::size_t unknown_tags = 0;   // names no HTML version defines (<xqzv>): word splitting
-    std::size_t images = 0;         // <img>
-    std::size_t anchors = 0;        // <a href>
-    std::size_t forms = 0;          // <form>
-    std::size_t scripts = 0;        // <script>
-    std::size_t iframes = 0;        // <iframe>, <frame>
-    std::size_t comments = 0;       // <!-- -->
-    std::size_t split_words = 0;    // comments or unknown tags between two letters: "V<!-- -->iagra"
-    std::size_t text_bytes = 0;     // visible text
-    std::size_t hidden_bytes = 0;   // text hidden by style
-    std::size_t tiny_bytes = 0;     // text in font size 0/1 or font-size under 4px/pt
-    std::size_t entity_letters = 0; // letters written as numeric references (&#86;&#105;...)
-    bool has_body = false;          // a <body> or <html> tag was seen
+    std::size_t tags = 0;          // start and end tags
+    std::size_t unknown_tags = 0;  // names no HTML version defines (<xqzv>): word splitting
+    std::size_t images = 0;        // <img>
+    std::size_t anchors = 0;       // <a href>
+    std::size_t forms = 0;         // <form>
+    std::size_t scripts = 0;       // <script>
+    std::size_t iframes = 0;       // <iframe>, <frame>
+    std::size_t comments = 0;      // <!-- -->
+    std::size_t split_words = 0;   // comments or unknown tags between two letters: "V<!-- -->iagra"
+    std::size_t text_bytes = 0;    // visible text
+    std::size_t hidden_bytes = 0;  // text hidden by style
+    std::size_t tiny_bytes = 0;    // text in font size 0/1 or font-size under 4px/pt
+    std::size_t entity_letters = 0;  // letters written as numeric references (&#86;&#105;...)
+    bool has_body = false;           // a <body> or <html> tag was seen
 };
 
 struct HtmlText {

@@ -74,7 +74,7 @@ struct RuleHit {
 };
 
 class RuleSet {
-public:
+  public:
     struct Rule;   // compiled rule, defined in rules.cpp
     struct Group;  // one Hyperscan database and its PCRE2 fallbacks
 
@@ -95,13 +95,13 @@ public:
     // The URI host reducer this rule set was configured with (never null).
     const std::shared_ptr<const DomainReducer>& domains() const { return domains_; }
 
-private:
+  private:
     RuleSet() = default;
     std::vector<std::unique_ptr<Rule>> rules_;
     std::vector<std::unique_ptr<Group>> groups_;
     std::vector<std::size_t> meta_order_;  // meta rules, each after the metas it uses
     std::shared_ptr<const DomainReducer> domains_;
-    std::uint64_t id_ = 0;                 // distinguishes rule sets for per-thread scratch
+    std::uint64_t id_ = 0;  // distinguishes rule sets for per-thread scratch
 };
 
 }  // namespace pampero::scan

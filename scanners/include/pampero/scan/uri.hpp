@@ -74,7 +74,7 @@ struct Uri {
 
 // Lists that reduce a host name to the domain a list expects.
 class DomainReducer {
-public:
+  public:
     ~DomainReducer();
     DomainReducer(const DomainReducer&) = delete;
     DomainReducer& operator=(const DomainReducer&) = delete;
@@ -99,7 +99,7 @@ public:
     std::size_t two_level_count() const { return two_level_.size(); }
     std::size_t three_level_count() const { return three_level_.size(); }
 
-private:
+  private:
     DomainReducer() = default;
     psl_ctx_st* psl_ = nullptr;
     std::vector<std::string> two_level_;    // sorted
