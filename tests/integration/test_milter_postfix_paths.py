@@ -11,7 +11,6 @@ One stack for the whole file: starting Postfix is the slow part."""
 import hashlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import threading
@@ -117,16 +116,16 @@ class MilterPathsBehindPostfix(unittest.TestCase):
             os.chmod(os.path.join(w, name), 0o644)
         # A real rbldnsd for the dns-mode lists.
         cls.dns_port = free_udp_port()
-        cls.rbldnsd_log = open(os.path.join(w, "rbldnsd.log"), "wb")
-        cls.rbldnsd = subprocess.Popen(
+        # A harness Daemon: stopped when this process exits, even when setUpClass fails.
+        cls.rbldnsd = h.Daemon(
             ["rbldnsd", "-n", "-4", "-b", f"127.0.0.1/{cls.dns_port}", "-w", w, "-t", "60", "-c", "0",
              "clients.dns.test:ip4set:clients.ip4set", "drop.dns.test:ip4set:drop.ip4set",
              "domains.dns.test:dnset:domains.dnset"],
-            stdout=cls.rbldnsd_log, stderr=subprocess.STDOUT)
-        h.wait_until(lambda: cls.dig("70.0.0.127.clients.dns.test") or cls.rbldnsd.poll() is not None,
+            os.path.join(w, "rbldnsd.log"))
+        h.wait_until(lambda: cls.dig("70.0.0.127.clients.dns.test") or not cls.rbldnsd.alive(),
                      timeout=20, what="rbldnsd to answer")
-        if cls.rbldnsd.poll() is not None:
-            raise RuntimeError("rbldnsd exited: " + open(os.path.join(w, "rbldnsd.log")).read())
+        if not cls.rbldnsd.alive():
+            raise RuntimeError("rbldnsd exited: " + cls.rbldnsd.output())
 
         # The milter on a unix socket, with a small scan limit.
         cls.sock = os.path.join(w, "milter.sock")
@@ -164,10 +163,8 @@ class MilterPathsBehindPostfix(unittest.TestCase):
                 stop()
             except AttributeError:
                 pass
-        if cls.rbldnsd is not None and cls.rbldnsd.poll() is None:
-            os.kill(cls.rbldnsd.pid, signal.SIGTERM)
-            cls.rbldnsd.wait(10)
-        cls.rbldnsd_log.close()
+        if cls.rbldnsd is not None:
+            cls.rbldnsd.stop()
         cls.work.close()
 
     @classmethod
