@@ -36,6 +36,7 @@ struct Conn {
     std::string in;
     std::string out;
     std::size_t sent = 0;
+    bool draining = false;  // answered: reading what the peer still sends, until it closes
     std::chrono::steady_clock::time_point deadline;
 };
 
@@ -111,8 +112,10 @@ void HttpServer::run() {
         std::vector<pollfd> p;
         p.push_back({wake_[0], POLLIN, 0});
         p.push_back({fd_, POLLIN, 0});
-        for (const auto& c : conns)
-            p.push_back({c.fd, static_cast<short>(c.out.empty() ? POLLIN : POLLOUT), 0});
+        for (const auto& c : conns) {
+            const bool reading = c.out.empty() || c.draining;
+            p.push_back({c.fd, static_cast<short>(reading ? POLLIN : POLLOUT), 0});
+        }
         const int n = poll(p.data(), p.size(), 1000);
         if (n < 0 && errno != EINTR) {
             log::error("metrics: poll: {}", std::strerror(errno));
@@ -128,7 +131,18 @@ void HttpServer::run() {
                 drop(k);
                 continue;
             }
-            if (c.out.empty() && (ev & (POLLIN | POLLHUP))) {
+            if (c.draining && (ev & (POLLIN | POLLHUP))) {
+                // Closing with unread input would reset the connection and could destroy
+                // the answer before the peer read it (a request over kMaxRequest is
+                // answered while it is still arriving): read and drop until the peer
+                // closes, within the connection's deadline.
+                char buf[4096];
+                const ssize_t r = recv(c.fd, buf, sizeof buf, 0);
+                if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+                    drop(k);
+                    continue;
+                }
+            } else if (c.out.empty() && (ev & (POLLIN | POLLHUP))) {
                 char buf[2048];
                 const ssize_t r = recv(c.fd, buf, sizeof buf, 0);
                 if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
@@ -141,7 +155,6 @@ void HttpServer::run() {
                     c.out = http_response(registry_, std::string_view(c.in).substr(0, end));
                 else if (c.in.size() > kMaxRequest)
                     c.out = http_response(registry_, c.in, false);
-                if (!c.out.empty()) shutdown(c.fd, SHUT_RD);  // one request per connection
             } else if (!c.out.empty() && (ev & (POLLOUT | POLLHUP))) {
                 const ssize_t w = send(c.fd, c.out.data() + c.sent, c.out.size() - c.sent,
                                        MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -151,8 +164,8 @@ void HttpServer::run() {
                 }
                 if (w > 0) c.sent += static_cast<std::size_t>(w);
                 if (c.sent == c.out.size()) {
-                    drop(k);
-                    continue;
+                    shutdown(c.fd, SHUT_WR);  // one request per connection: we are done
+                    c.draining = true;
                 }
             }
             if (now > c.deadline) drop(k);
@@ -171,7 +184,7 @@ void HttpServer::run() {
                     close(fd);  // over the bound: closed unanswered, the others go on
                     continue;
                 }
-                conns.push_back({fd, {}, {}, 0, now + kRequestTimeout});
+                conns.push_back({fd, {}, {}, 0, false, now + kRequestTimeout});
             }
         }
     }

@@ -10,8 +10,10 @@
 //   anything that is not an HTTP/1.x request     400
 // Bounds, whatever a peer sends: a request head of at most kMaxRequest bytes (past it:
 // 400 and close); at most kMaxConnections connections at once (one more is closed at
-// once, unanswered); kRequestTimeout for the request to arrive and the answer to leave
-// (then the connection is closed). The listener keeps serving through all of these.
+// once, unanswered); kRequestTimeout for the request to arrive, the answer to leave and
+// the peer to close (after the answer, what it still sends is read and dropped, so the
+// close does not reset the connection under an answer not yet read); then the
+// connection is closed. The listener keeps serving through all of these.
 // The socket comes bound and listening from the daemon (it binds before dropping root and
 // before fork: the thread starts later, in start()). Access is the socket's: bind it to
 // loopback or a unix: path; the page holds counts, no addresses and no user names.
