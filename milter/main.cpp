@@ -100,10 +100,11 @@ void reload(const std::string& path, const Config& running, scan::EngineHolder& 
         cfg->milter.threads != running.milter.threads ||
         cfg->milter.timeout != running.milter.timeout ||
         cfg->milter.max_connections != running.milter.max_connections ||
-        cfg->user != running.user || cfg->group != running.group) {
+        cfg->milter.metrics != running.milter.metrics || cfg->user != running.user ||
+        cfg->group != running.group) {
         log::warning(
-            "directory, state, socket, threads, timeout, max_connections, user and group "
-            "changes take effect at restart");
+            "directory, state, socket, threads, timeout, max_connections, metrics, user and "
+            "group changes take effect at restart");
     }
 }
 

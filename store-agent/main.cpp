@@ -44,9 +44,10 @@ void reload(const std::string& path, store::SnapshotHolder& holder) {
     if ((*next)->config.directory != running->config.directory ||
         (*next)->config.store.lmtp != running->config.store.lmtp ||
         (*next)->config.store.socketmap != running->config.store.socketmap ||
+        (*next)->config.store.metrics != running->config.store.metrics ||
         (*next)->config.user != running->config.user ||
         (*next)->config.group != running->config.group) {
-        log::warning("directory, socket, user and group changes take effect at restart");
+        log::warning("directory, socket, metrics, user and group changes take effect at restart");
     }
     holder.set(*next);
     log::notice("reloaded: node {}, mail_root {}, {} levels, {} node(s), {}",
