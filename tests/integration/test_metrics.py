@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import socket
+import subprocess
 import unittest
 import urllib.error
 import urllib.request
@@ -239,6 +240,29 @@ class MetricsThroughPostfix(unittest.TestCase):
                 self.assertTrue(scrape(port))
         self.assertTrue(self.milter.alive())
         self.assertTrue(self.store.alive())
+
+
+class BadMetricsSocket(unittest.TestCase):
+    def test_a_malformed_metrics_socket_refuses_to_start(self):
+        work = h.WorkDir()
+        try:
+            port = h.free_port()
+            store = (f"store:\n  lmtp: inet:{h.free_port()}@127.0.0.1\n"
+                     f"  socketmap: inet:{h.free_port()}@127.0.0.1\n"
+                     f"  mail_root: {work.join('mail')}\n  metrics: nonsense:9425\n")
+            config = h.write_config(work.path, port, extra=store)
+            with open(config) as f:
+                text = f.read()
+            with open(config, "w") as f:
+                f.write(text.replace("milter:\n", "milter:\n  metrics: inet:99999@127.0.0.1\n"))
+            for daemon, key in (("pampero-milter", "milter.metrics"),
+                                ("pampero-store", "store.metrics")):
+                p = subprocess.run([os.path.join(h.BIN, daemon), "-f", "-c", config],
+                                   capture_output=True, text=True, timeout=60)
+                self.assertEqual(p.returncode, 78, p.stderr)  # EX_CONFIG
+                self.assertIn(key, p.stderr)
+        finally:
+            work.close()
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@
 
 #include <thread>
 
+#include "pampero/common/config.hpp"
 #include "pampero/common/metrics_http.hpp"
+#include "test_support.hpp"
 
 using namespace pampero::metrics;
 using namespace std::chrono_literals;
@@ -138,6 +140,20 @@ TEST(Metrics, ConcurrentIncrementsAndFirstUsesLoseNothing) {
     for (int k = 0; k < 50; ++k) total += f.get({std::to_string(k)}).value();
     EXPECT_EQ(total, 80000u);
     EXPECT_EQ(plain.value(), 80000u);
+}
+
+TEST(MetricsConfig, OffByDefaultAndReadPerDaemon) {
+    auto none = pampero::load_config(
+        pampero::testing::write_temp("pampero-metrics-test", "none.yaml", "{}\n"));
+    ASSERT_TRUE(none) << none.error().message;
+    EXPECT_EQ(none->milter.metrics, "");
+    EXPECT_EQ(none->store.metrics, "");
+    auto both = pampero::load_config(pampero::testing::write_temp(
+        "pampero-metrics-test", "both.yaml",
+        "milter: { metrics: inet:9425@127.0.0.1 }\nstore: { metrics: unix:/run/m.sock }\n"));
+    ASSERT_TRUE(both) << both.error().message;
+    EXPECT_EQ(both->milter.metrics, "inet:9425@127.0.0.1");
+    EXPECT_EQ(both->store.metrics, "unix:/run/m.sock");
 }
 
 TEST(MetricsHttp, Responses) {
