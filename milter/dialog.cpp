@@ -251,6 +251,7 @@ bool Dialog::on(const proto::EndOfMessage& e, std::string& out) {
             answer_continue(0, out);
         } else {
             log::error("{}: applying the verdict failed; answering 451", session_->id());
+            if (services_.metrics) services_.metrics->tempfails.get({"internal"}).inc();
             answer(Reply::tempfail("451", "4.3.0", "Temporary internal failure, try again later"),
                    0, out);
         }

@@ -6,9 +6,12 @@
 #include <cstdio>
 #include <optional>
 
+#include "../store-agent/endpoint.hpp"  // TEMPORARY, see listen_metrics()
+#include "milter_metrics.hpp"
 #include "pampero/common/config.hpp"
 #include "pampero/common/daemon.hpp"
 #include "pampero/common/log.hpp"
+#include "pampero/common/metrics_http.hpp"
 #include "pampero/common/pid_file.hpp"
 #include "pampero/common/privileges.hpp"
 #include "pampero/common/state.hpp"
@@ -97,10 +100,11 @@ void reload(const std::string& path, const Config& running, scan::EngineHolder& 
         cfg->milter.threads != running.milter.threads ||
         cfg->milter.timeout != running.milter.timeout ||
         cfg->milter.max_connections != running.milter.max_connections ||
-        cfg->user != running.user || cfg->group != running.group) {
+        cfg->milter.metrics != running.milter.metrics || cfg->user != running.user ||
+        cfg->group != running.group) {
         log::warning(
-            "directory, state, socket, threads, timeout, max_connections, user and group "
-            "changes take effect at restart");
+            "directory, state, socket, threads, timeout, max_connections, metrics, user and "
+            "group changes take effect at restart");
     }
 }
 
@@ -115,6 +119,18 @@ void refresh_antivirus(scan::AntivirusWatcher& av) {
     } else if (av.get() != before) {
         log::notice("virus signatures reloaded: {} signatures", av.get()->signatures());
     }
+}
+
+// The Prometheus socket (milter.metrics), in the socket syntax of pampero.yaml. TEMPORARY:
+// the store's parser and listener until endpoint.{hpp,cpp} move to common/ (then this is
+// pampero::parse_endpoint / pampero::listen_on, and milter/CMakeLists.txt stops compiling
+// store-agent/endpoint.cpp).
+Result<int> listen_metrics(const std::string& spec) {
+    auto e = store::parse_endpoint(spec);
+    if (!e) return Error::config("milter.metrics: " + e.error().message);
+    auto fd = store::listen_on(*e);
+    if (!fd) return Error::temporary("milter.metrics: " + fd.error().message);
+    return *fd;
 }
 
 }  // namespace
@@ -176,8 +192,10 @@ int main(int argc, char** argv) {
         return kExitConfig;
     }
     Snapshot<const scan::VerdictKeys> keys(*verdict_keys);
+    metrics::Registry registry;
+    milter::MilterMetrics counters(registry);
     milter::Services services{*directory,     guard,  holder, antivirus.get(),
-                              cfg->antivirus, &lists, &keys};
+                              cfg->antivirus, &lists, &keys,  &counters};
 
     raise_descriptor_limit(cfg->milter.max_connections);
     milter::Server server(
@@ -200,6 +218,15 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "pampero-milter: %s\n", st.error().message.c_str());
         return st.error().kind == ErrorKind::config ? kExitConfig : kExitSoftware;
     }
+    std::unique_ptr<metrics::HttpServer> metrics_server;
+    if (!cfg->milter.metrics.empty()) {
+        auto fd = listen_metrics(cfg->milter.metrics);
+        if (!fd) {
+            std::fprintf(stderr, "pampero-milter: %s\n", fd.error().message.c_str());
+            return fd.error().kind == ErrorKind::config ? kExitConfig : kExitSoftware;
+        }
+        metrics_server = std::make_unique<metrics::HttpServer>(registry, *fd);
+    }
     if (!opt.foreground) {
         server.before_fork();
         daemonize();
@@ -219,8 +246,10 @@ int main(int argc, char** argv) {
                 antivirus ? fmt::format("{} virus signatures", antivirus->get()->signatures())
                           : std::string("no virus scanning"),
                 describe_keys(verdict_keys->get()));
+    if (metrics_server) log::notice("metrics on {}", cfg->milter.metrics);
 
     server.start();
+    if (metrics_server) metrics_server->start();  // a thread: after fork and privileges
     // Mirror files and virus signatures change under us (sync jobs, freshclam): look
     // for new ones every few seconds; rules and levels wait for SIGHUP.
     const int check_every =
@@ -236,6 +265,7 @@ int main(int argc, char** argv) {
         }
         log::notice("stopping on signal {}", sig);
         server.stop(kStopGrace);
+        if (metrics_server) metrics_server->stop();
         break;
     }
     return 0;

@@ -22,7 +22,8 @@ void Session::set_queue_id(const std::string& qid) {
     if (!qid.empty() && qid != id_) id_ = qid;
 }
 
-Reply Session::temporary_failure(const std::string& what, const Error& e) {
+Reply Session::temporary_failure(const char* cause, const std::string& what, const Error& e) {
+    if (s_.metrics) s_.metrics->tempfails.get({cause}).inc();
     log::error("{}: {}: {} ({}); answering 451", id_, what, e.message, to_string(e.kind));
     return Reply::tempfail("451", "4.3.0", "Temporary internal failure, try again later");
 }
@@ -31,8 +32,9 @@ Reply Session::connect(const std::string& client_ip) {
     client_ip_ = client_ip;
     if (client_ip_.empty()) return Reply::ok();  // local submission (no socket peer)
     auto banned = s_.guard.is_banned(client_ip_);
-    if (!banned) return temporary_failure("ban check for " + client_ip_, banned.error());
+    if (!banned) return temporary_failure("state", "ban check for " + client_ip_, banned.error());
     if (*banned) {
+        if (s_.metrics) s_.metrics->banned_refused.inc();
         log::notice("{}: client {} is banned; closing", id_, client_ip_);
         return Reply::shutdown("Too many unknown recipients, try again later");
     }
@@ -50,8 +52,10 @@ Reply Session::mail_from(const std::string& sender, bool authenticated) {
 Reply Session::count_unknown(const std::string& address) {
     if (client_ip_.empty()) return Reply::ok();
     auto now_banned = s_.guard.count_unknown(client_ip_);
-    if (!now_banned) return temporary_failure("unknown-recipient counter", now_banned.error());
+    if (!now_banned)
+        return temporary_failure("state", "unknown-recipient counter", now_banned.error());
     if (*now_banned) {
+        if (s_.metrics) s_.metrics->bans.inc();
         log::notice("{}: client {} banned after unknown recipient <{}>", id_, client_ip_, address);
         return Reply::shutdown("Too many unknown recipients, try again later");
     }
@@ -73,8 +77,11 @@ Reply Session::rcpt(const std::string& recipient, bool rejected_by_mta) {
     // Another node may have banned this client since it connected (shared state).
     if (!client_ip_.empty()) {
         auto banned = s_.guard.is_banned(client_ip_);
-        if (!banned) return temporary_failure("ban check", banned.error());
-        if (*banned) return Reply::shutdown("Too many unknown recipients, try again later");
+        if (!banned) return temporary_failure("state", "ban check", banned.error());
+        if (*banned) {
+            if (s_.metrics) s_.metrics->banned_refused.inc();
+            return Reply::shutdown("Too many unknown recipients, try again later");
+        }
     }
     auto addr = parse_address(recipient);
     if (!addr) {
@@ -83,8 +90,9 @@ Reply Session::rcpt(const std::string& recipient, bool rejected_by_mta) {
     }
     const std::string address = addr->full();
     auto where = resolve_recipient(s_.directory, address, addr->domain);
-    if (!where) return temporary_failure("lookup of <" + address + ">", where.error());
+    if (!where) return temporary_failure("directory", "lookup of <" + address + ">", where.error());
     if (!where->exists) {
+        if (s_.metrics) s_.metrics->unknown_recipients.inc();
         log::info("{}: client {} unknown recipient <{}>{}", id_, client_ip_, address,
                   rejected_by_mta ? " (refused by the MTA)" : "");
         Reply r = count_unknown(address);
@@ -95,7 +103,9 @@ Reply Session::rcpt(const std::string& recipient, bool rejected_by_mta) {
     if (const auto& listed = client_listing()) {
         // Trusted lists refuse at RCPT, but a user's white list and contacts still win.
         auto facts = lookup_recipient_facts(s_.directory, where->owner, sender_);
-        if (!facts) return temporary_failure("list lookup for <" + address + ">", facts.error());
+        if (!facts)
+            return temporary_failure("directory", "list lookup for <" + address + ">",
+                                     facts.error());
         if (facts->listing != Listing::white && !facts->contact) {
             log::info("{}: client {} refused for <{}>: {}", id_, client_ip_, address, *listed);
             return Reply::reject("554", "5.7.1", "Service unavailable; " + *listed);
@@ -167,13 +177,23 @@ std::optional<std::pair<Reply, std::string>> Session::over_header_bounds() const
                      "refused: " + why};
 }
 
+void Session::count_verdict(const char* verdict) {
+    if (s_.metrics) s_.metrics->messages.get({verdict}).inc();
+}
+
 EndOfMessage Session::end_of_message() {
+    metrics::ScopedTimer timer(s_.metrics ? &s_.metrics->scan_seconds : nullptr);
+    return decide_end_of_message();
+}
+
+EndOfMessage Session::decide_end_of_message() {
     EndOfMessage out;
     if (!engine_) engine_ = s_.engine.get();  // one snapshot for the whole message
     if (auto refused = over_header_bounds()) {
         out.log_line = fmt::format("{}: from=<{}> client={} rcpts={} {}", id_, sender_, client_ip_,
                                    recipients_.size(), refused->second);
         out.reply = refused->first;
+        count_verdict("header_limit");
         return out;
     }
 
@@ -210,10 +230,14 @@ EndOfMessage Session::end_of_message() {
                                            sender_, client_ip_, av.detail, recipients_.size());
                 out.delete_headers.clear();
                 out.reply = Reply::reject("554", "5.7.1", "Virus found: " + av.detail);
+                if (s_.metrics) s_.metrics->viruses.inc();
+                count_verdict("virus");
                 return out;
             case scan::VirusScan::Outcome::error:
                 if (s_.antivirus_config.tempfail_on_error) {
-                    out.reply = temporary_failure("virus scan", Error::temporary(av.detail));
+                    out.reply =
+                        temporary_failure("antivirus", "virus scan", Error::temporary(av.detail));
+                    count_verdict("tempfail");
                     return out;
                 }
                 log::warning("{}: virus scan failed, accepting unscanned (on_error: accept): {}",
@@ -233,23 +257,38 @@ EndOfMessage Session::end_of_message() {
         auto h = scan::format_spam_headers(0.0, {}, engine_->levels().fallback());
         h.status += " (authenticated, not scored)";
         add_verdict_headers(out, h);
+        count_verdict("authenticated");
         return out;
     }
 
     const auto lists = s_.blocklists ? s_.blocklists->get() : nullptr;
-    const scan::Verdict v =
-        scan::scan_message(*engine_, lists.get(), raw, client_ip_, shared, body_cut_);
+    std::vector<scan::BlocklistTally> tally;
+    const scan::Verdict v = scan::scan_message(*engine_, lists.get(), raw, client_ip_, shared,
+                                               body_cut_, s_.metrics ? &tally : nullptr);
+    if (s_.metrics) {
+        // Names from the loaded rules and the configured lists only (bounded labels).
+        for (const auto& h : v.hits) s_.metrics->rule_hits.get({h.name}).inc();
+        for (std::size_t i = 0; i < tally.size() && lists && i < lists->lists().size(); ++i) {
+            if (tally[i].lookups == 0) continue;
+            const std::string& zone = lists->lists()[i].zone;
+            s_.metrics->blocklist_lookups.get({zone}).inc(tally[i].lookups);
+            if (tally[i].hits) s_.metrics->blocklist_hits.get({zone}).inc(tally[i].hits);
+        }
+    }
     const scan::Level& reference = engine_->levels().fallback();
 
     std::string tests;
     for (const auto& h : v.hits) tests += (tests.empty() ? "" : ",") + h.name;
     std::string decisions;
     std::size_t refused = 0;
+    std::size_t to_spam = 0;
     bool black = false;
     for (const auto& r : recipients_) {
         auto facts = lookup_recipient_facts(s_.directory, r.owner, sender_);
         if (!facts) {
-            out.reply = temporary_failure("list lookup for <" + r.address + ">", facts.error());
+            out.reply = temporary_failure("directory", "list lookup for <" + r.address + ">",
+                                          facts.error());
+            count_verdict("tempfail");
             return out;
         }
         const Listing listing = facts->listing;
@@ -261,6 +300,7 @@ EndOfMessage Session::end_of_message() {
                                  : listing == Listing::black ? "(black)"
                                  : contact                   ? "(contact)"
                                                              : "");
+        if (action == scan::Action::spam) ++to_spam;
         if (action == scan::Action::reject) {
             ++refused;
             black = black || listing == Listing::black;
@@ -271,6 +311,11 @@ EndOfMessage Session::end_of_message() {
         fmt::format("{}: from=<{}> client={} score={:.1f} tests={} rcpts:{}", id_, sender_,
                     client_ip_, v.score, tests.empty() ? "none" : tests, decisions);
 
+    if (s_.metrics) {
+        s_.metrics->recipients.get({"inbox"}).inc(recipients_.size() - refused - to_spam);
+        s_.metrics->recipients.get({"spam"}).inc(to_spam);
+        s_.metrics->recipients.get({"reject"}).inc(refused);
+    }
     if (!recipients_.empty() && refused == recipients_.size()) {
         out.delete_recipients.clear();
         out.delete_headers.clear();
@@ -278,8 +323,10 @@ EndOfMessage Session::end_of_message() {
             black ? Reply::reject("550", "5.7.1", "Message refused: sender is black-listed")
                   : Reply::reject("550", "5.7.1",
                                   fmt::format("Message refused as spam (score {:.1f})", v.score));
+        count_verdict("reject");
         return out;
     }
+    count_verdict(refused > 0 ? "partial_reject" : to_spam > 0 ? "spam" : "inbox");
     add_verdict_headers(out,
                         scan::format_spam_headers(v.score, v.hits, reference, !v.partial.empty()));
     return out;

@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "guard.hpp"
+#include "milter_metrics.hpp"
 #include "pampero/common/directory.hpp"
 #include "pampero/common/snapshot.hpp"
 #include "pampero/scan/antivirus.hpp"
@@ -88,6 +89,7 @@ struct Services {
     // The key file signing X-Spam-Signature; nullptr or empty: verdicts go unsigned
     // (and pampero-store will not file by them).
     Snapshot<const scan::VerdictKeys>* verdict_keys = nullptr;
+    MilterMetrics* metrics = nullptr;  // nullptr: nothing counted (tests)
 };
 
 class Session {
@@ -120,7 +122,10 @@ class Session {
         std::optional<int> level;
     };
 
-    Reply temporary_failure(const std::string& what, const Error& e);
+    // `cause` is a MilterMetrics::tempfails label: directory, state, antivirus.
+    Reply temporary_failure(const char* cause, const std::string& what, const Error& e);
+    EndOfMessage decide_end_of_message();
+    void count_verdict(const char* verdict);
     // The 552 5.3.4 reply and the log's reason when the header crossed a bound.
     std::optional<std::pair<Reply, std::string>> over_header_bounds() const;
     Reply count_unknown(const std::string& address);

@@ -45,10 +45,49 @@ std::string_view trim(std::string_view s) {
 }
 
 const std::pair<std::string_view, Verb> kVerbs[] = {
-    {"LHLO", Verb::lhlo}, {"HELO", Verb::helo}, {"EHLO", Verb::ehlo}, {"MAIL", Verb::mail},
-    {"RCPT", Verb::rcpt}, {"DATA", Verb::data}, {"RSET", Verb::rset}, {"NOOP", Verb::noop},
-    {"QUIT", Verb::quit}, {"VRFY", Verb::vrfy},
+    {"LHLO", Verb::lhlo}, {"HELO", Verb::helo}, {"EHLO", Verb::ehlo},         {"MAIL", Verb::mail},
+    {"RCPT", Verb::rcpt}, {"DATA", Verb::data}, {"RSET", Verb::rset},         {"NOOP", Verb::noop},
+    {"QUIT", Verb::quit}, {"VRFY", Verb::vrfy}, {"XFORWARD", Verb::xforward},
 };
+
+int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;  // RFC 3461 xtext: upper-case hex only
+}
+
+// XFORWARD NAME=value ...: values are xtext (RFC 3461, "+" and two hex digits).
+Parsed parse_xforward(std::string_view rest, Command cmd) {
+    const auto bad = [] { return fail(501, "5.5.4", "Syntax: XFORWARD attribute=value ..."); };
+    if (rest.empty()) return bad();
+    while (!rest.empty()) {
+        const auto sp = rest.find_first_of(" \t");
+        const std::string_view item = rest.substr(0, sp);
+        rest = sp == std::string_view::npos ? std::string_view{} : trim(rest.substr(sp));
+        const auto eq = item.find('=');
+        if (eq == 0 || eq == std::string_view::npos) return bad();
+        if (cmd.params.size() == kMaxParams)
+            return fail(501, "5.5.4", "Error: too many attributes");
+        std::string value;
+        const std::string_view x = item.substr(eq + 1);
+        for (std::size_t i = 0; i < x.size(); ++i) {
+            if (x[i] != '+') {
+                value += x[i];
+                continue;
+            }
+            if (i + 2 >= x.size() || hex_digit(x[i + 1]) < 0 || hex_digit(x[i + 2]) < 0)
+                return bad();
+            value += static_cast<char>(hex_digit(x[i + 1]) * 16 + hex_digit(x[i + 2]));
+            i += 2;
+        }
+        if (value.size() > kMaxXforwardValue)
+            return fail(501, "5.5.4", "Error: attribute too long");
+        cmd.params.emplace_back(upper(item.substr(0, eq)), std::move(value));
+    }
+    Parsed p;
+    p.command = std::move(cmd);
+    return p;
+}
 
 // Reads "<path>" at the start of `s`; sets `path` (source route dropped) and returns
 // the rest, or nullopt when there is no well-formed path.
@@ -228,6 +267,8 @@ Parsed parse_command(std::string_view line) {
         case Verb::vrfy:
             cmd.argument = std::string(rest);
             break;
+        case Verb::xforward:
+            return parse_xforward(rest, std::move(cmd));
     }
     Parsed p;
     p.command = std::move(cmd);

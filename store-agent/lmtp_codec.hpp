@@ -9,7 +9,9 @@
 //     4.5.3.1.4 says 512; we allow room for ESMTP parameters); a longer line is answered
 //     "500 5.5.2" by the session, which then skips to the next LF;
 //   - a path (inside <>) is at most kMaxPath octets (RFC 5321 4.5.3.1.3: 256);
-//   - at most kMaxParams ESMTP parameters per MAIL/RCPT;
+//   - at most kMaxParams ESMTP parameters per MAIL/RCPT, and attributes per XFORWARD,
+//     whose values are at most kMaxXforwardValue octets once decoded (Postfix's
+//     XFORWARD_README: 255);
 //   - the DATA decoder keeps at most `limit` octets of the message and then only looks
 //     for the end marker, so an oversized message costs no memory (the session answers
 //     "552 5.3.4" for each recipient).
@@ -31,6 +33,7 @@ namespace pampero::store::lmtp {
 constexpr std::size_t kMaxCommandLine = 2048;
 constexpr std::size_t kMaxPath = 256;
 constexpr std::size_t kMaxParams = 10;
+constexpr std::size_t kMaxXforwardValue = 255;
 
 // Our private RCPT parameter: "deliver only the locations on this node". Sent by one
 // pampero-store to another when forwarding, so a forwarded copy is never forwarded again.
@@ -50,15 +53,17 @@ struct Reply {
 // Multi-line reply ("250-a\r\n250-b\r\n250 c\r\n"): every line but the last uses '-'.
 std::string wire_multiline(int code, const std::vector<std::string>& lines);
 
-enum class Verb { lhlo, helo, ehlo, mail, rcpt, data, rset, noop, quit, vrfy, unknown };
+enum class Verb { lhlo, helo, ehlo, mail, rcpt, data, rset, noop, quit, vrfy, xforward, unknown };
 
 struct Command {
     Verb verb = Verb::unknown;
     std::string argument;  // LHLO's host name; NOOP's text
     std::string path;      // MAIL/RCPT: the address inside <>, "" for <>
-    std::vector<std::pair<std::string, std::string>> params;  // keyword upper-cased
-    std::optional<std::uint64_t> size;                        // MAIL SIZE=
-    bool local_only = false;                                  // RCPT XPAMPERO-LOCAL
+    // MAIL/RCPT: ESMTP parameters; XFORWARD: its attributes, xtext-decoded. Keyword
+    // upper-cased.
+    std::vector<std::pair<std::string, std::string>> params;
+    std::optional<std::uint64_t> size;  // MAIL SIZE=
+    bool local_only = false;            // RCPT XPAMPERO-LOCAL
 };
 
 struct Parsed {

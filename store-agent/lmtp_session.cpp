@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
 #include <utility>
 
 #include "maildir.hpp"
@@ -53,6 +55,23 @@ std::string LmtpSession::greeting() const {
 void LmtpSession::reset() {
     mail_.reset();
     rcpts_.clear();
+    env_.queue_id.clear();  // XFORWARD attributes last one transaction
+}
+
+void LmtpSession::xforward(const lmtp::Command& cmd, Output& out) {
+    if (mail_) {
+        add(out, {503, "5.5.1", "Error: MAIL transaction in progress"});
+        return;
+    }
+    for (const auto& [name, value] : cmd.params) {
+        if (name != "IDENT") continue;  // the only one we offer; others are ignored
+        const bool looks_like_id = !value.empty() && value.size() <= kMaxQueueId &&
+                                   std::all_of(value.begin(), value.end(), [](char c) {
+                                       return std::isalnum(static_cast<unsigned char>(c));
+                                   });
+        env_.queue_id = looks_like_id ? value : "";  // "[UNAVAILABLE]" and junk: none
+    }
+    add(out, {250, "2.0.0", "Ok"});
 }
 
 void LmtpSession::error(Output& out) {
@@ -83,9 +102,10 @@ LmtpSession::Output LmtpSession::command(std::string_view line) {
             reset();
             greeted_ = true;
             env_.helo = cmd.argument;
-            out.reply = lmtp::wire_multiline(
-                250, {cfg_.hostname, "PIPELINING", "ENHANCEDSTATUSCODES", "8BITMIME",
-                      fmt::format("SIZE {}", cfg_.size_limit), std::string(lmtp::kLocalOnlyParam)});
+            out.reply =
+                lmtp::wire_multiline(250, {cfg_.hostname, "PIPELINING", "ENHANCEDSTATUSCODES",
+                                           "8BITMIME", fmt::format("SIZE {}", cfg_.size_limit),
+                                           std::string(lmtp::kLocalOnlyParam), "XFORWARD IDENT"});
             break;
         case lmtp::Verb::mail:
             if (!greeted_)
@@ -110,9 +130,9 @@ LmtpSession::Output LmtpSession::command(std::string_view line) {
                 add(out, {452, "4.5.3", "Error: too many recipients"});
                 break;
             }
-            auto r = store_.accept_recipient(cmd.path, cmd.local_only, size_hint_);
+            auto r = store_.accept_recipient(cmd.path, cmd.local_only, size_hint_, log_id());
             if (auto* rep = std::get_if<lmtp::Reply>(&r)) {
-                log::info("{}: from=<{}> to=<{}>: {} {} {}", cfg_.id, env_.sender, cmd.path,
+                log::info("{}: from=<{}> to=<{}>: {} {} {}", log_id(), env_.sender, cmd.path,
                           rep->code, rep->enhanced, rep->text);
                 add(out, *rep);
             } else {
@@ -132,6 +152,12 @@ LmtpSession::Output LmtpSession::command(std::string_view line) {
             }
             out.reply = "354 End data with <CR><LF>.<CR><LF>\r\n";
             decoder_.emplace(cfg_.size_limit);
+            break;
+        case lmtp::Verb::xforward:
+            if (!greeted_)
+                add(out, {503, "5.5.1", "Error: send LHLO first"});
+            else
+                xforward(cmd, out);
             break;
         case lmtp::Verb::rset:
             reset();
@@ -158,7 +184,7 @@ LmtpSession::Output LmtpSession::command(std::string_view line) {
 void LmtpSession::spill() {
     lmtp::DataDecoder& dec = *decoder_;
     if (!spool_ && !spool_error_) {
-        auto sp = open_spool(cfg_.mail_root, rcpts_, cfg_.id);
+        auto sp = open_spool(cfg_.mail_root, rcpts_, log_id());
         if (sp)
             spool_.emplace(std::move(*sp));
         else
@@ -192,7 +218,7 @@ std::size_t LmtpSession::data(std::string_view chunk, Output& out) {
 void LmtpSession::finish_data(Output& out) {
     lmtp::DataDecoder& dec = *decoder_;
     if (dec.overflow()) {
-        log::info("{}: message of {} octets exceeds the limit of {}", cfg_.id, dec.octets(),
+        log::info("{}: message of {} octets exceeds the limit of {}", log_id(), dec.octets(),
                   cfg_.size_limit);
         for (std::size_t i = 0; i < rcpts_.size(); ++i) add(out, Store::too_big());
     } else if (spool_ || spool_error_) {
@@ -201,7 +227,8 @@ void LmtpSession::finish_data(Output& out) {
         if (whole) {
             for (const auto& r : store_.deliver(env_, *whole, rcpts_)) add(out, r);
         } else {
-            log::error("{}: from=<{}>: {}", cfg_.id, env_.sender, whole.error().message);
+            log::error("{}: from=<{}>: {}", log_id(), env_.sender, whole.error().message);
+            store_.count_tempfail("storage", rcpts_.size());
             for (std::size_t i = 0; i < rcpts_.size(); ++i) {
                 add(out, {452, "4.3.1", "Insufficient system storage"});
             }
@@ -213,7 +240,7 @@ void LmtpSession::finish_data(Output& out) {
 
 void LmtpSession::data_lost() {
     if (!decoder_) return;
-    log::info("{}: connection lost during DATA; nothing acknowledged", cfg_.id);
+    log::info("{}: connection lost during DATA; nothing acknowledged", log_id());
     decoder_.reset();
     spool_.reset();
     spool_error_.reset();

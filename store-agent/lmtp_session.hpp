@@ -17,6 +17,14 @@
 //   - above spool_threshold the decoded message goes to an unnamed file in the first
 //     local target's tmp/ (else mail_root/.spool/), so a session holds at most the
 //     threshold plus one chunk in memory.
+// Queue id: every log line about a message names the MTA's queue id. The LHLO reply
+// offers XFORWARD IDENT; Postfix's lmtp client with lmtp_send_xforward_command = yes then
+// sends "XFORWARD IDENT=<queue id>" before each MAIL (Postfix's XFORWARD_README; the
+// attributes are forgotten at the end of the transaction, RSET or DATA's end). Without it
+// the lines from DATA on use the queue id of the first Received: header ("with LMTP id"
+// is Postfix's own), and RCPT's lines the session id. IDENT is used for logging only and
+// only when it looks like a queue id (1..kMaxQueueId letters and digits): whoever may
+// speak LMTP here (store.lmtp_clients) could send anything.
 // Errors: a spool failure (full disk) is "452 4.3.1" for every recipient; Store turns
 // its own failures into replies (never a 5xx for a dependency). Nothing throws.
 // Not thread-safe: one connection's thread owns its LmtpSession.
@@ -36,6 +44,7 @@ namespace pampero::store {
 
 constexpr std::size_t kMaxRecipients = 1000;
 constexpr int kMaxErrors = 100;
+constexpr std::size_t kMaxQueueId = 32;
 
 struct LmtpSessionConfig {
     std::string hostname;               // in the greeting and the LHLO reply
@@ -75,8 +84,12 @@ class LmtpSession {
     // A MAIL was accepted and not yet ended: a graceful stop lets it finish first.
     bool in_transaction() const { return mail_.has_value(); }
 
+    // The queue id the log lines name now (XFORWARD IDENT, else the session id).
+    const std::string& log_id() const { return env_.queue_id.empty() ? cfg_.id : env_.queue_id; }
+
   private:
     void reset();
+    void xforward(const lmtp::Command& cmd, Output& out);
     void error(Output& out);
     void finish_data(Output& out);
     void spill();

@@ -396,7 +396,9 @@ Result<Delivered> deliver_file(const DirFd& folder, const std::string& folder_di
             iov[first].iov_len -= left;
         }
     }
+    const auto fsync_start = std::chrono::steady_clock::now();
     if (fsync(fd) != 0) return abandon("fsync " + tmp, errno);
+    auto fsync_time = std::chrono::steady_clock::now() - fsync_start;
     const int rc = close(fd);
     fd = -1;
     if (rc != 0) return abandon("close " + tmp, errno);
@@ -404,13 +406,16 @@ Result<Delivered> deliver_file(const DirFd& folder, const std::string& folder_di
     if (renameat(tmpdir->get(), name.c_str(), newdir->get(), name.c_str()) != 0) {
         return abandon("rename " + tmp, errno);
     }
+    const auto dir_start = std::chrono::steady_clock::now();
     if (auto s = sync.sync(folder_dir + "/new"); !s) {
         // The entry may or may not be durable: take it back so the sender's retry is the
         // only copy, rather than risk a 250 for a message a crash could lose.
         unlinkat(newdir->get(), name.c_str(), 0);
         return s.error();
     }
-    return Delivered{final_path, size};
+    fsync_time += std::chrono::steady_clock::now() - dir_start;
+    return Delivered{final_path, size,
+                     std::chrono::duration_cast<std::chrono::nanoseconds>(fsync_time)};
 }
 
 int remove_stale_tmp(const std::string& folder_dir, std::chrono::seconds age) {

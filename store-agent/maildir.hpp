@@ -106,6 +106,8 @@ class DirSync {
 struct Delivered {
     std::string path;  // in new/
     std::uint64_t size = 0;
+    // Spent in the file's fsync and the wait for new/'s (DirSync), for the metrics.
+    std::chrono::nanoseconds fsync_time{0};
 };
 
 // Writes the concatenation of `parts` as one message into `folder_dir`/new.

@@ -160,15 +160,34 @@ lmtp::Reply Store::over_quota_reply(const Snapshot& s) const {
     return {552, "5.2.2", "Mailbox full"};
 }
 
-std::variant<Recipient, lmtp::Reply> Store::accept_recipient(
-    const std::string& path, bool local_only, std::optional<std::uint64_t> size_hint) {
+std::variant<Recipient, lmtp::Reply> Store::accept_recipient(const std::string& path,
+                                                             bool local_only,
+                                                             std::optional<std::uint64_t> size_hint,
+                                                             const std::string& log_id) {
+    auto r = check_recipient(path, local_only, size_hint, log_id.empty() ? "-" : log_id);
+    if (const auto* rep = std::get_if<lmtp::Reply>(&r); rep && metrics_) {
+        if (rep->enhanced == "5.1.1") metrics_->recipients_refused.get({"unknown"}).inc();
+        if (rep->enhanced == "5.1.3") metrics_->recipients_refused.get({"bad_address"}).inc();
+        if (rep->enhanced == "5.2.2" || rep->enhanced == "4.2.2")
+            metrics_->recipients_refused.get({"over_quota"}).inc();
+        if (rep->enhanced == "4.3.0") metrics_->tempfails.get({"directory"}).inc();
+        if (rep->enhanced == "4.3.1") metrics_->tempfails.get({"storage"}).inc();
+        if (rep->enhanced == "4.3.5") metrics_->tempfails.get({"node"}).inc();
+    }
+    return r;
+}
+
+std::variant<Recipient, lmtp::Reply> Store::check_recipient(const std::string& path,
+                                                            bool local_only,
+                                                            std::optional<std::uint64_t> size_hint,
+                                                            const std::string& log_id) {
     const auto s = snap_.get();
     const auto a = parse_address(path);
     if (!a) return lmtp::Reply{501, "5.1.3", "Bad recipient address syntax"};
     Recipient r;
     r.address = a->full();
     const auto unavailable = [&](const Error& e) {
-        log::warning("<{}>: directory: {}", r.address, e.message);
+        log::warning("{}: <{}>: directory: {}", log_id, r.address, e.message);
         return lmtp::Reply{451, "4.3.0", "Directory temporarily unavailable"};
     };
     auto local = dir_.is_local_domain(a->domain);
@@ -205,8 +224,8 @@ std::variant<Recipient, lmtp::Reply> Store::accept_recipient(
             if (loc.node != s->config.store.node) {
                 if (local_only) continue;
                 if (!s->node(loc.node)) {
-                    log::error("<{}>: storage node '{}' is not in store.nodes", u.address,
-                               loc.node);
+                    log::error("{}: <{}>: storage node '{}' is not in store.nodes", log_id,
+                               u.address, loc.node);
                     return lmtp::Reply{451, "4.3.5",
                                        fmt::format("storage node {} unknown here", loc.node)};
                 }
@@ -215,7 +234,7 @@ std::variant<Recipient, lmtp::Reply> Store::accept_recipient(
             }
             auto root = resolve_maildir(s->config.store.mail_root, loc.maildir);
             if (!root) {
-                log::error("<{}>: refused: {}", u.address, root.error().message);
+                log::error("{}: <{}>: refused: {}", log_id, u.address, root.error().message);
                 return lmtp::Reply{451, "4.3.5", "Mailbox location is unsafe; see the store's log"};
             }
             t.root = *root;
@@ -224,7 +243,7 @@ std::variant<Recipient, lmtp::Reply> Store::accept_recipient(
                 auto usage = exists(t.root) ? quota_usage(t.root, t.quota)
                                             : Result<QuotaUsage>(QuotaUsage{});
                 if (!usage) {
-                    log::error("<{}>: quota: {}", u.address, usage.error().message);
+                    log::error("{}: <{}>: quota: {}", log_id, u.address, usage.error().message);
                     return lmtp::Reply{452, "4.3.1", "Insufficient system storage"};
                 }
                 if (over_quota(*usage, std::max<std::uint64_t>(size_hint.value_or(0), 1),
@@ -262,8 +281,14 @@ lmtp::Reply Store::deliver_local(const Snapshot& s, const Envelope& env, const R
     const std::string prefix =
         fmt::format("Return-Path: <{}>\nDelivered-To: {}\n", env.sender, r.address);
     const std::uint64_t size = prefix.size() + message.size();
+    const char* shelf = folder.empty() ? "inbox" : "spam";
+    const auto count = [&](const char* result) {
+        if (metrics_) metrics_->deliveries.get({shelf, result}).inc();
+    };
     const auto storage = [&](const Error& e) {
         log::error("{}: to=<{}> user=<{}>: {}", qid, r.address, t.user, e.message);
+        count("tempfail");
+        count_tempfail("storage");
         return lmtp::Reply{452, "4.3.1", "Insufficient system storage"};
     };
     if (t.quota > 0) {
@@ -273,6 +298,7 @@ lmtp::Reply Store::deliver_local(const Snapshot& s, const Envelope& env, const R
         if (over_quota(*usage, size, t.quota)) {
             log::info("{}: to=<{}> user=<{}>: over quota ({} + {} > {})", qid, r.address, t.user,
                       usage->bytes, size, t.quota);
+            count("over_quota");
             return over_quota_reply(s);
         }
     }
@@ -283,6 +309,7 @@ lmtp::Reply Store::deliver_local(const Snapshot& s, const Envelope& env, const R
     const std::string dir = folder_path(t.root, folder);
     auto done = deliver_file(*opened, dir, {prefix, message}, sync_);
     if (!done) return storage(done.error());
+    if (metrics_) metrics_->fsync_seconds.observe(done->fsync_time);
     // maildirsize is kept for every user (Dovecot's quota reads it): the first delivery
     // builds it from the folders, later ones append a line.
     auto counted = exists(t.root + "/maildirsize")
@@ -297,13 +324,15 @@ lmtp::Reply Store::deliver_local(const Snapshot& s, const Envelope& env, const R
     const std::string shown = folder.empty() ? "INBOX" : folder;
     log::info("{}: to=<{}> user=<{}> folder={} size={} delivered {}", qid, r.address, t.user, shown,
               size, done->path);
+    count("delivered");
     return {250, "2.0.0", fmt::format("<{}> delivered to {}", r.address, shown)};
 }
 
 std::vector<lmtp::Reply> Store::deliver(const Envelope& env, std::string_view message,
                                         const std::vector<Recipient>& recipients) {
     const auto s = snap_.get();
-    std::string qid = message_queue_id(message);
+    std::string qid = env.queue_id;
+    if (qid.empty()) qid = message_queue_id(message);
     if (qid.empty()) qid = env.session_id;
     // Only a verdict signed by pampero-milter files the message by its score.
     const scan::VerdictCheck verdict = scan::verify_message_verdict(
@@ -316,6 +345,9 @@ std::vector<lmtp::Reply> Store::deliver(const Envelope& env, std::string_view me
         is_unsigned ? s->config.store.unsigned_rule : s->config.store.bad_signature_rule;
     const bool any_local = std::any_of(recipients.begin(), recipients.end(),
                                        [](const Recipient& r) { return !r.local.empty(); });
+    if (any_local && metrics_) {
+        metrics_->verdicts.get({trusted ? "valid" : is_unsigned ? "unsigned" : "invalid"}).inc();
+    }
     if (trusted && any_local) {
         log::info("{}: verdict signed (key {}), score {:.1f}", qid, verdict.key_id, score);
     } else if (any_local) {
@@ -337,6 +369,7 @@ std::vector<lmtp::Reply> Store::deliver(const Envelope& env, std::string_view me
         if (!facts) {
             log::warning("{}: to=<{}>: directory: {}", qid, r.address, facts.error().message);
             per[i].push_back({451, "4.3.0", "Directory temporarily unavailable"});
+            count_tempfail("directory");
             continue;
         }
         auto action =
@@ -344,6 +377,7 @@ std::vector<lmtp::Reply> Store::deliver(const Envelope& env, std::string_view me
         const bool listed_white = facts->listing == Listing::white || facts->contact;
         if (!trusted && !listed_white && rule == UnverifiedRule::tempfail) {
             per[i].push_back({451, "4.7.0", "Spam verdict not verified, try again later"});
+            count_tempfail("verdict");
             continue;
         }
         if (!trusted && !listed_white && rule == UnverifiedRule::spam) action = scan::Action::spam;
@@ -367,6 +401,14 @@ std::vector<lmtp::Reply> Store::deliver(const Envelope& env, std::string_view me
         for (std::size_t k = 0; k < list.size(); ++k) {
             log::info("{}: to=<{}> forwarded to node {}: {} {} {}", qid, addrs[k], node,
                       replies[k].code, replies[k].enhanced, replies[k].text);
+            if (metrics_) {
+                const lmtp::Reply& rep = replies[k];
+                const char* result = rep.positive()    ? "delivered"
+                                     : rep.temporary() ? "tempfail"
+                                                       : "rejected";
+                metrics_->deliveries.get({"forwarded", result}).inc();
+                if (rep.temporary()) count_tempfail("node");
+            }
             per[list[k].first].push_back(replies[k]);
         }
     }

@@ -45,6 +45,7 @@
 #include "pampero/common/directory.hpp"
 #include "pampero/scan/levels.hpp"
 #include "pampero/scan/verdict_signature.hpp"
+#include "store_metrics.hpp"
 
 namespace pampero::store {
 
@@ -100,6 +101,7 @@ struct Envelope {
     std::string sender;  // as given in MAIL FROM ("" for <>)
     std::string session_id;
     std::string helo;
+    std::string queue_id;  // the MTA's, from XFORWARD IDENT; "" when it sent none
 };
 
 // Pure helpers, exposed for tests. Header lookups read only the header section.
@@ -109,19 +111,32 @@ std::string message_queue_id(std::string_view message);  // from the first Recei
 
 class Store {
   public:
-    Store(Directory& directory, SnapshotHolder& snapshot) : dir_(directory), snap_(snapshot) {}
+    // `metrics`: where deliveries are counted (store_metrics.hpp); nullptr: nowhere.
+    Store(Directory& directory, SnapshotHolder& snapshot, StoreMetrics* metrics = nullptr)
+        : dir_(directory), snap_(snapshot), metrics_(metrics) {}
 
+    // `log_id` starts its log lines (the queue id when the MTA sent one).
     std::variant<Recipient, lmtp::Reply> accept_recipient(const std::string& path, bool local_only,
-                                                          std::optional<std::uint64_t> size_hint);
+                                                          std::optional<std::uint64_t> size_hint,
+                                                          const std::string& log_id = "");
 
-    // One reply per recipient, in order. `message` has LF line ends.
+    // One reply per recipient, in order. `message` has LF line ends. Log lines name
+    // env.queue_id, else the queue id in the message's first Received:, else the session.
     std::vector<lmtp::Reply> deliver(const Envelope& env, std::string_view message,
                                      const std::vector<Recipient>& recipients);
 
     // Over-size message: the same reply for everyone.
     static lmtp::Reply too_big() { return {552, "5.3.4", "Message size exceeds fixed limit"}; }
 
+    // A temporary failure the session answered itself (a spool that failed), `n` times.
+    void count_tempfail(const char* cause, std::size_t n = 1) {
+        if (metrics_) metrics_->tempfails.get({cause}).inc(n);
+    }
+
   private:
+    std::variant<Recipient, lmtp::Reply> check_recipient(const std::string& path, bool local_only,
+                                                         std::optional<std::uint64_t> size_hint,
+                                                         const std::string& log_id);
     lmtp::Reply over_quota_reply(const Snapshot& s) const;
     lmtp::Reply deliver_local(const Snapshot& s, const Envelope& env, const Recipient& r,
                               const Target& t, const std::string& folder, std::string_view message,
@@ -130,6 +145,7 @@ class Store {
 
     Directory& dir_;
     SnapshotHolder& snap_;
+    StoreMetrics* metrics_;
     DirSync sync_;
     std::mutex clean_mu_;
     std::map<std::string, long> cleaned_;  // folder -> last tmp/ cleanup (steady seconds)

@@ -44,6 +44,7 @@ void read_milter(yaml::MapReader r, MilterConfig& m) {
         m.max_header_bytes = *v;
     }
     if (auto v = r.get_size("max_message_memory")) m.max_message_memory = *v;
+    if (auto v = r.get_string("metrics")) m.metrics = *v;
     r.finish();
 }
 
@@ -61,6 +62,7 @@ void read_guard(yaml::MapReader r, GuardConfig& g) {
 void read_store(yaml::MapReader r, StoreConfig& s, const std::string& file) {
     if (auto v = r.get_string("lmtp")) s.lmtp = *v;
     if (auto v = r.get_string("socketmap")) s.socketmap = *v;
+    if (auto v = r.get_string("metrics")) s.metrics = *v;
     if (auto v = r.get_string("node")) s.node = *v;
     if (auto v = r.get_string("mail_root")) s.mail_root = resolve_path(file, *v);
     if (auto v = r.get_string("spam_folder")) {

@@ -257,6 +257,7 @@ struct Probe {
 
 BlocklistResult Blocklists::check(const BlocklistInput& in) const {
     BlocklistResult out;
+    out.tally.resize(lists_.size());
     Subjects s;
     s.have_client = !in.client_ip.empty() && parse_ipv4(in.client_ip, s.client);
     s.received = ip_list(in.received_ips, kMaxReceivedIps);
@@ -282,6 +283,7 @@ BlocklistResult Blocklists::check(const BlocklistInput& in) const {
             if (!zone) continue;
         }
         auto ask_ip = [&](std::uint32_t ip) {
+            ++out.tally[i].lookups;
             if (zone) {
                 const ZoneMatch m = zone->lookup_ip(ip);
                 if (!m.listed()) return;
@@ -317,6 +319,7 @@ BlocklistResult Blocklists::check(const BlocklistInput& in) const {
                 for (std::size_t k = 0; k < s.domains.size(); ++k) {
                     const auto& d = s.domains[k];
                     if (zone) {
+                        ++out.tally[i].lookups;
                         const ZoneMatch& m = found[k];
                         if (!m.listed()) continue;
                         Probe p{i, d, std::string(m.entry), {}, {}, zone};
@@ -327,6 +330,7 @@ BlocklistResult Blocklists::check(const BlocklistInput& in) const {
                         probes.push_back(std::move(p));
                     } else {
                         if (d.size() + 1 + c.zone.size() > 253) continue;
+                        ++out.tally[i].lookups;
                         queries.push_back({st.resolver.get(), d + "." + c.zone});
                         query_probe.push_back(probes.size());
                         probes.push_back({i, d, {}, {}, {}, nullptr});
@@ -366,6 +370,8 @@ BlocklistResult Blocklists::check(const BlocklistInput& in) const {
 
     for (const auto& p : probes) {
         const auto& c = lists_[p.list];
+        if (std::any_of(p.a.begin(), p.a.end(), [&](auto a) { return !is_error_answer(c, a); }))
+            ++out.tally[p.list].hits;
         for (std::size_t k = 0; k < p.a.size(); ++k) {
             const std::uint32_t a = p.a[k];
             if (is_error_answer(c, a)) {

@@ -20,7 +20,8 @@ bool is_public_ipv4(std::string_view ip) {
 }
 
 Verdict scan_message(const Engine& engine, const Blocklists* lists, std::string_view raw,
-                     std::string_view client_ip, const ParsedMime* parsed, bool cut) {
+                     std::string_view client_ip, const ParsedMime* parsed, bool cut,
+                     std::vector<BlocklistTally>* tally) {
     const Message msg = engine.parse(raw, parsed, cut);
     ScanContext ctx;
     if (lists && !lists->lists().empty()) {
@@ -34,7 +35,9 @@ Verdict scan_message(const Engine& engine, const Blocklists* lists, std::string_
         const auto domains = msg.uri_surbl_domains();
         const auto ips = msg.uri_ips();
         const BlocklistInput in{client_ip, received, domains, ips};
-        ctx.extra_hits = lists->check(in).hits;
+        BlocklistResult r = lists->check(in);
+        ctx.extra_hits = std::move(r.hits);
+        if (tally) *tally = std::move(r.tally);
     }
     return engine.scan(msg, ctx);
 }

@@ -96,6 +96,26 @@ TEST(Blocklists, ReturnsMapToRulesOncePerRule) {
     EXPECT_EQ(names(rb->check({"10.20.9.9", received, {}, {}})), (V{"RCVD_IN_PBL", "RCVD_IN_SBL"}));
 }
 
+// What each list was asked, for the daemons' metrics: every subject looked up, and the
+// ones listed with an answer that is not an error.
+TEST(Blocklists, TallyCountsLookupsAndListingsPerList) {
+    auto b = make({zen_list(), multi_list()});
+    ASSERT_TRUE(b);
+    const std::vector<std::string> domains{"x.wild.test", "blocked.test", "clean.example"};
+    auto r = b->check({"127.0.0.2", {}, domains, {}});
+    ASSERT_EQ(r.tally.size(), 2u);
+    EXPECT_EQ(r.tally[0].lookups, 1u);
+    EXPECT_EQ(r.tally[0].hits, 1u);
+    EXPECT_EQ(r.tally[1].lookups, 3u);
+    EXPECT_EQ(r.tally[1].hits, 1u);            // blocked.test answers an error: asked, not listed
+    r = b->check({"198.18.0.1", {}, {}, {}});  // an error answer ("query refused")
+    EXPECT_EQ(r.tally[0].lookups, 1u);
+    EXPECT_EQ(r.tally[0].hits, 0u);
+    EXPECT_EQ(r.tally[1].lookups, 0u);
+    r = b->check({"not-an-ip", {}, {}, {}});  // skipped: nothing asked
+    EXPECT_EQ(r.tally[0].lookups, 0u);
+}
+
 TEST(Blocklists, ErrorAnswersNeverCount) {
     auto list = zen_list();
     list.fallback = BlocklistRule{"ZEN_OTHER", 0.5, ""};

@@ -126,6 +126,28 @@ TEST_F(SessionTest, BanOnTheLimitAndAtTheNextConnection) {
     EXPECT_EQ(other.connect("192.0.2.21").kind, Reply::Kind::proceed);
 }
 
+// The dictionary-attack counters: unknown recipients (the MTA's refusals too), the ban,
+// and the refusals of a banned client.
+TEST_F(SessionTest, BansAndUnknownRecipientsAreCounted) {
+    pampero::metrics::Registry reg;
+    MilterMetrics m(reg);
+    services_->metrics = &m;
+    Session s = open("192.0.2.22");
+    s.mail_from("<x@remote.example>", false);
+    s.rcpt("<g1@example.org>", false);
+    s.rcpt("<g2@example.org>", true);
+    EXPECT_EQ(m.bans.value(), 0u);
+    EXPECT_EQ(s.rcpt("<g3@example.org>", false).kind, Reply::Kind::shutdown);
+    EXPECT_EQ(m.unknown_recipients.value(), 3u);
+    EXPECT_EQ(m.bans.value(), 1u);
+    EXPECT_EQ(m.banned_refused.value(), 0u);
+    Session again(*services_, "conn-2");
+    EXPECT_EQ(again.connect("192.0.2.22").kind, Reply::Kind::shutdown);
+    EXPECT_EQ(m.banned_refused.value(), 1u);
+    EXPECT_EQ(m.tempfails.get({"state"}).value(), 0u);
+    services_->metrics = nullptr;
+}
+
 TEST_F(SessionTest, MalformedRecipientIs501) {
     Session s = open();
     s.mail_from("<x@remote.example>", false);
@@ -226,7 +248,9 @@ TEST_F(SessionTest, BrokenDirectoryIsTemporaryNeverPermanent) {
     std::filesystem::remove(db_ + "-shm");
     auto fresh = open_directory("sqlite:" + db_, OpenMode::read_only);
     directory_ = std::move(fresh).value();
-    Services broken{*directory_, *guard_, *holder_, nullptr, {}, nullptr};
+    pampero::metrics::Registry reg;
+    MilterMetrics m(reg);
+    Services broken{*directory_, *guard_, *holder_, nullptr, {}, nullptr, nullptr, &m};
     Session b(broken, "conn-b");
     b.connect("192.0.2.30");
     b.mail_from("<x@remote.example>", false);
@@ -234,6 +258,8 @@ TEST_F(SessionTest, BrokenDirectoryIsTemporaryNeverPermanent) {
     EXPECT_EQ(r.kind, Reply::Kind::tempfail);
     EXPECT_EQ(r.rcode, "451");
     EXPECT_EQ(r.xcode, "4.3.0");
+    EXPECT_EQ(m.tempfails.get({"directory"}).value(), 1u);  // counted by its cause
+    EXPECT_EQ(m.tempfails.get({"state"}).value(), 0u);
 }
 
 TEST_F(SessionTest, BodyIsBoundedByMaxMessageMemoryAndAPartialScanSaysSo) {

@@ -65,7 +65,24 @@ INSTANTIATE_TEST_SUITE_P(
         Row{"NOOP anything", 0, ""}, Row{"QUIT", 0, ""}, Row{"QUIT now", 501, "5.5.4"},
         Row{"VRFY u", 0, ""}, Row{"", 500, "5.5.2"}, Row{"   ", 500, "5.5.2"},
         Row{"FOO bar", 500, "5.5.2"}, Row{"MAIL\x01 FROM:<a@b>", 500, "5.5.2"},
-        Row{"GET / HTTP/1.0", 500, "5.5.2"}));
+        Row{"GET / HTTP/1.0", 500, "5.5.2"}, Row{"XFORWARD IDENT=4XyZ1", 0, ""},
+        Row{"xforward ident=+5BUNAVAILABLE+5D NAME=mx", 0, ""}, Row{"XFORWARD", 501, "5.5.4"},
+        Row{"XFORWARD IDENT", 501, "5.5.4"}, Row{"XFORWARD =x", 501, "5.5.4"},
+        Row{"XFORWARD IDENT=+4", 501, "5.5.4"}, Row{"XFORWARD IDENT=+4g", 501, "5.5.4"},
+        Row{"XFORWARD A=1 B=2 C=3 D=4 E=5 F=6 G=7 H=8 I=9 J=10 K=11", 501, "5.5.4"}));
+
+TEST(ParseCommand, XforwardAttributesAreXtextDecoded) {
+    auto p = parse_command("XFORWARD ident=AB+2BC NAME=[UNAVAILABLE]");
+    ASSERT_TRUE(p.command);
+    EXPECT_EQ(p.command->verb, Verb::xforward);
+    ASSERT_EQ(p.command->params.size(), 2u);
+    EXPECT_EQ(p.command->params[0], (std::pair<std::string, std::string>{"IDENT", "AB+C"}));
+    EXPECT_EQ(p.command->params[1].first, "NAME");
+    EXPECT_TRUE(parse_command("XFORWARD IDENT=" + std::string(kMaxXforwardValue, 'a')).command);
+    EXPECT_EQ(
+        parse_command("XFORWARD IDENT=" + std::string(kMaxXforwardValue + 1, 'a')).error->code,
+        501);
+}
 
 TEST(ParseCommand, FieldsOfMailAndRcpt) {
     auto p = parse_command("MAIL FROM:<Sender@Example.org> SIZE=4096 BODY=8BITMIME");

@@ -7,6 +7,7 @@
 
 #include <cctype>
 #include <filesystem>
+#include <numeric>
 
 #include "fixture.hpp"
 
@@ -86,7 +87,7 @@ void PrintTo(const Case& c, std::ostream* os) {
 }
 
 const std::string kHello = "LHLO mx.test\r\n";
-const std::string kLhloCodes = "250 250 250 250 250 250";
+const std::string kLhloCodes = "250 250 250 250 250 250 250";
 const std::string kMail = "MAIL FROM:<s@example.org>\r\n";
 const std::string kAlice = "RCPT TO:<alice@example.com>\r\n";
 const std::string kBob = "RCPT TO:<bob@example.com>\r\n";
@@ -121,6 +122,17 @@ const std::vector<Case>& cases() {
           {"DATA\r\n", "354"},
           {kBody, "250 2.0.0"},
           {kAlice, "503 5.5.1"}}},  // the transaction ended with DATA
+        {"Xforward",
+         {{"XFORWARD IDENT=ABC\r\n", "503 5.5.1"},  // before LHLO
+          {kHello, kLhloCodes},
+          {"XFORWARD IDENT=4Qx1 NAME=mx.example\r\n", "250 2.0.0"},
+          {"XFORWARD IDENT\r\n", "501 5.5.4"},
+          {kMail, "250 2.1.0"},
+          {"XFORWARD IDENT=ABC\r\n", "503 5.5.1"},  // inside a transaction
+          {kAlice, "250 2.1.5"},
+          {"DATA\r\n", "354"},
+          {kBody, "250 2.0.0"},
+          {"XFORWARD IDENT=DEF\r\n", "250 2.0.0"}}},
         {"BadSyntax",
          {{kHello, kLhloCodes},
           {"MAIL FROM:s@example.org\r\n", "501 5.5.4"},
@@ -268,7 +280,7 @@ TEST(LmtpSession, GreetingAndLhloText) {
     EXPECT_EQ(s.greeting(), "220 mx.test LMTP pampero-store ready\r\n");
     EXPECT_EQ(s.command("LHLO client.test").reply,
               "250-mx.test\r\n250-PIPELINING\r\n250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n"
-              "250-SIZE 12345\r\n250 XPAMPERO-LOCAL\r\n");
+              "250-SIZE 12345\r\n250-XPAMPERO-LOCAL\r\n250 XFORWARD IDENT\r\n");
     EXPECT_FALSE(s.in_transaction());
     EXPECT_EQ(s.command("MAIL FROM:<>").reply, "250 2.1.0 Ok\r\n");
     EXPECT_TRUE(s.in_transaction());
@@ -310,6 +322,49 @@ TEST(LmtpSession, DataLostDeliversNothing) {
     EXPECT_FALSE(s.in_data());
     EXPECT_FALSE(s.in_transaction());
     EXPECT_TRUE(delivered(u.w.mail_root).empty());
+}
+
+// XFORWARD IDENT names the message in the log lines until the transaction ends;
+// anything that does not look like a queue id is ignored.
+TEST(LmtpSession, XforwardIdentIsTheLogIdForOneTransaction) {
+    Users u;
+    Store store(*u.w.directory, *u.w.holder);
+    LmtpSession s(store, u.config(10'000, 1'000'000));
+    std::string pending;
+    drive(s, pending, kHello);
+    EXPECT_EQ(s.log_id(), "lmtp-test");
+    drive(s, pending, "XFORWARD IDENT=4ZqR7Tx1 NAME=x\r\n" + kMail + kAlice);
+    EXPECT_EQ(s.log_id(), "4ZqR7Tx1");
+    drive(s, pending, "DATA\r\n" + kBody);
+    EXPECT_EQ(s.log_id(), "lmtp-test");  // forgotten at the end of the transaction
+    drive(s, pending, "XFORWARD IDENT=+5BUNAVAILABLE+5D\r\n");
+    EXPECT_EQ(s.log_id(), "lmtp-test");
+    drive(s, pending, "XFORWARD IDENT=a+0Ab\r\n");  // a newline in a log line: no
+    EXPECT_EQ(s.log_id(), "lmtp-test");
+    drive(s, pending, "XFORWARD IDENT=ABC\r\nRSET\r\n");
+    EXPECT_EQ(s.log_id(), "lmtp-test");
+}
+
+// What the store counts for one delivery and one unknown recipient.
+TEST(LmtpSession, DeliveriesAreCounted) {
+    Users u;
+    pampero::metrics::Registry reg;
+    StoreMetrics m(reg);
+    Store store(*u.w.directory, *u.w.holder, &m);
+    LmtpSession s(store, u.config(10'000, 1'000'000));
+    std::string pending;
+    const Driven d = drive(
+        s, pending, kHello + kMail + kAlice + "RCPT TO:<nobody@example.com>\r\nDATA\r\n" + kBody);
+    ASSERT_EQ(codes(d.reply), kLhloCodes + " 250 2.1.0 250 2.1.5 550 5.1.1 354 250 2.0.0");
+    EXPECT_EQ(m.deliveries.get({"inbox", "delivered"}).value(), 1u);
+    EXPECT_EQ(m.deliveries.get({"spam", "delivered"}).value(), 0u);
+    EXPECT_EQ(m.recipients_refused.get({"unknown"}).value(), 1u);
+    EXPECT_EQ(m.verdicts.get({"unsigned"}).value(), 1u);
+    const auto buckets = m.fsync_seconds.bucket_counts();
+    EXPECT_EQ(std::accumulate(buckets.begin(), buckets.end(), std::uint64_t{0}), 1u);
+    EXPECT_NE(reg.render().find(
+                  "pampero_store_deliveries_total{folder=\"inbox\",result=\"delivered\"} 1\n"),
+              std::string::npos);
 }
 
 }  // namespace

@@ -106,7 +106,7 @@ TEST(Store, OverQuotaAtRcptAndAtData) {
     ASSERT_TRUE(
         w.directory->add_user(user("alice@example.com", "n1", "example.com/alice/", {}, 200)).ok());
     Store s(*w.directory, *w.holder);
-    const Envelope env{"sender@other.org", "t", "h"};
+    const Envelope env{"sender@other.org", "t", "h", ""};
     Recipient a = recipient(s, "alice@example.com");
     auto out = s.deliver(env, "Subject: one\n\n" + std::string(100, 'x') + "\n", {a});
     ASSERT_EQ(out.size(), 1u);
@@ -133,7 +133,7 @@ TEST(Store, OverQuotaTempfailWhenConfigured) {
     Store s(*w.directory, *w.holder);
     Recipient a = recipient(s, "alice@example.com");
     const auto out =
-        s.deliver({"s@o.org", "t", "h"}, "Subject: x\n\n" + std::string(100, 'x') + "\n", {a});
+        s.deliver({"s@o.org", "t", "h", ""}, "Subject: x\n\n" + std::string(100, 'x') + "\n", {a});
     EXPECT_EQ(out[0].code, 452);
     EXPECT_EQ(out[0].enhanced, "4.2.2");
 }
@@ -178,7 +178,7 @@ TEST(Store, FolderFollowsScoreLevelAndLists) {
         const std::string head = "Subject: case " + std::to_string(n) + "\n";
         const std::string msg =
             c.score.empty() ? head + "\nbody\n" : signed_message(head, c.score, "body\n");
-        const auto out = s.deliver({c.sender, "t", "h"}, msg, both);
+        const auto out = s.deliver({c.sender, "t", "h", ""}, msg, both);
         ASSERT_EQ(out.size(), 2u);
         EXPECT_EQ(out[0].code, 250) << out[0].wire();
         EXPECT_EQ(out[1].code, 250) << out[1].wire();
@@ -203,7 +203,7 @@ TEST(Store, UnsignedOrForgedVerdictNeverChoosesTheFolder) {
             w.directory->add_list_entry({ListKind::white, "std@example.com", "friend@other.org"})
                 .ok());
         Store s(*w.directory, *w.holder);
-        const auto out = s.deliver({sender, "t", "h"}, msg, {recipient(s, "std@example.com")});
+        const auto out = s.deliver({sender, "t", "h", ""}, msg, {recipient(s, "std@example.com")});
         const std::string root = w.mail_root + "/example.com/std";
         if (out[0].code != 250)
             return out[0].wire().substr(0, 9) + (messages(root).empty() ? "" : "+written");
@@ -258,8 +258,9 @@ TEST(Store, WithoutAKeyFileEveryVerdictIsUnsigned) {
     EXPECT_EQ((*snap)->verdict_keys, nullptr);
     w.holder->set(*snap);
     Store s(*w.directory, *w.holder);
-    const auto out = s.deliver({"a@o.org", "t", "h"}, signed_message("Subject: x\n", "1.0", "x\n"),
-                               {recipient(s, "std@example.com")});
+    const auto out =
+        s.deliver({"a@o.org", "t", "h", ""}, signed_message("Subject: x\n", "1.0", "x\n"),
+                  {recipient(s, "std@example.com")});
     EXPECT_EQ(out[0].code, 451);  // a signature it cannot check is not trusted
 
     // A key file others may read refuses the configuration, naming the file.
@@ -296,8 +297,8 @@ TEST(Store, AddsReturnPathAndDeliveredTo) {
     World w;
     ASSERT_TRUE(w.directory->add_user(user("alice@example.com", "n1", "example.com/alice/")).ok());
     Store s(*w.directory, *w.holder);
-    const auto out =
-        s.deliver({"", "t", "h"}, "Subject: bounce\n\nx\n", {recipient(s, "alice@example.com")});
+    const auto out = s.deliver({"", "t", "h", ""}, "Subject: bounce\n\nx\n",
+                               {recipient(s, "alice@example.com")});
     ASSERT_EQ(out[0].code, 250);
     const auto m = messages(w.mail_root + "/example.com/alice");
     ASSERT_EQ(m.size(), 1u);
@@ -312,7 +313,7 @@ TEST(Store, MigrationDeliversToBothLocations) {
     Store s(*w.directory, *w.holder);
     const Recipient r = recipient(s, "mover@example.com");
     ASSERT_EQ(r.local.size(), 2u);
-    const auto out = s.deliver({"a@b.org", "t", "h"}, "Subject: m\n\nx\n", {r});
+    const auto out = s.deliver({"a@b.org", "t", "h", ""}, "Subject: m\n\nx\n", {r});
     EXPECT_EQ(out[0].code, 250) << out[0].wire();
     EXPECT_EQ(messages(w.mail_root + "/example.com/mover").size(), 1u);
     EXPECT_EQ(messages(w.mail_root + "/newdisk/example.com/mover").size(), 1u);
@@ -327,7 +328,7 @@ TEST(Store, WriteErrorIsTemporaryAndLeavesNoMessage) {
     const Recipient a = recipient(s, "alice@example.com");
     std::filesystem::remove_all(root + "/new");  // the disk goes bad between RCPT and DATA
     write_file(root + "/new", "not a directory");
-    const auto out = s.deliver({"a@b.org", "t", "h"}, "Subject: x\n\nx\n", {a});
+    const auto out = s.deliver({"a@b.org", "t", "h", ""}, "Subject: x\n\nx\n", {a});
     EXPECT_EQ(out[0].code, 452);
     EXPECT_EQ(out[0].enhanced, "4.3.1");
     EXPECT_TRUE(files_in(root + "/tmp").empty());
@@ -352,7 +353,7 @@ TEST(Store, RemoteNodes) {
     r = reply_of(s.accept_recipient("far@example.com", true, {}));
     EXPECT_EQ(r.code, 451);
     // Nothing listens on n2's port: the forward fails temporarily.
-    const auto out = s.deliver({"a@b.org", "t", "h"}, "Subject: x\n\nx\n", {far});
+    const auto out = s.deliver({"a@b.org", "t", "h", ""}, "Subject: x\n\nx\n", {far});
     EXPECT_EQ(out[0].code, 451);
     EXPECT_EQ(out[0].enhanced, "4.4.1");
 }

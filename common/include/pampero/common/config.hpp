@@ -37,6 +37,8 @@ struct MilterConfig {
     int max_headers = 10000;                       // header fields
     std::uint64_t max_header_bytes = 1024 * 1024;  // bytes of the header section
     std::uint64_t max_message_memory = 10 * 1024 * 1024;
+    // Prometheus endpoint (common/metrics_http.hpp), in the socket syntax; "": none.
+    std::string metrics;
 };
 
 struct GuardConfig {
@@ -81,6 +83,8 @@ struct StoreConfig {
     UnverifiedRule unsigned_rule = UnverifiedRule::inbox;      // `unsigned`: no signature
     UnverifiedRule bad_signature_rule = UnverifiedRule::spam;  // `bad_signature`: one that fails
     int verdict_max_age = 7 * 86400;  // seconds a signature stays good (0: no limit)
+    // Prometheus endpoint (common/metrics_http.hpp), in the socket syntax; "": none.
+    std::string metrics;
 };
 
 // libclamav in-process. Absent from the file: no virus scanning.

@@ -75,10 +75,17 @@ struct BlocklistInput {
     std::span<const std::string> uri_ips;
 };
 
+// What one check() asked of one list, for the daemons' metrics.
+struct BlocklistTally {
+    std::uint32_t lookups = 0;  // subjects looked up (mirror or DNS)
+    std::uint32_t hits = 0;     // of them, listed with an answer that is not an error
+};
+
 struct BlocklistResult {
     std::vector<RuleHit> hits;
-    bool reject = false;        // an `action: reject` list listed the client IP
-    std::string reject_reason;  // "client 1.2.3.4 listed in zen.spamhaus.org (127.0.0.2)"
+    std::vector<BlocklistTally> tally;  // by list index, as lists()
+    bool reject = false;                // an `action: reject` list listed the client IP
+    std::string reject_reason;          // "client 1.2.3.4 listed in zen.spamhaus.org (127.0.0.2)"
 };
 
 // One raw lookup, for pamperoctl and the tests.

@@ -20,10 +20,12 @@
 namespace pampero::scan {
 
 // `parsed`: GMime's parse of `raw`, when the caller has one; `cut`: raw is only the
-// beginning of the message (the caller kept no more), so the verdict is partial.
+// beginning of the message (the caller kept no more), so the verdict is partial;
+// `tally`: when given, what each list was asked (BlocklistResult::tally; empty when no
+// list was asked).
 Verdict scan_message(const Engine& engine, const Blocklists* lists, std::string_view raw,
                      std::string_view client_ip, const ParsedMime* parsed = nullptr,
-                     bool cut = false);
+                     bool cut = false, std::vector<BlocklistTally>* tally = nullptr);
 
 // True for an IPv4 address outside the private, loopback, link-local, CGNAT, multicast
 // and reserved ranges (what a Received hop from the internet looks like).
