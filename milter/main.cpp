@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <optional>
 
-#include "../store-agent/endpoint.hpp"  // TEMPORARY, see listen_metrics()
 #include "milter_metrics.hpp"
 #include "pampero/common/config.hpp"
 #include "pampero/common/daemon.hpp"
@@ -121,18 +120,6 @@ void refresh_antivirus(scan::AntivirusWatcher& av) {
     }
 }
 
-// The Prometheus socket (milter.metrics), in the socket syntax of pampero.yaml. TEMPORARY:
-// the store's parser and listener until endpoint.{hpp,cpp} move to common/ (then this is
-// pampero::parse_endpoint / pampero::listen_on, and milter/CMakeLists.txt stops compiling
-// store-agent/endpoint.cpp).
-Result<int> listen_metrics(const std::string& spec) {
-    auto e = store::parse_endpoint(spec);
-    if (!e) return Error::config("milter.metrics: " + e.error().message);
-    auto fd = store::listen_on(*e);
-    if (!fd) return Error::temporary("milter.metrics: " + fd.error().message);
-    return *fd;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -220,12 +207,12 @@ int main(int argc, char** argv) {
     }
     std::unique_ptr<metrics::HttpServer> metrics_server;
     if (!cfg->milter.metrics.empty()) {
-        auto fd = listen_metrics(cfg->milter.metrics);
-        if (!fd) {
-            std::fprintf(stderr, "pampero-milter: %s\n", fd.error().message.c_str());
-            return fd.error().kind == ErrorKind::config ? kExitConfig : kExitSoftware;
+        auto m = metrics::open_http_server(registry, "milter.metrics", cfg->milter.metrics);
+        if (!m) {
+            std::fprintf(stderr, "pampero-milter: %s\n", m.error().message.c_str());
+            return m.error().kind == ErrorKind::config ? kExitConfig : kExitSoftware;
         }
-        metrics_server = std::make_unique<metrics::HttpServer>(registry, *fd);
+        metrics_server = std::move(*m);
     }
     if (!opt.foreground) {
         server.before_fork();

@@ -102,21 +102,14 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "pampero-store: cannot listen: %s\n", s.error().message.c_str());
         return kExitSoftware;
     }
-    // The Prometheus socket, in the socket syntax of pampero.yaml (parse_endpoint and
-    // listen_on move to common/ with endpoint.hpp; the call stays the same).
     std::unique_ptr<metrics::HttpServer> metrics_server;
     if (!cfg.store.metrics.empty()) {
-        auto e = store::parse_endpoint(cfg.store.metrics);
-        if (!e) {
-            std::fprintf(stderr, "pampero-store: store.metrics: %s\n", e.error().message.c_str());
-            return kExitConfig;
+        auto m = metrics::open_http_server(registry, "store.metrics", cfg.store.metrics);
+        if (!m) {
+            std::fprintf(stderr, "pampero-store: %s\n", m.error().message.c_str());
+            return m.error().kind == ErrorKind::config ? kExitConfig : kExitSoftware;
         }
-        auto fd = store::listen_on(*e);
-        if (!fd) {
-            std::fprintf(stderr, "pampero-store: store.metrics: %s\n", fd.error().message.c_str());
-            return kExitSoftware;
-        }
-        metrics_server = std::make_unique<metrics::HttpServer>(registry, *fd);
+        metrics_server = std::move(*m);
     }
     if (!opt.foreground) {
         daemonize();

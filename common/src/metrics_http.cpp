@@ -10,6 +10,7 @@
 #include <cstring>
 #include <vector>
 
+#include "pampero/common/endpoint.hpp"
 #include "pampero/common/log.hpp"
 
 namespace pampero::metrics {
@@ -188,6 +189,15 @@ void HttpServer::run() {
             }
         }
     }
+}
+
+Result<std::unique_ptr<HttpServer>> open_http_server(const Registry& registry, std::string_view key,
+                                                     const std::string& spec) {
+    auto e = parse_endpoint(spec);
+    if (!e) return Error::config(fmt::format("{}: {}", key, e.error().message));
+    auto fd = listen_on(*e);
+    if (!fd) return Error::temporary(fmt::format("{}: {}", key, fd.error().message));
+    return std::make_unique<HttpServer>(registry, *fd);
 }
 
 }  // namespace pampero::metrics

@@ -22,10 +22,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <string>
 #include <thread>
 
 #include "pampero/common/metrics.hpp"
+#include "pampero/common/result.hpp"
 
 namespace pampero::metrics {
 
@@ -52,6 +54,12 @@ class HttpServer {
     int wake_[2] = {-1, -1};  // a pipe: stop() writes, poll() wakes
     std::thread thread_;
 };
+
+// The endpoint a daemon's `metrics:` key names (`key`, e.g. "milter.metrics", names it in
+// errors), bound and listening, not started: a malformed socket is ErrorKind::config (the
+// daemon refuses to start), a socket that cannot be made ErrorKind::temporary.
+Result<std::unique_ptr<HttpServer>> open_http_server(const Registry& registry, std::string_view key,
+                                                     const std::string& spec);
 
 // What the server answers to one request head, exposed for tests. `head` is everything
 // up to and including the blank line (or what arrived, when `complete` is false because
