@@ -3,12 +3,25 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 
-#include "pampero/scan/message.hpp"
-
 namespace pampero::scan {
+
+namespace {
+
+// ASCII case-insensitive prefix test. Not message.hpp's iequals: this file is part of the
+// verdict library, which pampero-store links without the MIME parser (and its GMime).
+bool starts_with_nocase(std::string_view s, std::string_view prefix) {
+    return s.size() >= prefix.size() &&
+           std::equal(prefix.begin(), prefix.end(), s.begin(), [](char p, char c) {
+               return std::tolower(static_cast<unsigned char>(p)) ==
+                      std::tolower(static_cast<unsigned char>(c));
+           });
+}
+
+}  // namespace
 
 SpamHeaders format_spam_headers(double score, const std::vector<RuleHit>& hits,
                                 const Level& reference, bool partial) {
@@ -44,7 +57,7 @@ std::optional<double> parse_spam_score(std::string_view value) {
 }
 
 bool is_spam_header(std::string_view name) {
-    return name.size() >= 7 && iequals(name.substr(0, 7), "X-Spam-");
+    return starts_with_nocase(name, "X-Spam-");
 }
 
 }  // namespace pampero::scan

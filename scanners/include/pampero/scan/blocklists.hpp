@@ -61,7 +61,7 @@
 
 #include "pampero/common/blocklist_config.hpp"
 #include "pampero/common/result.hpp"
-#include "pampero/scan/rules.hpp"
+#include "pampero/scan/rule_hit.hpp"
 #include "pampero/scan/zone.hpp"
 
 namespace pampero::scan {

@@ -60,18 +60,13 @@
 
 #include "pampero/common/result.hpp"
 #include "pampero/scan/message.hpp"
+#include "pampero/scan/rule_hit.hpp"
 #include "pampero/scan/uri.hpp"
 
 namespace pampero::scan {
 
 enum class Target { header, body, rawbody, decoded, uri, full, mime, meta };
 const char* to_string(Target target);
-
-struct RuleHit {
-    std::string name;
-    double score = 0;
-    std::string description;
-};
 
 class RuleSet {
   public:

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "pampero/scan/levels.hpp"
-#include "pampero/scan/rules.hpp"
+#include "pampero/scan/rule_hit.hpp"
 
 namespace pampero::scan {
 
