@@ -21,7 +21,7 @@
 #include <string>
 
 #include "commands.hpp"
-#include "pampero/scan/blocklists.hpp"
+#include "pampero/lists/blocklists.hpp"
 
 namespace pampero::cli {
 

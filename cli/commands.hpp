@@ -9,7 +9,7 @@
 
 #include "pampero/common/config.hpp"
 #include "pampero/common/directory.hpp"
-#include "pampero/scan/levels.hpp"
+#include "pampero/verdict/levels.hpp"
 
 namespace pampero::cli {
 

@@ -34,7 +34,7 @@
 #include <vector>
 
 #include "commands.hpp"
-#include "pampero/scan/zone.hpp"
+#include "pampero/lists/zone.hpp"
 
 extern char** environ;
 

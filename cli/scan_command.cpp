@@ -6,13 +6,13 @@
 #include <sstream>
 
 #include "commands.hpp"
+#include "pampero/antivirus/antivirus.hpp"
 #include "pampero/common/address.hpp"
 #include "pampero/common/recipient_facts.hpp"
-#include "pampero/scan/antivirus.hpp"
-#include "pampero/scan/decision.hpp"
-#include "pampero/scan/engine.hpp"
-#include "pampero/scan/parsed_mime.hpp"
+#include "pampero/mime/parsed_mime.hpp"
+#include "pampero/rules/engine.hpp"
 #include "pampero/scan/scan_message.hpp"
+#include "pampero/verdict/decision.hpp"
 
 namespace pampero::cli {
 namespace {

@@ -24,7 +24,7 @@
 #include <string>
 
 #include "commands.hpp"
-#include "pampero/scan/verdict_signature.hpp"
+#include "pampero/verdict/verdict_signature.hpp"
 
 namespace pampero::cli {
 namespace {

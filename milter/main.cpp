@@ -14,8 +14,8 @@
 #include "pampero/common/pid_file.hpp"
 #include "pampero/common/privileges.hpp"
 #include "pampero/common/state.hpp"
-#include "pampero/scan/blocklists.hpp"
-#include "pampero/scan/verdict_signature.hpp"
+#include "pampero/lists/blocklists.hpp"
+#include "pampero/verdict/verdict_signature.hpp"
 #include "server.hpp"
 
 using namespace pampero;

@@ -9,9 +9,9 @@
 #include "pampero/common/address.hpp"
 #include "pampero/common/log.hpp"
 #include "pampero/common/recipient_facts.hpp"
-#include "pampero/scan/parsed_mime.hpp"
+#include "pampero/mime/parsed_mime.hpp"
 #include "pampero/scan/scan_message.hpp"
-#include "pampero/scan/spam_headers.hpp"
+#include "pampero/verdict/spam_headers.hpp"
 
 namespace pampero::milter {
 

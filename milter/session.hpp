@@ -42,14 +42,14 @@
 
 #include "guard.hpp"
 #include "milter_metrics.hpp"
+#include "pampero/antivirus/antivirus.hpp"
 #include "pampero/common/directory.hpp"
 #include "pampero/common/snapshot.hpp"
-#include "pampero/scan/antivirus.hpp"
-#include "pampero/scan/blocklists.hpp"
-#include "pampero/scan/decision.hpp"
-#include "pampero/scan/engine.hpp"
-#include "pampero/scan/spam_headers.hpp"
-#include "pampero/scan/verdict_signature.hpp"
+#include "pampero/lists/blocklists.hpp"
+#include "pampero/rules/engine.hpp"
+#include "pampero/verdict/decision.hpp"
+#include "pampero/verdict/spam_headers.hpp"
+#include "pampero/verdict/verdict_signature.hpp"
 
 namespace pampero::milter {
 

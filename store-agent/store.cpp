@@ -11,8 +11,8 @@
 #include "pampero/common/address.hpp"
 #include "pampero/common/log.hpp"
 #include "pampero/common/recipient_facts.hpp"
-#include "pampero/scan/decision.hpp"
-#include "pampero/scan/spam_headers.hpp"
+#include "pampero/verdict/decision.hpp"
+#include "pampero/verdict/spam_headers.hpp"
 #include "quota.hpp"
 
 namespace pampero::store {

@@ -43,8 +43,8 @@
 #include "maildir.hpp"
 #include "pampero/common/config.hpp"
 #include "pampero/common/directory.hpp"
-#include "pampero/scan/levels.hpp"
-#include "pampero/scan/verdict_signature.hpp"
+#include "pampero/verdict/levels.hpp"
+#include "pampero/verdict/verdict_signature.hpp"
 #include "store_metrics.hpp"
 
 namespace pampero::store {

@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "pampero/scan/zone.hpp"
+#include "pampero/lists/zone.hpp"
 
 using namespace pampero;
 using namespace pampero::scan;

@@ -1,7 +1,7 @@
 // The per-recipient decision: run for every recipient of every message.
 #include <benchmark/benchmark.h>
 
-#include "pampero/scan/decision.hpp"
+#include "pampero/verdict/decision.hpp"
 
 using namespace pampero;
 

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "pampero/scan/verdict_signature.hpp"
+#include "pampero/verdict/verdict_signature.hpp"
 
 using namespace pampero::scan;
 

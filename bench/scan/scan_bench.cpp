@@ -23,9 +23,9 @@
 #include <string>
 #include <vector>
 
-#include "pampero/scan/antivirus.hpp"
-#include "pampero/scan/engine.hpp"
-#include "pampero/scan/parsed_mime.hpp"
+#include "pampero/antivirus/antivirus.hpp"
+#include "pampero/mime/parsed_mime.hpp"
+#include "pampero/rules/engine.hpp"
 
 using namespace pampero;
 using namespace pampero::scan;

@@ -3,8 +3,9 @@
 // arbitrary bytes. Must never crash, hang or leak; and both read from one shared GMime
 // parse (ParsedMime, as the milter does it) must give what each gets from its own.
 // clang-format off
-// fuzz-sources: scanners/src/message.cpp scanners/src/uri.cpp scanners/src/html.cpp
-// fuzz-sources: scanners/src/mime_leaves.cpp scanners/src/parsed_mime.cpp
+// fuzz-sources: scanners/mime/src/message.cpp scanners/mime/src/uri.cpp
+// fuzz-sources: scanners/mime/src/html.cpp scanners/mime/src/mime_leaves.cpp
+// fuzz-sources: scanners/mime/src/parsed_mime.cpp
 // fuzz-libs: gmime-3.0 libpsl libidn2
 // fuzz-seeds: tests/data/messages
 // clang-format on
@@ -12,9 +13,9 @@
 #include <cstdint>
 #include <string_view>
 
-#include "../../scanners/src/mime_leaves.hpp"
-#include "pampero/scan/message.hpp"
-#include "pampero/scan/parsed_mime.hpp"
+#include "pampero/mime/message.hpp"
+#include "pampero/mime/mime_leaves.hpp"
+#include "pampero/mime/parsed_mime.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     using namespace pampero::scan;

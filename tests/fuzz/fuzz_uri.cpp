@@ -1,12 +1,12 @@
 // libFuzzer target: URI normalization and text/HTML link extraction on arbitrary bytes.
-// fuzz-sources: scanners/src/uri.cpp scanners/src/html.cpp
+// fuzz-sources: scanners/mime/src/uri.cpp scanners/mime/src/html.cpp
 // fuzz-libs: libpsl libidn2
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
-#include "pampero/scan/html.hpp"
-#include "pampero/scan/uri.hpp"
+#include "pampero/mime/html.hpp"
+#include "pampero/mime/uri.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     using namespace pampero::scan;

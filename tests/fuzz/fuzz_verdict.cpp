@@ -1,7 +1,7 @@
 // libFuzzer target: the signed verdict as pampero-store reads it from a message anyone
 // may send over LMTP (header section, X-Spam-Signature tags, body hash), and key files.
 // A valid outcome must carry a score; nothing may crash or read out of bounds.
-// fuzz-sources: scanners/src/verdict_signature.cpp common/src/result.cpp
+// fuzz-sources: scanners/verdict/src/verdict_signature.cpp common/src/result.cpp
 // fuzz-libs: fmt libcrypto
 #include <cstddef>
 #include <cstdint>
@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "pampero/scan/verdict_signature.hpp"
+#include "pampero/verdict/verdict_signature.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     using namespace pampero::scan;

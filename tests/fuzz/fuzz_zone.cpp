@@ -2,7 +2,7 @@
 // bytes. The first byte picks the format; the rest is the zone text. A zone that parses is
 // then looked up with addresses and names taken from the input, and every answer's TXT is
 // expanded, so the lookup structures and the template code see what the parser built.
-// fuzz-sources: scanners/src/zone.cpp
+// fuzz-sources: scanners/lists/src/zone.cpp
 // fuzz-libs: libcares
 // fuzz-seeds: tests/data/blocklists/fuzz-seeds
 #include <cstddef>
@@ -10,7 +10,7 @@
 #include <cstring>
 #include <string_view>
 
-#include "pampero/scan/zone.hpp"
+#include "pampero/lists/zone.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     using namespace pampero;

@@ -182,7 +182,7 @@ class Daemon:
             return f.read().decode("utf-8", "replace")
 
 
-# --- the signed spam verdict (scanners/include/pampero/scan/verdict_signature.hpp) ------
+# --- the signed spam verdict (scanners/verdict/include/pampero/verdict/verdict_signature.hpp)
 # Every configuration write_config makes names verdict.keys beside it, holding this one
 # key, so the milter and every store node of a test share it as a real farm would.
 VERDICT_KEY_ID = "it"

@@ -1,6 +1,6 @@
 // libclamav in-process, with signatures the test writes itself (no download here): an
 // .ndb body signature for the EICAR test string.
-#include "pampero/scan/antivirus.hpp"
+#include "pampero/antivirus/antivirus.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -10,8 +10,8 @@
 #include <thread>
 #include <vector>
 
-#include "mime_leaves.hpp"  // internal to libpampero-scan: what decides how a message is scanned
-#include "pampero/scan/message.hpp"
+#include "pampero/mime/message.hpp"
+#include "pampero/mime/mime_leaves.hpp"  // what decides how a message is scanned
 
 using namespace pampero;
 using namespace pampero::scan;

@@ -1,7 +1,7 @@
 // Blocklists: answers to rules (returns, bitmask, fallback), error answers ignored, one
 // hit per rule, reject, input bounds, reloads that keep the old zone, RFC 5782 test
 // points, and dns mode against a resolver that never answers or is not there.
-#include "pampero/scan/blocklists.hpp"
+#include "pampero/lists/blocklists.hpp"
 
 #include <gtest/gtest.h>
 #include <netinet/in.h>

@@ -1,6 +1,6 @@
 // Zone parsing and lookups: rbldnsd's formats, boundary rows, malformed lines, and a
 // randomized comparison of ip4set lookups with a brute-force model of rbldnsd's rules.
-#include "pampero/scan/zone.hpp"
+#include "pampero/lists/zone.hpp"
 
 #include <gtest/gtest.h>
 

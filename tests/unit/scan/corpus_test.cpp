@@ -15,8 +15,8 @@
 #include <map>
 #include <sstream>
 
-#include "pampero/scan/decision.hpp"
-#include "pampero/scan/engine.hpp"
+#include "pampero/rules/engine.hpp"
+#include "pampero/verdict/decision.hpp"
 
 using namespace pampero;
 using namespace pampero::scan;

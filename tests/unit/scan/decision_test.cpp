@@ -1,4 +1,4 @@
-#include "pampero/scan/decision.hpp"
+#include "pampero/verdict/decision.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "pampero/scan/levels.hpp"
+#include "pampero/verdict/levels.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // Message parsing: golden files (tests/data/messages/NAME.eml -> NAME.expected) and
 // robustness against malformed MIME. Set PAMPERO_REGENERATE_GOLDEN=1 to rewrite the
 // expected files after an intended change, then review the diff.
-#include "pampero/scan/message.hpp"
+#include "pampero/mime/message.hpp"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +11,7 @@
 #include <sstream>
 #include <thread>
 
-#include "pampero/scan/parsed_mime.hpp"
+#include "pampero/mime/parsed_mime.hpp"
 
 using namespace pampero;
 using namespace pampero::scan;

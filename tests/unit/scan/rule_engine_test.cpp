@@ -8,8 +8,8 @@
 #include <fstream>
 #include <thread>
 
-#include "pampero/scan/engine.hpp"
-#include "pampero/scan/rules.hpp"
+#include "pampero/rules/engine.hpp"
+#include "pampero/rules/rules.hpp"
 #include "test_support.hpp"
 
 using namespace pampero;

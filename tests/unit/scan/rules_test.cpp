@@ -1,11 +1,11 @@
-#include "pampero/scan/rules.hpp"
+#include "pampero/rules/rules.hpp"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 
-#include "pampero/scan/engine.hpp"
+#include "pampero/rules/engine.hpp"
 #include "test_support.hpp"
 
 using namespace pampero;

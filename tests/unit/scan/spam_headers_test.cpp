@@ -1,4 +1,4 @@
-#include "pampero/scan/spam_headers.hpp"
+#include "pampero/verdict/spam_headers.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,9 +1,9 @@
 // URI de-obfuscation, normalization and domain reduction: table-driven, boundary rows.
-#include "pampero/scan/uri.hpp"
+#include "pampero/mime/uri.hpp"
 
 #include <gtest/gtest.h>
 
-#include "pampero/scan/html.hpp"
+#include "pampero/mime/html.hpp"
 
 using namespace pampero;
 using namespace pampero::scan;

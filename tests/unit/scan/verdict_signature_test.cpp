@@ -1,6 +1,6 @@
 // The signed spam verdict: key files, the body hash, sign and verify. Linked against
 // pampero-verdict alone (no GMime, no engine), as the store will be.
-#include "pampero/scan/verdict_signature.hpp"
+#include "pampero/verdict/verdict_signature.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

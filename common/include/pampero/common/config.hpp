@@ -53,7 +53,7 @@ struct GuardConfig {
 };
 
 // What pampero-store does with a message whose verdict it cannot trust (see
-// scanners/include/pampero/scan/verdict_signature.hpp): file it as unscored into the
+// pampero/verdict/verdict_signature.hpp): file it as unscored into the
 // Inbox, into the spam folder, or answer 451 so the MTA keeps it queued.
 enum class UnverifiedRule { inbox, spam, tempfail };
 

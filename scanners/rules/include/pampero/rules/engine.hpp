@@ -1,0 +1,73 @@
+// engine.hpp - one immutable snapshot of what decides a verdict, and its holder.
+//
+// An Engine bundles the rule set and the levels. Reload is a swap: build a new Engine,
+// validate it, then replace the shared_ptr in the EngineHolder; scans in flight keep
+// the snapshot they started with, and a failed build leaves the old one serving.
+#pragma once
+
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "pampero/common/config.hpp"
+#include "pampero/common/result.hpp"
+#include "pampero/common/snapshot.hpp"
+#include "pampero/mime/message.hpp"
+#include "pampero/rules/rules.hpp"
+#include "pampero/verdict/levels.hpp"
+
+namespace pampero::scan {
+
+struct Verdict {
+    double score = 0;
+    std::vector<RuleHit> hits;
+    std::vector<std::string> uris;  // normalized URIs of the message (Message::uris[].url)
+    std::string partial;            // Message::partial: empty when all of it was scanned
+};
+
+// The bounds of one scan, from the milter: section of the configuration (see message.hpp
+// for what each does to a message, milter/session.hpp for the milter's side).
+struct ScanBounds {
+    std::size_t scan_limit = 2 * 1024 * 1024;        // text the rules read, shared by the parts
+    std::size_t max_headers = kMaxHeaders;           // header fields (the milter refuses more)
+    std::size_t max_header_bytes = kMaxHeaderBytes;  // bytes of the header section, likewise
+    std::size_t max_message = 10 * 1024 * 1024;      // bytes of a message worth keeping to
+                                                     // find its parts (>= scan_limit)
+};
+
+// What the caller knows beyond the message itself. extra_hits (blocklist listings, ...)
+// are added to the verdict's hits and score after the rules.
+struct ScanContext {
+    std::vector<RuleHit> extra_hits;
+};
+
+class Engine {
+  public:
+    Engine(std::shared_ptr<const RuleSet> rules, Levels levels, ScanBounds bounds);
+
+    // Parses with this engine's bounds and URI domain lists (see message.hpp): the
+    // caller that also needs the URIs or Received IPs (for blocklists) parses once, then
+    // scans the Message. Thread-safe; never fails for message input. `parsed`, when
+    // given, is GMime's parse of the whole of `raw_message` (see parsed_mime.hpp); `cut`
+    // says that raw_message is only the beginning of the message (partly scanned).
+    Message parse(std::string_view raw_message, const ParsedMime* parsed = nullptr,
+                  bool cut = false) const;
+    Verdict scan(const Message& msg) const;
+    Verdict scan(const Message& msg, const ScanContext& context) const;
+    Verdict scan(std::string_view raw_message) const;
+    const Levels& levels() const { return levels_; }
+    std::size_t scan_limit() const { return bounds_.scan_limit; }
+    const ScanBounds& bounds() const { return bounds_; }
+    std::size_t rule_count() const { return rules_->size(); }
+
+  private:
+    std::shared_ptr<const RuleSet> rules_;
+    Levels levels_;
+    ScanBounds bounds_;
+};
+
+Result<std::shared_ptr<const Engine>> load_engine(const Config& config);
+
+using EngineHolder = Snapshot<const Engine>;
+
+}  // namespace pampero::scan

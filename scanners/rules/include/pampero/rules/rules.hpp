@@ -1,0 +1,102 @@
+// rules.hpp - the YAML rule set and its matcher.
+//
+// A rule file (rules_dir/*.yaml, read in name order) holds a list under `rules:`:
+//   - name: SUBJ_ALL_CAPS          # [A-Z0-9_]+, at most 64, unique across all files
+//     target: header               # header | body | rawbody | decoded | uri | full | mime
+//     header: Subject              # with target header: a name, or ALL; NAME:raw (or
+//                                  #   ALL:raw) matches the value as written, without
+//                                  #   RFC 2047 decoding
+//     regex: '^[^a-z]{12,}$'       # PCRE2 syntax
+//     flags: [nocase]              # optional: nocase, multiline, dotall
+//     score: 1.5
+//     description: Subject is all capitals
+//   - name: HAS_LIST_ID            # header presence: no regex, `exists: true`
+//     target: header
+//     header: List-Id
+//     exists: true
+//     score: -1.0
+//   - name: FORGED_OUTLOOK         # a meta rule: a boolean expression over other rules
+//     meta: '__XM_OUTLOOK && !__MSGID_OUTLOOK'
+//     score: 2.0
+// What each target matches (see message.hpp for how the text is made):
+//   header NAME   each header of that name, decoded value (a hit on any of them counts)
+//   header ALL    all headers as "Name: value\n" lines, in order
+//   body          the text a reader sees (decoded, UTF-8, HTML rendered)
+//   rawbody       the body as received (transfer encodings not undone)
+//   decoded       the text parts decoded and in UTF-8, HTML markup kept (what
+//                 SpamAssassin calls rawbody)
+//   uri           each normalized URI ("http://host/path"), one at a time
+//   full          the whole message as received (up to the scan limit)
+//   mime          the MIME/HTML/URI summary lines (Message::mime_summary)
+// Meta expressions: rule names (1 when hit, else 0), integers, ( ), !, &&, ||, +, and
+// the comparisons > >= < <= == !=, with C precedence. "(A + B + C) >= 2" counts hits.
+// A meta rule may use rules from any file and other meta rules, but not in a loop.
+// Rules whose name starts with "__" are sub-rules: matched and usable in metas, never
+// reported and never scored (their score must be absent or 0).
+//
+// A rule file may also say, once across all files, how URI hosts are reduced:
+//   uri_domains:
+//     public_suffix_list: /usr/share/publicsuffix/public_suffix_list.dat  # optional
+//     surbl_two_level: surbl/two-level-tlds      # optional, relative to the rule file
+//     surbl_three_level: surbl/three-level-tlds  # optional
+//
+// Matching: all the regexes of one target (for header rules: of one header name) are
+// compiled into one Hyperscan database and matched in one pass. A pattern Hyperscan
+// cannot compile (backreferences, lookaround, ...) falls back to PCRE2 (JIT), with a
+// match limit so that no pattern can backtrack for ever: a PCRE2 match that runs out of
+// its limit counts as no match. Regexes are byte-oriented (no UTF mode): `.` is a byte,
+// \w and \b are ASCII. With Hyperscan a pattern may match the empty string.
+//
+// Loading validates everything and fails with "FILE:LINE: rule NAME: why" (Error::config).
+// A RuleSet is immutable once built and safe to match from many threads at once: each
+// thread gets its own Hyperscan scratch and PCRE2 match data (thread_local), sized the
+// first time it matches with that RuleSet.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pampero/common/result.hpp"
+#include "pampero/mime/message.hpp"
+#include "pampero/mime/uri.hpp"
+#include "pampero/verdict/rule_hit.hpp"
+
+namespace pampero::scan {
+
+enum class Target { header, body, rawbody, decoded, uri, full, mime, meta };
+const char* to_string(Target target);
+
+class RuleSet {
+  public:
+    struct Rule;   // compiled rule, defined in rules.cpp
+    struct Group;  // one Hyperscan database and its PCRE2 fallbacks
+
+    ~RuleSet();
+    RuleSet(const RuleSet&) = delete;
+    RuleSet& operator=(const RuleSet&) = delete;
+
+    // Loads every *.yaml in dir (sorted); an empty or missing dir is an error.
+    static Result<std::shared_ptr<const RuleSet>> load_dir(const std::string& dir);
+    static Result<std::shared_ptr<const RuleSet>> load_files(const std::vector<std::string>& files);
+
+    // Reported hits (no "__" sub-rules) in rule order (file order, then position).
+    std::vector<RuleHit> match(const Message& msg) const;
+    std::size_t size() const { return rules_.size(); }
+    // How many regex rules Hyperscan matches, and how many fell back to PCRE2.
+    std::size_t hyperscan_count() const;
+    std::size_t pcre_count() const;
+    // The URI host reducer this rule set was configured with (never null).
+    const std::shared_ptr<const DomainReducer>& domains() const { return domains_; }
+
+  private:
+    RuleSet() = default;
+    std::vector<std::unique_ptr<Rule>> rules_;
+    std::vector<std::unique_ptr<Group>> groups_;
+    std::vector<std::size_t> meta_order_;  // meta rules, each after the metas it uses
+    std::shared_ptr<const DomainReducer> domains_;
+    std::uint64_t id_ = 0;  // distinguishes rule sets for per-thread scratch
+};
+
+}  // namespace pampero::scan

@@ -1,0 +1,56 @@
+#include "pampero/rules/engine.hpp"
+
+#include <algorithm>
+
+namespace pampero::scan {
+
+Engine::Engine(std::shared_ptr<const RuleSet> rules, Levels levels, ScanBounds bounds)
+    : rules_(std::move(rules)), levels_(std::move(levels)), bounds_(bounds) {
+    bounds_.max_message = std::max(bounds_.max_message, bounds_.scan_limit);
+}
+
+Message Engine::parse(std::string_view raw_message, const ParsedMime* parsed, bool cut) const {
+    ParseOptions o;
+    o.limit = bounds_.scan_limit;
+    o.max_headers = bounds_.max_headers;
+    o.max_header_bytes = bounds_.max_header_bytes;
+    o.cut = cut;
+    o.domains = rules_->domains();
+    o.parsed = parsed;
+    return parse_message(raw_message, o);
+}
+
+Verdict Engine::scan(const Message& msg) const {
+    return scan(msg, ScanContext{});
+}
+
+Verdict Engine::scan(const Message& msg, const ScanContext& context) const {
+    Verdict v;
+    v.hits = rules_->match(msg);
+    v.hits.insert(v.hits.end(), context.extra_hits.begin(), context.extra_hits.end());
+    for (const auto& h : v.hits) v.score += h.score;
+    v.uris.reserve(msg.uris.size());
+    for (const auto& u : msg.uris) v.uris.push_back(u.url);
+    v.partial = msg.partial;
+    return v;
+}
+
+Verdict Engine::scan(std::string_view raw_message) const {
+    return scan(parse(raw_message));
+}
+
+Result<std::shared_ptr<const Engine>> load_engine(const Config& config) {
+    auto rules = RuleSet::load_dir(config.rules_dir);
+    if (!rules) return rules.error();
+    auto levels = load_levels(config.levels);
+    if (!levels) return levels.error();
+    ScanBounds bounds;
+    bounds.scan_limit = config.milter.scan_limit;
+    bounds.max_headers = static_cast<std::size_t>(config.milter.max_headers);
+    bounds.max_header_bytes = config.milter.max_header_bytes;
+    bounds.max_message = config.milter.max_message_memory;
+    return std::shared_ptr<const Engine>(
+        std::make_shared<Engine>(std::move(rules).value(), std::move(levels).value(), bounds));
+}
+
+}  // namespace pampero::scan

@@ -1,0 +1,553 @@
+#include "pampero/rules/rules.hpp"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <fmt/format.h>
+#include <hs/hs.h>
+#include <pcre2.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <new>
+#include <set>
+#include <unordered_map>
+
+#include "pampero/common/config.hpp"
+#include "pampero/common/yaml_reader.hpp"
+#include "rules_meta.hpp"
+
+namespace pampero::scan {
+
+// PCRE2 fallback bounds: a pattern that needs more than this many backtracking steps
+// (or this deep a recursion) on one text gives up and counts as not matching.
+constexpr std::uint32_t kPcreMatchLimit = 200'000;
+constexpr std::uint32_t kPcreDepthLimit = 2'000;
+
+struct RuleSet::Rule {
+    std::string name;
+    std::string description;
+    std::string where;  // "FILE:LINE", for errors found after reading
+    Target target = Target::body;
+    std::string header;       // lowercase name or "all"
+    bool header_raw = false;  // NAME:raw
+    bool exists = false;      // header presence, no regex
+    bool sub = false;         // "__" sub-rule: never reported or scored
+    double score = 0;
+    std::string regex;
+    unsigned hs_flags = 0;
+    pcre2_code* code = nullptr;  // set only when Hyperscan cannot take the pattern
+    std::string meta_text;
+    meta::Program meta;
+
+    ~Rule() { pcre2_code_free(code); }
+};
+
+struct RuleSet::Group {
+    Target target = Target::body;
+    std::string header;  // for header groups: lowercase name or "all"
+    bool raw = false;
+    hs_database_t* db = nullptr;
+    std::vector<std::size_t> hs_rules;    // Hyperscan id -> rule index
+    std::vector<std::size_t> pcre_rules;  // rule indexes matched with PCRE2
+    std::vector<std::size_t> exists_rules;
+
+    ~Group() { hs_free_database(db); }
+};
+
+const char* to_string(Target target) {
+    switch (target) {
+        case Target::header:
+            return "header";
+        case Target::body:
+            return "body";
+        case Target::rawbody:
+            return "rawbody";
+        case Target::decoded:
+            return "decoded";
+        case Target::uri:
+            return "uri";
+        case Target::full:
+            return "full";
+        case Target::mime:
+            return "mime";
+        case Target::meta:
+            return "meta";
+    }
+    return "body";
+}
+
+namespace {
+
+std::atomic<std::uint64_t> g_next_id{1};
+
+std::string lowered(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) {
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    }
+    return out;
+}
+
+bool valid_rule_name(const std::string& n) {
+    if (n.empty() || n.size() > 64) return false;
+    return std::all_of(n.begin(), n.end(), [](unsigned char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    });
+}
+
+bool valid_header_name(std::string_view n) {
+    if (n.empty() || n.size() > 128) return false;
+    return std::all_of(n.begin(), n.end(),
+                       [](unsigned char c) { return c > 32 && c < 127 && c != ':'; });
+}
+
+// Per-thread matching state: Hyperscan scratch (grown for every database of the rule
+// set last used by this thread) and PCRE2 match data.
+struct ThreadState {
+    hs_scratch_t* scratch = nullptr;
+    std::uint64_t ready_for = 0;
+    pcre2_match_data* md = pcre2_match_data_create(1, nullptr);
+    pcre2_match_context* mc = [] {
+        pcre2_match_context* c = pcre2_match_context_create(nullptr);
+        pcre2_set_match_limit(c, kPcreMatchLimit);
+        pcre2_set_depth_limit(c, kPcreDepthLimit);
+        return c;
+    }();
+    ~ThreadState() {
+        hs_free_scratch(scratch);
+        pcre2_match_data_free(md);
+        pcre2_match_context_free(mc);
+    }
+};
+
+ThreadState& thread_state() {
+    thread_local ThreadState s;
+    return s;
+}
+
+bool pcre_matches(const pcre2_code* code, std::string_view text, ThreadState& ts) {
+    const int rc = pcre2_match(code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), 0, 0,
+                               ts.md, ts.mc);
+    // Negative results other than "no match" (match limit, depth limit) count as no
+    // match: a rule that cannot decide must not add score.
+    return rc >= 0;
+}
+
+int on_match(unsigned int id, unsigned long long, unsigned long long, unsigned int, void* ctx) {
+    auto* c = static_cast<std::pair<const RuleSet::Group*, std::vector<char>*>*>(ctx);
+    (*c->second)[c->first->hs_rules[id]] = 1;
+    return 0;
+}
+
+std::unique_ptr<RuleSet::Rule> read_rule(const std::string& file, const YAML::Node& node,
+                                         std::set<std::string>& names) {
+    auto rule = std::make_unique<RuleSet::Rule>();
+    rule->where = yaml::where(file, node);
+    yaml::MapReader r(file, node, "rule");
+    rule->name = r.require_string("name");
+    const std::string ctx = "rule " + rule->name;
+    if (!valid_rule_name(rule->name)) {
+        yaml::fail(file, node, ctx + ": names are capital letters, digits and '_' (at most 64)");
+    }
+    if (!names.insert(rule->name).second) yaml::fail(file, node, ctx + ": defined twice");
+    rule->sub = rule->name.rfind("__", 0) == 0;
+
+    if (auto meta = r.get_string("meta")) {
+        if (auto t = r.get_string("target"); t && *t != "meta") {
+            yaml::fail(file, node, ctx + ": a meta rule has no target (or target: meta)");
+        }
+        for (const char* k : {"regex", "header", "flags", "exists"}) {
+            if (r.has(k))
+                yaml::fail(file, r.node(k), fmt::format("{}: '{}' does not go with meta", ctx, k));
+        }
+        rule->target = Target::meta;
+        rule->meta_text = *meta;
+        auto compiled = meta::compile(*meta);
+        if (auto* err = std::get_if<std::string>(&compiled)) {
+            yaml::fail(file, node, fmt::format("{}: bad meta expression: {}", ctx, *err));
+        }
+        rule->meta = std::move(std::get<meta::Program>(compiled));
+    } else {
+        const std::string target = r.require_string("target");
+        static const std::map<std::string, Target> kTargets = {
+            {"header", Target::header},   {"body", Target::body}, {"rawbody", Target::rawbody},
+            {"decoded", Target::decoded}, {"uri", Target::uri},   {"full", Target::full},
+            {"mime", Target::mime}};
+        auto t = kTargets.find(target);
+        if (t == kTargets.end()) {
+            yaml::fail(file, r.node("target"),
+                       ctx +
+                           ": target must be header, body, rawbody, decoded, uri, full or mime (or "
+                           "use meta:)");
+        }
+        rule->target = t->second;
+        if (rule->target == Target::header) {
+            auto h = r.get_string("header");
+            if (!h || h->empty())
+                yaml::fail(file, node, ctx + ": target header needs 'header: NAME' (or ALL)");
+            std::string name = *h;
+            if (name.size() > 4 && lowered(name.substr(name.size() - 4)) == ":raw") {
+                rule->header_raw = true;
+                name.resize(name.size() - 4);
+            }
+            if (!valid_header_name(name))
+                yaml::fail(file, node, ctx + ": '" + *h + "' is not a header name");
+            rule->header = name == "ALL" ? "all" : lowered(name);
+            rule->exists = r.get_bool("exists").value_or(false);
+            if (rule->exists && rule->header == "all") {
+                yaml::fail(file, node, ctx + ": 'exists' needs one header name, not ALL");
+            }
+        } else {
+            for (const char* k : {"header", "exists"}) {
+                if (r.has(k))
+                    yaml::fail(file, r.node(k),
+                               fmt::format("{}: '{}' only goes with target header", ctx, k));
+            }
+        }
+        if (rule->exists) {
+            if (r.has("regex") || r.has("flags")) {
+                yaml::fail(file, node, ctx + ": 'exists: true' takes no regex");
+            }
+        } else {
+            rule->regex = r.require_string("regex");
+            std::uint32_t options = 0;
+            if (auto flags = r.get_string_list("flags")) {
+                for (const auto& f : *flags) {
+                    if (f == "nocase") {
+                        options |= PCRE2_CASELESS;
+                        rule->hs_flags |= HS_FLAG_CASELESS;
+                    } else if (f == "multiline") {
+                        options |= PCRE2_MULTILINE;
+                        rule->hs_flags |= HS_FLAG_MULTILINE;
+                    } else if (f == "dotall") {
+                        options |= PCRE2_DOTALL;
+                        rule->hs_flags |= HS_FLAG_DOTALL;
+                    } else {
+                        yaml::fail(file, r.node("flags"),
+                                   ctx + ": unknown flag '" + f + "' (nocase, multiline, dotall)");
+                    }
+                }
+            }
+            // PCRE2 checks the syntax for every pattern, so errors read the same whichever
+            // engine ends up matching it; the compiled code is kept only for fallbacks.
+            int err = 0;
+            PCRE2_SIZE offset = 0;
+            rule->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(rule->regex.data()),
+                                       rule->regex.size(), options, &err, &offset, nullptr);
+            if (!rule->code) {
+                PCRE2_UCHAR msg[256];
+                pcre2_get_error_message(err, msg, sizeof msg);
+                yaml::fail(file, r.node("regex"),
+                           fmt::format("{}: bad regex at offset {}: {}", ctx, offset,
+                                       reinterpret_cast<char*>(msg)));
+            }
+        }
+    }
+
+    auto score = r.get_double("score");
+    if (rule->sub) {
+        if (score && *score != 0)
+            yaml::fail(file, node, ctx + ": '__' sub-rules are never scored (no score)");
+    } else if (!score) {
+        yaml::fail(file, node, ctx + ": missing 'score'");
+    } else if (!std::isfinite(*score) || *score > 1000 || *score < -1000) {
+        yaml::fail(file, node, ctx + ": score must be between -1000 and 1000");
+    }
+    rule->score = score.value_or(0);
+    rule->description = r.get_string("description").value_or("");
+    r.finish();
+    return rule;
+}
+
+// Can Hyperscan take this pattern as it is? (It refuses backreferences, lookaround,
+// atomic groups, conditionals, \C, embedded NULs ...)
+bool hyperscan_accepts(const RuleSet::Rule& rule) {
+    if (rule.regex.find('\0') != std::string::npos) return false;
+    hs_expr_info_t* info = nullptr;
+    hs_compile_error_t* err = nullptr;
+    const unsigned flags = rule.hs_flags | HS_FLAG_SINGLEMATCH | HS_FLAG_ALLOWEMPTY;
+    if (hs_expression_info(rule.regex.c_str(), flags, &info, &err) != HS_SUCCESS) {
+        hs_free_compile_error(err);
+        return false;
+    }
+    std::free(info);
+    return true;
+}
+
+}  // namespace
+
+RuleSet::~RuleSet() = default;
+
+std::size_t RuleSet::hyperscan_count() const {
+    std::size_t n = 0;
+    for (const auto& g : groups_) n += g->hs_rules.size();
+    return n;
+}
+
+std::size_t RuleSet::pcre_count() const {
+    std::size_t n = 0;
+    for (const auto& g : groups_) n += g->pcre_rules.size();
+    return n;
+}
+
+Result<std::shared_ptr<const RuleSet>> RuleSet::load_files(const std::vector<std::string>& files) {
+    std::shared_ptr<RuleSet> set(new RuleSet());
+    set->id_ = g_next_id.fetch_add(1);
+    std::set<std::string> names;
+    std::string psl_file, two_level, three_level, domains_where;
+    try {
+        for (const auto& file : files) {
+            yaml::MapReader top(file, yaml::load_file(file), "rule file");
+            if (top.has("uri_domains")) {
+                YAML::Node d = top.node("uri_domains");
+                if (!domains_where.empty()) {
+                    yaml::fail(file, d, "uri_domains: already given at " + domains_where);
+                }
+                domains_where = yaml::where(file, d);
+                yaml::MapReader dr(file, d, "uri_domains");
+                auto path = [&](const char* key) {
+                    auto v = dr.get_string(key);
+                    return v && !v->empty() ? resolve_path(file, *v) : std::string();
+                };
+                psl_file = path("public_suffix_list");
+                two_level = path("surbl_two_level");
+                three_level = path("surbl_three_level");
+                dr.finish();
+                auto loaded = DomainReducer::load(psl_file, two_level, three_level);
+                if (!loaded) yaml::fail(file, d, "uri_domains: " + loaded.error().message);
+                set->domains_ = std::move(loaded).value();
+            }
+            if (!top.has("rules") && !domains_where.empty()) {
+                top.finish();
+                continue;
+            }
+            YAML::Node list = top.node("rules");
+            if (!list.IsSequence()) yaml::fail(file, top.self(), "'rules' must be a list");
+            for (const auto& item : list) set->rules_.push_back(read_rule(file, item, names));
+            top.finish();
+        }
+    } catch (const yaml::Error& e) {
+        return Error::config(e.what());
+    } catch (const YAML::Exception& e) {
+        return Error::config(e.what());
+    }
+    if (!set->domains_) set->domains_ = DomainReducer::system_default();
+    if (!set->domains_) return Error::config("cannot load the system Public Suffix List");
+
+    // Meta rules: resolve names, then order them so each runs after the metas it uses.
+    std::unordered_map<std::string, std::size_t> index;
+    for (std::size_t i = 0; i < set->rules_.size(); ++i) index.emplace(set->rules_[i]->name, i);
+    for (auto& rule : set->rules_) {
+        if (rule->target != Target::meta) continue;
+        for (auto& in : rule->meta.code) {
+            if (in.op != meta::Op::rule) continue;
+            const std::string& name = rule->meta.names[static_cast<std::size_t>(in.value)];
+            auto it = index.find(name);
+            if (it == index.end()) {
+                return Error::config(fmt::format("{}: rule {}: meta uses unknown rule '{}'",
+                                                 rule->where, rule->name, name));
+            }
+            in.value = static_cast<std::int64_t>(it->second);
+        }
+    }
+    {
+        // Depth-first, with an explicit stack (bounded by the number of rules).
+        enum : char { unseen, active, done };
+        std::vector<char> state(set->rules_.size(), unseen);
+        for (std::size_t root = 0; root < set->rules_.size(); ++root) {
+            if (set->rules_[root]->target != Target::meta || state[root] == done) continue;
+            std::vector<std::pair<std::size_t, std::size_t>> stack{{root, 0}};
+            state[root] = active;
+            while (!stack.empty()) {
+                auto& [r, next] = stack.back();
+                const auto& code = set->rules_[r]->meta.code;
+                bool pushed = false;
+                while (next < code.size()) {
+                    const auto& in = code[next++];
+                    if (in.op != meta::Op::rule) continue;
+                    const auto dep = static_cast<std::size_t>(in.value);
+                    if (set->rules_[dep]->target != Target::meta || state[dep] == done) continue;
+                    if (state[dep] == active) {
+                        std::string loop = set->rules_[dep]->name;
+                        for (auto it = stack.rbegin(); it != stack.rend(); ++it) {
+                            loop = set->rules_[it->first]->name + " -> " + loop;
+                            if (it->first == dep) break;
+                        }
+                        return Error::config(
+                            fmt::format("{}: rule {}: meta rules refer to each other in a loop: {}",
+                                        set->rules_[dep]->where, set->rules_[dep]->name, loop));
+                    }
+                    state[dep] = active;
+                    stack.emplace_back(dep, 0);
+                    pushed = true;
+                    break;
+                }
+                if (pushed) continue;
+                state[r] = done;
+                set->meta_order_.push_back(r);
+                stack.pop_back();
+            }
+        }
+    }
+
+    // One group per target (header rules: per header name and raw-ness).
+    std::map<std::string, std::size_t> group_of;
+    for (std::size_t i = 0; i < set->rules_.size(); ++i) {
+        const Rule& rule = *set->rules_[i];
+        if (rule.target == Target::meta) continue;
+        const std::string key =
+            fmt::format("{}:{}:{}", to_string(rule.target), rule.header, rule.header_raw);
+        auto [it, fresh] = group_of.emplace(key, set->groups_.size());
+        if (fresh) {
+            auto g = std::make_unique<Group>();
+            g->target = rule.target;
+            g->header = rule.header;
+            g->raw = rule.header_raw;
+            set->groups_.push_back(std::move(g));
+        }
+        Group& g = *set->groups_[it->second];
+        if (rule.exists)
+            g.exists_rules.push_back(i);
+        else if (hyperscan_accepts(rule))
+            g.hs_rules.push_back(i);
+        else
+            g.pcre_rules.push_back(i);
+    }
+    for (auto& g : set->groups_) {
+        // Compile; a pattern Hyperscan refuses only in the full compile (too large, ...)
+        // moves to PCRE2 and the rest is compiled again: at most one retry per pattern.
+        while (!g->hs_rules.empty()) {
+            std::vector<const char*> exprs;
+            std::vector<unsigned> flags, ids;
+            for (std::size_t k = 0; k < g->hs_rules.size(); ++k) {
+                const Rule& rule = *set->rules_[g->hs_rules[k]];
+                exprs.push_back(rule.regex.c_str());
+                flags.push_back(rule.hs_flags | HS_FLAG_SINGLEMATCH | HS_FLAG_ALLOWEMPTY);
+                ids.push_back(static_cast<unsigned>(k));
+            }
+            hs_compile_error_t* err = nullptr;
+            const hs_error_t rc = hs_compile_multi(exprs.data(), flags.data(), ids.data(),
+                                                   static_cast<unsigned>(exprs.size()),
+                                                   HS_MODE_BLOCK, nullptr, &g->db, &err);
+            if (rc == HS_SUCCESS) break;
+            const int bad = err ? err->expression : -1;
+            const std::string why = err && err->message ? err->message : "unknown error";
+            hs_free_compile_error(err);
+            g->db = nullptr;
+            if (bad < 0 || static_cast<std::size_t>(bad) >= g->hs_rules.size()) {
+                return Error::config(fmt::format("{} rules: Hyperscan cannot compile them: {}",
+                                                 to_string(g->target), why));
+            }
+            g->pcre_rules.push_back(g->hs_rules[static_cast<std::size_t>(bad)]);
+            g->hs_rules.erase(g->hs_rules.begin() + bad);
+        }
+        std::sort(g->pcre_rules.begin(), g->pcre_rules.end());
+        for (std::size_t i : g->pcre_rules)
+            pcre2_jit_compile(set->rules_[i]->code, PCRE2_JIT_COMPLETE);
+        // Hyperscan matches the others: their PCRE2 code was only the syntax check.
+        for (std::size_t i : g->hs_rules) {
+            pcre2_code_free(set->rules_[i]->code);
+            set->rules_[i]->code = nullptr;
+        }
+    }
+    return std::shared_ptr<const RuleSet>(std::move(set));
+}
+
+Result<std::shared_ptr<const RuleSet>> RuleSet::load_dir(const std::string& dir) {
+    std::vector<std::string> files;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+        if (entry.path().extension() == ".yaml") files.push_back(entry.path().string());
+    }
+    if (ec) return Error::config(fmt::format("{}: {}", dir, ec.message()));
+    if (files.empty()) return Error::config(fmt::format("{}: no *.yaml rule files", dir));
+    std::sort(files.begin(), files.end());
+    return load_files(files);
+}
+
+std::vector<RuleHit> RuleSet::match(const Message& msg) const {
+    ThreadState& ts = thread_state();
+    if (ts.ready_for != id_) {
+        for (const auto& g : groups_) {
+            if (g->db && hs_alloc_scratch(g->db, &ts.scratch) != HS_SUCCESS) throw std::bad_alloc();
+        }
+        ts.ready_for = id_;
+    }
+    std::vector<char> hit(rules_.size(), 0);
+
+    auto scan = [&](const Group& g, std::string_view text) {
+        if (g.db) {
+            std::pair<const Group*, std::vector<char>*> ctx{&g, &hit};
+            // An error here (only HS_SCRATCH_IN_USE or corruption) leaves these rules unhit.
+            hs_scan(g.db, text.empty() ? "" : text.data(), static_cast<unsigned>(text.size()), 0,
+                    ts.scratch, on_match, &ctx);
+        }
+        for (std::size_t i : g.pcre_rules) {
+            if (!hit[i] && pcre_matches(rules_[i]->code, text, ts)) hit[i] = 1;
+        }
+    };
+
+    std::string all_decoded, all_raw;  // built once, only if a group wants them
+    for (const auto& gp : groups_) {
+        const Group& g = *gp;
+        switch (g.target) {
+            case Target::body:
+                scan(g, msg.body_text);
+                break;
+            case Target::rawbody:
+                scan(g, msg.raw_body);
+                break;
+            case Target::decoded:
+                scan(g, msg.decoded_body);
+                break;
+            case Target::full:
+                scan(g, msg.raw);
+                break;
+            case Target::mime:
+                scan(g, msg.mime_summary);
+                break;
+            case Target::uri:
+                for (const auto& u : msg.uris) scan(g, u.url);
+                break;
+            case Target::header:
+                if (g.header == "all") {
+                    std::string& all = g.raw ? all_raw : all_decoded;
+                    if (all.empty()) {
+                        for (const auto& h : msg.headers) {
+                            all += h.name;
+                            all += ": ";
+                            all += g.raw ? h.raw : h.value;
+                            all += '\n';
+                        }
+                    }
+                    scan(g, all);
+                } else {
+                    bool present = false;
+                    for (const auto& h : msg.headers) {
+                        if (!iequals(h.name, g.header)) continue;
+                        present = true;
+                        scan(g, g.raw ? h.raw : h.value);
+                    }
+                    if (present) {
+                        for (std::size_t i : g.exists_rules) hit[i] = 1;
+                    }
+                }
+                break;
+            case Target::meta:
+                break;
+        }
+    }
+    for (std::size_t i : meta_order_) {
+        hit[i] =
+            meta::run(rules_[i]->meta, [&](std::size_t r) { return hit[r] != 0; }) != 0 ? 1 : 0;
+    }
+    std::vector<RuleHit> hits;
+    for (std::size_t i = 0; i < rules_.size(); ++i) {
+        if (hit[i] && !rules_[i]->sub)
+            hits.push_back({rules_[i]->name, rules_[i]->score, rules_[i]->description});
+    }
+    return hits;
+}
+
+}  // namespace pampero::scan

@@ -1,0 +1,34 @@
+// scan_message.hpp - the one path from a raw message and its envelope to a verdict.
+//
+// The milter (at end of message) and `pamperoctl scan` both call scan_message(), so an
+// explained verdict is the milter's verdict. It parses the message once, looks the client
+// IP, the first untrusted Received hop, the URI domains and the URI IPs up in the
+// blocklists (when there are any), and scores the rules with the list hits added.
+//
+// The Received hop looked up is the newest one whose address is public and is not the
+// client's own: the hops below it were written by machines pampero cannot vouch for, and
+// the client IP is already checked as such. URI domains are reduced the SURBL way (base
+// domain by the two- and three-level TLD lists), which is what URI lists expect.
+// Thread-safe (the engine and the lists are).
+#pragma once
+
+#include <string_view>
+
+#include "pampero/lists/blocklists.hpp"
+#include "pampero/rules/engine.hpp"
+
+namespace pampero::scan {
+
+// `parsed`: GMime's parse of `raw`, when the caller has one; `cut`: raw is only the
+// beginning of the message (the caller kept no more), so the verdict is partial;
+// `tally`: when given, what each list was asked (BlocklistResult::tally; empty when no
+// list was asked).
+Verdict scan_message(const Engine& engine, const Blocklists* lists, std::string_view raw,
+                     std::string_view client_ip, const ParsedMime* parsed = nullptr,
+                     bool cut = false, std::vector<BlocklistTally>* tally = nullptr);
+
+// True for an IPv4 address outside the private, loopback, link-local, CGNAT, multicast
+// and reserved ranges (what a Received hop from the internet looks like).
+bool is_public_ipv4(std::string_view ip);
+
+}  // namespace pampero::scan
