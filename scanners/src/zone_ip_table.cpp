@@ -5,51 +5,6 @@
 
 namespace pampero::scan::zone_detail {
 
-namespace {
-
-template <typename K>
-bool search(const std::vector<K>& keys, std::size_t lo, std::size_t hi, std::uint32_t s,
-            std::size_t& pos) noexcept {
-    const K* b = keys.data() + lo;
-    const K* e = keys.data() + hi;
-    const K* it = std::lower_bound(b, e, static_cast<K>(s));
-    if (it == e || *it != static_cast<K>(s)) return false;
-    pos = static_cast<std::size_t>(it - keys.data());
-    return true;
-}
-
-}  // namespace
-
-inline bool Ip4Table::Level::find(std::uint32_t ip, std::size_t& pos) const noexcept {
-    if (n == 0) return false;
-    const std::uint32_t p = bits == 32 ? ip : ip >> (32 - bits);
-    std::size_t lo = 0, hi = n;
-    std::uint32_t s = p;
-    if (index_bits) {
-        const std::uint32_t bucket = p >> (bits - index_bits);
-        lo = index[bucket];
-        hi = index[bucket + 1];
-        if (lo == hi) return false;
-        s = p & ((1u << (bits - index_bits)) - 1);
-    }
-    switch (key_width) {
-        case 1:
-            return search(keys8, lo, hi, s, pos);
-        case 2:
-            return search(keys16, lo, hi, s, pos);
-        default:
-            return search(keys32, lo, hi, s, pos);
-    }
-}
-
-ZoneMatch Ip4Table::lookup(std::uint32_t ip, const ZoneAnswers& answers) const noexcept {
-    for (const auto& level : levels_) {
-        std::size_t pos = 0;
-        if (level.find(ip, pos)) return answers.match_set(level.values.get(pos), {});
-    }
-    return {};
-}
-
 void Ip4Table::Level::build(unsigned level_bits, const std::vector<std::uint32_t>& prefixes,
                             const std::vector<std::uint32_t>& ids) {
     bits = level_bits;

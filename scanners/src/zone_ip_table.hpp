@@ -16,6 +16,7 @@
 // Errors: the builder throws std::bad_alloc only.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -27,7 +28,8 @@ namespace pampero::scan::zone_detail {
 class Ip4Table {
   public:
     // The answers for `ip` (host byte order), resolved through `answers` (the ZoneAnswers the
-    // table was built with); empty when not listed.
+    // table was built with); empty when not listed. Inline, with Level::find, so that the
+    // facade's lookup_ip costs no call more than it did when it read the levels itself.
     ZoneMatch lookup(std::uint32_t ip, const ZoneAnswers& answers) const noexcept;
     // Bytes held by the lookup structures.
     std::size_t memory() const;
@@ -73,5 +75,47 @@ class Ip4TableBuilder {
     };
     std::vector<Raw> raw_[4];  // per level, as Ip4Table's
 };
+
+// The position of `s` in keys[lo, hi) (sorted), when it is there.
+template <typename K>
+inline bool ip4_search(const std::vector<K>& keys, std::size_t lo, std::size_t hi, std::uint32_t s,
+                       std::size_t& pos) noexcept {
+    const K* b = keys.data() + lo;
+    const K* e = keys.data() + hi;
+    const K* it = std::lower_bound(b, e, static_cast<K>(s));
+    if (it == e || *it != static_cast<K>(s)) return false;
+    pos = static_cast<std::size_t>(it - keys.data());
+    return true;
+}
+
+inline bool Ip4Table::Level::find(std::uint32_t ip, std::size_t& pos) const noexcept {
+    if (n == 0) return false;
+    const std::uint32_t p = bits == 32 ? ip : ip >> (32 - bits);
+    std::size_t lo = 0, hi = n;
+    std::uint32_t s = p;
+    if (index_bits) {
+        const std::uint32_t bucket = p >> (bits - index_bits);
+        lo = index[bucket];
+        hi = index[bucket + 1];
+        if (lo == hi) return false;
+        s = p & ((1u << (bits - index_bits)) - 1);
+    }
+    switch (key_width) {
+        case 1:
+            return ip4_search(keys8, lo, hi, s, pos);
+        case 2:
+            return ip4_search(keys16, lo, hi, s, pos);
+        default:
+            return ip4_search(keys32, lo, hi, s, pos);
+    }
+}
+
+inline ZoneMatch Ip4Table::lookup(std::uint32_t ip, const ZoneAnswers& answers) const noexcept {
+    for (const auto& level : levels_) {
+        std::size_t pos = 0;
+        if (level.find(ip, pos)) return answers.match_set(level.values.get(pos), {});
+    }
+    return {};
+}
 
 }  // namespace pampero::scan::zone_detail
