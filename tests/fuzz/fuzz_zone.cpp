@@ -2,7 +2,9 @@
 // bytes. The first byte picks the format; the rest is the zone text. A zone that parses is
 // then looked up with addresses and names taken from the input, and every answer's TXT is
 // expanded, so the lookup structures and the template code see what the parser built.
-// fuzz-sources: scanners/lists/src/zone.cpp
+// fuzz-sources: scanners/lists/src/zone.cpp scanners/lists/src/zone_answers.cpp
+// fuzz-sources: scanners/lists/src/zone_ip_table.cpp scanners/lists/src/zone_name_table.cpp
+// fuzz-sources: scanners/lists/src/zone_text_parser.cpp
 // fuzz-libs: libcares
 // fuzz-seeds: tests/data/blocklists/fuzz-seeds
 #include <cstddef>
