@@ -8,6 +8,7 @@
 #include <ctime>
 
 #include "pampero/common/log.hpp"
+#include "pampero/common/snapshot.hpp"
 #include "pampero/scan/dns_lookup.hpp"
 
 namespace pampero::scan {
@@ -134,7 +135,7 @@ std::string reversed_ip(std::uint32_t ip) {
 }  // namespace
 
 struct Blocklists::List {
-    std::atomic<std::shared_ptr<const Zone>> zone;
+    Snapshot<const Zone> zone;  // empty: nothing loaded (missing or expired file)
     std::shared_ptr<DnsResolver> resolver;
     FileId seen;  // the file identity last loaded or tried (under reload_mu_)
     RateLog error_log;
@@ -171,7 +172,7 @@ Result<std::shared_ptr<Blocklists>> Blocklists::create(std::vector<BlocklistConf
                     log::warning("blocklist {}: {}", c.zone, w);
                 log::info("blocklist {}: loaded {} ({} entries, {} KB)", c.zone, c.file,
                           z.value()->stats().entries, z.value()->stats().memory / 1024);
-                st->zone.store(z.value());
+                st->zone.set(z.value());
             }
         }
         b->state_.push_back(std::move(st));
@@ -181,7 +182,7 @@ Result<std::shared_ptr<Blocklists>> Blocklists::create(std::vector<BlocklistConf
 
 std::shared_ptr<const Zone> Blocklists::zone(std::size_t index) const {
     if (index >= state_.size()) return nullptr;
-    return state_[index]->zone.load();
+    return state_[index]->zone.get();
 }
 
 std::size_t Blocklists::reload_changed() {
@@ -192,12 +193,12 @@ std::size_t Blocklists::reload_changed() {
         const auto& c = lists_[i];
         if (c.mode != BlocklistMode::mirror) continue;
         List& st = *state_[i];
-        if (auto cur = st.zone.load();
+        if (auto cur = st.zone.get();
             cur && cur->stats().expires != 0 && cur->stats().expires < now) {
             log::warning(
                 "blocklist {}: {} expired ($TIMESTAMP); the list serves nothing until a fresh file",
                 c.zone, c.file);
-            st.zone.store(nullptr);
+            st.zone.set(nullptr);
         }
         const FileId id = file_id(c.file);
         if (id == st.seen) continue;
@@ -216,7 +217,7 @@ std::size_t Blocklists::reload_changed() {
             log::warning("blocklist {}: {}", c.zone, w);
         log::info("blocklist {}: reloaded {} ({} entries)", c.zone, c.file,
                   z.value()->stats().entries);
-        st.zone.store(z.value());
+        st.zone.set(z.value());
         ++swapped;
     }
     return swapped;
@@ -278,7 +279,7 @@ BlocklistResult Blocklists::check(const BlocklistInput& in) const {
         const List& st = *state_[i];
         std::shared_ptr<const Zone> zone;
         if (c.mode == BlocklistMode::mirror) {
-            zone = st.zone.load();
+            zone = st.zone.get();
             if (!zone) continue;
         }
         auto ask_ip = [&](std::uint32_t ip) {
@@ -413,7 +414,7 @@ std::optional<std::string> Blocklists::client_reject(std::string_view client_ip)
         if (!c.reject) continue;
         std::vector<std::uint32_t> a;
         if (c.mode == BlocklistMode::mirror) {
-            auto zone = state_[i]->zone.load();
+            auto zone = state_[i]->zone.get();
             if (!zone) continue;
             for (auto id : zone->lookup_ip(ip).answers) a.push_back(zone->answer_a(id));
         } else {
@@ -485,7 +486,7 @@ BlocklistAnswer Blocklists::lookup(std::size_t index, std::string_view subject) 
         }
     }
     if (c.mode == BlocklistMode::mirror) {
-        auto zone = st.zone.load();
+        auto zone = st.zone.get();
         if (!zone) {
             out.status = BlocklistAnswer::Status::not_loaded;
             out.detail = "mirror file not loaded";
