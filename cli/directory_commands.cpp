@@ -7,6 +7,7 @@
 #include "commands.hpp"
 #include "contacts_import.hpp"
 #include "pampero/common/address.hpp"
+#include "pampero/common/strings.hpp"
 #include "pampero/common/yaml_reader.hpp"
 
 namespace pampero::cli {
@@ -184,7 +185,7 @@ int user_del(Context& c, const std::string& address) {
 }
 
 int user_list(Context& c, const std::string& domain) {
-    auto us = c.directory().users(domain.empty() ? "" : to_lower(domain));
+    auto us = c.directory().users(domain.empty() ? "" : ascii_lower(domain));
     if (!us) return fail(us.error());
     for (const auto& u : *us) {
         fmt::print("{} level={} node={} maildir={}\n", u.address,

@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <strings.h>
 
 #include <algorithm>
 #include <optional>
@@ -10,6 +9,7 @@
 #include <variant>
 
 #include "pampero/common/log.hpp"
+#include "pampero/common/strings.hpp"
 
 namespace pampero::milter {
 
@@ -21,8 +21,7 @@ namespace {
 std::optional<std::string> client_ip(const proto::Connect& c) {
     if (c.family != '4' && c.family != '6') return std::string();
     std::string_view a = c.address;
-    if (c.family == '6' && a.size() >= 5 && strncasecmp(a.data(), "IPv6:", 5) == 0)
-        a.remove_prefix(5);
+    if (c.family == '6' && istarts_with(a, "IPv6:")) a.remove_prefix(5);
     const std::string text(a);
     char out[INET6_ADDRSTRLEN] = {};
     if (c.family == '4') {

@@ -11,19 +11,13 @@
 #include "pampero/common/address.hpp"
 #include "pampero/common/log.hpp"
 #include "pampero/common/recipient_facts.hpp"
+#include "pampero/common/strings.hpp"
 #include "pampero/scan/decision.hpp"
 #include "pampero/scan/spam_headers.hpp"
 #include "quota.hpp"
 
 namespace pampero::store {
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
-}
 
 // The unfolded value of the first header `name` in the header section, if any.
 std::optional<std::string> find_header(std::string_view msg, std::string_view name) {

@@ -9,6 +9,7 @@
 
 #include "pampero/common/log.hpp"
 #include "pampero/common/snapshot.hpp"
+#include "pampero/common/strings.hpp"
 #include "pampero/scan/dns_lookup.hpp"
 
 namespace pampero::scan {
@@ -122,14 +123,10 @@ std::string normalize_domain(std::string_view d) {
         } else {
             return {};
         }
-        out += static_cast<char>(std::tolower(u));
+        out += ascii_lower(c);
     }
     if (label == 0) return {};
     return out;
-}
-
-std::string reversed_ip(std::uint32_t ip) {
-    return fmt::format("{}.{}.{}.{}", ip & 0xff, (ip >> 8) & 0xff, (ip >> 16) & 0xff, ip >> 24);
 }
 
 }  // namespace
@@ -235,8 +232,9 @@ struct Subjects {
 std::vector<std::uint32_t> ip_list(std::span<const std::string> in, std::size_t max) {
     std::vector<std::uint32_t> out;
     for (const auto& s : in) {
-        std::uint32_t ip = 0;
-        if (!parse_ipv4(s, ip)) continue;
+        const auto parsed = parse_ipv4_peer(s);
+        if (!parsed) continue;
+        const std::uint32_t ip = *parsed;
         if (std::find(out.begin(), out.end(), ip) != out.end()) continue;
         out.push_back(ip);
         if (out.size() == max) break;
@@ -259,7 +257,9 @@ struct Probe {
 BlocklistResult Blocklists::check(const BlocklistInput& in) const {
     BlocklistResult out;
     Subjects s;
-    s.have_client = !in.client_ip.empty() && parse_ipv4(in.client_ip, s.client);
+    const auto client = parse_ipv4_peer(in.client_ip);
+    s.have_client = client.has_value();
+    if (client) s.client = *client;
     s.received = ip_list(in.received_ips, kMaxReceivedIps);
     s.uri_ips = ip_list(in.uri_ips, kMaxUriIps);
     for (const auto& d : in.uri_domains) {
@@ -293,7 +293,7 @@ BlocklistResult Blocklists::check(const BlocklistInput& in) const {
                 }
                 probes.push_back(std::move(p));
             } else {
-                queries.push_back({st.resolver.get(), reversed_ip(ip) + "." + c.zone});
+                queries.push_back({st.resolver.get(), reversed_ipv4(ip) + "." + c.zone});
                 query_probe.push_back(probes.size());
                 probes.push_back({i, format_ipv4(ip), {}, {}, {}, nullptr});
             }
@@ -405,8 +405,9 @@ std::optional<std::string> Blocklists::client_reject(std::string_view client_ip)
     bool any = false;
     for (const auto& c : lists_) any = any || c.reject;
     if (!any) return std::nullopt;
-    std::uint32_t ip = 0;
-    if (!parse_ipv4(client_ip, ip)) return std::nullopt;
+    const auto parsed = parse_ipv4_peer(client_ip);
+    if (!parsed) return std::nullopt;
+    const std::uint32_t ip = *parsed;
     std::vector<DnsQuery> queries;
     std::vector<std::size_t> query_list;
     for (std::size_t i = 0; i < lists_.size(); ++i) {
@@ -418,7 +419,7 @@ std::optional<std::string> Blocklists::client_reject(std::string_view client_ip)
             if (!zone) continue;
             for (auto id : zone->lookup_ip(ip).answers) a.push_back(zone->answer_a(id));
         } else {
-            queries.push_back({state_[i]->resolver.get(), reversed_ip(ip) + "." + c.zone});
+            queries.push_back({state_[i]->resolver.get(), reversed_ipv4(ip) + "." + c.zone});
             query_list.push_back(i);
             continue;
         }
@@ -472,7 +473,9 @@ BlocklistAnswer Blocklists::lookup(std::size_t index, std::string_view subject) 
     std::uint32_t ip = 0;
     std::string name;
     if (c.ip_target()) {
-        if (!parse_ipv4(subject, ip)) {
+        const auto parsed = parse_ipv4_peer(subject);
+        if (parsed) ip = *parsed;
+        if (!parsed) {
             out.status = BlocklistAnswer::Status::bad_subject;
             out.detail = "not an IPv4 address";
             return out;
@@ -507,7 +510,7 @@ BlocklistAnswer Blocklists::lookup(std::size_t index, std::string_view subject) 
         out.status =
             m.listed() ? BlocklistAnswer::Status::listed : BlocklistAnswer::Status::not_listed;
     } else {
-        const std::string q = (c.ip_target() ? reversed_ip(ip) : name) + "." + c.zone;
+        const std::string q = (c.ip_target() ? reversed_ipv4(ip) : name) + "." + c.zone;
         if (q.size() > 253) {
             out.status = BlocklistAnswer::Status::bad_subject;
             out.detail = "query name longer than 253";

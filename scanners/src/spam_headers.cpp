@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cmath>
 
+#include "pampero/common/strings.hpp"
 #include "pampero/scan/message.hpp"
 
 namespace pampero::scan {
