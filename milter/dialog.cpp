@@ -249,9 +249,11 @@ bool Dialog::on(const proto::EndOfMessage& e, std::string& out) {
             out += changes;
             answer_continue(0, out);
         } else {
-            log::error("{}: applying the verdict failed; answering 451", session_->id());
-            answer(Reply::tempfail("451", "4.3.0", "Temporary internal failure, try again later"),
-                   0, out);
+            answer(
+                session_->temporary_failure(
+                    "applying the verdict",
+                    Error::temporary("a recipient or header holds a NUL or does not fit a packet")),
+                0, out);
         }
     }
     end_transaction();

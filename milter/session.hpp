@@ -111,6 +111,10 @@ class Session {
     EndOfMessage end_of_message();
     // RSET, or the MTA aborted the transaction: forget the message, keep the connection.
     void reset_message();
+    // The one place an Error becomes the milter's reply (result.hpp): logged with `what`,
+    // answered 451 4.3.0 whatever its kind (a dependency or a bug here is never the
+    // sender's fault: never a 5xx). The dialog uses it too, for a verdict it cannot encode.
+    Reply temporary_failure(const std::string& what, const Error& e);
 
   private:
     struct Recipient {
@@ -120,7 +124,6 @@ class Session {
         std::optional<int> level;
     };
 
-    Reply temporary_failure(const std::string& what, const Error& e);
     // The 552 5.3.4 reply and the log's reason when the header crossed a bound.
     std::optional<std::pair<Reply, std::string>> over_header_bounds() const;
     Reply count_unknown(const std::string& address);
