@@ -118,7 +118,7 @@ int blocklist_lookup(Context& ctx, const BlocklistLookupOptions& o) {
     if (!any)
         return fail(o.zone.empty() ? "no configured blocklist takes these subjects"
                                    : "no configured blocklist " + o.zone + " takes these subjects");
-    return trouble ? kExitTempFail : 0;
+    return trouble ? EX_TEMPFAIL : 0;
 }
 
 int blocklist_check(Context& ctx, const std::string& zone) {
@@ -142,7 +142,7 @@ int blocklist_check(Context& ctx, const std::string& zone) {
     std::fflush(stdout);
     if (!any)
         return fail(zone.empty() ? "no blocklists configured" : "no configured blocklist " + zone);
-    return failed ? kExitTempFail : 0;
+    return failed ? EX_TEMPFAIL : 0;
 }
 
 }  // namespace pampero::cli
