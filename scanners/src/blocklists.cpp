@@ -569,27 +569,4 @@ Status Blocklists::test_points(std::size_t index) const {
     return ok_status();
 }
 
-BlocklistWatcher::BlocklistWatcher(std::shared_ptr<Blocklists> lists,
-                                   std::chrono::milliseconds interval)
-    : lists_(std::move(lists)), interval_(interval) {
-    thread_ = std::thread([this] {
-        std::unique_lock lock(mu_);
-        while (!stop_) {
-            if (cv_.wait_for(lock, interval_, [this] { return stop_; })) break;
-            lock.unlock();
-            lists_->reload_changed();
-            lock.lock();
-        }
-    });
-}
-
-BlocklistWatcher::~BlocklistWatcher() {
-    {
-        std::lock_guard lock(mu_);
-        stop_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-}
-
 }  // namespace pampero::scan
