@@ -186,14 +186,10 @@ int main(int argc, char** argv) {
                    cfg->milter.max_connections,
                    {cfg->milter.socket_owner, cfg->milter.socket_group, cfg->milter.socket_mode}});
     // Before binding: a second instance is told it is one, not that the port is taken.
-    std::optional<PidFile> pid_file;
-    if (!opt.pid_file.empty()) {
-        auto p = PidFile::create(opt.pid_file);
-        if (!p) {
-            std::fprintf(stderr, "pampero-milter: %s\n", p.error().message.c_str());
-            return EX_CONFIG;
-        }
-        pid_file.emplace(std::move(*p));
+    auto pid_file = PidFile::create_if_asked(opt.pid_file);
+    if (!pid_file) {
+        std::fprintf(stderr, "pampero-milter: %s\n", pid_file.error().message.c_str());
+        return EX_CONFIG;
     }
     if (auto st = server.listen(); !st) {
         std::fprintf(stderr, "pampero-milter: %s\n", st.error().message.c_str());
@@ -203,7 +199,7 @@ int main(int argc, char** argv) {
         server.before_fork();
         daemonize();
         server.after_fork_in_child();
-        if (pid_file) (void)pid_file->update();
+        if (*pid_file) (void)(*pid_file)->update();
     }
     // Sockets are bound and files opened: leave root before any thread starts. The
     // directory opens lazily, as this user (it needs the file readable, -shm writable).

@@ -83,14 +83,10 @@ int main(int argc, char** argv) {
     store::SocketmapService maps(*directory, holder);
     store::Server server(st, maps, holder);
     // Before binding: a second instance is told it is one, not that the port is taken.
-    std::optional<PidFile> pid_file;
-    if (!opt.pid_file.empty()) {
-        auto p = PidFile::create(opt.pid_file);
-        if (!p) {
-            std::fprintf(stderr, "pampero-store: %s\n", p.error().message.c_str());
-            return EX_CONFIG;
-        }
-        pid_file.emplace(std::move(*p));
+    auto pid_file = PidFile::create_if_asked(opt.pid_file);
+    if (!pid_file) {
+        std::fprintf(stderr, "pampero-store: %s\n", pid_file.error().message.c_str());
+        return EX_CONFIG;
     }
     if (auto s = server.listen((*snap)->lmtp, (*snap)->socketmap); !s) {
         std::fprintf(stderr, "pampero-store: cannot listen: %s\n", s.error().message.c_str());
@@ -98,7 +94,7 @@ int main(int argc, char** argv) {
     }
     if (!opt.foreground) {
         daemonize();
-        if (pid_file) (void)pid_file->update();
+        if (*pid_file) (void)(*pid_file)->update();
     }
     // Sockets are bound (port 24 may need root): leave root before any thread starts.
     if (auto st = drop_privileges(*run_as, "pampero-store"); !st) {
