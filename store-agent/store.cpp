@@ -19,6 +19,13 @@
 namespace pampero::store {
 namespace {
 
+// The one reply for a directory the store cannot read, whatever the call: 451 4.3.0 so
+// the MTA retries (never a 5xx, result.hpp), logged with `where` (who was being looked up).
+lmtp::Reply directory_unavailable(const std::string& where, const Error& e) {
+    log::warning("{}: directory: {}", where, e.message);
+    return lmtp::Reply{451, "4.3.0", "Directory temporarily unavailable"};
+}
+
 // The unfolded value of the first header `name` in the header section, if any.
 std::optional<std::string> find_header(std::string_view msg, std::string_view name) {
     std::size_t pos = 0;
@@ -162,8 +169,7 @@ std::variant<Recipient, lmtp::Reply> Store::accept_recipient(
     Recipient r;
     r.address = a->full();
     const auto unavailable = [&](const Error& e) {
-        log::warning("<{}>: directory: {}", r.address, e.message);
-        return lmtp::Reply{451, "4.3.0", "Directory temporarily unavailable"};
+        return directory_unavailable(fmt::format("<{}>", r.address), e);
     };
     auto local = dir_.is_local_domain(a->domain);
     if (!local) return unavailable(local.error());
@@ -329,8 +335,8 @@ std::vector<lmtp::Reply> Store::deliver(const Envelope& env, std::string_view me
         if (r.local.empty()) continue;
         auto facts = lookup_recipient_facts(dir_, r.owner, sender_key);
         if (!facts) {
-            log::warning("{}: to=<{}>: directory: {}", qid, r.address, facts.error().message);
-            per[i].push_back({451, "4.3.0", "Directory temporarily unavailable"});
+            per[i].push_back(
+                directory_unavailable(fmt::format("{}: to=<{}>", qid, r.address), facts.error()));
             continue;
         }
         auto action =
