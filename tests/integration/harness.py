@@ -31,6 +31,16 @@ BUILD = os.environ.get("PAMPERO_BUILD") or os.path.join(SOURCE, "build")
 BIN = os.path.join(BUILD, "bin")
 CORPUS = os.path.abspath(os.path.join(SOURCE, "..", "shared", "corpus"))
 
+# A rules.d file with one rule: a body marker worth 7 points (the Spam folder at the
+# default level 3: tag 5, cutoff 15). Append "  - name: ..." entries to extend it.
+RULES_SCORE_SEVEN = """rules:
+  - name: TEST_SCORE_SEVEN
+    target: body
+    regex: 'PAMPERO-TEST-SCORE-SEVEN'
+    score: 7
+    description: test rule worth 7 points
+"""
+
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 
 

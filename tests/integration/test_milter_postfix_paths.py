@@ -17,13 +17,7 @@ import unittest
 
 import harness as h
 
-TEST_RULES = """rules:
-  - name: TEST_SCORE_SEVEN
-    target: body
-    regex: 'PAMPERO-TEST-SCORE-SEVEN'
-    score: 7
-    description: test rule worth 7 points
-"""
+TEST_RULES = h.RULES_SCORE_SEVEN
 
 DOMAIN = "demo.test"
 USERS = {"alice": 1, "bob": 3}  # tolerant (tag 8), standard (tag 5)

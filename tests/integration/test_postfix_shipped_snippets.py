@@ -11,13 +11,7 @@ import unittest
 
 import harness as h
 
-TEST_RULES = """rules:
-  - name: TEST_SCORE_SEVEN
-    target: body
-    regex: 'PAMPERO-TEST-SCORE-SEVEN'
-    score: 7
-    description: test rule worth 7 points
-"""
+TEST_RULES = h.RULES_SCORE_SEVEN
 
 
 maildir = h.maildir
