@@ -144,6 +144,23 @@ def read_milter_packet(sock):
     return body[:1], body[1:]
 
 
+def milter_message(sock, subject, body=b"hello\r\n"):
+    """One header, end of headers, body and end of message on a negotiated, connected raw
+    milter connection with a transaction open (NR_HDR, NR_BODY and NR_EOH negotiated: only
+    the end of message is answered). Returns the commands the milter sent, its final reply
+    (c, a, y, t or r) last; raises AssertionError when it hung up before that."""
+    sock.sendall(milter_packet(b"L", b"Subject\x00 " + subject + b"\x00") + milter_packet(b"N") +
+                 milter_packet(b"B", body) + milter_packet(b"E"))
+    seen = []
+    while True:
+        cmd, _ = read_milter_packet(sock)
+        if cmd is None:
+            raise AssertionError(f"closed before the verdict, after {seen}")
+        seen.append(cmd)
+        if cmd in (b"c", b"a", b"y", b"t", b"r"):
+            return seen
+
+
 def milter_negotiate(sock):
     """Offers every action and protocol flag (version 6), as Postfix does; returns the reply."""
     sock.sendall(milter_packet(b"O", struct.pack(">III", 6, 0x1FF, 0x1FFFFF)))
