@@ -21,6 +21,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "pampero/common/strings.hpp"
 #include "pampero/lists/blocklists.hpp"
 
 namespace pampero::cli {
@@ -47,7 +48,7 @@ std::string join_ips(const std::vector<std::uint32_t>& v, bool json) {
     std::string out;
     for (auto a : v) {
         if (!out.empty()) out += ',';
-        out += json ? json_str(scan::format_ipv4(a)) : scan::format_ipv4(a);
+        out += json ? json_str(format_ipv4(a)) : format_ipv4(a);
     }
     return out;
 }
@@ -78,8 +79,7 @@ int blocklist_lookup(Context& ctx, const BlocklistLookupOptions& o) {
     if (!lists) return rc;
     bool any = false, trouble = false;
     for (const auto& subject : o.subjects) {
-        std::uint32_t ip = 0;
-        const bool is_ip = scan::parse_ipv4(subject, ip);
+        const bool is_ip = parse_ipv4_peer(subject).has_value();
         for (std::size_t i = 0; i < lists->lists().size(); ++i) {
             const auto& c = lists->lists()[i];
             if (!o.zone.empty() && c.zone != o.zone) continue;
@@ -118,7 +118,7 @@ int blocklist_lookup(Context& ctx, const BlocklistLookupOptions& o) {
     if (!any)
         return fail(o.zone.empty() ? "no configured blocklist takes these subjects"
                                    : "no configured blocklist " + o.zone + " takes these subjects");
-    return trouble ? kExitTempFail : 0;
+    return trouble ? EX_TEMPFAIL : 0;
 }
 
 int blocklist_check(Context& ctx, const std::string& zone) {
@@ -142,7 +142,7 @@ int blocklist_check(Context& ctx, const std::string& zone) {
     std::fflush(stdout);
     if (!any)
         return fail(zone.empty() ? "no blocklists configured" : "no configured blocklist " + zone);
-    return failed ? kExitTempFail : 0;
+    return failed ? EX_TEMPFAIL : 0;
 }
 
 }  // namespace pampero::cli

@@ -2,6 +2,9 @@
 // its own one-line error ("pamperoctl: ...") to stderr.
 #pragma once
 
+#include <sysexits.h>
+
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <string>
@@ -13,9 +16,9 @@
 
 namespace pampero::cli {
 
-constexpr int kExitBadInput = 1;
-constexpr int kExitTempFail = 75;
-constexpr int kExitConfig = 78;
+// Exit codes (cli/main.cpp lists them): <sysexits.h> for usage (EX_USAGE), temporary
+// (EX_TEMPFAIL) and configuration (EX_CONFIG) failures; bad input is EXIT_FAILURE (1),
+// as scripts calling pamperoctl have always seen it.
 
 // Loads what a command needs on first use; a failure prints and exits.
 class Context {
@@ -34,7 +37,7 @@ class Context {
 
 // Prints "pamperoctl: msg" and returns the exit code for the error's kind.
 int fail(const Error& e);
-int fail(const std::string& msg, int code = kExitBadInput);
+int fail(const std::string& msg, int code = EXIT_FAILURE);
 
 struct UserOptions {
     std::optional<std::string> level;

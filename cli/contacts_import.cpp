@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "pampero/common/address.hpp"
+#include "pampero/common/strings.hpp"
 
 namespace pampero::cli {
 namespace {
@@ -52,7 +53,7 @@ ImportedContacts parse_vcard(const std::string& text) {
     for (const auto& l : lines) {
         const auto colon = l.find(':');
         if (colon == std::string::npos) continue;
-        std::string prop = to_lower(l.substr(0, colon));
+        std::string prop = ascii_lower(l.substr(0, colon));
         const std::string value = l.substr(colon + 1);
         if (auto dot = prop.find('.'); dot != std::string::npos && dot < prop.find(';')) {
             prop = prop.substr(dot + 1);  // group prefix "item1."
@@ -108,7 +109,7 @@ Result<ImportedContacts> parse_csv(const std::string& text) {
     const auto head = csv_fields(lines[0]);
     int email_col = -1, name_col = -1, first_col = -1, last_col = -1;
     for (std::size_t i = 0; i < head.size(); ++i) {
-        const std::string h = to_lower(head[i]);
+        const std::string h = ascii_lower(head[i]);
         if (email_col < 0 && h.find("mail") != std::string::npos) email_col = static_cast<int>(i);
         if (h == "name" || h == "full name" || h == "display name") name_col = static_cast<int>(i);
         if (h == "first name" || h == "given name") first_col = static_cast<int>(i);

@@ -14,11 +14,11 @@ int fail(const std::string& msg, int code) {
 int fail(const Error& e) {
     switch (e.kind) {
         case ErrorKind::temporary:
-            return fail(e.message, kExitTempFail);
+            return fail(e.message, EX_TEMPFAIL);
         case ErrorKind::config:
-            return fail(e.message, kExitConfig);
+            return fail(e.message, EX_CONFIG);
         case ErrorKind::permanent:
-            return fail(e.message, kExitBadInput);
+            return fail(e.message, EXIT_FAILURE);
     }
     return fail(e.message);
 }

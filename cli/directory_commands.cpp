@@ -7,6 +7,7 @@
 #include "commands.hpp"
 #include "contacts_import.hpp"
 #include "pampero/common/address.hpp"
+#include "pampero/common/strings.hpp"
 #include "pampero/common/yaml_reader.hpp"
 
 namespace pampero::cli {
@@ -85,7 +86,7 @@ int domain_list(Context& c) {
 
 int user_add(Context& c, const std::string& address, const UserOptions& o) {
     auto a = address_arg(address);
-    if (!a) return kExitBadInput;
+    if (!a) return EXIT_FAILURE;
     auto local = c.directory().is_local_domain(a->domain);
     if (!local) return fail(local.error());
     if (!*local)
@@ -95,7 +96,7 @@ int user_add(Context& c, const std::string& address, const UserOptions& o) {
     u.address = a->full();
     if (o.level) {
         auto n = level_arg(c, *o.level);
-        if (!n) return kExitBadInput;
+        if (!n) return EXIT_FAILURE;
         u.level = *n;
     }
     if (o.quota) {
@@ -117,9 +118,9 @@ int user_add(Context& c, const std::string& address, const UserOptions& o) {
 
 int user_set_level(Context& c, const std::string& address, const std::string& level) {
     auto a = address_arg(address);
-    if (!a) return kExitBadInput;
+    if (!a) return EXIT_FAILURE;
     auto n = level_arg(c, level);
-    if (!n) return kExitBadInput;
+    if (!n) return EXIT_FAILURE;
     int rc = 0;
     auto u = existing_user(c, a->full(), rc);
     if (!u) return rc;
@@ -129,7 +130,7 @@ int user_set_level(Context& c, const std::string& address, const std::string& le
 
 int user_show(Context& c, const std::string& address) {
     auto a = address_arg(address);
-    if (!a) return kExitBadInput;
+    if (!a) return EXIT_FAILURE;
     int rc = 0;
     auto u = existing_user(c, a->full(), rc);
     if (!u) return rc;
@@ -148,7 +149,7 @@ int user_show(Context& c, const std::string& address) {
 
 int user_migrate(Context& c, const std::string& address, const MigrateOptions& o) {
     auto a = address_arg(address);
-    if (!a) return kExitBadInput;
+    if (!a) return EXIT_FAILURE;
     if (static_cast<int>(o.node.has_value()) + o.finish + o.cancel != 1) {
         return fail("say one of --node NODE (start), --finish or --cancel");
     }
@@ -179,12 +180,12 @@ int user_migrate(Context& c, const std::string& address, const MigrateOptions& o
 
 int user_del(Context& c, const std::string& address) {
     auto a = address_arg(address);
-    if (!a) return kExitBadInput;
+    if (!a) return EXIT_FAILURE;
     return done(c.directory().del_user(a->full()), "user <" + a->full() + ">");
 }
 
 int user_list(Context& c, const std::string& domain) {
-    auto us = c.directory().users(domain.empty() ? "" : to_lower(domain));
+    auto us = c.directory().users(domain.empty() ? "" : ascii_lower(domain));
     if (!us) return fail(us.error());
     for (const auto& u : *us) {
         fmt::print("{} level={} node={} maildir={}\n", u.address,
@@ -196,7 +197,7 @@ int user_list(Context& c, const std::string& domain) {
 int alias_add(Context& c, const std::string& address, const std::string& target) {
     auto a = address_arg(address);
     auto t = address_arg(target);
-    if (!a || !t) return kExitBadInput;
+    if (!a || !t) return EXIT_FAILURE;
     auto local = c.directory().is_local_domain(a->domain);
     if (!local) return fail(local.error());
     if (!*local) return fail(fmt::format("domain {} is not local", a->domain));
@@ -205,7 +206,7 @@ int alias_add(Context& c, const std::string& address, const std::string& target)
 
 int alias_del(Context& c, const std::string& address) {
     auto a = address_arg(address);
-    if (!a) return kExitBadInput;
+    if (!a) return EXIT_FAILURE;
     return done(c.directory().del_alias(a->full()), "alias <" + a->full() + ">");
 }
 
@@ -239,7 +240,7 @@ int list_change(Context& c, bool add, const std::string& kind, const std::string
     }
     if (!user.empty()) {
         auto a = address_arg(user);
-        if (!a) return kExitBadInput;
+        if (!a) return EXIT_FAILURE;
         int rc = 0;
         if (!existing_user(c, a->full(), rc)) return rc;
         e.user = a->full();
@@ -252,7 +253,7 @@ int list_show(Context& c, const std::string& user) {
     std::string owner;
     if (!user.empty()) {
         auto a = address_arg(user);
-        if (!a) return kExitBadInput;
+        if (!a) return EXIT_FAILURE;
         owner = a->full();
     }
     auto es = c.directory().list_entries(owner);
@@ -263,7 +264,7 @@ int list_show(Context& c, const std::string& user) {
 
 int contacts_import(Context& c, const std::string& address, const std::string& file) {
     auto a = address_arg(address);
-    if (!a) return kExitBadInput;
+    if (!a) return EXIT_FAILURE;
     int rc = 0;
     if (!existing_user(c, a->full(), rc)) return rc;
     std::ifstream in(file, std::ios::binary);
@@ -285,7 +286,7 @@ int contacts_import(Context& c, const std::string& address, const std::string& f
 
 int contacts_show(Context& c, const std::string& address) {
     auto a = address_arg(address);
-    if (!a) return kExitBadInput;
+    if (!a) return EXIT_FAILURE;
     int rc = 0;
     if (!existing_user(c, a->full(), rc)) return rc;
     auto cs = c.directory().contacts(a->full());

@@ -176,7 +176,7 @@ int main(int argc, char** argv) {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
         const int rc = app.exit(e);
-        return rc == 0 ? 0 : 64;
+        return rc == 0 ? 0 : EX_USAGE;
     }
-    return action ? action() : 64;
+    return action ? action() : EX_USAGE;
 }

@@ -233,16 +233,16 @@ int mirror_sync(Context& ctx, const MirrorSyncOptions& o) {
             std::fflush(stdout);
         } else {
             failed = true;
-            fail("mirror sync " + c.zone + ": " + one_line(st.error().message), kExitTempFail);
+            fail("mirror sync " + c.zone + ": " + one_line(st.error().message), EX_TEMPFAIL);
         }
     }
     if (!any) {
         if (!o.zone.empty())
-            return fail("no mirror list " + o.zone + " with a sync: source", kExitConfig);
+            return fail("no mirror list " + o.zone + " with a sync: source", EX_CONFIG);
         std::printf("no mirror list has a sync: source\n");
         return 0;
     }
-    return failed ? kExitTempFail : 0;
+    return failed ? EX_TEMPFAIL : 0;
 }
 
 }  // namespace pampero::cli

@@ -77,7 +77,7 @@ int verdict_key_new(const std::string& file, const std::string& id_arg) {
         std::ostringstream buf;
         buf << in.rdbuf();
         text = buf.str();
-        if (!in) return fail(fmt::format("{}: cannot read", file), kExitConfig);
+        if (!in) return fail(fmt::format("{}: cannot read", file), EX_CONFIG);
         auto keys = scan::VerdictKeys::parse(text, file);
         if (!keys) return fail(keys.error());
         mode = st.st_mode & 0770;  // never readable by others
@@ -85,7 +85,7 @@ int verdict_key_new(const std::string& file, const std::string& id_arg) {
         gid = st.st_gid;
         if (!text.empty() && text.back() != '\n') text += '\n';
     } else if (errno != ENOENT) {
-        return fail(fmt::format("{}: {}", file, std::strerror(errno)), kExitConfig);
+        return fail(fmt::format("{}: {}", file, std::strerror(errno)), EX_CONFIG);
     } else {
         text =
             "# pampero verdict keys: KEYID SECRET; the first key signs, every key verifies.\n"
@@ -104,7 +104,7 @@ int verdict_key_new(const std::string& file, const std::string& id_arg) {
 
 int verdict_key_promote(const std::string& file, const std::string& id) {
     std::ifstream in(file, std::ios::binary);
-    if (!in) return fail(fmt::format("{}: {}", file, std::strerror(errno)), kExitConfig);
+    if (!in) return fail(fmt::format("{}: {}", file, std::strerror(errno)), EX_CONFIG);
     std::ostringstream buf;
     buf << in.rdbuf();
     auto keys = scan::VerdictKeys::parse(buf.str(), file);
@@ -128,7 +128,7 @@ int verdict_key_promote(const std::string& file, const std::string& id) {
     }
     struct stat st {};
     if (::stat(file.c_str(), &st) != 0)
-        return fail(fmt::format("{}: {}", file, std::strerror(errno)), kExitConfig);
+        return fail(fmt::format("{}: {}", file, std::strerror(errno)), EX_CONFIG);
     const std::string text = before + promoted + keys_text;
     auto check = scan::VerdictKeys::parse(text, file);
     if (!check || check->signing().id != id)

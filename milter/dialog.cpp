@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <strings.h>
 
 #include <algorithm>
 #include <optional>
@@ -10,6 +9,7 @@
 #include <variant>
 
 #include "pampero/common/log.hpp"
+#include "pampero/common/strings.hpp"
 
 namespace pampero::milter {
 
@@ -21,8 +21,7 @@ namespace {
 std::optional<std::string> client_ip(const proto::Connect& c) {
     if (c.family != '4' && c.family != '6') return std::string();
     std::string_view a = c.address;
-    if (c.family == '6' && a.size() >= 5 && strncasecmp(a.data(), "IPv6:", 5) == 0)
-        a.remove_prefix(5);
+    if (c.family == '6' && istarts_with(a, "IPv6:")) a.remove_prefix(5);
     const std::string text(a);
     char out[INET6_ADDRSTRLEN] = {};
     if (c.family == '4') {
@@ -250,10 +249,11 @@ bool Dialog::on(const proto::EndOfMessage& e, std::string& out) {
             out += changes;
             answer_continue(0, out);
         } else {
-            log::error("{}: applying the verdict failed; answering 451", session_->id());
-            if (services_.metrics) services_.metrics->tempfails.get({"internal"}).inc();
-            answer(Reply::tempfail("451", "4.3.0", "Temporary internal failure, try again later"),
-                   0, out);
+            answer(
+                session_->temporary_failure(
+                    "internal", "applying the verdict",
+                    Error::temporary("a recipient or header holds a NUL or does not fit a packet")),
+                0, out);
         }
     }
     end_transaction();

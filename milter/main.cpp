@@ -1,6 +1,7 @@
 // pampero-milter: the in-session filter. See session.hpp for what it decides.
 #include <signal.h>
 #include <sys/resource.h>
+#include <sysexits.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -22,9 +23,7 @@ using namespace pampero;
 
 namespace {
 
-constexpr int kExitConfig = 78;    // EX_CONFIG
-constexpr int kExitSoftware = 70;  // EX_SOFTWARE
-constexpr int kMirrorCheck = 10;   // seconds between looks at the mirror files
+constexpr int kMirrorCheck = 10;  // seconds between looks at the mirror files
 // SIGTERM: how long a connection inside a transaction may take to finish it.
 constexpr std::chrono::seconds kStopGrace{30};
 // Descriptors the milter holds besides its MTA connections: stdio, the listening socket,
@@ -130,29 +129,29 @@ int main(int argc, char** argv) {
     auto cfg = load_config(opt.config);
     if (!cfg) {
         std::fprintf(stderr, "pampero-milter: %s\n", cfg.error().message.c_str());
-        return kExitConfig;
+        return EX_CONFIG;
     }
     auto run_as = resolve_run_as(cfg->user, cfg->group);
     if (!run_as) {
         std::fprintf(stderr, "pampero-milter: %s\n", run_as.error().message.c_str());
-        return kExitConfig;
+        return EX_CONFIG;
     }
     auto engine = scan::load_engine(*cfg);
     if (!engine) {
         std::fprintf(stderr, "pampero-milter: %s\n", engine.error().message.c_str());
-        return kExitConfig;
+        return EX_CONFIG;
     }
     auto dir = open_directory(cfg->directory, OpenMode::read_only);
     if (!dir) {
         std::fprintf(stderr, "pampero-milter: %s\n", dir.error().message.c_str());
-        return kExitConfig;
+        return EX_CONFIG;
     }
     auto directory = make_cached_directory(std::move(dir).value(),
                                            std::chrono::seconds(cfg->directory_cache_ttl));
     auto state = open_state(cfg->state, cfg->guard.max_tracked);
     if (!state) {
         std::fprintf(stderr, "pampero-milter: %s\n", state.error().message.c_str());
-        return kExitConfig;
+        return EX_CONFIG;
     }
     milter::Guard guard(**state, cfg->guard);
     scan::EngineHolder holder(*engine);
@@ -162,7 +161,7 @@ int main(int argc, char** argv) {
                                         cfg->antivirus.tmpdir);
         if (!av) {
             std::fprintf(stderr, "pampero-milter: %s\n", av.error().message.c_str());
-            return kExitConfig;
+            return EX_CONFIG;
         }
         antivirus = std::make_unique<scan::AntivirusWatcher>(
             cfg->antivirus.signatures, cfg->antivirus.max_size, *av, cfg->antivirus.tmpdir);
@@ -170,13 +169,13 @@ int main(int argc, char** argv) {
     auto bl = scan::Blocklists::create(cfg->blocklists);
     if (!bl) {
         std::fprintf(stderr, "pampero-milter: %s\n", bl.error().message.c_str());
-        return kExitConfig;
+        return EX_CONFIG;
     }
     Snapshot<scan::Blocklists> lists(*bl);
     auto verdict_keys = load_verdict_keys(*cfg);
     if (!verdict_keys) {
         std::fprintf(stderr, "pampero-milter: %s\n", verdict_keys.error().message.c_str());
-        return kExitConfig;
+        return EX_CONFIG;
     }
     Snapshot<const scan::VerdictKeys> keys(*verdict_keys);
     metrics::Registry registry;
@@ -192,18 +191,14 @@ int main(int argc, char** argv) {
                    cfg->milter.max_connections,
                    {cfg->milter.socket_owner, cfg->milter.socket_group, cfg->milter.socket_mode}});
     // Before binding: a second instance is told it is one, not that the port is taken.
-    std::optional<PidFile> pid_file;
-    if (!opt.pid_file.empty()) {
-        auto p = PidFile::create(opt.pid_file);
-        if (!p) {
-            std::fprintf(stderr, "pampero-milter: %s\n", p.error().message.c_str());
-            return kExitConfig;
-        }
-        pid_file.emplace(std::move(*p));
+    auto pid_file = PidFile::create_if_asked(opt.pid_file);
+    if (!pid_file) {
+        std::fprintf(stderr, "pampero-milter: %s\n", pid_file.error().message.c_str());
+        return EX_CONFIG;
     }
     if (auto st = server.listen(); !st) {
         std::fprintf(stderr, "pampero-milter: %s\n", st.error().message.c_str());
-        return st.error().kind == ErrorKind::config ? kExitConfig : kExitSoftware;
+        return st.error().kind == ErrorKind::config ? EX_CONFIG : EX_SOFTWARE;
     }
     std::unique_ptr<metrics::HttpServer> metrics_server;
     if (!cfg->milter.metrics.empty()) {
@@ -218,13 +213,13 @@ int main(int argc, char** argv) {
         server.before_fork();
         daemonize();
         server.after_fork_in_child();
-        if (pid_file) (void)pid_file->update();
+        if (*pid_file) (void)(*pid_file)->update();
     }
     // Sockets are bound and files opened: leave root before any thread starts. The
     // directory opens lazily, as this user (it needs the file readable, -shm writable).
     if (auto st = drop_privileges(*run_as, "pampero-milter"); !st) {
         log::error("{}", st.error().message);
-        return kExitConfig;
+        return EX_CONFIG;
     }
     block_signals();  // before any thread: they inherit the mask, main alone gets signals
     log::notice("starting on {} ({} threads): {} rules, {} levels, directory {}, state {}, {}, {}",

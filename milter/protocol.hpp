@@ -7,10 +7,17 @@
 // decode() turns an MTA packet (O D C H M R T L N B E A Q K U) into a Command;
 // the encode_*() functions append one milter packet (c r t a y - h m O) to a buffer.
 //
-// Errors are values, never exceptions: a length of 0 or above kMaxPacketLength, a
-// truncated field, a string without its NUL terminator, an unknown command octet all
-// come back as Error::permanent with a short reason. After any of them the stream cannot
-// be trusted: the caller answers 't' once (if a reply is due) and closes the connection.
+// Errors are values, never exceptions, and both kinds end the connection (the stream
+// cannot be trusted after them):
+//   - framing: next_packet() returns Framing::Status::error with a short reason for a
+//     length of 0 or above the bound the caller passes (kMaxNegotiationLength before
+//     option negotiation, kMaxPacketLength after). Packet boundaries are lost, so the
+//     caller answers 't' whatever the MTA was waiting for, and closes (Dialog::framing_error);
+//   - decoding: decode() returns Error::permanent with a short reason for a truncated
+//     field, a string without its NUL terminator, too many strings or macro pairs, an
+//     unknown address family or command octet. The caller answers 't' only when the MTA
+//     waits for a reply to that command (not after D, A, Q, K or a negotiated no-reply
+//     step), and closes.
 // Strings handed out are views into the caller's buffer: valid while it is.
 //
 // Bounds (peer input): one packet at most kMaxPacketLength octets (command included).

@@ -9,6 +9,7 @@
 #include "pampero/common/address.hpp"
 #include "pampero/common/log.hpp"
 #include "pampero/common/recipient_facts.hpp"
+#include "pampero/common/strings.hpp"
 #include "pampero/mime/parsed_mime.hpp"
 #include "pampero/scan/scan_message.hpp"
 #include "pampero/verdict/spam_headers.hpp"
@@ -201,7 +202,7 @@ EndOfMessage Session::decide_end_of_message() {
     // the indexes of the others stay valid whatever the MTA's renumbering.
     std::map<std::string, int> seen;
     for (const auto& [name, value] : headers_) {
-        const int index = ++seen[to_lower(name)];
+        const int index = ++seen[ascii_lower(name)];
         if (scan::is_spam_header(name)) out.delete_headers.emplace_back(name, index);
     }
     std::reverse(out.delete_headers.begin(), out.delete_headers.end());

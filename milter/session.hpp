@@ -113,6 +113,11 @@ class Session {
     EndOfMessage end_of_message();
     // RSET, or the MTA aborted the transaction: forget the message, keep the connection.
     void reset_message();
+    // The one place an Error becomes the milter's reply (result.hpp): logged with `what`,
+    // answered 451 4.3.0 whatever its kind (a dependency or a bug here is never the
+    // sender's fault: never a 5xx). The dialog uses it too, for a verdict it cannot encode.
+    // `cause` is a MilterMetrics::tempfails label: directory, state, antivirus, internal.
+    Reply temporary_failure(const char* cause, const std::string& what, const Error& e);
 
   private:
     struct Recipient {
@@ -122,8 +127,6 @@ class Session {
         std::optional<int> level;
     };
 
-    // `cause` is a MilterMetrics::tempfails label: directory, state, antivirus.
-    Reply temporary_failure(const char* cause, const std::string& what, const Error& e);
     EndOfMessage decide_end_of_message();
     void count_verdict(const char* verdict);
     // The 552 5.3.4 reply and the log's reason when the header crossed a bound.

@@ -2,6 +2,7 @@
 // decides), and the socketmap server that tells Postfix where mailboxes live.
 #include <fmt/format.h>
 #include <signal.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -22,9 +23,6 @@
 using namespace pampero;
 
 namespace {
-
-constexpr int kExitConfig = 78;    // EX_CONFIG
-constexpr int kExitSoftware = 70;  // EX_SOFTWARE
 
 // The verdict keys are part of the snapshot: a key file that fails to load refuses the
 // reload, and the running keys keep verifying.
@@ -66,18 +64,18 @@ int main(int argc, char** argv) {
     auto snap = store::load_snapshot(opt.config);
     if (!snap) {
         std::fprintf(stderr, "pampero-store: %s\n", snap.error().message.c_str());
-        return kExitConfig;
+        return EX_CONFIG;
     }
     const auto& cfg = (*snap)->config;
     auto run_as = resolve_run_as(cfg.user, cfg.group);
     if (!run_as) {
         std::fprintf(stderr, "pampero-store: %s\n", run_as.error().message.c_str());
-        return kExitConfig;
+        return EX_CONFIG;
     }
     auto dir = open_directory(cfg.directory, OpenMode::read_only);
     if (!dir) {
         std::fprintf(stderr, "pampero-store: %s\n", dir.error().message.c_str());
-        return kExitConfig;
+        return EX_CONFIG;
     }
     auto directory = make_cached_directory(std::move(dir).value(),
                                            std::chrono::seconds(cfg.directory_cache_ttl));
@@ -89,18 +87,14 @@ int main(int argc, char** argv) {
     store::SocketmapService maps(*directory, holder);
     store::Server server(st, maps, holder);
     // Before binding: a second instance is told it is one, not that the port is taken.
-    std::optional<PidFile> pid_file;
-    if (!opt.pid_file.empty()) {
-        auto p = PidFile::create(opt.pid_file);
-        if (!p) {
-            std::fprintf(stderr, "pampero-store: %s\n", p.error().message.c_str());
-            return kExitConfig;
-        }
-        pid_file.emplace(std::move(*p));
+    auto pid_file = PidFile::create_if_asked(opt.pid_file);
+    if (!pid_file) {
+        std::fprintf(stderr, "pampero-store: %s\n", pid_file.error().message.c_str());
+        return EX_CONFIG;
     }
     if (auto s = server.listen((*snap)->lmtp, (*snap)->socketmap); !s) {
         std::fprintf(stderr, "pampero-store: cannot listen: %s\n", s.error().message.c_str());
-        return kExitSoftware;
+        return EX_SOFTWARE;
     }
     std::unique_ptr<metrics::HttpServer> metrics_server;
     if (!cfg.store.metrics.empty()) {
@@ -113,12 +107,12 @@ int main(int argc, char** argv) {
     }
     if (!opt.foreground) {
         daemonize();
-        if (pid_file) (void)pid_file->update();
+        if (*pid_file) (void)(*pid_file)->update();
     }
     // Sockets are bound (port 24 may need root): leave root before any thread starts.
     if (auto st = drop_privileges(*run_as, "pampero-store"); !st) {
         log::error("{}", st.error().message);
-        return kExitConfig;
+        return EX_CONFIG;
     }
     block_signals();
     server.start();

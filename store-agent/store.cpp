@@ -11,6 +11,7 @@
 #include "pampero/common/address.hpp"
 #include "pampero/common/log.hpp"
 #include "pampero/common/recipient_facts.hpp"
+#include "pampero/common/strings.hpp"
 #include "pampero/verdict/decision.hpp"
 #include "pampero/verdict/spam_headers.hpp"
 #include "quota.hpp"
@@ -18,11 +19,11 @@
 namespace pampero::store {
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
+// The one reply for a directory the store cannot read, whatever the call: 451 4.3.0 so
+// the MTA retries (never a 5xx, result.hpp), logged with `where` (who was being looked up).
+lmtp::Reply directory_unavailable(const std::string& where, const Error& e) {
+    log::warning("{}: directory: {}", where, e.message);
+    return lmtp::Reply{451, "4.3.0", "Directory temporarily unavailable"};
 }
 
 // The unfolded value of the first header `name` in the header section, if any.
@@ -187,8 +188,7 @@ std::variant<Recipient, lmtp::Reply> Store::check_recipient(const std::string& p
     Recipient r;
     r.address = a->full();
     const auto unavailable = [&](const Error& e) {
-        log::warning("{}: <{}>: directory: {}", log_id, r.address, e.message);
-        return lmtp::Reply{451, "4.3.0", "Directory temporarily unavailable"};
+        return directory_unavailable(fmt::format("{}: <{}>", log_id, r.address), e);
     };
     auto local = dir_.is_local_domain(a->domain);
     if (!local) return unavailable(local.error());
@@ -367,8 +367,8 @@ std::vector<lmtp::Reply> Store::deliver(const Envelope& env, std::string_view me
         if (r.local.empty()) continue;
         auto facts = lookup_recipient_facts(dir_, r.owner, sender_key);
         if (!facts) {
-            log::warning("{}: to=<{}>: directory: {}", qid, r.address, facts.error().message);
-            per[i].push_back({451, "4.3.0", "Directory temporarily unavailable"});
+            per[i].push_back(
+                directory_unavailable(fmt::format("{}: to=<{}>", qid, r.address), facts.error()));
             count_tempfail("directory");
             continue;
         }

@@ -43,6 +43,7 @@
 #include "maildir.hpp"
 #include "pampero/common/config.hpp"
 #include "pampero/common/directory.hpp"
+#include "pampero/common/snapshot.hpp"
 #include "pampero/verdict/levels.hpp"
 #include "pampero/verdict/verdict_signature.hpp"
 #include "store_metrics.hpp"
@@ -64,22 +65,8 @@ struct Snapshot {
 
 Result<std::shared_ptr<const Snapshot>> load_snapshot(const std::string& config_path);
 
-class SnapshotHolder {
-  public:
-    explicit SnapshotHolder(std::shared_ptr<const Snapshot> s) : s_(std::move(s)) {}
-    std::shared_ptr<const Snapshot> get() const {
-        std::lock_guard lock(mu_);
-        return s_;
-    }
-    void set(std::shared_ptr<const Snapshot> s) {
-        std::lock_guard lock(mu_);
-        s_ = std::move(s);
-    }
-
-  private:
-    mutable std::mutex mu_;
-    std::shared_ptr<const Snapshot> s_;
-};
+// The store's holder of its current Snapshot (common's one reload holder).
+using SnapshotHolder = pampero::Snapshot<const Snapshot>;
 
 // One mailbox a recipient's copy goes to.
 struct Target {

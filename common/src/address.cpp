@@ -3,14 +3,9 @@
 #include <algorithm>
 #include <cctype>
 
-namespace pampero {
+#include "pampero/common/strings.hpp"
 
-std::string to_lower(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
-}
+namespace pampero {
 
 std::string_view strip_angle_brackets(std::string_view raw) {
     while (!raw.empty() && (raw.front() == ' ' || raw.front() == '\t')) raw.remove_prefix(1);
@@ -24,7 +19,7 @@ std::string_view strip_angle_brackets(std::string_view raw) {
 std::optional<std::string> normalize_domain(std::string_view raw) {
     if (!raw.empty() && raw.back() == '.') raw.remove_suffix(1);
     if (raw.empty() || raw.size() > kMaxDomainLength) return std::nullopt;
-    std::string d = to_lower(raw);
+    std::string d = ascii_lower(raw);
     std::size_t label = 0;
     for (std::size_t i = 0; i < d.size(); ++i) {
         const unsigned char c = static_cast<unsigned char>(d[i]);
@@ -59,7 +54,7 @@ std::optional<Address> parse_address(std::string_view raw) {
     }
     auto domain = normalize_domain(raw.substr(at + 1));
     if (!domain) return std::nullopt;
-    return Address{to_lower(local), *domain};
+    return Address{ascii_lower(local), *domain};
 }
 
 }  // namespace pampero

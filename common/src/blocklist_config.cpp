@@ -8,6 +8,7 @@
 #include <set>
 
 #include "pampero/common/config.hpp"
+#include "pampero/common/strings.hpp"
 #include "pampero/common/yaml_reader.hpp"
 
 namespace pampero {
@@ -60,7 +61,7 @@ std::optional<std::string> normalize_zone(std::string z) {
     if (z.empty() || z.size() > kMaxZoneLength) return std::nullopt;
     std::size_t label = 0;
     for (char& c : z) {
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        c = ascii_lower(c);
         if (c == '.') {
             if (label == 0) return std::nullopt;
             label = 0;
@@ -86,12 +87,6 @@ BlocklistRule read_rule(const std::string& file, const YAML::Node& node,
     if (auto d = r.get_string("description")) out.description = *d;
     r.finish();
     return out;
-}
-
-std::optional<std::uint32_t> parse_ipv4(const std::string& s) {
-    in_addr a{};
-    if (inet_pton(AF_INET, s.c_str(), &a) != 1) return std::nullopt;
-    return ntohl(a.s_addr);
 }
 
 void read_returns(const std::string& file, const YAML::Node& node, BlocklistConfig& c) {

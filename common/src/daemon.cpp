@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -27,7 +28,7 @@ DaemonOptions parse_daemon_args(int argc, char** argv, const std::string& name,
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        std::exit(app.exit(e) == 0 ? 0 : 64);
+        std::exit(app.exit(e) == 0 ? 0 : EX_USAGE);
     }
     return o;
 }
@@ -36,7 +37,7 @@ void daemonize() {
     const pid_t pid = fork();
     if (pid < 0) {
         std::perror("fork");
-        std::exit(71);
+        std::exit(EX_OSERR);
     }
     if (pid > 0) std::_Exit(0);
     setsid();

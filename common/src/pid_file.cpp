@@ -31,6 +31,13 @@ Result<PidFile> PidFile::create(const std::string& path) {
     return p;
 }
 
+Result<std::optional<PidFile>> PidFile::create_if_asked(const std::string& path) {
+    if (path.empty()) return std::optional<PidFile>();
+    auto p = create(path);
+    if (!p) return p.error();
+    return std::optional<PidFile>(std::move(p).value());
+}
+
 Status PidFile::update() {
     const std::string text = fmt::format("{}\n", ::getpid());
     if (::ftruncate(fd_, 0) != 0 ||

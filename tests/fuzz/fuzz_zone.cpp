@@ -46,8 +46,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         std::string_view line = text.substr(pos, nl - pos);
         visit(zone.lookup_name(line), line);
         if (!line.empty()) visit(zone.lookup_name(line.substr(1)), line);
-        std::uint32_t ip = 0;
-        if (parse_ipv4(line, ip)) visit(zone.lookup_ip(ip), line);
+        if (auto ip = parse_ipv4_peer(line)) visit(zone.lookup_ip(*ip), line);
         pos = nl + 1;
     }
     return 0;

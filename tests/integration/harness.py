@@ -19,6 +19,7 @@ import shutil
 import signal
 import smtplib
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -29,6 +30,16 @@ SOURCE = os.environ.get("PAMPERO_SOURCE") or os.path.abspath(
 BUILD = os.environ.get("PAMPERO_BUILD") or os.path.join(SOURCE, "build")
 BIN = os.path.join(BUILD, "bin")
 CORPUS = os.path.abspath(os.path.join(SOURCE, "..", "shared", "corpus"))
+
+# A rules.d file with one rule: a body marker worth 7 points (the Spam folder at the
+# default level 3: tag 5, cutoff 15). Append "  - name: ..." entries to extend it.
+RULES_SCORE_SEVEN = """rules:
+  - name: TEST_SCORE_SEVEN
+    target: body
+    regex: 'PAMPERO-TEST-SCORE-SEVEN'
+    score: 7
+    description: test rule worth 7 points
+"""
 
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 
@@ -67,6 +78,95 @@ def free_port():
         _held_ports.append(claim)
         return port
     raise RuntimeError("no free TCP port found")
+
+
+def free_udp_port():
+    """A port from free_port() that is also free for UDP on 127.0.0.1 (a DNS server's)."""
+    for _ in range(50):
+        port = free_port()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free UDP port")
+
+
+def maildir(root, address, folder=""):
+    """The store's Maildir of `address` under mail root `root` (domain/local, as the test
+    directories set it), or its Maildir++ folder `folder` (root/.Folder)."""
+    local, domain = address.split("@")
+    base = os.path.join(root, domain, local)
+    return os.path.join(base, "." + folder) if folder else base
+
+
+def shipped_snippet(name, replacements):
+    """conf/postfix/NAME as shipped, with each of `replacements` (old -> new) made; every
+    old string must be in the file, so a changed snippet fails here rather than being
+    half-used."""
+    with open(os.path.join(SOURCE, "conf", "postfix", name)) as f:
+        text = f.read()
+    for old, new in replacements.items():
+        assert old in text, f"conf/postfix/{name} no longer contains {old!r}"
+        text = text.replace(old, new)
+    return text
+
+
+def shipped_milter_snippet(socket_spec):
+    """conf/postfix/main.cf.milter as shipped, with its socket (smtpd_milters and
+    non_smtpd_milters) replaced by `socket_spec`: the one edit its comment asks for."""
+    return shipped_snippet("main.cf.milter", {"inet:127.0.0.1:10025": socket_spec})
+
+
+# A raw milter peer (the MTA's side), for tests that speak the protocol byte by byte.
+def milter_packet(cmd, data=b""):
+    """One milter packet: 4-octet big-endian length (command included), command, data."""
+    return struct.pack(">I", len(data) + 1) + cmd + data
+
+
+def read_milter_packet(sock):
+    """One packet from the milter: (command byte, data); (None, b"") when it hung up."""
+    def exactly(n):
+        buf = b""
+        while len(buf) < n:
+            chunk = sock.recv(n - len(buf))
+            if not chunk:
+                return None
+            buf += chunk
+        return buf
+    head = exactly(4)
+    if head is None:
+        return None, b""
+    body = exactly(struct.unpack(">I", head)[0])
+    if body is None:
+        return None, b""
+    return body[:1], body[1:]
+
+
+def milter_message(sock, subject, body=b"hello\r\n"):
+    """One header, end of headers, body and end of message on a negotiated, connected raw
+    milter connection with a transaction open (NR_HDR, NR_BODY and NR_EOH negotiated: only
+    the end of message is answered). Returns the commands the milter sent, its final reply
+    (c, a, y, t or r) last; raises AssertionError when it hung up before that."""
+    sock.sendall(milter_packet(b"L", b"Subject\x00 " + subject + b"\x00") + milter_packet(b"N") +
+                 milter_packet(b"B", body) + milter_packet(b"E"))
+    seen = []
+    while True:
+        cmd, _ = read_milter_packet(sock)
+        if cmd is None:
+            raise AssertionError(f"closed before the verdict, after {seen}")
+        seen.append(cmd)
+        if cmd in (b"c", b"a", b"y", b"t", b"r"):
+            return seen
+
+
+def milter_negotiate(sock):
+    """Offers every action and protocol flag (version 6), as Postfix does; returns the reply."""
+    sock.sendall(milter_packet(b"O", struct.pack(">III", 6, 0x1FF, 0x1FFFFF)))
+    cmd, data = read_milter_packet(sock)
+    assert cmd == b"O", (cmd, data)
+    return data
 
 
 def tail_of(paths, size=4000):
@@ -301,6 +401,9 @@ class Postfix:
     # count is printed when the test process exits.
     GREETING_WAIT = 75.0
     STARTS = 3
+    # Lines added to master.cf after `create` ({port}: the instance's port), for a
+    # subclass that needs another listener.
+    MASTER_CF_EXTRA = ""
     RETRIES = []  # one report per failed start that was retried, for the whole process
 
     # Log lines that put the failure on us rather than on the machine: a fatal error (a
@@ -348,6 +451,9 @@ class Postfix:
         script = os.path.join(SOURCE, "scripts", "postfix-instance")
         subprocess.run([script, "create", self.dir, str(self.port), extra], check=True,
                        capture_output=True, text=True, timeout=120)
+        if self.MASTER_CF_EXTRA:
+            with open(os.path.join(self.dir, "etc", "master.cf"), "a") as f:
+                f.write(self.MASTER_CF_EXTRA.format(port=self.port))
         with open(os.path.join(self.dir, "etc", "vdomains"), "w") as f:
             f.writelines(f"{d} OK\n" for d in domains)
         with open(os.path.join(self.dir, "etc", "vmailbox"), "w") as f:

@@ -35,19 +35,6 @@ ZONES = {  # list name in expected.txt -> (zone, rbldnsd type, file)
 }
 
 
-def free_udp_port():
-    import socket
-    for _ in range(50):
-        port = harness.free_port()
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free UDP port")
-
-
 def stop(proc):
     """Stops a server we started, by its PID."""
     if proc is None or proc.poll() is not None:
@@ -90,7 +77,7 @@ class RbldnsdAgreement(unittest.TestCase):
         for _, _, f in ZONES.values():
             shutil.copy(os.path.join(DATA, f), cls.work.join(f))
             os.chmod(cls.work.join(f), 0o644)
-        cls.port = free_udp_port()
+        cls.port = harness.free_udp_port()
         argv = ["rbldnsd", "-n", "-4", "-b", f"127.0.0.1/{cls.port}", "-w", cls.work.path, "-t", "60", "-c", "0"]
         for zone, kind, f in ZONES.values():
             argv.append(f"{zone}:{kind}:{f}")
@@ -186,7 +173,7 @@ class RbldnsdAgreement(unittest.TestCase):
 
     def test_dns_mode_with_rbldnsd_stopped_times_out_as_not_listed(self):
         # A second rbldnsd we stop before asking: the dns lists time out, the mirrors answer.
-        port = free_udp_port()
+        port = harness.free_udp_port()
         proc = subprocess.Popen(["rbldnsd", "-n", "-4", "-b", f"127.0.0.1/{port}", "-w", self.work.path,
                                  "zen.test:ip4set:zen.ip4set"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         stop(proc)

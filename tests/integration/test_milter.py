@@ -16,13 +16,7 @@ import unittest
 
 import harness as h
 
-TEST_RULES = """rules:
-  - name: TEST_SCORE_SEVEN
-    target: body
-    regex: 'PAMPERO-TEST-SCORE-SEVEN'
-    score: 7
-    description: test rule worth 7 points
-  - name: TEST_SUBJECT_TWO
+TEST_RULES = h.RULES_SCORE_SEVEN + """  - name: TEST_SUBJECT_TWO
     target: header
     header: Subject
     regex: 'pampero-two'

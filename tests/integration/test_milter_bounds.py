@@ -39,10 +39,7 @@ def fillers(n):
     return "".join(f"X-Filler-{i}: x\r\n" for i in range(n))
 
 
-def maildir(root, address, folder=""):
-    local, domain = address.split("@")
-    base = os.path.join(root, domain, local)
-    return os.path.join(base, "." + folder) if folder else base
+maildir = h.maildir
 
 
 class HeaderCountAndPadding(unittest.TestCase):

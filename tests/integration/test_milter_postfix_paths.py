@@ -11,20 +11,13 @@ One stack for the whole file: starting Postfix is the slow part."""
 import hashlib
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import unittest
 
 import harness as h
 
-TEST_RULES = """rules:
-  - name: TEST_SCORE_SEVEN
-    target: body
-    regex: 'PAMPERO-TEST-SCORE-SEVEN'
-    score: 7
-    description: test rule worth 7 points
-"""
+TEST_RULES = h.RULES_SCORE_SEVEN
 
 DOMAIN = "demo.test"
 USERS = {"alice": 1, "bob": 3}  # tolerant (tag 8), standard (tag 5)
@@ -56,47 +49,10 @@ def lists_yaml(dns_port):
             "    rule: URIBL_DNS_TEST\n    score: 2.5\n")
 
 
-def free_udp_port():
-    for _ in range(50):
-        port = h.free_port()
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free UDP port")
-
-
-def shipped_milter_snippet(socket_spec):
-    """conf/postfix/main.cf.milter as shipped, with its socket replaced by ours (the one
-    edit its comment asks for)."""
-    with open(os.path.join(h.SOURCE, "conf", "postfix", "main.cf.milter")) as f:
-        text = f.read()
-    shipped = "inet:127.0.0.1:10025"  # smtpd_milters and non_smtpd_milters
-    assert f"smtpd_milters = {shipped}" in text, "the shipped snippet no longer names the default socket"
-    return text.replace(shipped, socket_spec)
-
-
 class DualStackPostfix(h.Postfix):
     """The harness's private Postfix with a second smtpd listener on [::1], same port."""
 
-    def _start(self, workdir, main_cf, domains, mailboxes):
-        extra = os.path.join(workdir, "postfix-extra.cf")
-        with open(extra, "w") as f:
-            f.write(main_cf)
-        script = os.path.join(h.SOURCE, "scripts", "postfix-instance")
-        subprocess.run([script, "create", self.dir, str(self.port), extra], check=True,
-                       capture_output=True, text=True, timeout=120)
-        with open(os.path.join(self.dir, "etc", "master.cf"), "a") as f:
-            f.write(f"[::1]:{self.port} inet n - n - - smtpd\n")
-        with open(os.path.join(self.dir, "etc", "vdomains"), "w") as f:
-            f.writelines(f"{d} OK\n" for d in domains)
-        with open(os.path.join(self.dir, "etc", "vmailbox"), "w") as f:
-            f.writelines(f"{m} {m.split('@')[1]}/{m.split('@')[0]}/\n" for m in mailboxes)
-        p = subprocess.run([script, "start", self.dir], capture_output=True, text=True, timeout=120)
-        if p.returncode != 0:
-            raise RuntimeError(f"postfix start failed: {p.stdout}{p.stderr}")
+    MASTER_CF_EXTRA = "[::1]:{port} inet n - n - - smtpd\n"
 
 
 class MilterPathsBehindPostfix(unittest.TestCase):
@@ -115,7 +71,7 @@ class MilterPathsBehindPostfix(unittest.TestCase):
                 f.write(text)
             os.chmod(os.path.join(w, name), 0o644)
         # A real rbldnsd for the dns-mode lists.
-        cls.dns_port = free_udp_port()
+        cls.dns_port = h.free_udp_port()
         # A harness Daemon: stopped when this process exits, even when setUpClass fails.
         cls.rbldnsd = h.Daemon(
             ["rbldnsd", "-n", "-4", "-b", f"127.0.0.1/{cls.dns_port}", "-w", w, "-t", "60", "-c", "0",
@@ -149,7 +105,7 @@ class MilterPathsBehindPostfix(unittest.TestCase):
         if not cls.milter.alive():
             raise RuntimeError("pampero-milter exited: " + cls.milter.output())
 
-        main_cf = (shipped_milter_snippet(f"unix:{cls.sock}") +
+        main_cf = (h.shipped_milter_snippet(f"unix:{cls.sock}") +
                    "\ninet_protocols = all\ninet_interfaces = 127.0.0.1, [::1]\n"
                    # 50 sessions at once need 50 smtpd processes (the instance allows 20).
                    "default_process_limit = 60\n")

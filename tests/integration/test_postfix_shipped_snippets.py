@@ -11,30 +11,10 @@ import unittest
 
 import harness as h
 
-TEST_RULES = """rules:
-  - name: TEST_SCORE_SEVEN
-    target: body
-    regex: 'PAMPERO-TEST-SCORE-SEVEN'
-    score: 7
-    description: test rule worth 7 points
-"""
+TEST_RULES = h.RULES_SCORE_SEVEN
 
 
-def snippet(name, replacements):
-    """A shipped snippet with each of `replacements` (old -> new) made; every old string
-    must be in the file, so a changed snippet fails here rather than being half-used."""
-    with open(os.path.join(h.SOURCE, "conf", "postfix", name)) as f:
-        text = f.read()
-    for old, new in replacements.items():
-        assert old in text, f"conf/postfix/{name} no longer contains {old!r}"
-        text = text.replace(old, new)
-    return text
-
-
-def maildir(root, address, folder=""):
-    local, domain = address.split("@")
-    base = os.path.join(root, domain, local)
-    return os.path.join(base, "." + folder) if folder else base
+maildir = h.maildir
 
 
 class ShippedSnippets(unittest.TestCase):
@@ -60,8 +40,8 @@ class ShippedSnippets(unittest.TestCase):
         cls.store = h.start_store(cls.config, cls.lmtp, w)
         h.wait_for_port(cls.socketmap)
         cls.milter = h.start_milter(cls.config, cls.milter_port, w)
-        main_cf = (snippet("main.cf.milter", {"inet:127.0.0.1:10025": f"inet:127.0.0.1:{cls.milter_port}"}) + "\n" +
-                   snippet("main.cf-store", {"127.0.0.1:10026": f"127.0.0.1:{cls.socketmap}",
+        main_cf = (h.shipped_snippet("main.cf.milter", {"inet:127.0.0.1:10025": f"inet:127.0.0.1:{cls.milter_port}"}) + "\n" +
+                   h.shipped_snippet("main.cf-store", {"127.0.0.1:10026": f"127.0.0.1:{cls.socketmap}",
                                              "lmtp:inet:127.0.0.1:24": f"lmtp:inet:127.0.0.1:{cls.lmtp}"}))
         cls.postfix = h.Postfix(w, main_cf=main_cf)
 

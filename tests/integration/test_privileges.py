@@ -10,7 +10,6 @@ import struct
 import unittest
 
 import harness as h
-from test_milter_lifecycle import milter_packet, read_milter_packet, milter_negotiate
 
 NOBODY = pwd.getpwnam("nobody")
 NOGROUP = grp.getgrnam("nogroup")
@@ -55,15 +54,15 @@ class Privileges(unittest.TestCase):
 
     def session(self, ip, family=b"4"):
         s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
-        milter_negotiate(s)
-        s.sendall(milter_packet(b"C", b"client.example\x00" + family + struct.pack(">H", 4242) +
+        h.milter_negotiate(s)
+        s.sendall(h.milter_packet(b"C", b"client.example\x00" + family + struct.pack(">H", 4242) +
                                 ip.encode() + b"\x00"))
-        return s, read_milter_packet(s)
+        return s, h.read_milter_packet(s)
 
     def rcpt(self, s, rcpt):
-        s.sendall(milter_packet(b"M", b"<a@example.org>\x00") +
-                  milter_packet(b"R", f"<{rcpt}>\x00".encode()))
-        return read_milter_packet(s)
+        s.sendall(h.milter_packet(b"M", b"<a@example.org>\x00") +
+                  h.milter_packet(b"R", f"<{rcpt}>\x00".encode()))
+        return h.read_milter_packet(s)
 
     def test_database_is_created_for_the_daemons_group(self):
         db = os.path.join(self.dbdir, "directory.db")

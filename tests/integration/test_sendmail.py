@@ -43,13 +43,7 @@ USERS = {"alice": 1, "bob": 3, "carol": 5}  # tolerant, standard, paranoid: as t
 HOSTNAME = "pampero-sendmail.test"
 SASL_USER, SASL_PASSWORD = "alice", "secret"  # alice@demo.test in the chroot's /etc/sasldb2
 
-TEST_RULES = """rules:
-  - name: TEST_SCORE_SEVEN
-    target: body
-    regex: 'PAMPERO-TEST-SCORE-SEVEN'
-    score: 7
-    description: test rule worth 7 points
-"""
+TEST_RULES = h.RULES_SCORE_SEVEN
 
 # Assembled at run time so this file is no EICAR carrier itself (as test_antivirus.py).
 EICAR = "X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"

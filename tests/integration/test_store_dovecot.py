@@ -14,10 +14,7 @@ import harness as h
 BLOCK = ("0123456789" * 9 + "\n") * 50  # 4,550 octets of body
 
 
-def maildir(root, address, folder=""):
-    local, domain = address.split("@")
-    base = os.path.join(root, domain, local)
-    return os.path.join(base, "." + folder) if folder else base
+maildir = h.maildir
 
 
 def maildirsize_total(root):

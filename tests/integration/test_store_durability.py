@@ -15,9 +15,7 @@ import harness as h
 TRAILER = "END-OF-MESSAGE"
 
 
-def maildir(root, address):
-    local, domain = address.split("@")
-    return os.path.join(root, domain, local)
+maildir = h.maildir
 
 
 def body_for(token, size):

@@ -26,10 +26,7 @@ import unittest
 import harness as h
 
 
-def maildir(root, address, folder=""):
-    local, domain = address.split("@")
-    base = os.path.join(root, domain, local)
-    return os.path.join(base, "." + folder) if folder else base
+maildir = h.maildir
 
 
 def status_kb(pid, key):

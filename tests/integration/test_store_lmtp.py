@@ -11,10 +11,7 @@ import unittest
 import harness as h
 
 
-def maildir(root, address, folder=""):
-    local, domain = address.split("@")
-    base = os.path.join(root, domain, local)
-    return os.path.join(base, "." + folder) if folder else base
+maildir = h.maildir
 
 
 class StoreLmtp(unittest.TestCase):

@@ -31,10 +31,7 @@ TEST_RULES = """rules:
 """
 
 
-def maildir(root, address, folder=""):
-    local, domain = address.split("@")
-    base = os.path.join(root, domain, local)
-    return os.path.join(base, "." + folder) if folder else base
+maildir = h.maildir
 
 
 def count(root, address, folder=""):
@@ -44,12 +41,6 @@ def count(root, address, folder=""):
 def key_lines(path):
     with open(path) as f:
         return [l.split() for l in f if l.strip() and not l.startswith("#")]
-
-
-def shipped_milter_snippet(port):
-    """conf/postfix/main.cf.milter as shipped, with the test's milter port."""
-    with open(os.path.join(h.SOURCE, "conf", "postfix", "main.cf.milter")) as f:
-        return f.read().replace("inet:127.0.0.1:10025", f"inet:127.0.0.1:{port}")
 
 
 class VerdictFarm(unittest.TestCase):
@@ -88,7 +79,7 @@ class VerdictFarm(unittest.TestCase):
         sm = f"socketmap:inet:127.0.0.1:{cls.m1}"
         # Every local user goes to n1 over LMTP: n1 forwards bob's copy to n2, as a
         # storage node does when Postfix's transport map is stale or absent.
-        cls.postfix = h.Postfix(w, main_cf=shipped_milter_snippet(cls.milter_port) + (
+        cls.postfix = h.Postfix(w, main_cf=h.shipped_milter_snippet(f"inet:127.0.0.1:{cls.milter_port}") + (
             f"virtual_mailbox_domains = {sm}:domain\n"
             f"virtual_mailbox_maps = {sm}:mailbox\n"
             f"virtual_alias_maps = {sm}:alias\n"

@@ -126,10 +126,7 @@ VirusScan Antivirus::scan(std::string_view data, const ParsedMime* parsed) const
 
 Status AntivirusWatcher::refresh() {
     const std::string fp = signature_fingerprint(dir_);
-    {
-        std::lock_guard lock(mu_);
-        if (current_ && fp == current_->fingerprint()) return ok_status();
-    }
+    if (auto cur = current_.get(); cur && fp == cur->fingerprint()) return ok_status();
     // Gone, unreadable or emptied (freshclam mid-rewrite, an admin's mistake): said once,
     // and the running engine keeps serving; its return is a change like any other.
     if (fp.empty()) {
@@ -149,8 +146,7 @@ Status AntivirusWatcher::refresh() {
         return next.error();
     }
     failed_fingerprint_.reset();
-    std::lock_guard lock(mu_);
-    current_ = *next;
+    current_.set(*next);
     return ok_status();
 }
 

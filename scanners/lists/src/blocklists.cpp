@@ -8,6 +8,8 @@
 #include <ctime>
 
 #include "pampero/common/log.hpp"
+#include "pampero/common/snapshot.hpp"
+#include "pampero/common/strings.hpp"
 #include "pampero/lists/dns_lookup.hpp"
 
 namespace pampero::scan {
@@ -121,20 +123,16 @@ std::string normalize_domain(std::string_view d) {
         } else {
             return {};
         }
-        out += static_cast<char>(std::tolower(u));
+        out += ascii_lower(c);
     }
     if (label == 0) return {};
     return out;
 }
 
-std::string reversed_ip(std::uint32_t ip) {
-    return fmt::format("{}.{}.{}.{}", ip & 0xff, (ip >> 8) & 0xff, (ip >> 16) & 0xff, ip >> 24);
-}
-
 }  // namespace
 
 struct Blocklists::List {
-    std::atomic<std::shared_ptr<const Zone>> zone;
+    Snapshot<const Zone> zone;  // empty: nothing loaded (missing or expired file)
     std::shared_ptr<DnsResolver> resolver;
     FileId seen;  // the file identity last loaded or tried (under reload_mu_)
     RateLog error_log;
@@ -171,7 +169,7 @@ Result<std::shared_ptr<Blocklists>> Blocklists::create(std::vector<BlocklistConf
                     log::warning("blocklist {}: {}", c.zone, w);
                 log::info("blocklist {}: loaded {} ({} entries, {} KB)", c.zone, c.file,
                           z.value()->stats().entries, z.value()->stats().memory / 1024);
-                st->zone.store(z.value());
+                st->zone.set(z.value());
             }
         }
         b->state_.push_back(std::move(st));
@@ -181,7 +179,7 @@ Result<std::shared_ptr<Blocklists>> Blocklists::create(std::vector<BlocklistConf
 
 std::shared_ptr<const Zone> Blocklists::zone(std::size_t index) const {
     if (index >= state_.size()) return nullptr;
-    return state_[index]->zone.load();
+    return state_[index]->zone.get();
 }
 
 std::size_t Blocklists::reload_changed() {
@@ -192,12 +190,12 @@ std::size_t Blocklists::reload_changed() {
         const auto& c = lists_[i];
         if (c.mode != BlocklistMode::mirror) continue;
         List& st = *state_[i];
-        if (auto cur = st.zone.load();
+        if (auto cur = st.zone.get();
             cur && cur->stats().expires != 0 && cur->stats().expires < now) {
             log::warning(
                 "blocklist {}: {} expired ($TIMESTAMP); the list serves nothing until a fresh file",
                 c.zone, c.file);
-            st.zone.store(nullptr);
+            st.zone.set(nullptr);
         }
         const FileId id = file_id(c.file);
         if (id == st.seen) continue;
@@ -216,7 +214,7 @@ std::size_t Blocklists::reload_changed() {
             log::warning("blocklist {}: {}", c.zone, w);
         log::info("blocklist {}: reloaded {} ({} entries)", c.zone, c.file,
                   z.value()->stats().entries);
-        st.zone.store(z.value());
+        st.zone.set(z.value());
         ++swapped;
     }
     return swapped;
@@ -234,8 +232,9 @@ struct Subjects {
 std::vector<std::uint32_t> ip_list(std::span<const std::string> in, std::size_t max) {
     std::vector<std::uint32_t> out;
     for (const auto& s : in) {
-        std::uint32_t ip = 0;
-        if (!parse_ipv4(s, ip)) continue;
+        const auto parsed = parse_ipv4_peer(s);
+        if (!parsed) continue;
+        const std::uint32_t ip = *parsed;
         if (std::find(out.begin(), out.end(), ip) != out.end()) continue;
         out.push_back(ip);
         if (out.size() == max) break;
@@ -259,7 +258,9 @@ BlocklistResult Blocklists::check(const BlocklistInput& in) const {
     BlocklistResult out;
     out.tally.resize(lists_.size());
     Subjects s;
-    s.have_client = !in.client_ip.empty() && parse_ipv4(in.client_ip, s.client);
+    const auto client = parse_ipv4_peer(in.client_ip);
+    s.have_client = client.has_value();
+    if (client) s.client = *client;
     s.received = ip_list(in.received_ips, kMaxReceivedIps);
     s.uri_ips = ip_list(in.uri_ips, kMaxUriIps);
     for (const auto& d : in.uri_domains) {
@@ -279,7 +280,7 @@ BlocklistResult Blocklists::check(const BlocklistInput& in) const {
         const List& st = *state_[i];
         std::shared_ptr<const Zone> zone;
         if (c.mode == BlocklistMode::mirror) {
-            zone = st.zone.load();
+            zone = st.zone.get();
             if (!zone) continue;
         }
         auto ask_ip = [&](std::uint32_t ip) {
@@ -294,7 +295,7 @@ BlocklistResult Blocklists::check(const BlocklistInput& in) const {
                 }
                 probes.push_back(std::move(p));
             } else {
-                queries.push_back({st.resolver.get(), reversed_ip(ip) + "." + c.zone});
+                queries.push_back({st.resolver.get(), reversed_ipv4(ip) + "." + c.zone});
                 query_probe.push_back(probes.size());
                 probes.push_back({i, format_ipv4(ip), {}, {}, {}, nullptr});
             }
@@ -410,8 +411,9 @@ std::optional<std::string> Blocklists::client_reject(std::string_view client_ip)
     bool any = false;
     for (const auto& c : lists_) any = any || c.reject;
     if (!any) return std::nullopt;
-    std::uint32_t ip = 0;
-    if (!parse_ipv4(client_ip, ip)) return std::nullopt;
+    const auto parsed = parse_ipv4_peer(client_ip);
+    if (!parsed) return std::nullopt;
+    const std::uint32_t ip = *parsed;
     std::vector<DnsQuery> queries;
     std::vector<std::size_t> query_list;
     for (std::size_t i = 0; i < lists_.size(); ++i) {
@@ -419,11 +421,11 @@ std::optional<std::string> Blocklists::client_reject(std::string_view client_ip)
         if (!c.reject) continue;
         std::vector<std::uint32_t> a;
         if (c.mode == BlocklistMode::mirror) {
-            auto zone = state_[i]->zone.load();
+            auto zone = state_[i]->zone.get();
             if (!zone) continue;
             for (auto id : zone->lookup_ip(ip).answers) a.push_back(zone->answer_a(id));
         } else {
-            queries.push_back({state_[i]->resolver.get(), reversed_ip(ip) + "." + c.zone});
+            queries.push_back({state_[i]->resolver.get(), reversed_ipv4(ip) + "." + c.zone});
             query_list.push_back(i);
             continue;
         }
@@ -477,7 +479,9 @@ BlocklistAnswer Blocklists::lookup(std::size_t index, std::string_view subject) 
     std::uint32_t ip = 0;
     std::string name;
     if (c.ip_target()) {
-        if (!parse_ipv4(subject, ip)) {
+        const auto parsed = parse_ipv4_peer(subject);
+        if (parsed) ip = *parsed;
+        if (!parsed) {
             out.status = BlocklistAnswer::Status::bad_subject;
             out.detail = "not an IPv4 address";
             return out;
@@ -491,7 +495,7 @@ BlocklistAnswer Blocklists::lookup(std::size_t index, std::string_view subject) 
         }
     }
     if (c.mode == BlocklistMode::mirror) {
-        auto zone = st.zone.load();
+        auto zone = st.zone.get();
         if (!zone) {
             out.status = BlocklistAnswer::Status::not_loaded;
             out.detail = "mirror file not loaded";
@@ -512,7 +516,7 @@ BlocklistAnswer Blocklists::lookup(std::size_t index, std::string_view subject) 
         out.status =
             m.listed() ? BlocklistAnswer::Status::listed : BlocklistAnswer::Status::not_listed;
     } else {
-        const std::string q = (c.ip_target() ? reversed_ip(ip) : name) + "." + c.zone;
+        const std::string q = (c.ip_target() ? reversed_ipv4(ip) : name) + "." + c.zone;
         if (q.size() > 253) {
             out.status = BlocklistAnswer::Status::bad_subject;
             out.detail = "query name longer than 253";
@@ -569,29 +573,6 @@ Status Blocklists::test_points(std::size_t index) const {
                         to_string(clean.status), clean.detail.empty() ? "" : ": ", clean.detail));
     }
     return ok_status();
-}
-
-BlocklistWatcher::BlocklistWatcher(std::shared_ptr<Blocklists> lists,
-                                   std::chrono::milliseconds interval)
-    : lists_(std::move(lists)), interval_(interval) {
-    thread_ = std::thread([this] {
-        std::unique_lock lock(mu_);
-        while (!stop_) {
-            if (cv_.wait_for(lock, interval_, [this] { return stop_; })) break;
-            lock.unlock();
-            lists_->reload_changed();
-            lock.lock();
-        }
-    });
-}
-
-BlocklistWatcher::~BlocklistWatcher() {
-    {
-        std::lock_guard lock(mu_);
-        stop_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
 }
 
 }  // namespace pampero::scan

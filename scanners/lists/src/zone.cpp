@@ -83,10 +83,8 @@ Result<std::shared_ptr<const Zone>> Zone::load_file(const std::string& path, Zon
 
 ZoneMatch Zone::lookup_ip(std::uint32_t ip) const noexcept {
     if (format_ == ZoneFormat::dnset) {
-        char buf[16];
-        auto r = fmt::format_to_n(buf, sizeof buf, "{}.{}.{}.{}", ip & 0xff, (ip >> 8) & 0xff,
-                                  (ip >> 16) & 0xff, ip >> 24);
-        return lookup_name(std::string_view(buf, r.size));
+        char buf[kMaxIpv4Text];
+        return lookup_name(std::string_view(buf, reversed_ipv4(ip, buf)));
     }
     return impl_->ips.lookup(ip, impl_->answers);
 }
@@ -112,25 +110,6 @@ std::uint32_t Zone::answer_a(std::uint32_t id) const noexcept {
 
 std::string Zone::answer_txt(std::uint32_t id, std::string_view subject) const {
     return impl_->answers.txt(id, subject);
-}
-
-bool parse_ipv4(std::string_view text, std::uint32_t& out) noexcept {
-    if (text.size() >= 2 && text.front() == '[' && text.back() == ']')
-        text = text.substr(1, text.size() - 2);
-    if (text.size() > 7 && (text.substr(0, 7) == "::ffff:" || text.substr(0, 7) == "::FFFF:"))
-        text.remove_prefix(7);
-    if (text.empty() || text.size() > 15) return false;
-    char buf[16];
-    std::memcpy(buf, text.data(), text.size());
-    buf[text.size()] = '\0';
-    in_addr a{};
-    if (inet_pton(AF_INET, buf, &a) != 1) return false;
-    out = ntohl(a.s_addr);
-    return true;
-}
-
-std::string format_ipv4(std::uint32_t ip) {
-    return fmt::format("{}.{}.{}.{}", ip >> 24, (ip >> 16) & 0xff, (ip >> 8) & 0xff, ip & 0xff);
 }
 
 }  // namespace pampero::scan

@@ -4,21 +4,13 @@
 #include <array>
 #include <cctype>
 
+#include "pampero/common/strings.hpp"
+
 namespace pampero::scan {
 namespace {
 
-char lower(char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
 bool is_space(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
-
-std::string lowered(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) c = lower(c);
-    return out;
 }
 
 // Elements HTML 4/5 and common mail clients use; anything else is "unknown".
@@ -86,7 +78,7 @@ struct Attribute {
 bool style_hides(const std::string& style) {
     std::string s;
     for (char c : style) {
-        if (!is_space(c)) s.push_back(lower(c));
+        if (!is_space(c)) s.push_back(ascii_lower(c));
     }
     return s.find("display:none") != std::string::npos ||
            s.find("visibility:hidden") != std::string::npos;
@@ -96,7 +88,7 @@ bool style_hides(const std::string& style) {
 bool style_tiny(const std::string& style) {
     std::string s;
     for (char c : style) {
-        if (!is_space(c)) s.push_back(lower(c));
+        if (!is_space(c)) s.push_back(ascii_lower(c));
     }
     const auto pos = s.find("font-size:");
     if (pos == std::string::npos) return false;
@@ -187,7 +179,7 @@ class Tokenizer {
                     v = v * (hex ? 16 : 10) +
                         static_cast<unsigned>(std::isdigit(static_cast<unsigned char>(raw[j]))
                                                   ? raw[j] - '0'
-                                                  : lower(raw[j]) - 'a' + 10);
+                                                  : ascii_lower(raw[j]) - 'a' + 10);
                     ++j;
                     ++d;
                 }
@@ -269,7 +261,7 @@ class Tokenizer {
                                    rest[j] == ':' || rest[j] == '-' || rest[j] == '_')) {
             ++j;
         }
-        const std::string name = lowered(rest.substr(name_start, j - name_start));
+        const std::string name = ascii_lower(rest.substr(name_start, j - name_start));
         // Inside <script>/<style> only the matching end tag counts.
         if (!skip_until_.empty()) {
             if (end_tag && name == skip_until_) {
@@ -304,7 +296,7 @@ class Tokenizer {
                    rest[k] != '/')
                 ++k;
             Attribute a;
-            a.name = lowered(rest.substr(an, k - an));
+            a.name = ascii_lower(rest.substr(an, k - an));
             while (k < rest.size() && is_space(rest[k])) ++k;
             if (k < rest.size() && rest[k] == '=') {
                 ++k;

@@ -12,19 +12,10 @@
 #include <unordered_set>
 
 #include "gmime_util.hpp"
+#include "pampero/common/strings.hpp"
 
 namespace pampero::scan {
 namespace {
-
-char lower(char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string lowered(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) c = lower(c);
-    return out;
-}
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() &&
@@ -201,14 +192,14 @@ class Walker {
         if (GMimeContentType* ct = g_mime_object_get_content_type(obj)) {
             const char* type = g_mime_content_type_get_media_type(ct);
             const char* sub = g_mime_content_type_get_media_subtype(ct);
-            p.type = lowered(fmt::format("{}/{}", type ? type : "text", sub ? sub : "plain"));
+            p.type = ascii_lower(fmt::format("{}/{}", type ? type : "text", sub ? sub : "plain"));
             if (const char* cs = g_mime_content_type_get_parameter(ct, "charset"))
-                p.charset = lowered(trim(cs));
+                p.charset = ascii_lower(trim(cs));
         } else {
             p.type = "text/plain";
         }
         if (const char* cte = g_mime_object_get_header(obj, "Content-Transfer-Encoding")) {
-            p.encoding = lowered(trim(cte));
+            p.encoding = ascii_lower(trim(cte));
         }
         if (GMIME_IS_PART(obj)) {
             if (const char* fn = g_mime_part_get_filename(GMIME_PART(obj)))
@@ -516,38 +507,11 @@ void read_headers(Message& m, std::string_view block, const ParseOptions& o) {
     flush();
 }
 
-bool is_ipv4_octets(std::string_view s) {
-    int parts = 0;
-    std::size_t i = 0;
-    while (i <= s.size()) {
-        std::size_t j = i;
-        int v = 0;
-        while (j < s.size() && s[j] >= '0' && s[j] <= '9' && j - i < 3) {
-            v = v * 10 + (s[j] - '0');
-            ++j;
-        }
-        if (j == i || v > 255) return false;
-        ++parts;
-        if (j == s.size()) break;
-        if (s[j] != '.') return false;
-        i = j + 1;
-    }
-    return parts == 4;
-}
-
 }  // namespace
 
 void init_mime() {
     static std::once_flag once;
     std::call_once(once, [] { g_mime_init(); });
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (lower(a[i]) != lower(b[i])) return false;
-    }
-    return true;
 }
 
 const Header* Message::find(std::string_view name) const {
@@ -601,7 +565,7 @@ std::vector<std::string> Message::received_ips() const {
             if (close == std::string_view::npos) break;
             std::string_view ip = v.substr(pos + 1, close - pos - 1);
             if (ip.size() > 5 && iequals(ip.substr(0, 5), "IPv6:")) continue;
-            if (is_ipv4_octets(ip)) {
+            if (parse_ipv4(ip)) {
                 out.emplace_back(ip);
                 break;
             }

@@ -10,26 +10,17 @@
 #include <fstream>
 #include <mutex>
 
+#include "pampero/common/strings.hpp"
+
 namespace pampero::scan {
 namespace {
 
 constexpr std::size_t kMaxHostLength = 253;  // DNS: a name is at most 253 characters
 constexpr std::size_t kMaxLabelLength = 63;  // ... and a label at most 63
 
-char lower(char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
 // ASCII letters and digits, whatever the locale (inline: it runs once a text byte).
 bool ascii_alnum(char c) {
-    return (c >= '0' && c <= '9') || (lower(c) >= 'a' && lower(c) <= 'z');
-}
-
-bool istarts_with(std::string_view s, std::string_view prefix) {
-    if (s.size() < prefix.size()) return false;
-    for (std::size_t i = 0; i < prefix.size(); ++i) {
-        if (lower(s[i]) != prefix[i]) return false;
-    }
-    return true;
+    return (c >= '0' && c <= '9') || (ascii_lower(c) >= 'a' && ascii_lower(c) <= 'z');
 }
 
 int hex_digit(char c) {
@@ -193,7 +184,7 @@ std::vector<std::string> read_list(const std::string& path, std::string& error) 
         if (auto hash = line.find('#'); hash != std::string::npos) line.resize(hash);
         std::string entry;
         for (char c : line) {
-            if (c != ' ' && c != '\t' && c != '\r') entry.push_back(lower(c));
+            if (c != ' ' && c != '\t' && c != '\r') entry.push_back(ascii_lower(c));
         }
         while (!entry.empty() && entry.front() == '.') entry.erase(0, 1);
         if (!entry.empty()) out.push_back(entry);
@@ -312,8 +303,7 @@ std::optional<std::string> parse_ipv4_host(std::string_view host, bool* numeric)
     }
     if (n != 4) odd = true;
     if (numeric) *numeric = odd;
-    return fmt::format("{}.{}.{}.{}", (addr >> 24) & 0xFF, (addr >> 16) & 0xFF, (addr >> 8) & 0xFF,
-                       addr & 0xFF);
+    return format_ipv4(addr);
 }
 
 std::optional<Uri> normalize_uri(std::string_view written, UriSource source) {
@@ -334,7 +324,7 @@ std::optional<Uri> normalize_uri(std::string_view written, UriSource source) {
     if (istarts_with(rest, "http:") || istarts_with(rest, "https:") || istarts_with(rest, "ftp:")) {
         const std::size_t colon = rest.find(':');
         u.scheme = std::string(rest.substr(0, colon));
-        for (auto& c : u.scheme) c = lower(c);
+        ascii_lower_in_place(u.scheme);
         rest.remove_prefix(colon + 1);
         while (!rest.empty() && (rest.front() == '/' || rest.front() == '\\')) {
             if (rest.front() == '\\') u.flags |= kUriBackslash;
@@ -364,7 +354,7 @@ std::optional<Uri> normalize_uri(std::string_view written, UriSource source) {
         const auto close = authority.find(']');
         if (close == std::string_view::npos || close < 3) return std::nullopt;
         u.host = std::string(authority.substr(0, close + 1));
-        for (auto& c : u.host) c = lower(c);
+        ascii_lower_in_place(u.host);
         if (u.host.find_first_not_of("[]0123456789abcdef:.") != std::string::npos)
             return std::nullopt;
         u.host_is_ip = true;
@@ -378,7 +368,7 @@ std::optional<Uri> normalize_uri(std::string_view written, UriSource source) {
         bool percent = false;
         std::string host = percent_decode(authority, &percent);
         if (percent) u.flags |= kUriPercentHost;
-        for (auto& c : host) c = lower(c);
+        ascii_lower_in_place(host);
         replace_unicode_dots(host);
         while (!host.empty() && host.back() == '.') host.pop_back();
         if (host.empty()) return std::nullopt;
@@ -407,7 +397,7 @@ std::optional<Uri> normalize_uri(std::string_view written, UriSource source) {
                 }
                 host = out;
                 idn2_free(out);
-                for (auto& c : host) c = lower(c);
+                ascii_lower_in_place(host);
             }
             if (!valid_host_name(host)) return std::nullopt;
             u.host = std::move(host);
@@ -435,7 +425,7 @@ std::vector<std::string_view> find_text_uris(std::string_view text) {
     std::size_t i = 0;
     const std::size_t n = text.size();
     while (i < n) {
-        const char c = lower(text[i]);
+        const char c = ascii_lower(text[i]);
         std::size_t start = std::string_view::npos;
         // Candidates start at a word boundary: not inside a longer word, host or path.
         // Tested only for a byte that can start one: it runs once a text byte.

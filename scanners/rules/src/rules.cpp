@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "pampero/common/config.hpp"
+#include "pampero/common/strings.hpp"
 #include "pampero/common/yaml_reader.hpp"
 #include "rules_meta.hpp"
 

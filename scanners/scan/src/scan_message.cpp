@@ -1,14 +1,13 @@
 #include "pampero/scan/scan_message.hpp"
 
-#include <arpa/inet.h>
+#include "pampero/common/strings.hpp"
 
 namespace pampero::scan {
 
 bool is_public_ipv4(std::string_view ip) {
-    in_addr a{};
-    const std::string s(ip);
-    if (inet_pton(AF_INET, s.c_str(), &a) != 1) return false;
-    const std::uint32_t v = ntohl(a.s_addr);
+    const auto parsed = parse_ipv4(ip);
+    if (!parsed) return false;
+    const std::uint32_t v = *parsed;
     auto in = [v](std::uint32_t net, int bits) {
         const std::uint32_t mask = bits == 0 ? 0 : ~std::uint32_t{0} << (32 - bits);
         return (v & mask) == net;

@@ -7,6 +7,8 @@
 #include <charconv>
 #include <cmath>
 
+#include "pampero/common/strings.hpp"
+
 namespace pampero::scan {
 
 namespace {

@@ -16,6 +16,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "pampero/common/strings.hpp"
+
 namespace pampero::scan {
 namespace {
 
@@ -29,13 +31,6 @@ std::string strip_ws(std::string_view v) {
     for (char c : v)
         if (!is_ws(c)) out.push_back(c);
     return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
 }
 
 std::string base64(const unsigned char* data, std::size_t n) {

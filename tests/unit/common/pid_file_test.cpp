@@ -75,5 +75,21 @@ TEST_F(PidFileTest, AnUnwritablePlaceIsAClearError) {
     EXPECT_FALSE(std::filesystem::exists(dir_ / "elsewhere"));
 }
 
+TEST_F(PidFileTest, CreateIfAskedIsNothingWithoutAPathAndCreateWithOne) {
+    auto none = PidFile::create_if_asked("");
+    ASSERT_TRUE(none) << none.error().message;
+    EXPECT_FALSE(none->has_value());
+    {
+        auto p = PidFile::create_if_asked(path_);
+        ASSERT_TRUE(p) << p.error().message;
+        ASSERT_TRUE(p->has_value());
+        EXPECT_EQ(read(path_), std::to_string(::getpid()) + "\n");
+        auto second = PidFile::create_if_asked(path_);
+        ASSERT_FALSE(second);
+        EXPECT_EQ(second.error().kind, ErrorKind::config);
+    }
+    EXPECT_FALSE(std::filesystem::exists(path_));
+}
+
 }  // namespace
 }  // namespace pampero

@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "fixture.hpp"
 #include "macro_store.hpp"
-#include "test_support.hpp"
 
 using namespace pampero;
 using namespace pampero::milter;
@@ -25,7 +25,7 @@ namespace {
 
 using pampero::testing::make_user;
 
-const char* kGtube = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
+using pampero::testing::kGtube;
 
 constexpr std::uint32_t kAllActions = 0x1ff;
 constexpr std::uint32_t kAllProtocol = 0x1fffff;  // every SMFIP_* bit up to HDR_LEADSPC
@@ -85,58 +85,17 @@ std::string commands(std::string_view out) {
     return s;
 }
 
-class DialogTest : public ::testing::Test {
+class DialogTest : public pampero::testing::MilterWorld {
   protected:
     void SetUp() override {
-        // A parameterized test's name holds a '/': one directory, not two.
-        std::string test = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-        std::replace(test.begin(), test.end(), '/', '_');
-        dir_ = std::filesystem::temp_directory_path() /
-               ("pampero-dialog-" + std::to_string(getpid()) + "-" + test);
-        std::filesystem::remove_all(dir_);
-        std::filesystem::create_directories(dir_ / "rules.d");
-        std::ofstream(dir_ / "rules.d" / "t.yaml") << R"(rules:
-  - {name: GTUBE, target: body, regex: 'XJS\*C4JDBQADN1', score: 1000}
-  - {name: SEVEN, target: body, regex: 'SCORE-SEVEN', score: 7}
-)";
-        db_ = (dir_ / "d.db").string();
-        auto admin = open_directory("sqlite:" + db_, OpenMode::read_write);
-        ASSERT_TRUE(admin);
-        admin_ = std::move(admin).value();
-        ASSERT_TRUE(admin_->add_domain("example.org"));
-        ASSERT_TRUE(admin_->add_user(make_user("alice@example.org", 1, {}, "local", "a/")));
-        ASSERT_TRUE(admin_->add_user(make_user("bob@example.org", 3, {}, "local", "b/")));
-        ASSERT_TRUE(admin_->add_user(make_user("carol@example.org", 5, {}, "local", "c/")));
-
-        Config cfg;
-        cfg.rules_dir = (dir_ / "rules.d").string();
-        cfg.levels = std::string(PAMPERO_SOURCE_DIR) + "/conf/levels.yaml";
-        auto engine = scan::load_engine(cfg);
-        ASSERT_TRUE(engine) << engine.error().message;
-        holder_ = std::make_unique<scan::EngineHolder>(*engine);
-        auto ro = open_directory("sqlite:" + db_, OpenMode::read_only);
-        directory_ = std::move(ro).value();
-        state_ = make_memory_state();
-        guard_ = std::make_unique<Guard>(*state_, GuardConfig{3, 600, 3600});
-        services_ = std::make_unique<Services>(
-            Services{*directory_, *guard_, *holder_, nullptr, {}, nullptr});
+        make_world("pampero-dialog");
+        if (HasFatalFailure()) return;
         dialog_ = std::make_unique<Dialog>(
             *services_, [this] { return "conn-" + std::to_string(++sessions_); });
     }
     void TearDown() override {
         dialog_.reset();
-        std::filesystem::remove_all(dir_);
-    }
-
-    // Swaps in an engine with these milter: bounds (the test rules, the shipped levels).
-    void use_bounds(const MilterConfig& m) {
-        Config cfg;
-        cfg.rules_dir = (dir_ / "rules.d").string();
-        cfg.levels = std::string(PAMPERO_SOURCE_DIR) + "/conf/levels.yaml";
-        cfg.milter = m;
-        auto engine = scan::load_engine(cfg);
-        ASSERT_TRUE(engine) << engine.error().message;
-        holder_->set(*engine);
+        MilterWorld::TearDown();
     }
     // Feeds one packet; the reply bytes of that packet alone.
     std::string send(char command, const std::string& data, bool expect_open = true) {
@@ -164,14 +123,6 @@ class DialogTest : public ::testing::Test {
         return send('E', "");
     }
 
-    std::filesystem::path dir_;
-    std::string db_;
-    std::unique_ptr<DirectoryAdmin> admin_;
-    std::unique_ptr<Directory> directory_;
-    std::unique_ptr<State> state_;
-    std::unique_ptr<Guard> guard_;
-    std::unique_ptr<scan::EngineHolder> holder_;
-    std::unique_ptr<Services> services_;
     int sessions_ = 0;
     std::unique_ptr<Dialog> dialog_;
 };

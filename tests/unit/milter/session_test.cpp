@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "test_support.hpp"
+#include "fixture.hpp"
 
 using namespace pampero;
 using namespace pampero::milter;
@@ -18,55 +18,11 @@ namespace {
 
 using pampero::testing::make_user;
 
-const char* kGtube = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
+using pampero::testing::kGtube;
 
-class SessionTest : public ::testing::Test {
+class SessionTest : public pampero::testing::MilterWorld {
   protected:
-    void SetUp() override {
-        dir_ = std::filesystem::temp_directory_path() /
-               ("pampero-session-" + std::to_string(getpid()) + "-" +
-                ::testing::UnitTest::GetInstance()->current_test_info()->name());
-        std::filesystem::remove_all(dir_);
-        std::filesystem::create_directories(dir_ / "rules.d");
-        std::ofstream(dir_ / "rules.d" / "t.yaml") << R"(rules:
-  - {name: GTUBE, target: body, regex: 'XJS\*C4JDBQADN1', score: 1000}
-  - {name: SEVEN, target: body, regex: 'SCORE-SEVEN', score: 7}
-)";
-        db_ = (dir_ / "d.db").string();
-        auto admin = open_directory("sqlite:" + db_, OpenMode::read_write);
-        ASSERT_TRUE(admin);
-        admin_ = std::move(admin).value();
-        ASSERT_TRUE(admin_->add_domain("example.org"));
-        ASSERT_TRUE(admin_->add_user(make_user("alice@example.org", 1, {}, "local", "a/")));
-        ASSERT_TRUE(admin_->add_user(make_user("bob@example.org", 3, {}, "local", "b/")));
-        ASSERT_TRUE(admin_->add_user(make_user("carol@example.org", 5, {}, "local", "c/")));
-        ASSERT_TRUE(admin_->add_alias({"postmaster@example.org", "carol@example.org"}));
-
-        Config cfg;
-        cfg.rules_dir = (dir_ / "rules.d").string();
-        cfg.levels = std::string(PAMPERO_SOURCE_DIR) + "/conf/levels.yaml";
-        auto engine = scan::load_engine(cfg);
-        ASSERT_TRUE(engine) << engine.error().message;
-        holder_ = std::make_unique<scan::EngineHolder>(*engine);
-        auto ro = open_directory("sqlite:" + db_, OpenMode::read_only);
-        directory_ = std::move(ro).value();
-        state_ = make_memory_state();
-        guard_ = std::make_unique<Guard>(*state_, GuardConfig{3, 600, 3600});
-        services_ = std::make_unique<Services>(
-            Services{*directory_, *guard_, *holder_, nullptr, {}, nullptr});
-    }
-    void TearDown() override { std::filesystem::remove_all(dir_); }
-
-    // Swaps in an engine with these milter: bounds (the test rules, the shipped levels).
-    void use_bounds(const MilterConfig& m) {
-        Config cfg;
-        cfg.rules_dir = (dir_ / "rules.d").string();
-        cfg.levels = std::string(PAMPERO_SOURCE_DIR) + "/conf/levels.yaml";
-        cfg.milter = m;
-        auto engine = scan::load_engine(cfg);
-        ASSERT_TRUE(engine) << engine.error().message;
-        holder_->set(*engine);
-    }
+    void SetUp() override { make_world("pampero-session"); }
 
     static void fillers(Session& s, int n) {
         for (int i = 0; i < n; ++i) s.header("X-Filler-" + std::to_string(i), "x");
@@ -85,15 +41,6 @@ class SessionTest : public ::testing::Test {
         for (const auto& [n, v] : extra) s.header(n, v);
         s.body(body);
     }
-
-    std::filesystem::path dir_;
-    std::string db_;
-    std::unique_ptr<DirectoryAdmin> admin_;
-    std::unique_ptr<Directory> directory_;
-    std::unique_ptr<State> state_;
-    std::unique_ptr<Guard> guard_;
-    std::unique_ptr<scan::EngineHolder> holder_;
-    std::unique_ptr<Services> services_;
 };
 
 }  // namespace

@@ -400,6 +400,20 @@ TEST(Message, ReceivedIpsTopFirstFromClauseOnly) {
     EXPECT_EQ(m.received_ips(), (std::vector<std::string>{"198.51.100.1", "203.0.113.9"}));
 }
 
+// Only a dotted quad the lists can look up (common/strings.hpp's parse_ipv4) counts: an
+// octet with a leading zero (octal to inet_aton) or over 255 is no address, and the next
+// bracket of the same "from" clause is tried.
+TEST(Message, ReceivedIpsAreStrictDottedQuads) {
+    auto m = parse_message(
+        "Received: from a ([01.2.3.4]) (b [198.51.100.7]) by mx\r\n"
+        "Received: from c ([203.0.113.256]) by mx\r\n"
+        "Received: from d ([203.0.113.09]) by mx\r\n"
+        "Received: from e ([192.0.2.10]) by mx\r\n"
+        "Subject: x\r\n\r\nbody\r\n",
+        1 << 20);
+    EXPECT_EQ(m.received_ips(), (std::vector<std::string>{"198.51.100.7", "192.0.2.10"}));
+}
+
 // Messages a fuzzer or a spammer might send: each must parse without crashing or
 // hanging (the test has a timeout) and keep whatever text can be read.
 TEST(Message, MalformedInputsParse) {

@@ -33,6 +33,4 @@ std::optional<std::string> normalize_domain(std::string_view raw);
 // The bare address inside the MTA's envelope form: "<a@b>" -> "a@b", "<>" -> "".
 std::string_view strip_angle_brackets(std::string_view raw);
 
-std::string to_lower(std::string_view s);
-
 }  // namespace pampero

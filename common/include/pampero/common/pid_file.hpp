@@ -14,6 +14,7 @@
 // (pid files live in root's /run). Not thread-safe; one per process.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "pampero/common/result.hpp"
@@ -23,6 +24,9 @@ namespace pampero {
 class PidFile {
   public:
     static Result<PidFile> create(const std::string& path);
+    // What a daemon does with its -p option: nothing (nullopt) when `path` is empty,
+    // create(path) otherwise, with the same errors.
+    static Result<std::optional<PidFile>> create_if_asked(const std::string& path);
     // Writes this process's id again (after fork).
     Status update();
 

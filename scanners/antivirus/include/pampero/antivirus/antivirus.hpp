@@ -17,12 +17,12 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "pampero/common/result.hpp"
+#include "pampero/common/snapshot.hpp"
 #include "pampero/mime/parsed_mime.hpp"
 
 struct cl_engine;
@@ -75,10 +75,7 @@ class AntivirusWatcher {
           tmpdir_(std::move(tmpdir)),
           current_(std::move(first)) {}
 
-    std::shared_ptr<const Antivirus> get() const {
-        std::lock_guard lock(mu_);
-        return current_;
-    }
+    std::shared_ptr<const Antivirus> get() const { return current_.get(); }
     // Rebuilds if the folder changed since the current engine was built. Returns the
     // error of a failed rebuild (the old engine stays); ok when nothing changed or the
     // new engine is in place. A folder that is gone, unreadable or empty is an
@@ -90,8 +87,7 @@ class AntivirusWatcher {
     std::string dir_;
     std::uint64_t max_size_;
     std::string tmpdir_;
-    mutable std::mutex mu_;
-    std::shared_ptr<const Antivirus> current_;
+    Snapshot<const Antivirus> current_;
     std::optional<std::string> failed_fingerprint_;  // a broken set: not retried until it changes
     bool missing_reported_ = false;                  // the folder's absence was said
 };

@@ -10,7 +10,7 @@
 //      r.reject is true when an `action: reject` list lists the client IP.
 //   std::optional<std::string> why = bl.value()->client_reject(client_ip);  // at RCPT,
 //      after white lists: a reason string when an `action: reject` list lists the IP.
-//   BlocklistWatcher w(bl.value(), std::chrono::seconds(30));  // reloads changed mirrors
+//   bl.value()->reload_changed();  // every few seconds, from the daemon's main loop
 //
 // Semantics:
 //   - Each list looks up what its target names: client_ip (the SMTP client), received_ip
@@ -36,7 +36,7 @@
 //
 // Mirror files: create() loads each one. A file that does not parse is a config error
 // (refuse to start); a missing/unreadable file is logged and the list serves nothing
-// until the file appears. reload_changed() (called by BlocklistWatcher or by the daemon)
+// until the file appears. reload_changed() (called by the daemon every few seconds)
 // stats every file and rebuilds the ones whose mtime/size/inode changed: a new Zone is
 // parsed, then swapped in; a file that fails keeps the old Zone serving and is logged with
 // FILE:LINE. Zones whose $TIMESTAMP expiry has passed stop serving at the next call.
@@ -48,7 +48,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -56,7 +55,6 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include "pampero/common/blocklist_config.hpp"
@@ -136,23 +134,6 @@ class Blocklists {
     std::vector<BlocklistConfig> lists_;
     std::vector<std::unique_ptr<List>> state_;
     std::mutex reload_mu_;
-};
-
-// Calls reload_changed() every `interval` on its own thread until destroyed.
-class BlocklistWatcher {
-  public:
-    BlocklistWatcher(std::shared_ptr<Blocklists> lists, std::chrono::milliseconds interval);
-    ~BlocklistWatcher();
-    BlocklistWatcher(const BlocklistWatcher&) = delete;
-    BlocklistWatcher& operator=(const BlocklistWatcher&) = delete;
-
-  private:
-    std::shared_ptr<Blocklists> lists_;
-    std::chrono::milliseconds interval_;
-    std::mutex mu_;
-    std::condition_variable cv_;
-    bool stop_ = false;
-    std::thread thread_;
 };
 
 }  // namespace pampero::scan

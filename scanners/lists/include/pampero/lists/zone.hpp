@@ -55,6 +55,7 @@
 
 #include "pampero/common/blocklist_config.hpp"
 #include "pampero/common/result.hpp"
+#include "pampero/common/strings.hpp"  // IPv4 text for lookup_ip() callers
 
 namespace pampero::scan {
 
@@ -134,9 +135,5 @@ class Zone {
     Stats stats_;
     std::unique_ptr<Impl> impl_;
 };
-
-// "1.2.3.4" (also "[1.2.3.4]" and "::ffff:1.2.3.4") to host byte order; false otherwise.
-bool parse_ipv4(std::string_view text, std::uint32_t& out) noexcept;
-std::string format_ipv4(std::uint32_t ip);
 
 }  // namespace pampero::scan

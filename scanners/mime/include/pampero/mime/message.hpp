@@ -149,7 +149,4 @@ Message parse_message(std::string_view raw, std::size_t limit);
 // Initializes GMime once for the process; parse_message() calls it itself.
 void init_mime();
 
-// Equal ignoring ASCII case; header names are compared this way.
-bool iequals(std::string_view a, std::string_view b);
-
 }  // namespace pampero::scan
