@@ -205,7 +205,7 @@ int main(int argc, char** argv) {
         auto m = metrics::open_http_server(registry, "milter.metrics", cfg->milter.metrics);
         if (!m) {
             std::fprintf(stderr, "pampero-milter: %s\n", m.error().message.c_str());
-            return m.error().kind == ErrorKind::config ? kExitConfig : kExitSoftware;
+            return m.error().kind == ErrorKind::config ? EX_CONFIG : EX_SOFTWARE;
         }
         metrics_server = std::move(*m);
     }

@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
         auto m = metrics::open_http_server(registry, "store.metrics", cfg.store.metrics);
         if (!m) {
             std::fprintf(stderr, "pampero-store: %s\n", m.error().message.c_str());
-            return m.error().kind == ErrorKind::config ? kExitConfig : kExitSoftware;
+            return m.error().kind == ErrorKind::config ? EX_CONFIG : EX_SOFTWARE;
         }
         metrics_server = std::move(*m);
     }
