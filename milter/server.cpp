@@ -28,44 +28,6 @@
 
 namespace pampero::milter {
 
-Result<SocketSpec> parse_socket_spec(std::string_view spec) {
-    SocketSpec s;
-    const auto colon = spec.find(':');
-    const std::string_view kind = colon == std::string_view::npos ? "" : spec.substr(0, colon);
-    const std::string_view rest = colon == std::string_view::npos ? spec : spec.substr(colon + 1);
-    if (colon == std::string_view::npos || kind == "unix" || kind == "local") {
-        s.kind = SocketSpec::Kind::unix_socket;
-        s.path = std::string(rest);
-        if (s.path.empty()) return Error::config(fmt::format("milter socket '{}': no path", spec));
-        if (s.path.size() >= sizeof(sockaddr_un{}.sun_path)) {
-            return Error::config(fmt::format("milter socket '{}': path too long", spec));
-        }
-        return s;
-    }
-    if (kind != "inet" && kind != "inet6") {
-        return Error::config(fmt::format(
-            "milter socket '{}': expected inet:PORT@HOST, inet6:PORT@HOST or unix:PATH", spec));
-    }
-    s.kind = kind == "inet" ? SocketSpec::Kind::inet : SocketSpec::Kind::inet6;
-    const auto at = rest.find('@');
-    const std::string_view port = rest.substr(0, at);
-    if (at != std::string_view::npos) {
-        s.host = std::string(rest.substr(at + 1));
-        if (s.host.size() > 2 && s.host.front() == '[' && s.host.back() == ']')
-            s.host = s.host.substr(1, s.host.size() - 2);
-        if (s.host.empty())
-            return Error::config(fmt::format("milter socket '{}': empty host after '@'", spec));
-    }
-    unsigned p = 0;
-    const auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
-    if (port.empty() || ec != std::errc() || ptr != port.data() + port.size() || p == 0 ||
-        p > 65535) {
-        return Error::config(fmt::format("milter socket '{}': port must be 1-65535", spec));
-    }
-    s.port = static_cast<std::uint16_t>(p);
-    return s;
-}
-
 namespace {
 
 using Socket = asio::generic::stream_protocol::socket;
@@ -113,7 +75,7 @@ struct Server::Impl {
 
     Services& services;
     ServerOptions options;
-    SocketSpec spec;
+    Endpoint spec;
     bool tcp = false;
     std::atomic<unsigned long> sessions{0};  // "conn-N" names, as the logs always had
     std::atomic<bool> stopping{false};
@@ -497,58 +459,24 @@ Server::~Server() {
 
 Status Server::listen() {
     Impl& m = *impl_;
-    auto spec = parse_socket_spec(m.options.socket);
+    auto spec = parse_endpoint(m.options.socket);
     if (!spec) return spec.error();
     m.spec = *spec;
-    asio::generic::stream_protocol::endpoint ep;
+    m.tcp = m.spec.tcp();
+    // One socket code for every daemon (endpoint.hpp): it replaces a socket file left by a
+    // previous run, as smfi_opensocket(true) did, and sets a unix socket's owner and mode
+    // before listen(), so Postfix (user postfix) can connect, and nobody else.
+    auto fd = listen_on(m.spec, SOMAXCONN, m.tcp ? nullptr : &m.options.unix_access);
+    if (!fd) return Error{fd.error().kind, fmt::format("milter socket: {}", fd.error().message)};
+    int family = AF_UNIX;
+    if (m.tcp) family = m.spec.kind == Endpoint::Kind::inet ? AF_INET : AF_INET6;
     std::error_code ec;
-    if (m.spec.kind == SocketSpec::Kind::unix_socket) {
-        // A socket file left by a previous run (smfi_opensocket(true) did the same); any
-        // other kind of file is the admin's, and bind() will say so.
-        struct stat st {};
-        if (::lstat(m.spec.path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode))
-            ::unlink(m.spec.path.c_str());
-        ep = asio::local::stream_protocol::endpoint(m.spec.path);
-    } else {
-        m.tcp = true;
-        asio::ip::address addr;
-        if (m.spec.host.empty()) {
-            addr = m.spec.kind == SocketSpec::Kind::inet
-                       ? asio::ip::address(asio::ip::address_v4::any())
-                       : asio::ip::address(asio::ip::address_v6::any());
-        } else {
-            addr = asio::ip::make_address(m.spec.host, ec);
-            if (ec) {  // a host name: its first address of the socket's family
-                asio::ip::tcp::resolver resolver(m.loops.front()->io);
-                const auto proto = m.spec.kind == SocketSpec::Kind::inet ? asio::ip::tcp::v4()
-                                                                         : asio::ip::tcp::v6();
-                auto results =
-                    resolver.resolve(proto, m.spec.host, std::to_string(m.spec.port), ec);
-                if (ec || results.empty()) {
-                    return Error::config(fmt::format("milter socket '{}': cannot resolve {}: {}",
-                                                     m.options.socket, m.spec.host,
-                                                     ec ? ec.message() : "no address"));
-                }
-                addr = results.begin()->endpoint().address();
-            }
-        }
-        ep = asio::ip::tcp::endpoint(addr, m.spec.port);
-    }
-    auto fail = [&](const char* what) {
+    m.acceptor.assign(asio::generic::stream_protocol(family, m.tcp ? IPPROTO_TCP : 0), *fd, ec);
+    if (ec) {
+        ::close(*fd);
         return Error::temporary(
-            fmt::format("milter socket '{}': {}: {}", m.options.socket, what, ec.message()));
-    };
-    m.acceptor.open(ep.protocol(), ec);
-    if (ec) return fail("socket");
-    if (m.tcp) m.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
-    if (ec) return fail("SO_REUSEADDR");
-    m.acceptor.bind(ep, ec);
-    if (ec) return fail("bind");
-    if (!m.tcp) {  // so Postfix (user postfix) can connect, and nobody else
-        if (auto st = apply_unix_access(m.spec.path, m.options.unix_access); !st) return st;
+            fmt::format("milter socket '{}': {}", m.options.socket, ec.message()));
     }
-    m.acceptor.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return fail("listen");
     return ok_status();
 }
 
@@ -628,7 +556,7 @@ void Server::stop(std::chrono::seconds grace) {
         if (loop->thread.joinable()) loop->thread.join();
     }
     m.running = false;
-    if (m.spec.kind == SocketSpec::Kind::unix_socket && !m.spec.path.empty())
+    if (m.spec.kind == Endpoint::Kind::unix_socket && !m.spec.path.empty())
         ::unlink(m.spec.path.c_str());
 }
 

@@ -67,28 +67,16 @@
 #include <string>
 #include <string_view>
 
+#include "pampero/common/endpoint.hpp"
 #include "pampero/common/result.hpp"
 #include "pampero/common/socket_access.hpp"
 #include "session.hpp"
 
 namespace pampero::milter {
 
-// The listening socket in Postfix/libmilter syntax:
-//   inet:PORT@HOST   IPv4 (HOST a name or address; "inet:PORT" listens on every address)
-//   inet6:PORT@HOST  IPv6 (HOST an address; "inet6:PORT" listens on every address)
-//   unix:PATH, local:PATH, or a bare PATH: a UNIX-domain socket
-// Pure; a malformed spec is Error::config naming it.
-struct SocketSpec {
-    enum class Kind { inet, inet6, unix_socket } kind = Kind::inet;
-    std::string host;  // inet, inet6; empty: any address
-    std::uint16_t port = 0;
-    std::string path;  // unix_socket
-};
-Result<SocketSpec> parse_socket_spec(std::string_view spec);
-
 struct ServerOptions {
-    std::string socket = "inet:10025@127.0.0.1";
-    int threads = 8;    // event loops, a thread each
+    std::string socket = "inet:10025@127.0.0.1";  // endpoint.hpp's syntax
+    int threads = 8;                              // event loops, a thread each
     int timeout = 300;  // seconds a packet may take to arrive whole (or the MTA to take our reply)
     int max_connections = 512;     // connections served at once; more are refused (see above)
     UnixSocketAccess unix_access;  // a unix: socket's owner/group/mode (milter.socket_*)

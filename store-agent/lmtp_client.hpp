@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "endpoint.hpp"
+#include "pampero/common/endpoint.hpp"
 #include "lmtp_codec.hpp"
 
 namespace pampero::store {

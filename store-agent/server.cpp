@@ -57,20 +57,14 @@ Status Server::listen(const Endpoint& lmtp, const Endpoint& socketmap) {
     map_clients_ = std::move(*mc);
     const UnixSocketAccess access{sc.socket_owner, sc.socket_group, sc.socket_mode};
     auto open = [&](const Endpoint& e, int& out) -> Status {
-        auto fd = listen_on(e);
+        auto fd = listen_on(e, 128, &access);
         if (!fd) return fd.error();
-        if (e.kind == Endpoint::Kind::unix_socket) {
-            if (auto st = apply_unix_access(e.path, access); !st) {
-                close(*fd);
-                return st;
-            }
-        }
         out = *fd;
         return ok_status();
     };
     if (auto st = open(lmtp, lmtp_fd_); !st) return st;
-    lmtp_tcp_ = lmtp.kind == Endpoint::Kind::inet;
-    map_tcp_ = socketmap.kind == Endpoint::Kind::inet;
+    lmtp_tcp_ = lmtp.tcp();
+    map_tcp_ = socketmap.tcp();
     if (auto st = open(socketmap, map_fd_); !st) {
         close(lmtp_fd_);
         lmtp_fd_ = -1;

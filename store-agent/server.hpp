@@ -28,7 +28,7 @@
 #include <thread>
 #include <vector>
 
-#include "endpoint.hpp"
+#include "pampero/common/endpoint.hpp"
 #include "pampero/common/socket_access.hpp"
 #include "socketmap.hpp"
 #include "store.hpp"

@@ -38,7 +38,7 @@
 #include <variant>
 #include <vector>
 
-#include "endpoint.hpp"
+#include "pampero/common/endpoint.hpp"
 #include "lmtp_codec.hpp"
 #include "maildir.hpp"
 #include "pampero/common/config.hpp"

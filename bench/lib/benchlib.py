@@ -41,8 +41,9 @@ def build_dir():
     return os.path.abspath(b if os.path.isabs(b) else os.path.join(SOURCE, b))
 
 
-def binary(name):
-    path = os.path.join(build_dir(), "bin", name)
+def binary(name, build=None):
+    """bin/NAME of the build tree: `build` (a --baseline tree), else BUILD= or build/."""
+    path = os.path.join(os.path.abspath(build) if build else build_dir(), "bin", name)
     if not os.access(path, os.X_OK):
         die(f"{path} is not built (build it, or point BUILD=dir at a build tree with bin/{name})")
     return path
@@ -354,7 +355,7 @@ class Pampero:
     the work folder, a directory with `domain` and `user`, and optional extras (YAML text:
     blocklists:, antivirus:)."""
 
-    def __init__(self, work, socket_spec, domain, user, extra="", name="pampero"):
+    def __init__(self, work, socket_spec, domain, user, extra="", name="pampero", build=None):
         self.dir = os.path.join(work.path, name)
         os.makedirs(self.dir, exist_ok=True)
         shutil.copy(os.path.join(SOURCE, "conf", "levels.yaml"), os.path.join(self.dir, "levels.yaml"))
@@ -366,7 +367,7 @@ class Pampero:
                     "directory: sqlite:directory.db\n"
                     "state: memory\n"
                     "rules_dir: rules.d\nlevels: levels.yaml\n" + extra)
-        ctl = binary("pamperoctl")
+        ctl = binary("pamperoctl", build)
         for args in (["domain", "add", domain], ["user", "add", user]):
             p = subprocess.run([ctl, "-c", self.config, *args], capture_output=True, text=True,
                                timeout=60)
@@ -380,7 +381,7 @@ class Pampero:
             env["LD_PRELOAD"] = os.environ["MILTER_LD_PRELOAD"]
         if os.environ.get("MILTER_TMPDIR"):
             env["TMPDIR"] = os.environ["MILTER_TMPDIR"]
-        self.proc = Proc([binary("pampero-milter"), "-f", "-c", self.config],
+        self.proc = Proc([binary("pampero-milter", build), "-f", "-c", self.config],
                          os.path.join(self.dir, "milter.log"), "pampero-milter", env=env,
                          cwd=self.dir)
         if socket_spec.startswith("inet:"):

@@ -1,4 +1,4 @@
-#include "endpoint.hpp"
+#include "pampero/common/endpoint.hpp"
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -15,7 +15,9 @@
 #include <charconv>
 #include <cstring>
 
-namespace pampero::store {
+#include "pampero/common/socket_access.hpp"
+
+namespace pampero {
 namespace {
 
 Error sys_error(const std::string& what) {
@@ -31,7 +33,7 @@ struct AddrInfo {
 
 Result<int> resolve(const Endpoint& e, AddrInfo& ai, bool passive) {
     addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
+    hints.ai_family = e.kind == Endpoint::Kind::inet6 ? AF_INET6 : AF_INET;
     hints.ai_socktype = SOCK_STREAM;
     if (passive) hints.ai_flags = AI_PASSIVE;
     const std::string port = std::to_string(e.port);
@@ -46,46 +48,63 @@ Result<int> resolve(const Endpoint& e, AddrInfo& ai, bool passive) {
 
 std::string Endpoint::str() const {
     if (kind == Kind::unix_socket) return "unix:" + path;
-    return fmt::format("inet:{}@{}", port, host);
+    return fmt::format("{}:{}@{}", kind == Kind::inet6 ? "inet6" : "inet", port, host);
 }
 
 std::string Endpoint::postfix_nexthop() const {
     if (kind == Kind::unix_socket) return "unix:" + path;
-    if (host.find(':') != std::string::npos) return fmt::format("inet:[{}]:{}", host, port);
+    if (kind == Kind::inet6) return fmt::format("inet:[{}]:{}", host, port);
     return fmt::format("inet:{}:{}", host, port);
 }
 
 Result<Endpoint> parse_endpoint(std::string_view spec) {
     Endpoint e;
-    if (spec.starts_with("unix:")) {
+    const auto colon = spec.find(':');
+    const std::string_view kind = colon == std::string_view::npos ? "" : spec.substr(0, colon);
+    const std::string_view rest = colon == std::string_view::npos ? spec : spec.substr(colon + 1);
+    if (colon == std::string_view::npos || kind == "unix" || kind == "local") {
         e.kind = Endpoint::Kind::unix_socket;
-        e.path = std::string(spec.substr(5));
+        e.path = std::string(rest);
         if (e.path.empty() || e.path.front() != '/') {
-            return Error::config(fmt::format("'{}': unix: needs an absolute path", spec));
+            return Error::config(
+                fmt::format("socket '{}': a UNIX socket needs an absolute path", spec));
         }
         if (e.path.size() >= sizeof(sockaddr_un{}.sun_path)) {
-            return Error::config(fmt::format("'{}': socket path too long", spec));
+            return Error::config(fmt::format("socket '{}': path too long", spec));
         }
         return e;
     }
-    if (spec.starts_with("inet:")) {
-        std::string_view rest = spec.substr(5);
-        const auto at = rest.find('@');
-        const std::string_view port = rest.substr(0, at);
-        e.host = at == std::string_view::npos ? "127.0.0.1" : std::string(rest.substr(at + 1));
-        unsigned p = 0;
-        const auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
-        if (ec != std::errc() || ptr != port.data() + port.size() || p == 0 || p > 65535 ||
-            e.host.empty()) {
-            return Error::config(fmt::format("'{}': expected inet:PORT@HOST", spec));
-        }
-        e.port = static_cast<std::uint16_t>(p);
-        return e;
+    if (kind != "inet" && kind != "inet6") {
+        return Error::config(fmt::format(
+            "socket '{}': expected inet:PORT@HOST, inet6:PORT@HOST or unix:PATH", spec));
     }
-    return Error::config(fmt::format("'{}': expected inet:PORT@HOST or unix:PATH", spec));
+    e.kind = kind == "inet" ? Endpoint::Kind::inet : Endpoint::Kind::inet6;
+    const auto at = rest.find('@');
+    const std::string_view port = rest.substr(0, at);
+    if (at == std::string_view::npos) {
+        e.host = e.kind == Endpoint::Kind::inet ? "127.0.0.1" : "::1";  // see the header
+    } else {
+        e.host = std::string(rest.substr(at + 1));
+        if (e.host.size() > 2 && e.host.front() == '[' && e.host.back() == ']')
+            e.host = e.host.substr(1, e.host.size() - 2);
+        if (e.host.empty())
+            return Error::config(fmt::format("socket '{}': empty host after '@'", spec));
+        if (e.kind == Endpoint::Kind::inet && e.host.find(':') != std::string::npos) {
+            return Error::config(
+                fmt::format("socket '{}': an IPv6 address needs inet6:PORT@HOST", spec));
+        }
+    }
+    unsigned p = 0;
+    const auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+    if (port.empty() || ec != std::errc() || ptr != port.data() + port.size() || p == 0 ||
+        p > 65535) {
+        return Error::config(fmt::format("socket '{}': port must be 1-65535", spec));
+    }
+    e.port = static_cast<std::uint16_t>(p);
+    return e;
 }
 
-Result<int> listen_on(const Endpoint& e, int backlog) {
+Result<int> listen_on(const Endpoint& e, int backlog, const UnixSocketAccess* access) {
     if (e.kind == Endpoint::Kind::unix_socket) {
         const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0) return sys_error("socket");
@@ -94,8 +113,18 @@ Result<int> listen_on(const Endpoint& e, int backlog) {
         std::memcpy(sa.sun_path, e.path.c_str(), e.path.size() + 1);
         struct stat st {};
         if (lstat(e.path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) unlink(e.path.c_str());
-        if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 ||
-            listen(fd, backlog) != 0) {
+        if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+            Error err = sys_error(e.str());
+            close(fd);
+            return err;
+        }
+        if (access) {
+            if (auto st = apply_unix_access(e.path, *access); !st) {
+                close(fd);
+                return st.error();
+            }
+        }
+        if (listen(fd, backlog) != 0) {
             Error err = sys_error(e.str());
             close(fd);
             return err;
@@ -163,4 +192,4 @@ Result<int> connect_to(const Endpoint& e, std::chrono::milliseconds timeout) {
     return fd;
 }
 
-}  // namespace pampero::store
+}  // namespace pampero
