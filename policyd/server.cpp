@@ -285,15 +285,10 @@ asio::io_context& Server::io_context() {
 
 Status Server::listen() {
     Impl& m = *impl_;
-    auto fd = listen_on(m.options.endpoint, SOMAXCONN);
+    // A unix socket gets its owner, group and mode before it listens (endpoint.hpp).
+    auto fd = listen_on(m.options.endpoint, SOMAXCONN, &m.options.unix_access);
     if (!fd) return fd.error();
-    m.tcp = m.options.endpoint.kind == Endpoint::Kind::inet;
-    if (!m.tcp) {
-        if (auto st = apply_unix_access(m.options.endpoint.path, m.options.unix_access); !st) {
-            ::close(*fd);
-            return st;
-        }
-    }
+    m.tcp = m.options.endpoint.tcp();
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     ::getsockname(*fd, reinterpret_cast<sockaddr*>(&ss), &len);
