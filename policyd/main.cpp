@@ -16,8 +16,15 @@
 #include "pampero/common/state.hpp"
 #include "pampero/policy/decision.hpp"
 #include "server.hpp"
+#if PAMPERO_RADIUS
+#include "radius_listener.hpp"
+#endif
 
 using namespace pampero;
+
+namespace pampero::radius {
+class Listener;  // radius_listener.hpp, when the RADIUS half is built (PAMPERO_RADIUS)
+}
 
 namespace {
 
@@ -49,7 +56,7 @@ std::string describe(const Config& c) {
 // SIGHUP: limits and the guard's numbers change now; sockets, state, directory, threads
 // and user at restart. A file that does not load keeps the running configuration.
 void reload(const std::string& path, const Config& running, const Deps& deps,
-            Snapshot<policy::Engine>& engine) {
+            Snapshot<policy::Engine>& engine, [[maybe_unused]] radius::Listener* radius) {
     auto cfg = load_config(path);
     if (!cfg) {
         log::error("reload refused, keeping the running configuration: {}", cfg.error().message);
@@ -57,6 +64,9 @@ void reload(const std::string& path, const Config& running, const Deps& deps,
     }
     engine.set(make_engine(deps, *cfg));
     log::notice("reloaded: {}", describe(*cfg));
+#if PAMPERO_RADIUS
+    if (radius) radius->reload(cfg->radius);
+#endif
     if (cfg->policyd.socket != running.policyd.socket || cfg->state != running.state ||
         cfg->directory != running.directory || cfg->policyd.threads != running.policyd.threads ||
         cfg->user != running.user || cfg->group != running.group) {
@@ -125,7 +135,15 @@ int main(int argc, char** argv) {
         return fail("cannot listen: " + st.error().message,
                     st.error().kind == ErrorKind::config ? kExitConfig : kExitSoftware);
     }
-    // The RADIUS accounting listener binds here too (radius_*.hpp), on server.io_context().
+#if PAMPERO_RADIUS
+    // RADIUS accounting (radius_listener.hpp): binds now, runs on the server's first loop
+    // (its workers start once the loops run: after the fork, signals blocked).
+    auto radius = radius::start_listener(server.io_context(), **state, cfg->radius);
+    if (!radius) {
+        return fail(radius.error().message,
+                    radius.error().kind == ErrorKind::config ? kExitConfig : kExitSoftware);
+    }
+#endif
     if (!opt.foreground) {
         server.before_fork();
         daemonize();
@@ -143,12 +161,19 @@ int main(int argc, char** argv) {
     for (;;) {
         const int sig = wait_for_signal();
         if (sig == SIGHUP) {
-            reload(opt.config, *cfg, deps, engine);
+#if PAMPERO_RADIUS
+            reload(opt.config, *cfg, deps, engine, radius->get());
+#else
+            reload(opt.config, *cfg, deps, engine, nullptr);
+#endif
             continue;
         }
         log::notice("stopping on signal {}", sig);
         break;
     }
+#if PAMPERO_RADIUS
+    if (*radius) (*radius)->stop();
+#endif
     server.stop(kStopGrace);
     log::notice("stopped");
     return 0;
