@@ -102,7 +102,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // SIGTERM: between requests close now; inside one, let it finish (stop() bounds it).
     void drain() {
         draining_ = true;
-        if (decoder_.idle() && out_.empty()) close();
+        // Idle only if nothing is buffered here and nothing waits unread in the socket (a
+        // request sent just before the signal is answered, not cut off).
+        std::error_code ec;
+        if (decoder_.idle() && out_.empty() && socket_.available(ec) == 0 && !ec) close();
     }
     void close() {
         if (closed_) return;

@@ -19,7 +19,9 @@ level (Decide.BansAreTheGuardsKeys: the milter's Guard and the policy Engine on 
 """
 import os
 import re
+import signal
 import socket
+import time
 import unittest
 
 import harness as h
@@ -241,6 +243,113 @@ class DirectoryFailure(unittest.TestCase):
         with socket.create_connection(("127.0.0.1", self.port), timeout=30) as s:
             s.sendall(policy_request(recipient=f"alice@{DOMAIN}").encode())
             self.assertEqual(read_reply(s), "action=DUNNO\n\n")
+
+
+class DaemonLifecycle(unittest.TestCase):
+    """The daemon alone, spoken to as Postfix does: --version, SIGHUP reload of the
+    limits (and a broken file refused), the connection cap, the per-request timeout, and
+    SIGTERM letting a request in progress finish while idle connections close."""
+
+    def setUp(self):
+        self.work = h.WorkDir()
+        self.port = h.free_port()
+        self.limits = "  recipients_per_message: 1\n"
+        self.config = policyd_config(self.work.path, self.port, limits=self.limits)
+        self.extra = ""
+        h.pamperoctl(self.config, "domain", "add", DOMAIN)
+
+    def tearDown(self):
+        if hasattr(self, "policyd"):
+            self.policyd.stop()
+        self.work.close()
+
+    def rewrite(self, policyd_extra="", limits=None):
+        with open(self.config) as f:
+            text = f.read()
+        head = text.split("policyd:\n")[0]
+        with open(self.config, "w") as f:
+            f.write(head + f"policyd:\n  socket: inet:{self.port}@127.0.0.1\n{policyd_extra}"
+                    f"ratelimit:\n{limits or self.limits}")
+
+    def ask(self, sock, **attrs):
+        sock.sendall(policy_request(**attrs).encode())
+        return read_reply(sock)
+
+    def test_version(self):
+        import subprocess
+        p = subprocess.run([os.path.join(h.BIN, "pampero-policyd"), "--version"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("pampero-policyd", p.stdout + p.stderr)
+
+    def test_sighup_reloads_the_limits_and_refuses_a_broken_file(self):
+        self.policyd = start_policyd(self.config, self.port, self.work.path)
+        relay = dict(recipient=f"x@{FOREIGN}", sasl_username="u")
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as s:
+            self.assertEqual(self.ask(s, instance="m1", **relay), "action=OK\n\n")
+            self.assertIn("recipients_per_message (1)", self.ask(s, instance="m1", **relay))
+            self.rewrite(limits="  recipients_per_message: 3\n")
+            self.policyd.signal(signal.SIGHUP)
+            h.wait_until(lambda: "reloaded:" in self.policyd.output(), 20, "the reload")
+            # The same connection, the new limit.
+            for _ in range(3):
+                self.assertEqual(self.ask(s, instance="m2", **relay), "action=OK\n\n")
+            self.assertIn("recipients_per_message (3)", self.ask(s, instance="m2", **relay))
+            with open(self.config, "a") as f:
+                f.write("  no_such_limit: 1\n")
+            self.policyd.signal(signal.SIGHUP)
+            h.wait_until(lambda: "reload refused" in self.policyd.output(), 20, "the refusal")
+            for _ in range(3):
+                self.assertEqual(self.ask(s, instance="m3", **relay), "action=OK\n\n")
+            self.assertIn("recipients_per_message (3)", self.ask(s, instance="m3", **relay))
+        self.assertTrue(self.policyd.alive())
+
+    def test_connection_cap_and_timeout(self):
+        self.rewrite(policyd_extra="  max_connections: 2\n  timeout: 2\n")
+        self.policyd = start_policyd(self.config, self.port, self.work.path)
+
+        def served():
+            # wait_for_port's probe may still count for a moment: retry a refused one.
+            for _ in range(50):
+                sock = socket.create_connection(("127.0.0.1", self.port), timeout=30)
+                if self.ask(sock, protocol_state="DATA") == "action=DUNNO\n\n":
+                    return sock
+                sock.close()
+                time.sleep(0.1)
+            self.fail("no connection served")
+
+        a = served()
+        b = served()
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=30) as c:
+                self.assertEqual(c.recv(100), b"", "a third connection was served")
+            h.wait_until(lambda: "connection(s) refused" in self.policyd.output(), 20,
+                         "the refusal's log line")
+            # Half a request and nothing more: closed after `timeout`, not held.
+            a.sendall(b"request=smtpd_access_policy\n")
+            self.assertEqual(a.recv(100), b"")
+        finally:
+            a.close()
+            b.close()
+
+    def test_sigterm_lets_a_request_in_progress_finish(self):
+        self.policyd = start_policyd(self.config, self.port, self.work.path)
+        idle = socket.create_connection(("127.0.0.1", self.port), timeout=30)
+        busy = socket.create_connection(("127.0.0.1", self.port), timeout=30)
+        try:
+            self.assertEqual(self.ask(idle, protocol_state="DATA"), "action=DUNNO\n\n")
+            request = policy_request(recipient=f"x@{FOREIGN}")
+            busy.sendall(request[:40].encode())  # in the daemon's socket before the signal
+            self.policyd.signal(signal.SIGTERM)
+            self.assertEqual(idle.recv(100), b"")  # idle: closed at once
+            busy.sendall(request[40:].encode())
+            self.assertEqual(read_reply(busy), f"action=554 5.7.1 <x@{FOREIGN}>: Relay access denied\n\n")
+            self.assertEqual(busy.recv(100), b"")
+            self.policyd.proc.wait(30)
+            self.assertEqual(self.policyd.proc.returncode, 0)
+        finally:
+            idle.close()
+            busy.close()
 
 
 if __name__ == "__main__":
