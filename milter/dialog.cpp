@@ -189,7 +189,8 @@ bool Dialog::on(const proto::Helo&, std::string& out) {
 bool Dialog::on(const proto::Mail& m, std::string& out) {
     in_transaction_ = true;
     const auto auth = macros_.get("{auth_authen}");
-    answer(session_->mail_from(std::string(m.args[0]), auth && !auth->empty()),
+    answer(session_->mail_from(std::string(m.args[0]), auth && !auth->empty(),
+                               auth ? std::string(*auth) : std::string()),
            proto::flag::nr_mail, out);
     return true;
 }

@@ -16,6 +16,7 @@
 #include "pampero/common/privileges.hpp"
 #include "pampero/common/state.hpp"
 #include "pampero/lists/blocklists.hpp"
+#include "pampero/policy/decision.hpp"
 #include "pampero/verdict/verdict_signature.hpp"
 #include "server.hpp"
 
@@ -182,6 +183,15 @@ int main(int argc, char** argv) {
     milter::MilterMetrics counters(registry);
     milter::Services services{*directory,     guard,  holder, antivirus.get(),
                               cfg->antivirus, &lists, &keys,  &counters};
+    // milter.relay_check: the policy daemon's relay and rate decisions (same state keys).
+    // Its limits are read at start (a SIGHUP does not change them in the milter).
+    policy::StateSubscriberLookup subscribers(**state);
+    std::unique_ptr<policy::Engine> relay;
+    if (cfg->milter.relay_check) {
+        relay = std::make_unique<policy::Engine>(**state, *directory, subscribers, cfg->guard,
+                                                 cfg->ratelimit);
+        services.relay = relay.get();
+    }
 
     raise_descriptor_limit(cfg->milter.max_connections);
     milter::Server server(

@@ -32,7 +32,8 @@ MilterMetrics::MilterMetrics(metrics::Registry& r)
                           "authenticated", "tempfail"})
         messages.get({v});
     for (const char* a : {"inbox", "spam", "reject"}) recipients.get({a});
-    for (const char* c : {"directory", "state", "antivirus", "internal"}) tempfails.get({c});
+    for (const char* c : {"directory", "state", "antivirus", "relay_check", "internal"})
+        tempfails.get({c});
 }
 
 }  // namespace pampero::milter

@@ -42,8 +42,13 @@ Reply Session::connect(const std::string& client_ip) {
     return Reply::ok();
 }
 
-Reply Session::mail_from(const std::string& sender, bool authenticated) {
+Reply Session::mail_from(const std::string& sender, bool authenticated,
+                         const std::string& auth_user) {
     reset_message();
+    ++messages_;
+    // Fixed now: the queue id comes with the first accepted RCPT and would change it.
+    instance_ = fmt::format("{}.{}", id_, messages_);
+    auth_user_ = authenticated ? auth_user : std::string();
     auto a = parse_address(sender);
     sender_ = a ? a->full() : std::string(strip_angle_brackets(sender));
     authenticated_ = authenticated;
@@ -101,6 +106,15 @@ Reply Session::rcpt(const std::string& recipient, bool rejected_by_mta) {
         return Reply::reject("550", "5.1.1", "Recipient address rejected: User unknown");
     }
     if (rejected_by_mta) return Reply::ok();
+    if (s_.relay) {
+        auto v =
+            s_.relay->relay({policy::Stage::rcpt, client_ip_, auth_user_, address, instance_, id_});
+        if (!v) return temporary_failure("relay_check", "relay check for <" + address + ">", v.error());
+        if (v->kind == policy::Verdict::Kind::reject)
+            return Reply::reject(v->code, v->xcode, v->text);
+        if (v->kind == policy::Verdict::Kind::defer)
+            return Reply::tempfail(v->code, v->xcode, v->text);
+    }
     if (const auto& listed = client_listing()) {
         // Trusted lists refuse at RCPT, but a user's white list and contacts still win.
         auto facts = lookup_recipient_facts(s_.directory, where->owner, sender_);
@@ -190,6 +204,25 @@ EndOfMessage Session::end_of_message() {
 EndOfMessage Session::decide_end_of_message() {
     EndOfMessage out;
     if (!engine_) engine_ = s_.engine.get();  // one snapshot for the whole message
+    if (s_.relay) {  // messages_per_hour: counted when the message is really sent
+        auto v =
+            s_.relay->decide({policy::Stage::end_of_message, client_ip_, auth_user_, "", "", id_});
+        if (!v) {
+            out.reply = temporary_failure("relay_check", "message rate count", v.error());
+            out.log_line =
+                fmt::format("{}: from=<{}> client={} state failure", id_, sender_, client_ip_);
+            return out;
+        }
+        if (v->kind == policy::Verdict::Kind::defer ||
+            v->kind == policy::Verdict::Kind::disconnect) {
+            out.reply = v->kind == policy::Verdict::Kind::defer
+                            ? Reply::tempfail(v->code, v->xcode, v->text)
+                            : Reply::shutdown(v->text);
+            out.log_line =
+                fmt::format("{}: from=<{}> client={} {}", id_, sender_, client_ip_, v->action());
+            return out;
+        }
+    }
     if (auto refused = over_header_bounds()) {
         out.log_line = fmt::format("{}: from=<{}> client={} rcpts={} {}", id_, sender_, client_ip_,
                                    recipients_.size(), refused->second);

@@ -6,7 +6,9 @@
 // Order of events and what each decides:
 //   connect      a banned client IP gets 421 4.7.0 (the MTA closes the connection)
 //   mail_from    authenticated senders ({auth_authen}) are not scored
-//   rcpt         a client listed by an `action: reject` blocklist: 554 5.7.1, unless the
+//   rcpt         with milter.relay_check, relay and rates as pampero-policyd decides them
+//                (policy/decision.hpp: 554 5.7.1 relay denied, 450 4.7.1 over a rate);
+//                a client listed by an `action: reject` blocklist: 554 5.7.1, unless the
 //                sender is white-listed for (or a contact of) that recipient;
 //                local domain + unknown user: 550 5.1.1, counted for the client IP; at the
 //                guard's limit the IP is banned and this RCPT gets 421 4.7.0. Recipients
@@ -40,18 +42,21 @@
 #include <utility>
 #include <vector>
 
-#include "guard.hpp"
 #include "milter_metrics.hpp"
 #include "pampero/antivirus/antivirus.hpp"
 #include "pampero/common/directory.hpp"
 #include "pampero/common/snapshot.hpp"
 #include "pampero/lists/blocklists.hpp"
+#include "pampero/policy/decision.hpp"
+#include "pampero/policy/guard.hpp"
 #include "pampero/rules/engine.hpp"
 #include "pampero/verdict/decision.hpp"
 #include "pampero/verdict/spam_headers.hpp"
 #include "pampero/verdict/verdict_signature.hpp"
 
 namespace pampero::milter {
+
+using policy::Guard;  // the guard is shared with pampero-policyd (policy/)
 
 struct Reply {
     enum class Kind { proceed, reject, tempfail, shutdown } kind = Kind::proceed;
@@ -90,6 +95,9 @@ struct Services {
     // (and pampero-store will not file by them).
     Snapshot<const scan::VerdictKeys>* verdict_keys = nullptr;
     MilterMetrics* metrics = nullptr;  // nullptr: nothing counted (tests)
+    // milter.relay_check: pampero-policyd's relay and rate decisions at RCPT and the
+    // message count at end of message (policy/decision.hpp); nullptr: off.
+    policy::Engine* relay = nullptr;
 };
 
 class Session {
@@ -102,7 +110,9 @@ class Session {
 
     Reply connect(const std::string& client_ip);
     // Always proceeds: the server negotiates SMFIP_NR_MAIL (no reply to MAIL) on that.
-    Reply mail_from(const std::string& sender, bool authenticated);
+    // `auth_user`: the SASL login ({auth_authen}) for relay_check's rates.
+    Reply mail_from(const std::string& sender, bool authenticated,
+                    const std::string& auth_user = "");
     Reply rcpt(const std::string& recipient, bool rejected_by_mta);
     // With SMFIP_HDR_LEADSPC the MTA hands header values over exactly as sent (leading
     // space and folding kept) and expects added values the same way; without it values
@@ -116,7 +126,8 @@ class Session {
     // The one place an Error becomes the milter's reply (result.hpp): logged with `what`,
     // answered 451 4.3.0 whatever its kind (a dependency or a bug here is never the
     // sender's fault: never a 5xx). The dialog uses it too, for a verdict it cannot encode.
-    // `cause` is a MilterMetrics::tempfails label: directory, state, antivirus, internal.
+    // `cause` is a MilterMetrics::tempfails label: directory, state, antivirus, relay_check,
+    // internal.
     Reply temporary_failure(const char* cause, const std::string& what, const Error& e);
 
   private:
@@ -151,6 +162,9 @@ class Session {
     std::shared_ptr<const scan::Engine> engine_;
     std::optional<std::optional<std::string>> client_listing_;
     bool verbatim_headers_ = false;
+    std::string auth_user_;           // relay_check: the SASL login of this message
+    std::uint64_t messages_ = 0;      // relay_check: numbers each message (rates per message)
+    std::string instance_;            // relay_check: this message's id, for recipients_per_message
     scan::VerdictCollector verdict_;  // what X-Spam-Signature covers: the whole message
 };
 

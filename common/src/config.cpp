@@ -45,6 +45,7 @@ void read_milter(yaml::MapReader r, MilterConfig& m) {
     }
     if (auto v = r.get_size("max_message_memory")) m.max_message_memory = *v;
     if (auto v = r.get_string("metrics")) m.metrics = *v;
+    if (auto v = r.get_bool("relay_check")) m.relay_check = *v;
     r.finish();
 }
 
@@ -56,6 +57,24 @@ void read_guard(yaml::MapReader r, GuardConfig& g) {
     if (auto v = r.get_int("ipv6_prefix", 32, 128)) g.ipv6_prefix = static_cast<int>(*v);
     if (auto v = r.get_int("max_tracked", 100, 100000000))
         g.max_tracked = static_cast<std::size_t>(*v);
+    r.finish();
+}
+
+void read_policyd(yaml::MapReader r, PolicydConfig& p) {
+    if (auto v = r.get_string("socket")) p.socket = *v;
+    if (auto v = r.get_int("threads", 1, 256)) p.threads = static_cast<int>(*v);
+    if (auto v = r.get_int("timeout", 1, 3600)) p.timeout = static_cast<int>(*v);
+    if (auto v = r.get_int("max_connections", 1, 1000000)) p.max_connections = static_cast<int>(*v);
+    r.finish();
+}
+
+void read_ratelimit(yaml::MapReader r, RateLimitConfig& l) {
+    const std::int64_t max = 100000000;
+    if (auto v = r.get_int("messages_per_hour", 0, max)) l.messages_per_hour = static_cast<int>(*v);
+    if (auto v = r.get_int("recipients_per_hour", 0, max))
+        l.recipients_per_hour = static_cast<int>(*v);
+    if (auto v = r.get_int("recipients_per_message", 0, max))
+        l.recipients_per_message = static_cast<int>(*v);
     r.finish();
 }
 
@@ -177,6 +196,10 @@ Result<Config> load_config(const std::string& path) {
             read_antivirus(yaml::MapReader(path, r.node("antivirus"), "antivirus"), c.antivirus,
                            path);
         }
+        if (r.has("policyd"))
+            read_policyd(yaml::MapReader(path, r.node("policyd"), "policyd"), c.policyd);
+        if (r.has("ratelimit"))
+            read_ratelimit(yaml::MapReader(path, r.node("ratelimit"), "ratelimit"), c.ratelimit);
         r.finish();
     } catch (const yaml::Error& e) {
         return Error::config(e.what());

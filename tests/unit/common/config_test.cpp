@@ -182,3 +182,26 @@ TEST(Config, UserAndGroup) {
     EXPECT_EQ(c->user, "pampero");
     EXPECT_EQ(c->group, "mail");
 }
+
+TEST(Config, PolicydAndRateLimit) {
+    auto shipped = load_config(std::string(PAMPERO_SOURCE_DIR) + "/conf/pampero.yaml");
+    ASSERT_TRUE(shipped) << shipped.error().message;
+    EXPECT_EQ(shipped->policyd.socket, "inet:10031@127.0.0.1");  // conf/postfix/main.cf.policyd
+    EXPECT_EQ(shipped->ratelimit.messages_per_hour, 200);
+    EXPECT_FALSE(shipped->milter.relay_check);
+    auto c = load_config(write_temp("policyd.yaml",
+                                    "policyd:\n  socket: unix:/run/p.sock\n  threads: 4\n"
+                                    "ratelimit:\n  messages_per_hour: 0\n"
+                                    "  recipients_per_message: 7\nmilter:\n  relay_check: true\n"));
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_EQ(c->policyd.socket, "unix:/run/p.sock");
+    EXPECT_EQ(c->policyd.threads, 4);
+    EXPECT_EQ(c->ratelimit.messages_per_hour, 0);
+    EXPECT_EQ(c->ratelimit.recipients_per_hour, 1000);
+    EXPECT_EQ(c->ratelimit.recipients_per_message, 7);
+    EXPECT_TRUE(c->milter.relay_check);
+    auto bad = load_config(write_temp("ratelimit-bad.yaml", "ratelimit:\n  messages_per_hr: 5\n"));
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().message.find("ratelimit-bad.yaml:2"), std::string::npos)
+        << bad.error().message;
+}

@@ -478,3 +478,41 @@ TEST_F(SessionTest, VerdictIsSignedOverTheWholeMessageAndVerifiesAtTheStore) {
     feed(plain, "hi", "clean\r\n");
     EXPECT_EQ(plain.end_of_message().add_headers.size(), 3u);
 }
+
+// milter.relay_check: pampero-policyd's relay and rate decisions at RCPT, for Sendmail.
+TEST_F(SessionTest, RelayCheckRefusesRelayWithoutLoginAndLimitsLogins) {
+    policy::StateSubscriberLookup subs(*state_);
+    RateLimitConfig limits;
+    limits.recipients_per_message = 2;
+    policy::Engine relay(*state_, *directory_, subs, GuardConfig{3, 600, 3600}, limits);
+    services_->relay = &relay;
+
+    Session anon = open("192.0.2.20");
+    anon.mail_from("<x@remote.example>", false);
+    Reply r = anon.rcpt("<y@elsewhere.example>", false);
+    EXPECT_EQ(r.kind, Reply::Kind::reject);
+    EXPECT_EQ(r.rcode + " " + r.xcode, "554 5.7.1");
+    EXPECT_EQ(anon.rcpt("<alice@example.org>", false).kind, Reply::Kind::proceed);
+
+    Session user = open("192.0.2.21");
+    user.mail_from("<alice@example.org>", true, "alice@example.org");
+    EXPECT_EQ(user.rcpt("<a@elsewhere.example>", false).kind, Reply::Kind::proceed);
+    // Postfix's queue id arrives with the first accepted RCPT: still the same message
+    // (the count was split in two when the id was taken at each RCPT).
+    user.set_queue_id("4ABC123");
+    EXPECT_EQ(user.rcpt("<b@elsewhere.example>", false).kind, Reply::Kind::proceed);
+    r = user.rcpt("<c@elsewhere.example>", false);
+    EXPECT_EQ(r.kind, Reply::Kind::tempfail);
+    EXPECT_EQ(r.rcode + " " + r.xcode, "450 4.7.1");
+    EXPECT_NE(r.text.find("recipients_per_message"), std::string::npos);
+    // The next message of the connection has its own count.
+    user.mail_from("<alice@example.org>", true, "alice@example.org");
+    EXPECT_EQ(user.rcpt("<d@elsewhere.example>", false).kind, Reply::Kind::proceed);
+    EXPECT_TRUE(state_->get("rl:r:user:alice@example.org")->has_value());
+}
+
+TEST_F(SessionTest, WithoutRelayCheckRemoteRecipientsAreLeftToTheMta) {
+    Session s = open("192.0.2.22");
+    s.mail_from("<x@remote.example>", false);
+    EXPECT_EQ(s.rcpt("<y@elsewhere.example>", false).kind, Reply::Kind::proceed);
+}

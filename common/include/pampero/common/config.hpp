@@ -39,6 +39,9 @@ struct MilterConfig {
     std::uint64_t max_message_memory = 10 * 1024 * 1024;
     // Prometheus endpoint (common/metrics_http.hpp), in the socket syntax; "": none.
     std::string metrics;
+    // The relay and rate decisions of pampero-policyd at RCPT (policy/decision.hpp), for
+    // sites whose MTA has no policy delegation (Sendmail).
+    bool relay_check = false;
 };
 
 struct GuardConfig {
@@ -50,6 +53,22 @@ struct GuardConfig {
     int ipv6_prefix = 64;  // 32..128
     // Memory state: counters and bans each hold at most this many clients (state.hpp).
     std::size_t max_tracked = 100000;
+};
+
+// pampero-policyd: Postfix policy delegation (policyd/server.hpp).
+struct PolicydConfig {
+    std::string socket = "inet:10031@127.0.0.1";  // Postfix syntax (endpoint.hpp)
+    int threads = 2;                              // event loops, a thread each
+    int timeout = 300;           // seconds a request may take to arrive whole (Postfix idles 300 s)
+    int max_connections = 1024;  // Postfix holds one per smtpd process
+};
+
+// Outbound rates of authenticated users and RADIUS customers (policy/rate_limit.hpp):
+// fixed windows of one hour in the state backend; 0: no limit.
+struct RateLimitConfig {
+    int messages_per_hour = 200;
+    int recipients_per_hour = 1000;
+    int recipients_per_message = 100;
 };
 
 // What pampero-store does with a message whose verdict it cannot trust (see
@@ -114,6 +133,8 @@ struct Config {
     StoreConfig store;
     std::vector<BlocklistConfig> blocklists;  // DNSBL/URIBL, see blocklist_config.hpp
     AntivirusConfig antivirus;
+    PolicydConfig policyd;
+    RateLimitConfig ratelimit;
 };
 
 Result<Config> load_config(const std::string& path);

@@ -1,11 +1,11 @@
-#include "guard.hpp"
+#include "pampero/policy/guard.hpp"
 
 #include <gtest/gtest.h>
 
 #include "pampero/common/ip_prefix.hpp"
 
 using namespace pampero;
-using namespace pampero::milter;
+using namespace pampero::policy;
 
 namespace {
 struct Clock {

@@ -1,5 +1,6 @@
 // guard.hpp - the dictionary-attack guard: counts unknown recipients per client IP and
-// bans an IP that keeps guessing.
+// bans an IP that keeps guessing. pampero-milter and pampero-policyd both use this one,
+// with the same keys, so a site running either or both sees one ban list.
 //
 // Keys live in the shared State, so with Redis every MX node sees the same counters and
 // bans: "unk:NET" counts within `window` seconds from the first miss; at `unknown_limit`
@@ -15,7 +16,7 @@
 #include "pampero/common/result.hpp"
 #include "pampero/common/state.hpp"
 
-namespace pampero::milter {
+namespace pampero::policy {
 
 class Guard {
   public:
@@ -33,4 +34,4 @@ class Guard {
     GuardConfig config_;
 };
 
-}  // namespace pampero::milter
+}  // namespace pampero::policy

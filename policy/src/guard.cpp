@@ -1,9 +1,9 @@
-#include "guard.hpp"
+#include "pampero/policy/guard.hpp"
 
 #include "pampero/common/ip_prefix.hpp"
 #include "pampero/common/log.hpp"
 
-namespace pampero::milter {
+namespace pampero::policy {
 
 std::string Guard::client_key(const std::string& ip) const {
     return client_prefix(ip, config_.ipv4_prefix, config_.ipv6_prefix);
@@ -27,4 +27,4 @@ Result<bool> Guard::count_unknown(const std::string& ip) {
     return true;
 }
 
-}  // namespace pampero::milter
+}  // namespace pampero::policy

@@ -1,0 +1,180 @@
+// pampero-policyd: Postfix policy delegation (server.hpp) serving the relay, rate-limit and
+// dictionary-attack decisions of libpampero-policy (policy/decision.hpp), and the RADIUS
+// accounting listener that tells which customer holds which address.
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <optional>
+
+#include "pampero/common/config.hpp"
+#include "pampero/common/daemon.hpp"
+#include "pampero/common/directory.hpp"
+#include "pampero/common/log.hpp"
+#include "pampero/common/pid_file.hpp"
+#include "pampero/common/privileges.hpp"
+#include "pampero/common/state.hpp"
+#include "pampero/policy/decision.hpp"
+#include "server.hpp"
+#if PAMPERO_RADIUS
+#include "radius_listener.hpp"
+#endif
+
+using namespace pampero;
+
+namespace pampero::radius {
+class Listener;  // radius_listener.hpp, when the RADIUS half is built (PAMPERO_RADIUS)
+}
+
+namespace {
+
+constexpr int kExitConfig = 78;    // EX_CONFIG
+constexpr int kExitSoftware = 70;  // EX_SOFTWARE
+constexpr auto kStopGrace = std::chrono::seconds(10);
+constexpr rlim_t kOwnDescriptors = 64;  // listeners, epoll, logs, the directory
+
+// Everything a decision needs that outlives a reload.
+struct Deps {
+    State& state;
+    Directory& directory;
+    policy::SubscriberLookup& subscribers;
+};
+
+std::shared_ptr<policy::Engine> make_engine(const Deps& d, const Config& c) {
+    return std::make_shared<policy::Engine>(d.state, d.directory, d.subscribers, c.guard,
+                                            c.ratelimit);
+}
+
+std::string describe(const Config& c) {
+    return fmt::format(
+        "limits per hour {} messages, {} recipients, {} recipients a message (0: none); "
+        "guard {} unknown in {} s bans for {} s",
+        c.ratelimit.messages_per_hour, c.ratelimit.recipients_per_hour,
+        c.ratelimit.recipients_per_message, c.guard.unknown_limit, c.guard.window, c.guard.ban);
+}
+
+// SIGHUP: limits and the guard's numbers change now; sockets, state, directory, threads
+// and user at restart. A file that does not load keeps the running configuration.
+void reload(const std::string& path, const Config& running, const Deps& deps,
+            Snapshot<policy::Engine>& engine, [[maybe_unused]] radius::Listener* radius) {
+    auto cfg = load_config(path);
+    if (!cfg) {
+        log::error("reload refused, keeping the running configuration: {}", cfg.error().message);
+        return;
+    }
+    engine.set(make_engine(deps, *cfg));
+    log::notice("reloaded: {}", describe(*cfg));
+#if PAMPERO_RADIUS
+    if (radius) radius->reload(cfg->radius);
+#endif
+    if (cfg->policyd.socket != running.policyd.socket || cfg->state != running.state ||
+        cfg->directory != running.directory || cfg->policyd.threads != running.policyd.threads ||
+        cfg->user != running.user || cfg->group != running.group) {
+        log::warning(
+            "socket, state, directory, threads, user and group changes take effect "
+            "at restart");
+    }
+}
+
+void raise_descriptor_limit(int max_connections) {
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    const rlim_t want = static_cast<rlim_t>(max_connections) + kOwnDescriptors;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        rlimit raised = rl;
+        raised.rlim_cur = rl.rlim_max == RLIM_INFINITY ? want : std::min(want, rl.rlim_max);
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        log::warning("policyd.max_connections is {} but only {} file descriptors are allowed",
+                     max_connections, static_cast<unsigned long long>(rl.rlim_cur));
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const DaemonOptions opt = parse_daemon_args(
+        argc, argv, "pampero-policyd",
+        "pampero's Postfix policy server (relay, rate limits, dictionary-attack bans) and "
+        "RADIUS accounting listener");
+    log::open("pampero-policyd", opt.foreground, opt.debug);
+    auto fail = [](const std::string& msg, int code) {
+        std::fprintf(stderr, "pampero-policyd: %s\n", msg.c_str());
+        return code;
+    };
+
+    auto cfg = load_config(opt.config);
+    if (!cfg) return fail(cfg.error().message, kExitConfig);
+    auto run_as = resolve_run_as(cfg->user, cfg->group);
+    if (!run_as) return fail(run_as.error().message, kExitConfig);
+    auto endpoint = parse_endpoint(cfg->policyd.socket);
+    if (!endpoint) return fail("policyd.socket: " + endpoint.error().message, kExitConfig);
+    auto dir = open_directory(cfg->directory, OpenMode::read_only);
+    if (!dir) return fail(dir.error().message, kExitConfig);
+    auto directory = make_cached_directory(std::move(dir).value(),
+                                           std::chrono::seconds(cfg->directory_cache_ttl));
+    auto state = open_state(cfg->state, cfg->guard.max_tracked);
+    if (!state) return fail(state.error().message, kExitConfig);
+    policy::StateSubscriberLookup subscribers(**state);
+    const Deps deps{**state, *directory, subscribers};
+    Snapshot<policy::Engine> engine(make_engine(deps, *cfg));
+
+    raise_descriptor_limit(cfg->policyd.max_connections);
+    policyd::Server server(
+        engine,
+        {*endpoint, cfg->policyd.threads, cfg->policyd.timeout, cfg->policyd.max_connections, {}});
+    // Before binding: a second instance is told it is one, not that the port is taken.
+    std::optional<PidFile> pid_file;
+    if (!opt.pid_file.empty()) {
+        auto p = PidFile::create(opt.pid_file);
+        if (!p) return fail(p.error().message, kExitConfig);
+        pid_file.emplace(std::move(*p));
+    }
+    if (auto st = server.listen(); !st) {
+        return fail("cannot listen: " + st.error().message,
+                    st.error().kind == ErrorKind::config ? kExitConfig : kExitSoftware);
+    }
+#if PAMPERO_RADIUS
+    // RADIUS accounting (radius_listener.hpp): binds now, runs on the server's first loop
+    // (its workers start once the loops run: after the fork, signals blocked).
+    auto radius = radius::start_listener(server.io_context(), **state, cfg->radius);
+    if (!radius) {
+        return fail(radius.error().message,
+                    radius.error().kind == ErrorKind::config ? kExitConfig : kExitSoftware);
+    }
+#endif
+    if (!opt.foreground) {
+        server.before_fork();
+        daemonize();
+        server.after_fork_in_child();
+        if (pid_file) (void)pid_file->update();
+    }
+    if (auto st = drop_privileges(*run_as, "pampero-policyd"); !st) {
+        log::error("{}", st.error().message);
+        return kExitConfig;
+    }
+    block_signals();  // before any thread: they inherit the mask, main alone gets signals
+    server.start();
+    log::notice("starting on {} ({} threads): directory {}, state {}; {}", endpoint->str(),
+                cfg->policyd.threads, cfg->directory, cfg->state, describe(*cfg));
+    for (;;) {
+        const int sig = wait_for_signal();
+        if (sig == SIGHUP) {
+#if PAMPERO_RADIUS
+            reload(opt.config, *cfg, deps, engine, radius->get());
+#else
+            reload(opt.config, *cfg, deps, engine, nullptr);
+#endif
+            continue;
+        }
+        log::notice("stopping on signal {}", sig);
+        break;
+    }
+#if PAMPERO_RADIUS
+    if (*radius) (*radius)->stop();
+#endif
+    server.stop(kStopGrace);
+    log::notice("stopped");
+    return 0;
+}
