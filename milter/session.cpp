@@ -109,7 +109,8 @@ Reply Session::rcpt(const std::string& recipient, bool rejected_by_mta) {
     if (s_.relay) {
         auto v =
             s_.relay->relay({policy::Stage::rcpt, client_ip_, auth_user_, address, instance_, id_});
-        if (!v) return temporary_failure("relay_check", "relay check for <" + address + ">", v.error());
+        if (!v)
+            return temporary_failure("relay_check", "relay check for <" + address + ">", v.error());
         if (v->kind == policy::Verdict::Kind::reject)
             return Reply::reject(v->code, v->xcode, v->text);
         if (v->kind == policy::Verdict::Kind::defer)
