@@ -1,0 +1,49 @@
+// radius_listener.hpp - pampero-policyd's RADIUS accounting listener: UDP sockets on the
+// daemon's standalone-Asio io_context, feeding radius_accounting.hpp, and the admin socket
+// `pamperoctl sessions` asks (radius_admin.hpp).
+//
+// Use (the daemon's main):
+//   auto radius = radius::start_listener(io, state, cfg->radius);   // binds now
+//   ... io.run() on the daemon's threads ...
+//   on SIGHUP: radius->reload(new_cfg->radius);  // clients, secrets, TTLs; not `listen`
+//   on SIGTERM: radius->stop(); then stop the io_context and destroy the listener.
+// start_listener() binds every `radius.listen` address (IPv4 "IP:PORT", IPv6
+// "[IP]:PORT", IPv6 sockets v6-only) and the admin socket before it returns, so a port in
+// use fails the start (ErrorKind::config) instead of a later surprise.
+// A datagram from an address in no `radius.clients` entry is dropped unanswered; the
+// first entry whose CIDR holds the source decides the secret. Datagrams are read into a
+// 4096-octet buffer (the RFC 2865 maximum; more is padding), up to kBatch per wake-up,
+// handled in turn on the thread that read them. Drops (unknown client, malformed, bad
+// authenticator, state failure) are logged at most once a second per kind, with a count,
+// so a flood costs a line a second.
+// Thread-safety: reload() and stop() may be called from any thread (the main thread
+// handling signals); the sockets are only touched on the io_context's threads.
+#pragma once
+
+#include <memory>
+
+#include "pampero/common/config.hpp"
+#include "pampero/common/result.hpp"
+#include "pampero/common/state.hpp"
+
+namespace asio {
+class io_context;
+}
+
+namespace pampero::radius {
+
+class Listener {
+  public:
+    virtual ~Listener() = default;
+    // Swaps in new clients, secrets and session settings (validated by load_config);
+    // `listen` and `admin_socket` changes are logged as taking effect at restart.
+    virtual void reload(const RadiusConfig& cfg) = 0;
+    // Closes the sockets (asynchronously, on the io_context); in-flight packets finish.
+    virtual void stop() = 0;
+};
+
+// Nothing to start when cfg.enabled is false: returns nullptr.
+Result<std::unique_ptr<Listener>> start_listener(asio::io_context& io, State& state,
+                                                 const RadiusConfig& cfg);
+
+}  // namespace pampero::radius
