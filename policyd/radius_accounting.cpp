@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include "pampero/common/ip_prefix.hpp"
+
 namespace pampero::radius {
 namespace {
 
@@ -104,7 +106,8 @@ const char* status_name(std::uint32_t t) {
 // The address the session is about: Framed-IP-Address, else Framed-IPv6-Address.
 std::optional<std::string> framed_ip(const Packet& p) {
     if (auto v4 = p.ipv4(kFramedIpAddress)) return v4;
-    return p.ipv6(kFramedIpv6Address);
+    if (auto v6 = p.ipv6(kFramedIpv6Address)) return canonical_ip(*v6);
+    return std::nullopt;
 }
 
 }  // namespace
@@ -112,16 +115,11 @@ std::optional<std::string> framed_ip(const Packet& p) {
 std::optional<std::string> canonical_ip(std::string_view ip) {
     const std::string s(ip);
     unsigned char buf[16];
-    char out[INET6_ADDRSTRLEN];
-    if (inet_pton(AF_INET, s.c_str(), buf) == 1) {
-        if (!inet_ntop(AF_INET, buf, out, sizeof out)) return std::nullopt;
-        return std::string(out);
-    }
-    if (inet_pton(AF_INET6, s.c_str(), buf) == 1) {
-        if (!inet_ntop(AF_INET6, buf, out, sizeof out)) return std::nullopt;
-        return std::string(out);
-    }
-    return std::nullopt;
+    if (inet_pton(AF_INET, s.c_str(), buf) != 1 && inet_pton(AF_INET6, s.c_str(), buf) != 1)
+        return std::nullopt;
+    // The policy side's subscriber_key() spells addresses the same way: full-length
+    // prefixes, an IPv4-mapped IPv6 address as its IPv4 one.
+    return client_prefix(s, 32, 128);
 }
 
 std::string escape(std::string_view raw) {

@@ -28,8 +28,11 @@
 // (radius_packet.hpp bounds), codes other than Accounting-Request, a bad Request
 // Authenticator, no Acct-Status-Type.
 //
-// State keys (Redis-shaped; <ip> is canonical text, <nas> the NAS's source address):
-//   radius:ip:<ip>        User-Name, the subscriber (policy/'s SubscriberLookup reads it)
+// State keys (Redis-shaped; <nas> is the NAS's source address; <ip> is canonical text as
+// policy/'s subscriber_key() writes it: "192.0.2.1", "2001:db8::1", an IPv4-mapped IPv6
+// address as its IPv4 one):
+//   radius:ip:<ip>        User-Name, the subscriber (policy/'s StateSubscriberLookup reads
+//                         it: the layout of pampero/policy/subscriber_lookup.hpp)
 //   radius:session:<ip>   "<nas>\t<hex Acct-Session-Id>\t<unix time>\t<User-Name>": who
 //                         holds <ip>, for Stop matching and `pamperoctl sessions`
 //   radius:nas:<nas>      expiring set of the <ip>s that NAS gave out (Accounting-On/Off)

@@ -60,6 +60,10 @@ Result<std::shared_ptr<const Setup>> build_setup(const RadiusConfig& cfg) {
     return std::shared_ptr<const Setup>(std::move(s));
 }
 
+// Slots beyond Outcome's kinds (recorded..state_failed are 0..5).
+constexpr Kind kSendFailed = static_cast<Kind>(6);
+constexpr Kind kUnknownClient = static_cast<Kind>(7);
+
 // At most one line a second per kind of drop, with how many happened (see
 // radius_listener.hpp). Shared by every socket's handlers, hence the mutex.
 class DropLog {
@@ -82,6 +86,7 @@ class DropLog {
                            : kind == Kind::bad_authenticator ? "bad authenticator"
                            : kind == Kind::state_failed      ? "not recorded (state failed), "
                                                                "no answer: the NAS will retry"
+                           : kind == kSendFailed             ? "answer not sent"
                                                              : "unknown client";
         if (n == 1)
             log::warning("radius: {} from {} dropped: {}", what, peer, detail);
@@ -99,9 +104,6 @@ class DropLog {
     std::mutex mu_;
     std::array<Slot, 8> slots_{};
 };
-
-// Kind::recorded..state_failed, plus "unknown client" in the last slot.
-constexpr Kind kUnknownClient = static_cast<Kind>(7);
 
 class ListenerImpl;
 
@@ -238,7 +240,7 @@ class ListenerImpl final : public Listener, public std::enable_shared_from_this<
         std::error_code ec;
         s.sock.send_to(asio::buffer(o.reply), s.peer, 0, ec);
         // A full send queue: the NAS retransmits and is answered as a retransmission.
-        if (ec) drops_.event(Kind::state_failed, nas_text, "answer not sent: " + ec.message());
+        if (ec) drops_.event(kSendFailed, nas_text, ec.message());
     }
 
     void accept_admin() {

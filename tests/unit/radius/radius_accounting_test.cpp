@@ -81,6 +81,11 @@ TEST_F(AccountingTest, IPv6SessionsToo) {
     EXPECT_EQ(user_of("2001:db8::5"), "alice");
     auto s = acct.session("2001:0db8:0::5");  // any spelling finds it
     ASSERT_TRUE(s && s->has_value());
+    // An IPv4-mapped Framed-IPv6-Address is the IPv4 address (policy/ looks it up so).
+    ASSERT_EQ(send({.ip = "::ffff:10.0.0.8", .id = 2}).kind, K::recorded);
+    EXPECT_EQ(user_of("10.0.0.8"), "alice");
+    s = acct.session("::ffff:10.0.0.8");
+    ASSERT_TRUE(s && s->has_value());
 }
 
 TEST_F(AccountingTest, ExpiryFollowsTheInterimIntervalOrTheDefault) {
