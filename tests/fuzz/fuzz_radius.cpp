@@ -4,7 +4,7 @@
 // the secret, so the accounting logic sees every attribute mix the fuzzer makes; an
 // answer must always be a valid, authentic Accounting-Response of 20 octets.
 // clang-format off
-// fuzz-sources: policyd/radius_packet.cpp policyd/radius_accounting.cpp common/src/memory_state.cpp common/src/result.cpp
+// fuzz-sources: policyd/radius_packet.cpp policyd/radius_accounting.cpp common/src/memory_state.cpp common/src/result.cpp common/src/ip_prefix.cpp
 // fuzz-libs: libcrypto fmt
 // fuzz-seeds: tests/data/radius
 // clang-format on

@@ -153,6 +153,24 @@ class RadiusTest(unittest.TestCase):
         # Throttled: 2000 malformed datagrams are not 2000 lines.
         self.assertLess(out.count("malformed packet"), 100)
 
+    def test_cli_says_when_there_is_no_admin_socket(self):
+        work = harness.WorkDir()
+        try:
+            bare = harness.write_config(work.path, harness.free_port(),
+                                        extra="radius:\n  clients: []\n")
+            p = harness.pamperoctl(bare, "sessions", check=False)
+            self.assertEqual(p.returncode, 78, p.stderr)
+            self.assertIn("radius.admin_socket is not set", p.stderr)
+            # A socket nobody serves: a temporary failure, said so.
+            gone = harness.write_config(
+                work.path, harness.free_port(),
+                extra=f"radius:\n  admin_socket: {work.join('nobody.sock')}\n")
+            p = harness.pamperoctl(gone, "sessions", "show", "10.0.0.1", check=False)
+            self.assertEqual(p.returncode, 75, p.stderr)
+            self.assertIn("cannot reach pampero-policyd", p.stderr)
+        finally:
+            work.close()
+
     def test_sighup_reloads_secrets(self):
         with open(self.config) as f:
             text = f.read()
