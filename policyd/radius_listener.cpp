@@ -1,14 +1,21 @@
 // radius_listener.cpp - see radius_listener.hpp.
 #include "radius_listener.hpp"
 
+#include <arpa/inet.h>
 #include <fmt/ranges.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
 #include <asio.hpp>
 #include <atomic>
+#include <cstring>
 #include <mutex>
+#include <optional>
+#include <thread>
 #include <vector>
 
 #include "pampero/common/log.hpp"
@@ -23,9 +30,9 @@ namespace {
 using asio::ip::udp;
 using Kind = Outcome::Kind;
 
-// Datagrams read per wake-up before going back to the event loop: fewer epoll round
-// trips under load, and a bounded turn so the admin socket and timers still get theirs.
-constexpr int kBatch = 64;
+// Datagrams read with one recvmmsg(2), and answered with one sendmmsg(2): fewer system
+// calls under load; 32 buffers of 4096 octets per worker.
+constexpr unsigned kBatch = 32;
 // The kernel's receive queue per socket: room for a burst of NAS restarts (every session
 // sent again) while the loop catches up. The kernel caps it at net.core.rmem_max.
 constexpr int kReceiveBuffer = 4 * 1024 * 1024;
@@ -58,6 +65,28 @@ Result<std::shared_ptr<const Setup>> build_setup(const RadiusConfig& cfg) {
     s->settings.interim_factor = cfg.interim_factor;
     s->settings.duplicate_window = std::chrono::seconds(cfg.duplicate_window);
     return std::shared_ptr<const Setup>(std::move(s));
+}
+
+// The NAS's address as text; an IPv4-mapped IPv6 peer as its IPv4 address.
+std::string nas_address(const sockaddr* sa, socklen_t len) {
+    char buf[INET6_ADDRSTRLEN] = "?";
+    if (sa->sa_family == AF_INET && len >= sizeof(sockaddr_in)) {
+        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(sa)->sin_addr, buf, sizeof buf);
+    } else if (sa->sa_family == AF_INET6 && len >= sizeof(sockaddr_in6)) {
+        const auto* a6 = &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a6))
+            inet_ntop(AF_INET, a6->s6_addr + 12, buf, sizeof buf);
+        else
+            inet_ntop(AF_INET6, a6, buf, sizeof buf);
+    }
+    return buf;
+}
+
+std::uint16_t peer_port(const sockaddr* sa) {
+    if (sa->sa_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(sa)->sin_port);
+    if (sa->sa_family == AF_INET6)
+        return ntohs(reinterpret_cast<const sockaddr_in6*>(sa)->sin6_port);
+    return 0;
 }
 
 // Slots beyond Outcome's kinds (recorded..state_failed are 0..5).
@@ -107,12 +136,23 @@ class DropLog {
 
 class ListenerImpl;
 
-// One UDP socket's receive loop.
+// One bound UDP socket (a plain descriptor: the workers poll it themselves).
 struct Socket {
-    explicit Socket(asio::io_context& io) : sock(io) {}
-    udp::socket sock;
-    udp::endpoint peer;
-    std::array<char, kMaxPacketSize> buf{};
+    int fd = -1;
+    ~Socket() {
+        if (fd >= 0) ::close(fd);
+    }
+};
+
+// One worker's buffers for a batch.
+struct Batch {
+    std::array<std::array<char, kMaxPacketSize>, kBatch> in{};
+    std::array<sockaddr_storage, kBatch> peers{};
+    std::array<iovec, kBatch> iov{};
+    std::array<mmsghdr, kBatch> msgs{};
+    std::array<std::string, kBatch> replies;
+    std::array<iovec, kBatch> out_iov{};
+    std::array<mmsghdr, kBatch> out{};
 };
 
 // One admin connection: a question, the answer, close.
@@ -138,16 +178,21 @@ class ListenerImpl final : public Listener, public std::enable_shared_from_this<
             std::error_code ec;
             const auto addr = asio::ip::make_address(ep->address, ec);
             if (ec) return Error::config("radius.listen: '" + text + "': " + ec.message());
-            auto s = std::make_unique<Socket>(io_);
             const udp::endpoint endpoint(addr, ep->port);
-            s->sock.open(endpoint.protocol(), ec);
-            if (!ec && addr.is_v6()) s->sock.set_option(asio::ip::v6_only(true), ec);
-            if (!ec) s->sock.bind(endpoint, ec);
-            if (ec) return Error::config("radius.listen " + text + ": " + ec.message());
-            s->sock.set_option(udp::socket::receive_buffer_size(kReceiveBuffer), ec);
-            s->sock.non_blocking(true, ec);
+            auto s = std::make_unique<Socket>();
+            s->fd = ::socket(addr.is_v6() ? AF_INET6 : AF_INET,
+                             SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+            const int one = 1;
+            if (s->fd >= 0 && addr.is_v6())
+                (void)::setsockopt(s->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+            if (s->fd < 0 || ::bind(s->fd, endpoint.data(), endpoint.size()) != 0)
+                return Error::config("radius.listen " + text + ": " + std::strerror(errno));
+            (void)::setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &kReceiveBuffer,
+                               sizeof kReceiveBuffer);
             sockets_.push_back(std::move(s));
         }
+        stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (stop_fd_ < 0) return Error::temporary(std::string("eventfd: ") + std::strerror(errno));
         if (!running_cfg_.admin_socket.empty()) {
             const auto& path = running_cfg_.admin_socket;
             struct stat st {};
@@ -165,7 +210,10 @@ class ListenerImpl final : public Listener, public std::enable_shared_from_this<
     }
 
     void start() {
-        for (auto& s : sockets_) receive(*s);
+        // The workers start once the io_context runs: after the daemon forked into the
+        // background (threads do not survive fork) and blocked its signals (they inherit
+        // the mask, so the main thread alone takes SIGHUP and SIGTERM).
+        asio::post(io_, [self = shared_from_this()] { self->start_workers(); });
         if (admin_.is_open()) accept_admin();
         log::notice(
             "radius: accounting on {}{}, {} clients", fmt::join(running_cfg_.listen, ", "),
@@ -188,59 +236,126 @@ class ListenerImpl final : public Listener, public std::enable_shared_from_this<
     }
 
     void stop() override {
+        {
+            std::lock_guard lock(workers_mu_);
+            if (stopped_) return;
+            stopped_ = true;
+            const std::uint64_t one = 1;
+            (void)!::write(stop_fd_, &one, sizeof one);
+        }
         asio::post(io_, [self = shared_from_this()] {
             std::error_code ec;
-            for (auto& s : self->sockets_) s->sock.close(ec);
             self->admin_.close(ec);
         });
     }
 
+    // Joins the workers (the handle's destructor; never from a worker).
+    void join() {
+        stop();
+        std::vector<std::thread> ws;
+        {
+            std::lock_guard lock(workers_mu_);
+            ws.swap(workers_);
+        }
+        for (auto& t : ws) t.join();
+    }
+
+    ~ListenerImpl() override {
+        if (stop_fd_ >= 0) ::close(stop_fd_);
+    }
+
   private:
-    void receive(Socket& s) {
-        s.sock.async_wait(udp::socket::wait_read,
-                          [self = shared_from_this(), &s](std::error_code ec) {
-                              if (ec) return;  // closed
-                              self->drain(s);
-                              self->receive(s);
-                          });
+    void start_workers() {
+        std::lock_guard lock(workers_mu_);
+        if (stopped_) return;
+        for (int i = 0; i < running_cfg_.threads; ++i) workers_.emplace_back([this] { work(); });
     }
 
-    // Reads and answers what is queued, up to kBatch datagrams.
-    void drain(Socket& s) {
-        for (int i = 0; i < kBatch; ++i) {
-            std::error_code ec;
-            const std::size_t n = s.sock.receive_from(asio::buffer(s.buf), s.peer, 0, ec);
-            if (ec == asio::error::would_block || ec == asio::error::try_again) return;
-            if (ec) {
-                if (ec == asio::error::bad_descriptor) return;
-                continue;  // ICMP errors surfacing on UDP sockets and the like: next one
+    // A worker: waits on every socket and the stop descriptor; reads a batch, handles
+    // each datagram in turn, answers the batch at once. Several workers share the sockets
+    // (the kernel hands each datagram to one of them).
+    void work() {
+        auto batch = std::make_unique<Batch>();
+        std::vector<pollfd> fds;
+        for (auto& s : sockets_) fds.push_back({s->fd, POLLIN, 0});
+        fds.push_back({stop_fd_, POLLIN, 0});
+        for (;;) {
+            if (::poll(fds.data(), fds.size(), -1) < 0) {
+                if (errno == EINTR) continue;
+                log::error("radius: poll: {}", std::strerror(errno));
+                return;
             }
-            handle(s, std::string_view(s.buf.data(), n));
+            if (fds.back().revents) return;  // stop
+            for (std::size_t i = 0; i + 1 < fds.size(); ++i)
+                if (fds[i].revents) drain(fds[i].fd, *batch);
         }
     }
 
-    void handle(Socket& s, std::string_view datagram) {
-        const auto setup = setup_.get();
-        const Client* client = setup->find(s.peer.data(), static_cast<socklen_t>(s.peer.size()));
-        if (!client) {
-            drops_.event(kUnknownClient, s.peer.address().to_string(), "not in radius.clients");
-            return;
+    // Reads and answers what is queued on fd, a batch at a time, until it is empty or a
+    // few batches went by (so the other sockets get their turn).
+    void drain(int fd, Batch& b) {
+        for (int round = 0; round < 8; ++round) {
+            for (unsigned i = 0; i < kBatch; ++i) {
+                b.iov[i] = {b.in[i].data(), b.in[i].size()};
+                b.msgs[i] = {};
+                b.msgs[i].msg_hdr.msg_iov = &b.iov[i];
+                b.msgs[i].msg_hdr.msg_iovlen = 1;
+                b.msgs[i].msg_hdr.msg_name = &b.peers[i];
+                b.msgs[i].msg_hdr.msg_namelen = sizeof b.peers[i];
+            }
+            const int n = ::recvmmsg(fd, b.msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
+            if (n <= 0) return;  // EAGAIN, or an error surfacing on UDP: wait again
+            unsigned answers = 0;
+            for (int i = 0; i < n; ++i) {
+                const auto& h = b.msgs[static_cast<std::size_t>(i)];
+                if (auto reply = handle(
+                        reinterpret_cast<const sockaddr*>(h.msg_hdr.msg_name),
+                        h.msg_hdr.msg_namelen,
+                        std::string_view(b.in[static_cast<std::size_t>(i)].data(), h.msg_len))) {
+                    b.replies[answers] = std::move(*reply);
+                    b.out_iov[answers] = {b.replies[answers].data(), b.replies[answers].size()};
+                    b.out[answers] = {};
+                    b.out[answers].msg_hdr.msg_iov = &b.out_iov[answers];
+                    b.out[answers].msg_hdr.msg_iovlen = 1;
+                    b.out[answers].msg_hdr.msg_name = h.msg_hdr.msg_name;
+                    b.out[answers].msg_hdr.msg_namelen = h.msg_hdr.msg_namelen;
+                    ++answers;
+                }
+            }
+            for (unsigned sent = 0; sent < answers;) {
+                const int m = ::sendmmsg(fd, b.out.data() + sent, answers - sent, MSG_DONTWAIT);
+                if (m <= 0) {
+                    // A full send queue: the NAS retransmits, and is answered as a
+                    // retransmission.
+                    drops_.event(kSendFailed, "-",
+                                 fmt::format("{} answers: {}", answers - sent,
+                                             std::strerror(m < 0 ? errno : EAGAIN)));
+                    break;
+                }
+                sent += static_cast<unsigned>(m);
+            }
+            if (static_cast<unsigned>(n) < kBatch) return;
         }
-        auto nas = s.peer.address();
-        if (nas.is_v6() && nas.to_v6().is_v4_mapped())
-            nas = asio::ip::make_address_v4(asio::ip::v4_mapped, nas.to_v6());
-        const std::string nas_text = nas.to_string();
+    }
+
+    // The answer to one datagram from peer, or nullopt (dropped, logged).
+    std::optional<std::string> handle(const sockaddr* peer, socklen_t len,
+                                      std::string_view datagram) {
+        const auto setup = setup_.get();
+        const Client* client = setup->find(peer, len);
+        const std::string nas_text = nas_address(peer, len);
+        if (!client) {
+            drops_.event(kUnknownClient, nas_text, "not in radius.clients");
+            return std::nullopt;
+        }
         Accounting accounting(state_, setup->settings);
-        Outcome o = accounting.handle(datagram, nas_text, s.peer.port(), client->secret);
+        Outcome o = accounting.handle(datagram, nas_text, peer_port(peer), client->secret);
         if (o.kind != Kind::recorded && o.kind != Kind::retransmission) {
             drops_.event(o.kind, nas_text, o.detail);
-            return;
+            return std::nullopt;
         }
         log::debug("radius: {}: {}", nas_text, o.detail);
-        std::error_code ec;
-        s.sock.send_to(asio::buffer(o.reply), s.peer, 0, ec);
-        // A full send queue: the NAS retransmits and is answered as a retransmission.
-        if (ec) drops_.event(kSendFailed, nas_text, ec.message());
+        return std::move(o.reply);
     }
 
     void accept_admin() {
@@ -297,6 +412,10 @@ class ListenerImpl final : public Listener, public std::enable_shared_from_this<
     RadiusConfig running_cfg_;
     Snapshot<const Setup> setup_;
     std::vector<std::unique_ptr<Socket>> sockets_;
+    int stop_fd_ = -1;
+    std::mutex workers_mu_;
+    std::vector<std::thread> workers_;
+    bool stopped_ = false;
     asio::local::stream_protocol::acceptor admin_;
     std::atomic<int> admin_busy_{0};
     DropLog drops_;
@@ -318,7 +437,7 @@ Result<std::unique_ptr<Listener>> start_listener(asio::io_context& io, State& st
     // they end (stop() closes the sockets, ending them).
     struct Handle final : Listener {
         explicit Handle(std::shared_ptr<ListenerImpl> p) : impl(std::move(p)) {}
-        ~Handle() override { impl->stop(); }
+        ~Handle() override { impl->join(); }
         void reload(const RadiusConfig& c) override { impl->reload(c); }
         void stop() override { impl->stop(); }
         std::shared_ptr<ListenerImpl> impl;

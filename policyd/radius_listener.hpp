@@ -11,11 +11,18 @@
 // "[IP]:PORT", IPv6 sockets v6-only) and the admin socket before it returns, so a port in
 // use fails the start (ErrorKind::config) instead of a later surprise.
 // A datagram from an address in no `radius.clients` entry is dropped unanswered; the
-// first entry whose CIDR holds the source decides the secret. Datagrams are read into a
-// 4096-octet buffer (the RFC 2865 maximum; more is padding), up to kBatch per wake-up,
-// handled in turn on the thread that read them. Drops (unknown client, malformed, bad
-// authenticator, state failure) are logged at most once a second per kind, with a count,
-// so a flood costs a line a second.
+// first entry whose CIDR holds the source decides the secret.
+// Threads: the UDP sockets are read by `radius.threads` workers of the listener's own
+// (poll, then recvmmsg of up to 32 datagrams into 4096-octet buffers - the RFC 2865
+// maximum, more is padding - each handled in turn, the answers sent with one sendmmsg).
+// Accounting is CPU-bound (two MD5s and a handful of state operations a packet), so one
+// event-loop thread would cap it at one core; FreeRADIUS uses a thread pool for the same
+// reason. The workers start from a handler posted to `io`, i.e. once the daemon runs its
+// io_context: after it forked (threads do not survive fork) and blocked its signals. The
+// admin socket is served on `io` itself.
+// Drops (unknown client, malformed, bad authenticator, state failure, answer not sent)
+// are logged at most once a second per kind, with a count, so a flood costs a line a
+// second.
 // Thread-safety: reload() and stop() may be called from any thread (the main thread
 // handling signals); the sockets are only touched on the io_context's threads.
 #pragma once
@@ -38,7 +45,8 @@ class Listener {
     // Swaps in new clients, secrets and session settings (validated by load_config);
     // `listen` and `admin_socket` changes are logged as taking effect at restart.
     virtual void reload(const RadiusConfig& cfg) = 0;
-    // Closes the sockets (asynchronously, on the io_context); in-flight packets finish.
+    // Stops the workers (each finishes the batch in hand) and closes the admin socket on
+    // the io_context. Destroying the Listener stops and joins the workers.
     virtual void stop() = 0;
 };
 

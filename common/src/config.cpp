@@ -147,6 +147,7 @@ void read_radius(yaml::MapReader r, RadiusConfig& c, const std::string& file) {
     if (auto v = r.get_int("interim_factor", 1, 100)) c.interim_factor = static_cast<int>(*v);
     if (auto v = r.get_int("duplicate_window", 1, 3600)) c.duplicate_window = static_cast<int>(*v);
     if (auto v = r.get_string("admin_socket")) c.admin_socket = resolve_path(file, *v);
+    if (auto v = r.get_int("threads", 1, 64)) c.threads = static_cast<int>(*v);
     r.finish();
 }
 

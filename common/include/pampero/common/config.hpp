@@ -107,6 +107,7 @@ struct RadiusConfig {
     int interim_factor = 3;     // with one: this many intervals (+ 60 s) without news
     int duplicate_window = 30;  // seconds a retransmission is recognised as one
     std::string admin_socket;   // unix socket `pamperoctl sessions` asks; "": none
+    int threads = 2;            // workers reading the UDP sockets (CPU-bound: MD5, state)
 };
 
 struct Config {
