@@ -35,6 +35,8 @@ TEST(RadiusConfig, DefaultsAndClients) {
     EXPECT_EQ(c->radius.clients[1].address, "10.0.0.0/8");
     EXPECT_EQ(c->radius.clients[1].secret, "T");
     EXPECT_EQ(c->radius.session_ttl, 86400);
+    EXPECT_EQ(c->radius.threads, 2);
+    EXPECT_TRUE(c->radius.admin_socket.empty());
 }
 
 TEST(RadiusConfig, ListenTakesOneOrSeveralAddresses) {
@@ -58,6 +60,8 @@ TEST(RadiusConfig, RefusalsNameTheLine) {
         "radius:\n  clients:\n    - { address: 127.0.0.1, secret: S, extra: 1 }\n",
         "radius:\n  session_ttl: 5\n",
         "radius:\n  unknown: 1\n",
+        "radius:\n  threads: 0\n",
+        "radius:\n  clients: { address: 127.0.0.1, secret: S }\n",
     };
     for (const char* text : bad) {
         auto c = load(text);
