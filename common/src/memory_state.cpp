@@ -7,7 +7,8 @@
 // nearest its expiry (the oldest window) and never a ban; a ban costs an attacker
 // `unknown_limit` refused recipients, so filling the value table is expensive, and when it
 // is full the ban nearest its expiry goes first.
-// Expiring sets (RADIUS sessions per NAS) are a third store with the same bound on members.
+// Expiring sets (RADIUS sessions per NAS) are a third store with the same bound on members,
+// evicting the member nearest its expiry when full.
 // Expiry does not wait for writes: every call (reads too) first drops up to kSweepBudget
 // expired keys from the front of each table's expiry order, so the tables shrink as soon
 // as anything asks, and one call never does more than a bounded amount of work.
@@ -107,22 +108,27 @@ class Sets {
   public:
     explicit Sets(std::size_t max_members) : max_(max_members == 0 ? 1 : max_members) {}
 
-    bool add(const std::string& key, const std::string& member, TimePoint expires) {
-        auto& set = sets_[key];
-        auto it = set.find(member);
-        if (it == set.end()) {
-            if (count_ >= max_ && !evict_nearest(set)) {
-                if (set.empty()) sets_.erase(key);
-                return false;
+    // Adds or refreshes; a new member in a full store first evicts the member nearest its
+    // expiry, whichever set holds it (the values table's rule; O(log n)).
+    void add(const std::string& key, const std::string& member, TimePoint expires) {
+        auto s = sets_.find(key);
+        if (s != sets_.end()) {
+            if (auto it = s->second.find(member); it != s->second.end()) {
+                order_.erase(it->second.order);
+                it->second.expires = expires;
+                it->second.order = order_.emplace(expires, std::pair{key, member});
+                return;
             }
-            it = set.emplace(member, Member{}).first;
-            ++count_;
-        } else {
-            order_.erase(it->second.order);
         }
+        if (count_ >= max_ && !order_.empty()) {
+            const auto victim = order_.begin()->second;
+            remove(victim.first, victim.second);
+        }
+        auto& set = sets_[key];
+        auto it = set.emplace(member, Member{}).first;
+        ++count_;
         it->second.expires = expires;
         it->second.order = order_.emplace(expires, std::pair{key, member});
-        return true;
     }
 
     void remove(const std::string& key, const std::string& member) {
@@ -161,20 +167,6 @@ class Sets {
         std::multimap<TimePoint, std::pair<std::string, std::string>>::iterator order;
     };
     using Set = std::unordered_map<std::string, Member>;
-
-    // Makes room in a full store from `set` itself (the member nearest its expiry), so
-    // one group filling up never takes members from another. Linear in the set's size,
-    // and only when the store is full.
-    bool evict_nearest(Set& set) {
-        if (set.empty()) return false;
-        auto victim = set.begin();
-        for (auto it = set.begin(); it != set.end(); ++it)
-            if (it->second.expires < victim->second.expires) victim = it;
-        order_.erase(victim->second.order);
-        set.erase(victim);
-        --count_;
-        return true;
-    }
 
     std::size_t max_;
     std::size_t count_ = 0;
@@ -240,8 +232,7 @@ class MemoryStateImpl final : public MemoryState {
                    std::chrono::seconds ttl) override {
         std::lock_guard lock(mu_);
         const auto now = sweep();
-        if (!sets_.add(key, member, now + ttl))
-            return Error::temporary("state: the sets are full (guard.max_tracked members)");
+        sets_.add(key, member, now + ttl);
         return ok_status();
     }
 

@@ -128,20 +128,22 @@ TEST(MemoryState, SetMembersExpireOneByOne) {
     EXPECT_EQ(s->size(), 0u);
 }
 
-TEST(MemoryState, FullSetsEvictFromTheSameSetOnly) {
+TEST(MemoryState, FullSetsEvictTheMemberNearestItsExpiry) {
     FakeClock clock;
     auto s = make_memory_state(clock.fn(), 3);
     ASSERT_TRUE(s->set_add("a", "1", 100s));
     ASSERT_TRUE(s->set_add("a", "2", 50s));
     ASSERT_TRUE(s->set_add("b", "x", 10s));
-    ASSERT_TRUE(s->set_add("a", "3", 100s));  // full: "a"'s nearest expiry ("2") goes
+    ASSERT_TRUE(s->set_add("a", "2", 60s));   // refreshing a member takes no room
+    ASSERT_TRUE(s->set_add("a", "3", 100s));  // full: "x" (10 s) goes
     auto a = *s->set_members("a");
     std::sort(a.begin(), a.end());
+    EXPECT_EQ(a, (std::vector<std::string>{"1", "2", "3"}));
+    EXPECT_TRUE(s->set_members("b")->empty());
+    ASSERT_TRUE(s->set_add("c", "y", 100s));  // then "2" (60 s)
+    a = *s->set_members("a");
+    std::sort(a.begin(), a.end());
     EXPECT_EQ(a, (std::vector<std::string>{"1", "3"}));
-    EXPECT_EQ(*s->set_members("b"), std::vector<std::string>{"x"});
-    // A set with nothing to give cannot take from the others: refused, temporary.
-    auto st = s->set_add("c", "y", 100s);
-    ASSERT_FALSE(st);
-    EXPECT_EQ(st.error().kind, ErrorKind::temporary);
-    EXPECT_EQ(*s->set_members("b"), std::vector<std::string>{"x"});
+    EXPECT_EQ(*s->set_members("c"), std::vector<std::string>{"y"});
+    EXPECT_EQ(s->size(), 3u);
 }

@@ -13,8 +13,8 @@
 // ZREM, ZREMRANGEBYSCORE key -inf NOW then ZRANGE). They let a caller find the keys it
 // wrote under a group (RADIUS: every session of one NAS, for Accounting-On/Off) without
 // scanning the keyspace. Memory backend bound: all sets together hold at most
-// max_entries members; adding to a full store evicts the member nearest its expiry in the
-// same set, and fails (temporary) when that set has none to give.
+// max_entries members; adding to a full store evicts the member nearest its expiry,
+// whichever set holds it (as the value table evicts the value nearest its expiry).
 // Errors: a backend that cannot answer returns ErrorKind::temporary (4xx upstream).
 // Thread-safety: every implementation is safe to call from many threads at once.
 #pragma once
