@@ -134,8 +134,6 @@ class DropLog {
     std::array<Slot, 8> slots_{};
 };
 
-class ListenerImpl;
-
 // One bound UDP socket (a plain descriptor: the workers poll it themselves).
 struct Socket {
     int fd = -1;

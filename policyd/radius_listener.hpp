@@ -7,7 +7,9 @@
 //   ... io.run() on the daemon's threads ...
 //   on SIGHUP: radius->reload(new_cfg->radius);  // clients, secrets, TTLs; not `listen`
 //   on SIGTERM: radius->stop(); then stop the io_context and destroy the listener.
-// start_listener() binds every `radius.listen` address (IPv4 "IP:PORT", IPv6
+// start_listener() is called at start-up, before the daemon starts threads of its own (it
+// sets the umask for a moment so the admin socket is born 0600), and as root when the
+// admin socket's folder needs it; it binds every `radius.listen` address (IPv4 "IP:PORT", IPv6
 // "[IP]:PORT", IPv6 sockets v6-only) and the admin socket before it returns, so a port in
 // use fails the start (ErrorKind::config) instead of a later surprise.
 // A datagram from an address in no `radius.clients` entry is dropped unanswered; the
