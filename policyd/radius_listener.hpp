@@ -1,6 +1,7 @@
-// radius_listener.hpp - pampero-policyd's RADIUS accounting listener: UDP sockets on the
-// daemon's standalone-Asio io_context, feeding radius_accounting.hpp, and the admin socket
-// `pamperoctl sessions` asks (radius_admin.hpp).
+// radius_listener.hpp - pampero-policyd's RADIUS accounting listener: UDP sockets read by
+// workers it starts from the daemon's standalone-Asio io_context, feeding
+// radius_accounting.hpp, and the admin socket `pamperoctl sessions` asks
+// (radius_admin.hpp), served on that io_context.
 //
 // Use (the daemon's main):
 //   auto radius = radius::start_listener(io, state, cfg->radius);   // binds now
@@ -26,7 +27,8 @@
 // are logged at most once a second per kind, with a count, so a flood costs a line a
 // second.
 // Thread-safety: reload() and stop() may be called from any thread (the main thread
-// handling signals); the sockets are only touched on the io_context's threads.
+// handling signals); the UDP sockets are read by the workers only, the admin socket is
+// touched on the io_context's threads only. Destroy the Listener before the io_context.
 #pragma once
 
 #include <memory>
