@@ -134,8 +134,8 @@ std::string escape(std::string_view raw) {
     return out;
 }
 
-Accounting::Accounting(State& state, AccountingSettings settings)
-    : state_(state), settings_(settings) {}
+Accounting::Accounting(State& state, AccountingSettings settings, DuplicateCache& duplicates)
+    : state_(state), settings_(settings), duplicates_(duplicates) {}
 
 Outcome Accounting::handle(std::string_view datagram, const std::string& nas, std::uint16_t port,
                            std::string_view secret) {
@@ -150,11 +150,14 @@ Outcome Accounting::handle(std::string_view datagram, const std::string& nas, st
             K::bad_authenticator,
             {},
             fmt::format("id {}: Request Authenticator does not match the secret", p.identifier)};
-    const std::string dup = fmt::format("{}{}:{}:{}:{}", kDupKeyPrefix, nas, port, p.identifier,
-                                        to_hex(p.authenticator));
-    auto seen = state_.get(dup);
-    if (!seen) return {K::state_failed, {}, "state: " + seen.error().message};
-    if (seen->has_value()) {
+    std::string dup = nas;
+    dup += ':';
+    dup += std::to_string(port);
+    dup += ':';
+    dup += std::to_string(p.identifier);
+    dup += ':';
+    dup.append(datagram.data() + 4, 16);
+    if (duplicates_.seen(dup)) {
         return {K::retransmission, build_accounting_response(p.identifier, p.authenticator, secret),
                 fmt::format("id {}: retransmission answered again", p.identifier)};
     }
@@ -163,9 +166,9 @@ Outcome Accounting::handle(std::string_view datagram, const std::string& nas, st
         const K kind = what.error().kind == ErrorKind::temporary ? K::state_failed : K::malformed;
         return {kind, {}, fmt::format("id {}: {}", p.identifier, what.error().message)};
     }
-    // Marked only once recorded: a retransmission of a packet that failed is recorded anew.
-    if (auto n = state_.increment(dup, settings_.duplicate_window); !n)
-        return {K::state_failed, {}, "state: " + n.error().message};
+    // Remembered only once recorded: a retransmission of a packet that failed is recorded
+    // anew.
+    duplicates_.remember(dup);
     return {K::recorded, build_accounting_response(p.identifier, p.authenticator, secret),
             fmt::format("id {}: {}", p.identifier, *what)};
 }

@@ -18,8 +18,9 @@
 //   Accounting-On/Off      the NAS restarted: every session it holds is removed.
 //   anything else          answered, nothing recorded (RFC 2866: the server only records).
 // A retransmission (same NAS address and port, identifier and Request Authenticator within
-// duplicate_window) is answered again without being recorded again: this matters for
-// Accounting-On, whose replay would otherwise wipe sessions started since.
+// duplicate_window, remembered by this process: radius_duplicates.hpp) is answered again
+// without being recorded again: this matters for Accounting-On, whose replay would
+// otherwise wipe sessions started since.
 // The answer is built only after everything is recorded; when State fails the packet is
 // dropped unanswered (RFC 2866 3: "MUST NOT transmit any Accounting-Response reply"), so
 // the NAS sends it again. Every step is idempotent, so a half-recorded packet that is sent
@@ -37,7 +38,6 @@
 //                         holds <ip>, for Stop matching and `pamperoctl sessions`
 //   radius:nas:<nas>      expiring set of the <ip>s that NAS gave out (Accounting-On/Off)
 //   radius:nases          expiring set of the NASes that hold sessions (the session list)
-//   radius:dup:<nas>:<port>:<identifier>:<authenticator hex>   counter, retransmissions
 // The two values of a session share its TTL; set members carry the same expiry.
 // User-Name must be 1..253 octets without control characters (it is logged, listed and
 // keys rate limits); a Start with another name is answered and not recorded (logged).
@@ -52,6 +52,7 @@
 #include <vector>
 
 #include "pampero/common/state.hpp"
+#include "radius_duplicates.hpp"
 #include "radius_packet.hpp"
 
 namespace pampero::radius {
@@ -60,7 +61,6 @@ inline constexpr std::string_view kIpKeyPrefix = "radius:ip:";
 inline constexpr std::string_view kSessionKeyPrefix = "radius:session:";
 inline constexpr std::string_view kNasKeyPrefix = "radius:nas:";
 inline constexpr std::string_view kNasesKey = "radius:nases";
-inline constexpr std::string_view kDupKeyPrefix = "radius:dup:";
 
 struct AccountingSettings {
     std::chrono::seconds session_ttl{86400};
@@ -93,7 +93,8 @@ struct SessionInfo {
 
 class Accounting {
   public:
-    Accounting(State& state, AccountingSettings settings);
+    // `duplicates` remembers what was answered (its window is settings.duplicate_window).
+    Accounting(State& state, AccountingSettings settings, DuplicateCache& duplicates);
 
     // One datagram from `nas` (source address text) and `port`, whose configured secret
     // is `secret`.
@@ -113,6 +114,7 @@ class Accounting {
 
     State& state_;
     AccountingSettings settings_;
+    DuplicateCache& duplicates_;
 };
 
 // "192.0.2.1" / "2001:db8::1" in canonical text; nullopt when `ip` is no address.

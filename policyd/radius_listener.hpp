@@ -16,7 +16,7 @@
 // A datagram from an address in no `radius.clients` entry is dropped unanswered; the
 // first entry whose CIDR holds the source decides the secret.
 // Threads: the UDP sockets are read by `radius.threads` workers of the listener's own
-// (poll, then recvmmsg of up to 32 datagrams into 4096-octet buffers - the RFC 2865
+// (poll, then recvmmsg of up to 8 datagrams into 4096-octet buffers - the RFC 2865
 // maximum, more is padding - each handled in turn, the answers sent with one sendmmsg).
 // Accounting is CPU-bound (two MD5s and a handful of state operations a packet), so one
 // event-loop thread would cap it at one core; FreeRADIUS uses a thread pool for the same

@@ -4,7 +4,8 @@
 // the secret, so the accounting logic sees every attribute mix the fuzzer makes; an
 // answer must always be a valid, authentic Accounting-Response of 20 octets.
 // clang-format off
-// fuzz-sources: policyd/radius_packet.cpp policyd/radius_accounting.cpp common/src/memory_state.cpp common/src/result.cpp common/src/ip_prefix.cpp
+// fuzz-sources: policyd/radius_packet.cpp policyd/radius_accounting.cpp policyd/radius_duplicates.cpp
+// fuzz-sources: common/src/memory_state.cpp common/src/result.cpp common/src/ip_prefix.cpp
 // fuzz-libs: libcrypto fmt
 // fuzz-seeds: tests/data/radius
 // clang-format on
@@ -33,7 +34,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     constexpr std::string_view kSecret = "fuzz";
     const std::string_view in(reinterpret_cast<const char*>(data), size);
     auto p = parse_packet(in);
-    Accounting acct(*state, AccountingSettings{});
+    static DuplicateCache dups{std::chrono::seconds(30), {}, 1000};
+    Accounting acct(*state, AccountingSettings{}, dups);
     const auto raw = acct.handle(in, "192.0.2.1", 1, kSecret);
     if (!p) {
         if (raw.kind != Outcome::Kind::malformed || !raw.reply.empty()) std::abort();

@@ -50,7 +50,8 @@ class AccountingTest : public ::testing::Test {
   protected:
     Clock clock;
     std::unique_ptr<MemoryState> state = make_memory_state([this] { return clock.now; });
-    Accounting acct{*state, AccountingSettings{3600s, 3, 30s}};
+    DuplicateCache dups{30s, [this] { return clock.now; }};
+    Accounting acct{*state, AccountingSettings{3600s, 3, 30s}, dups};
 
     Outcome send(const Req& r, const std::string& nas = kNas, std::uint16_t port = 4000) {
         return acct.handle(packet(r), nas, port, kSecret);
@@ -203,7 +204,7 @@ TEST_F(AccountingTest, UnusableNamesAndMissingAddressesAreAnsweredNotRecorded) {
     EXPECT_FALSE(user_of("10.0.0.1"));
     EXPECT_EQ(send({.ip = "", .id = 3}).kind, K::recorded);
     EXPECT_EQ(send({.status = 15, .id = 4}).kind, K::recorded);  // Failed: nothing to record
-    EXPECT_EQ(state->size(), 4u);                                // the four duplicate markers only
+    EXPECT_EQ(state->size(), 0u);                                // nothing recorded
 }
 
 namespace {
@@ -246,7 +247,8 @@ class FailingState : public State {
 
 TEST_F(AccountingTest, NotRecordedMeansNotAnsweredAndTheRetryIsRecorded) {
     FailingState failing(*state);
-    Accounting a(failing, AccountingSettings{3600s, 3, 30s});
+    DuplicateCache dups_a{30s};
+    Accounting a(failing, AccountingSettings{3600s, 3, 30s}, dups_a);
     const std::string start = packet({});
     failing.fail = true;
     const auto o = a.handle(start, kNas, 4000, kSecret);
@@ -264,9 +266,27 @@ TEST_F(AccountingTest, NotRecordedMeansNotAnsweredAndTheRetryIsRecorded) {
             return State::set_add(k, m, t);
         }
     } nosets(*state);
-    Accounting b(nosets, AccountingSettings{3600s, 3, 30s});
+    DuplicateCache dups_b{30s};
+    Accounting b(nosets, AccountingSettings{3600s, 3, 30s}, dups_b);
     EXPECT_EQ(b.handle(packet({.ip = "10.0.0.7", .id = 9}), kNas, 4000, kSecret).kind,
               K::state_failed);
+}
+
+TEST(DuplicateCache, ForgetsAfterTheWindowAndBeyondItsBound) {
+    Clock clock;
+    DuplicateCache d{10s, [&clock] { return clock.now; }, 32};
+    EXPECT_FALSE(d.seen("a"));
+    d.remember("a");
+    EXPECT_TRUE(d.seen("a"));
+    clock.now += 9s;
+    EXPECT_TRUE(d.seen("a"));
+    clock.now += 1s;
+    EXPECT_FALSE(d.seen("a"));
+    // 32 keys in 16 stripes of 2: a thousand new keys push the old ones out.
+    d.remember("b");
+    for (int i = 0; i < 1000; ++i) d.remember("k" + std::to_string(i));
+    EXPECT_FALSE(d.seen("b"));
+    EXPECT_TRUE(d.seen("k999"));
 }
 
 TEST_F(AccountingTest, AdminAnswers) {
