@@ -97,6 +97,10 @@ struct MirrorSyncOptions {
 };
 int mirror_sync(Context& c, const MirrorSyncOptions& o);
 
+// RADIUS sessions, asked of pampero-policyd (sessions_command.cpp).
+int sessions_list(Context& c);
+int sessions_show(Context& c, const std::string& ip);
+
 // The spam verdict's key file: verdict_key_command.cpp. Neither reads pampero.yaml.
 int verdict_key_new(const std::string& file, const std::string& id);
 int verdict_key_promote(const std::string& file, const std::string& id);

@@ -172,6 +172,17 @@ int main(int argc, char** argv) {
     vk_pro->add_option("ID", key_id)->required();
     on(vk_pro, [&] { return verdict_key_promote(key_file, key_id); });
 
+    // sessions (RADIUS, asked of pampero-policyd)
+    auto* sessions = app.add_subcommand("sessions", "RADIUS sessions: list, or show IP");
+    std::string session_ip;
+    auto* s_show = sessions->add_subcommand("show", "the session holding an address");
+    s_show->add_option("IP", session_ip)->required();
+    sessions->callback([&] {
+        action = s_show->parsed()
+                     ? std::function<int()>([&] { return sessions_show(ctx, session_ip); })
+                     : std::function<int()>([&] { return sessions_list(ctx); });
+    });
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

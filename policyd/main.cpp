@@ -3,6 +3,7 @@
 // accounting listener that tells which customer holds which address.
 #include <signal.h>
 #include <sys/resource.h>
+#include <sysexits.h>
 
 #include <cstdio>
 #include <optional>
@@ -15,21 +16,13 @@
 #include "pampero/common/privileges.hpp"
 #include "pampero/common/state.hpp"
 #include "pampero/policy/decision.hpp"
-#include "server.hpp"
-#if PAMPERO_RADIUS
 #include "radius_listener.hpp"
-#endif
+#include "server.hpp"
 
 using namespace pampero;
 
-namespace pampero::radius {
-class Listener;  // radius_listener.hpp, when the RADIUS half is built (PAMPERO_RADIUS)
-}
-
 namespace {
 
-constexpr int kExitConfig = 78;    // EX_CONFIG
-constexpr int kExitSoftware = 70;  // EX_SOFTWARE
 constexpr auto kStopGrace = std::chrono::seconds(10);
 constexpr rlim_t kOwnDescriptors = 64;  // listeners, epoll, logs, the directory
 
@@ -56,7 +49,7 @@ std::string describe(const Config& c) {
 // SIGHUP: limits and the guard's numbers change now; sockets, state, directory, threads
 // and user at restart. A file that does not load keeps the running configuration.
 void reload(const std::string& path, const Config& running, const Deps& deps,
-            Snapshot<policy::Engine>& engine, [[maybe_unused]] radius::Listener* radius) {
+            Snapshot<policy::Engine>& engine, radius::Listener* radius) {
     auto cfg = load_config(path);
     if (!cfg) {
         log::error("reload refused, keeping the running configuration: {}", cfg.error().message);
@@ -64,9 +57,7 @@ void reload(const std::string& path, const Config& running, const Deps& deps,
     }
     engine.set(make_engine(deps, *cfg));
     log::notice("reloaded: {}", describe(*cfg));
-#if PAMPERO_RADIUS
     if (radius) radius->reload(cfg->radius);
-#endif
     if (cfg->policyd.socket != running.policyd.socket || cfg->state != running.state ||
         cfg->directory != running.directory || cfg->policyd.threads != running.policyd.threads ||
         cfg->user != running.user || cfg->group != running.group) {
@@ -105,17 +96,17 @@ int main(int argc, char** argv) {
     };
 
     auto cfg = load_config(opt.config);
-    if (!cfg) return fail(cfg.error().message, kExitConfig);
+    if (!cfg) return fail(cfg.error().message, EX_CONFIG);
     auto run_as = resolve_run_as(cfg->user, cfg->group);
-    if (!run_as) return fail(run_as.error().message, kExitConfig);
+    if (!run_as) return fail(run_as.error().message, EX_CONFIG);
     auto endpoint = parse_endpoint(cfg->policyd.socket);
-    if (!endpoint) return fail("policyd.socket: " + endpoint.error().message, kExitConfig);
+    if (!endpoint) return fail("policyd.socket: " + endpoint.error().message, EX_CONFIG);
     auto dir = open_directory(cfg->directory, OpenMode::read_only);
-    if (!dir) return fail(dir.error().message, kExitConfig);
+    if (!dir) return fail(dir.error().message, EX_CONFIG);
     auto directory = make_cached_directory(std::move(dir).value(),
                                            std::chrono::seconds(cfg->directory_cache_ttl));
     auto state = open_state(cfg->state, cfg->guard.max_tracked);
-    if (!state) return fail(state.error().message, kExitConfig);
+    if (!state) return fail(state.error().message, EX_CONFIG);
     policy::StateSubscriberLookup subscribers(**state);
     const Deps deps{**state, *directory, subscribers};
     Snapshot<policy::Engine> engine(make_engine(deps, *cfg));
@@ -128,22 +119,20 @@ int main(int argc, char** argv) {
     std::optional<PidFile> pid_file;
     if (!opt.pid_file.empty()) {
         auto p = PidFile::create(opt.pid_file);
-        if (!p) return fail(p.error().message, kExitConfig);
+        if (!p) return fail(p.error().message, EX_CONFIG);
         pid_file.emplace(std::move(*p));
     }
     if (auto st = server.listen(); !st) {
         return fail("cannot listen: " + st.error().message,
-                    st.error().kind == ErrorKind::config ? kExitConfig : kExitSoftware);
+                    st.error().kind == ErrorKind::config ? EX_CONFIG : EX_SOFTWARE);
     }
-#if PAMPERO_RADIUS
     // RADIUS accounting (radius_listener.hpp): binds now, runs on the server's first loop
     // (its workers start once the loops run: after the fork, signals blocked).
     auto radius = radius::start_listener(server.io_context(), **state, cfg->radius);
     if (!radius) {
         return fail(radius.error().message,
-                    radius.error().kind == ErrorKind::config ? kExitConfig : kExitSoftware);
+                    radius.error().kind == ErrorKind::config ? EX_CONFIG : EX_SOFTWARE);
     }
-#endif
     if (!opt.foreground) {
         server.before_fork();
         daemonize();
@@ -152,7 +141,7 @@ int main(int argc, char** argv) {
     }
     if (auto st = drop_privileges(*run_as, "pampero-policyd"); !st) {
         log::error("{}", st.error().message);
-        return kExitConfig;
+        return EX_CONFIG;
     }
     block_signals();  // before any thread: they inherit the mask, main alone gets signals
     server.start();
@@ -161,19 +150,13 @@ int main(int argc, char** argv) {
     for (;;) {
         const int sig = wait_for_signal();
         if (sig == SIGHUP) {
-#if PAMPERO_RADIUS
             reload(opt.config, *cfg, deps, engine, radius->get());
-#else
-            reload(opt.config, *cfg, deps, engine, nullptr);
-#endif
             continue;
         }
         log::notice("stopping on signal {}", sig);
         break;
     }
-#if PAMPERO_RADIUS
     if (*radius) (*radius)->stop();
-#endif
     server.stop(kStopGrace);
     log::notice("stopped");
     return 0;

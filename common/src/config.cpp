@@ -1,5 +1,6 @@
 #include "pampero/common/config.hpp"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -141,6 +142,36 @@ void read_antivirus(yaml::MapReader r, AntivirusConfig& a, const std::string& fi
     r.finish();
 }
 
+void read_radius(yaml::MapReader r, RadiusConfig& c, const std::string& file) {
+    c.enabled = true;
+    if (r.has("listen")) {
+        const YAML::Node n = r.self()["listen"];
+        c.listen = n.IsScalar() ? std::vector<std::string>{*r.get_string("listen")}
+                                : *r.get_string_list("listen");
+        for (const auto& l : c.listen)
+            if (!parse_udp_endpoint(l))
+                r.fail_at("listen", "'" + l + "' is not IP:PORT (an IPv6 address in [])");
+    }
+    const YAML::Node clients = r.node("clients");
+    if (clients.IsDefined() && !clients.IsSequence())
+        r.fail_at("clients", "must be a list of { address, secret }");
+    for (const auto& item : clients) {
+        yaml::MapReader cr(file, item, "radius.clients");
+        RadiusClient client{cr.require_string("address"), cr.require_string("secret")};
+        if (auto ok = ClientAllowList::parse({client.address}); !ok)
+            cr.fail_at("address", ok.error().message);
+        if (client.secret.empty()) cr.fail_at("secret", "must not be empty");
+        cr.finish();
+        c.clients.push_back(std::move(client));
+    }
+    if (auto v = r.get_int("session_ttl", 60, 86400 * 30)) c.session_ttl = static_cast<int>(*v);
+    if (auto v = r.get_int("interim_factor", 1, 100)) c.interim_factor = static_cast<int>(*v);
+    if (auto v = r.get_int("duplicate_window", 1, 3600)) c.duplicate_window = static_cast<int>(*v);
+    if (auto v = r.get_string("admin_socket")) c.admin_socket = resolve_path(file, *v);
+    if (auto v = r.get_int("threads", 1, 64)) c.threads = static_cast<int>(*v);
+    r.finish();
+}
+
 // "sqlite:relative.db" is resolved against the configuration file like any path.
 std::string resolve_spec(const std::string& file, const std::string& spec) {
     const auto colon = spec.find(':');
@@ -162,6 +193,27 @@ const char* to_string(UnverifiedRule rule) {
             return "tempfail";
     }
     return "?";
+}
+
+std::optional<UdpEndpoint> parse_udp_endpoint(const std::string& text) {
+    const auto colon = text.rfind(':');
+    if (colon == std::string::npos || colon + 1 == text.size()) return std::nullopt;
+    std::string host = text.substr(0, colon);
+    const std::string port = text.substr(colon + 1);
+    unsigned long n = 0;
+    for (char ch : port) {
+        if (ch < '0' || ch > '9' || n > 65535) return std::nullopt;
+        n = n * 10 + static_cast<unsigned long>(ch - '0');
+    }
+    if (n == 0 || n > 65535) return std::nullopt;
+    unsigned char buf[16];
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+        host = host.substr(1, host.size() - 2);
+        if (inet_pton(AF_INET6, host.c_str(), buf) != 1) return std::nullopt;
+    } else if (inet_pton(AF_INET, host.c_str(), buf) != 1) {
+        return std::nullopt;
+    }
+    return UdpEndpoint{host, static_cast<std::uint16_t>(n)};
 }
 
 std::string resolve_path(const std::string& relative_to_file, const std::string& path) {
@@ -200,6 +252,8 @@ Result<Config> load_config(const std::string& path) {
             read_policyd(yaml::MapReader(path, r.node("policyd"), "policyd"), c.policyd);
         if (r.has("ratelimit"))
             read_ratelimit(yaml::MapReader(path, r.node("ratelimit"), "ratelimit"), c.ratelimit);
+        if (r.has("radius"))
+            read_radius(yaml::MapReader(path, r.node("radius"), "radius"), c.radius, path);
         r.finish();
     } catch (const yaml::Error& e) {
         return Error::config(e.what());

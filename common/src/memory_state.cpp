@@ -7,6 +7,8 @@
 // nearest its expiry (the oldest window) and never a ban; a ban costs an attacker
 // `unknown_limit` refused recipients, so filling the value table is expensive, and when it
 // is full the ban nearest its expiry goes first.
+// Expiring sets (RADIUS sessions per NAS) are a third store with the same bound on members,
+// evicting the member nearest its expiry when full.
 // Expiry does not wait for writes: every call (reads too) first drops up to kSweepBudget
 // expired keys from the front of each table's expiry order, so the tables shrink as soon
 // as anything asks, and one call never does more than a bounded amount of work.
@@ -14,6 +16,7 @@
 #include <map>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 #include "pampero/common/state.hpp"
 
@@ -99,10 +102,85 @@ std::optional<std::int64_t> parse_int(const std::string& s) {
     return n;
 }
 
+// Expiring sets: key -> member -> expiry, with one expiry order over every member of every
+// set (for the sweep). Used under MemoryStateImpl's mutex only.
+class Sets {
+  public:
+    explicit Sets(std::size_t max_members) : max_(max_members == 0 ? 1 : max_members) {}
+
+    // Adds or refreshes; a new member in a full store first evicts the member nearest its
+    // expiry, whichever set holds it (the values table's rule; O(log n)).
+    void add(const std::string& key, const std::string& member, TimePoint expires) {
+        auto s = sets_.find(key);
+        if (s != sets_.end()) {
+            if (auto it = s->second.find(member); it != s->second.end()) {
+                order_.erase(it->second.order);
+                it->second.expires = expires;
+                it->second.order = order_.emplace(expires, std::pair{key, member});
+                return;
+            }
+        }
+        if (count_ >= max_ && !order_.empty()) {
+            const auto victim = order_.begin()->second;
+            remove(victim.first, victim.second);
+        }
+        auto& set = sets_[key];
+        auto it = set.emplace(member, Member{}).first;
+        ++count_;
+        it->second.expires = expires;
+        it->second.order = order_.emplace(expires, std::pair{key, member});
+    }
+
+    void remove(const std::string& key, const std::string& member) {
+        auto s = sets_.find(key);
+        if (s == sets_.end()) return;
+        auto it = s->second.find(member);
+        if (it == s->second.end()) return;
+        order_.erase(it->second.order);
+        s->second.erase(it);
+        --count_;
+        if (s->second.empty()) sets_.erase(s);
+    }
+
+    std::vector<std::string> members(const std::string& key, TimePoint now) const {
+        std::vector<std::string> out;
+        auto s = sets_.find(key);
+        if (s == sets_.end()) return out;
+        out.reserve(s->second.size());
+        for (const auto& [m, e] : s->second)
+            if (e.expires > now) out.push_back(m);
+        return out;
+    }
+
+    void sweep(TimePoint now) {
+        for (int i = 0; i < kSweepBudget && !order_.empty() && order_.begin()->first <= now; ++i) {
+            const auto [key, member] = order_.begin()->second;
+            remove(key, member);
+        }
+    }
+
+    std::size_t size() const { return count_; }
+
+  private:
+    struct Member {
+        TimePoint expires;
+        std::multimap<TimePoint, std::pair<std::string, std::string>>::iterator order;
+    };
+    using Set = std::unordered_map<std::string, Member>;
+
+    std::size_t max_;
+    std::size_t count_ = 0;
+    std::unordered_map<std::string, Set> sets_;
+    std::multimap<TimePoint, std::pair<std::string, std::string>> order_;
+};
+
 class MemoryStateImpl final : public MemoryState {
   public:
     MemoryStateImpl(StateClock clock, std::size_t max_entries)
-        : clock_(std::move(clock)), counters_(max_entries), values_(max_entries) {
+        : clock_(std::move(clock)),
+          counters_(max_entries),
+          values_(max_entries),
+          sets_(max_entries) {
         if (!clock_) clock_ = [] { return std::chrono::steady_clock::now(); };
     }
 
@@ -150,9 +228,30 @@ class MemoryStateImpl final : public MemoryState {
         return ok_status();
     }
 
+    Status set_add(const std::string& key, const std::string& member,
+                   std::chrono::seconds ttl) override {
+        std::lock_guard lock(mu_);
+        const auto now = sweep();
+        sets_.add(key, member, now + ttl);
+        return ok_status();
+    }
+
+    Status set_remove(const std::string& key, const std::string& member) override {
+        std::lock_guard lock(mu_);
+        sweep();
+        sets_.remove(key, member);
+        return ok_status();
+    }
+
+    Result<std::vector<std::string>> set_members(const std::string& key) override {
+        std::lock_guard lock(mu_);
+        const auto now = sweep();
+        return sets_.members(key, now);
+    }
+
     std::size_t size() const override {
         std::lock_guard lock(mu_);
-        return counters_.size() + values_.size();
+        return counters_.size() + values_.size() + sets_.size();
     }
 
   private:
@@ -161,6 +260,7 @@ class MemoryStateImpl final : public MemoryState {
         const auto now = clock_();
         counters_.sweep(now);
         values_.sweep(now);
+        sets_.sweep(now);
         return now;
     }
 
@@ -168,9 +268,20 @@ class MemoryStateImpl final : public MemoryState {
     mutable std::mutex mu_;
     Table counters_;
     Table values_;
+    Sets sets_;
 };
 
 }  // namespace
+
+Status State::set_add(const std::string&, const std::string&, std::chrono::seconds) {
+    return Error::temporary("state: this backend has no sets");
+}
+Status State::set_remove(const std::string&, const std::string&) {
+    return Error::temporary("state: this backend has no sets");
+}
+Result<std::vector<std::string>> State::set_members(const std::string&) {
+    return Error::temporary("state: this backend has no sets");
+}
 
 std::unique_ptr<MemoryState> make_memory_state(StateClock clock, std::size_t max_entries) {
     return std::make_unique<MemoryStateImpl>(std::move(clock), max_entries);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 using namespace pampero;
 using namespace std::chrono_literals;
 
@@ -105,4 +107,43 @@ TEST(MemoryState, CountersAndValuesShareOneKeySpaceAsInRedis) {
     ASSERT_FALSE(bad);
     ASSERT_TRUE(s->remove("k"));
     EXPECT_FALSE(s->get("k")->has_value());
+}
+
+TEST(MemoryState, SetMembersExpireOneByOne) {
+    FakeClock clock;
+    auto s = make_memory_state(clock.fn());
+    EXPECT_TRUE(s->set_members("nas")->empty());
+    ASSERT_TRUE(s->set_add("nas", "a", 10s));
+    ASSERT_TRUE(s->set_add("nas", "b", 20s));
+    ASSERT_TRUE(s->set_add("other", "a", 20s));
+    EXPECT_EQ(s->set_members("nas")->size(), 2u);
+    clock.now += 10s;
+    EXPECT_EQ(*s->set_members("nas"), std::vector<std::string>{"b"});
+    ASSERT_TRUE(s->set_add("nas", "b", 30s));  // re-adding moves the expiry
+    clock.now += 15s;
+    EXPECT_EQ(*s->set_members("nas"), std::vector<std::string>{"b"});
+    EXPECT_TRUE(s->set_members("other")->empty());
+    ASSERT_TRUE(s->set_remove("nas", "b"));
+    EXPECT_TRUE(s->set_members("nas")->empty());
+    EXPECT_EQ(s->size(), 0u);
+}
+
+TEST(MemoryState, FullSetsEvictTheMemberNearestItsExpiry) {
+    FakeClock clock;
+    auto s = make_memory_state(clock.fn(), 3);
+    ASSERT_TRUE(s->set_add("a", "1", 100s));
+    ASSERT_TRUE(s->set_add("a", "2", 50s));
+    ASSERT_TRUE(s->set_add("b", "x", 10s));
+    ASSERT_TRUE(s->set_add("a", "2", 60s));   // refreshing a member takes no room
+    ASSERT_TRUE(s->set_add("a", "3", 100s));  // full: "x" (10 s) goes
+    auto a = *s->set_members("a");
+    std::sort(a.begin(), a.end());
+    EXPECT_EQ(a, (std::vector<std::string>{"1", "2", "3"}));
+    EXPECT_TRUE(s->set_members("b")->empty());
+    ASSERT_TRUE(s->set_add("c", "y", 100s));  // then "2" (60 s)
+    a = *s->set_members("a");
+    std::sort(a.begin(), a.end());
+    EXPECT_EQ(a, (std::vector<std::string>{"1", "3"}));
+    EXPECT_EQ(*s->set_members("c"), std::vector<std::string>{"y"});
+    EXPECT_EQ(s->size(), 3u);
 }

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -116,6 +117,22 @@ struct AntivirusConfig {
     std::string tmpdir;  // where libclamav unpacks mail parts; empty: $TMPDIR or /tmp
 };
 
+// RADIUS accounting in pampero-policyd (policyd/radius_listener.hpp). Absent: no listener.
+struct RadiusClient {
+    std::string address;  // the NAS's source address, or a CIDR of them
+    std::string secret;   // its shared secret (non-empty)
+};
+struct RadiusConfig {
+    bool enabled = false;                                  // a `radius:` section is present
+    std::vector<std::string> listen = {"127.0.0.1:1813"};  // UDP "IP:PORT" / "[IPv6]:PORT"
+    std::vector<RadiusClient> clients;
+    int session_ttl = 86400;    // seconds a session lives without Acct-Interim-Interval
+    int interim_factor = 3;     // with one: this many intervals (+ 60 s) without news
+    int duplicate_window = 30;  // seconds a retransmission is recognised as one
+    std::string admin_socket;   // unix socket `pamperoctl sessions` asks; "": none
+    int threads = 2;            // workers reading the UDP sockets (CPU-bound: MD5, state)
+};
+
 struct Config {
     std::string file;  // the file this came from, for messages
     std::string directory = "sqlite:/var/lib/pampero/directory.db";
@@ -135,7 +152,15 @@ struct Config {
     AntivirusConfig antivirus;
     PolicydConfig policyd;
     RateLimitConfig ratelimit;
+    RadiusConfig radius;
 };
+
+// "127.0.0.1:1813" / "[::1]:1813" -> address and port; nullopt when malformed.
+struct UdpEndpoint {
+    std::string address;
+    std::uint16_t port = 0;
+};
+std::optional<UdpEndpoint> parse_udp_endpoint(const std::string& text);
 
 Result<Config> load_config(const std::string& path);
 

@@ -8,6 +8,13 @@
 // max_entries keys each (guard.max_tracked); a full counter table drops the counter nearest
 // its expiry, a full value table the value nearest its expiry, so a flood of new counters
 // never evicts a ban. Expired keys are dropped by every call, a bounded number at a time.
+// Expiring sets (set_add/set_remove/set_members): a key holding members, each with its
+// own expiry; Redis-shaped as a sorted set scored by expiry time (ZADD key NOW+TTL member,
+// ZREM, ZREMRANGEBYSCORE key -inf NOW then ZRANGE). They let a caller find the keys it
+// wrote under a group (RADIUS: every session of one NAS, for Accounting-On/Off) without
+// scanning the keyspace. Memory backend bound: all sets together hold at most
+// max_entries members; adding to a full store evicts the member nearest its expiry,
+// whichever set holds it (as the value table evicts the value nearest its expiry).
 // Errors: a backend that cannot answer returns ErrorKind::temporary (4xx upstream).
 // Thread-safety: every implementation is safe to call from many threads at once.
 #pragma once
@@ -18,6 +25,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "pampero/common/result.hpp"
 
@@ -31,6 +39,14 @@ class State {
                        std::chrono::seconds ttl) = 0;
     virtual Result<std::optional<std::string>> get(const std::string& key) = 0;
     virtual Status remove(const std::string& key) = 0;
+
+    // Adds member to the expiring set key, or moves its expiry to now + ttl.
+    // Backends without sets (test doubles) answer Error::temporary, so callers fail closed.
+    virtual Status set_add(const std::string& key, const std::string& member,
+                           std::chrono::seconds ttl);
+    virtual Status set_remove(const std::string& key, const std::string& member);
+    // The members not expired yet, in no particular order.
+    virtual Result<std::vector<std::string>> set_members(const std::string& key);
 };
 
 // The clock the memory backend uses; tests pass one they can move forward.

@@ -1,0 +1,71 @@
+// The `radius:` section of pampero.yaml: defaults, and refusals that name the line.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "pampero/common/config.hpp"
+
+using namespace pampero;
+
+namespace {
+Result<Config> load(const std::string& text) {
+    const std::string path = ::testing::TempDir() + "radius-config-test.yaml";
+    std::ofstream(path) << text;
+    auto c = load_config(path);
+    std::remove(path.c_str());
+    return c;
+}
+}  // namespace
+
+TEST(RadiusConfig, AbsentMeansNoListener) {
+    auto c = load("state: memory\n");
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_FALSE(c->radius.enabled);
+}
+
+TEST(RadiusConfig, DefaultsAndClients) {
+    auto c = load(
+        "radius:\n  clients:\n    - { address: 127.0.0.1, secret: S }\n"
+        "    - { address: 10.0.0.0/8, secret: T }\n");
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_TRUE(c->radius.enabled);
+    EXPECT_EQ(c->radius.listen, std::vector<std::string>{"127.0.0.1:1813"});
+    ASSERT_EQ(c->radius.clients.size(), 2u);
+    EXPECT_EQ(c->radius.clients[1].address, "10.0.0.0/8");
+    EXPECT_EQ(c->radius.clients[1].secret, "T");
+    EXPECT_EQ(c->radius.session_ttl, 86400);
+    EXPECT_EQ(c->radius.threads, 2);
+    EXPECT_TRUE(c->radius.admin_socket.empty());
+}
+
+TEST(RadiusConfig, ListenTakesOneOrSeveralAddresses) {
+    auto c = load("radius:\n  listen: \"[::1]:1813\"\n");
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_EQ(c->radius.listen, std::vector<std::string>{"[::1]:1813"});
+    c = load("radius:\n  listen: [127.0.0.1:1813, \"[::1]:11813\"]\n");
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_EQ(c->radius.listen.size(), 2u);
+}
+
+TEST(RadiusConfig, RefusalsNameTheLine) {
+    const char* bad[] = {
+        "radius:\n  listen: localhost:1813\n",
+        "radius:\n  listen: 127.0.0.1:0\n",
+        "radius:\n  listen: 127.0.0.1:65536\n",
+        "radius:\n  listen: ::1:1813\n",
+        "radius:\n  clients:\n    - { address: 127.0.0.1 }\n",
+        "radius:\n  clients:\n    - { address: 127.0.0.1, secret: \"\" }\n",
+        "radius:\n  clients:\n    - { address: not-an-ip, secret: S }\n",
+        "radius:\n  clients:\n    - { address: 127.0.0.1, secret: S, extra: 1 }\n",
+        "radius:\n  session_ttl: 5\n",
+        "radius:\n  unknown: 1\n",
+        "radius:\n  threads: 0\n",
+        "radius:\n  clients: { address: 127.0.0.1, secret: S }\n",
+    };
+    for (const char* text : bad) {
+        auto c = load(text);
+        ASSERT_FALSE(c) << text;
+        EXPECT_NE(c.error().message.find(".yaml:"), std::string::npos) << c.error().message;
+    }
+}
