@@ -5,7 +5,8 @@ Covers the "A real Sendmail" part of issue 13: the SMTP scenarios of the Postfix
 the milter protocol: unknown user 550 5.1.1, the dictionary-attack ban (421), per-recipient
 levels with one recipient removed (smfi_delrcpt), GTUBE 550, forged X-Spam-* stripped, a
 virus 554, SMTP AUTH ({auth_authen}) not scored, Sendmail's queue id ({i}) in the milter's
-log, and the milter down -> 4xx (F=T).
+log, the milter down -> 4xx (F=T), and relay decided by the milter (milter.relay_check):
+refused to a client with no login and no RADIUS session, allowed after SMTP AUTH.
 
 sendmail-bin conflicts with the postfix package the other tests need, so Sendmail runs in
 a Debian 12 chroot made once by scripts/sendmail-chroot (a cached tarball; scripts/test
@@ -18,10 +19,12 @@ the build tree on the host, at 127.0.0.1:MPORT. Accepted mail goes to /var/mail/
 inside the chroot (mail.local). Sendmail's syslog lines arrive on a datagram socket this
 test binds at the chroot's /dev/log (no /dev or /proc mount is made). Whatever still runs
 inside the chroot at the end is found through /proc/PID/root and ended by PID.
+Sendmail runs with FEATURE(`promiscuous_relay'): who may relay is pampero's decision
+(milter.relay_check, the same decision pampero-policyd gives Postfix), as on a Sendmail
+relay for an ISP's customers that Sendmail alone cannot tell apart.
 
 Skips (loudly) only where no chroot can be made: not root. Where the tarball is missing and
-scripts/sendmail-chroot cannot make it, the test fails with the script's words. Relay
-checks (relay_check) are not covered yet: that policy does not exist.
+scripts/sendmail-chroot cannot make it, the test fails with the script's words.
 """
 import base64
 import os
@@ -82,8 +85,14 @@ def write_milter_config(workdir, milter_port):
     shutil.copy(os.path.join(h.SOURCE, "conf", "rules.d", "00-gtube.yaml"), os.path.join(workdir, "rules.d"))
     with open(os.path.join(workdir, "rules.d", "90-test.yaml"), "w") as f:
         f.write(TEST_RULES)
-    return h.write_config(workdir, milter_port,
+    path = h.write_config(workdir, milter_port,
                           extra="antivirus:\n  signatures: signatures\n  max_size: 10M\n")
+    with open(path) as f:
+        text = f.read()
+    assert text.startswith("milter:\n"), "harness.write_config() no longer starts with milter:"
+    with open(path, "w") as f:  # relay is the milter's decision (module docstring)
+        f.write(text.replace("milter:\n", "milter:\n  relay_check: true\n", 1))
+    return path
 
 
 def crlf(data):
@@ -128,6 +137,8 @@ define(`LOCAL_MAILER_ARGS', `mail.local -d $u')dnl
 define(`LUSER_RELAY', `local:catchall')dnl
 FEATURE(`no_default_msa')dnl
 FEATURE(`accept_unresolvable_domains')dnl
+dnl Who may relay is pampero's decision (milter.relay_check), not Sendmail's.
+FEATURE(`promiscuous_relay')dnl
 DAEMON_OPTIONS(`Family=inet, Name=MTA-v4, Port={port}, Addr=127.0.0.1')dnl
 LOCAL_DOMAIN(`{DOMAIN}')dnl
 dnl --- conf/sendmail/pampero.mc as shipped (port substituted):
@@ -448,6 +459,31 @@ class MilterBehindSendmail(unittest.TestCase):
                      10, "the milter's log line for the authenticated message")
         h.wait_until(lambda: re.search(rf"AUTH=server, relay=\[127\.0\.0\.11\], authid={sender}",
                                        self.sendmail.log()), 10, "Sendmail's AUTH log line")
+
+    def test_relay_without_login_is_refused_by_the_milter(self):
+        """No SMTP AUTH and no RADIUS session: relaying abroad is refused 554 5.7.1 from
+        every client address (Sendmail itself would relay: promiscuous_relay), while mail
+        for the local domain in the same session goes on."""
+        for ip in ("127.0.0.21", "127.0.0.22", "127.0.0.23"):
+            with self.subTest(ip=ip), self.sendmail.smtp(ip) as s:
+                s.mail("someone@example.org")
+                code, text = s.rcpt("victim@elsewhere.example")
+                self.assertEqual(code, 554, text)
+                self.assertIn(b"5.7.1", text)
+                code, text = s.rcpt(f"alice@{DOMAIN}")
+                self.assertEqual(code, 250, text)
+        h.wait_until(lambda: re.search(r"relay.*elsewhere\.example|elsewhere\.example.*relay",
+                                       self.milter.output(), re.I),
+                     10, "the milter's log line for the refused relay")
+
+    def test_relay_after_login_is_accepted(self):
+        sender = f"{SASL_USER}@{DOMAIN}"
+        with self.sendmail.smtp("127.0.0.24") as s:
+            code, text = s.login(sender, SASL_PASSWORD)
+            self.assertEqual(code, 235, text)
+            s.mail(sender)
+            code, text = s.rcpt("friend@elsewhere.example")
+            self.assertEqual(code, 250, text)
 
     def test_zz_milter_down_is_a_tempfail(self):
         """F=T in the shipped line: with pampero-milter down, Sendmail answers 4xx and
