@@ -12,10 +12,12 @@
 #include "pampero/common/daemon.hpp"
 #include "pampero/common/directory.hpp"
 #include "pampero/common/log.hpp"
+#include "pampero/common/metrics_http.hpp"
 #include "pampero/common/pid_file.hpp"
 #include "pampero/common/privileges.hpp"
 #include "pampero/common/state.hpp"
 #include "pampero/policy/decision.hpp"
+#include "policyd_metrics.hpp"
 #include "radius_listener.hpp"
 #include "server.hpp"
 
@@ -112,9 +114,14 @@ int main(int argc, char** argv) {
     Snapshot<policy::Engine> engine(make_engine(deps, *cfg));
 
     raise_descriptor_limit(cfg->policyd.max_connections);
-    policyd::Server server(
-        engine,
-        {*endpoint, cfg->policyd.threads, cfg->policyd.timeout, cfg->policyd.max_connections, {}});
+    metrics::Registry registry;
+    policyd::PolicydMetrics counters(registry);
+    policyd::Server server(engine, {*endpoint,
+                                    cfg->policyd.threads,
+                                    cfg->policyd.timeout,
+                                    cfg->policyd.max_connections,
+                                    {},
+                                    &counters});
     // Before binding: a second instance is told it is one, not that the port is taken.
     std::optional<PidFile> pid_file;
     if (!opt.pid_file.empty()) {
@@ -128,10 +135,20 @@ int main(int argc, char** argv) {
     }
     // RADIUS accounting (radius_listener.hpp): binds now, runs on the server's first loop
     // (its workers start once the loops run: after the fork, signals blocked).
-    auto radius = radius::start_listener(server.io_context(), **state, cfg->radius);
+    auto radius = radius::start_listener(
+        server.io_context(), **state, cfg->radius,
+        [&counters](std::string_view outcome) { counters.radius_packets.get({outcome}).inc(); });
     if (!radius) {
         return fail(radius.error().message,
                     radius.error().kind == ErrorKind::config ? EX_CONFIG : EX_SOFTWARE);
+    }
+    std::unique_ptr<metrics::HttpServer> metrics_server;
+    if (!cfg->policyd.metrics.empty()) {
+        auto m = metrics::open_http_server(registry, "policyd.metrics", cfg->policyd.metrics);
+        if (!m)
+            return fail(m.error().message,
+                        m.error().kind == ErrorKind::config ? EX_CONFIG : EX_SOFTWARE);
+        metrics_server = std::move(*m);
     }
     if (!opt.foreground) {
         server.before_fork();
@@ -145,6 +162,7 @@ int main(int argc, char** argv) {
     }
     block_signals();  // before any thread: they inherit the mask, main alone gets signals
     server.start();
+    if (metrics_server) metrics_server->start();  // a thread: after fork and privileges
     log::notice("starting on {} ({} threads): directory {}, state {}; {}", endpoint->str(),
                 cfg->policyd.threads, cfg->directory, cfg->state, describe(*cfg));
     for (;;) {
@@ -158,6 +176,7 @@ int main(int argc, char** argv) {
     }
     if (*radius) (*radius)->stop();
     server.stop(kStopGrace);
+    if (metrics_server) metrics_server->stop();
     log::notice("stopped");
     return 0;
 }

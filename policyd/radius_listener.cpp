@@ -164,6 +164,24 @@ struct AdminConn : std::enable_shared_from_this<AdminConn> {
     std::string out;
 };
 
+const char* outcome_name(Outcome::Kind k) {
+    switch (k) {
+        case Outcome::Kind::recorded:
+            return "recorded";
+        case Outcome::Kind::retransmission:
+            return "retransmission";
+        case Outcome::Kind::malformed:
+            return "malformed";
+        case Outcome::Kind::not_accounting:
+            return "not_accounting";
+        case Outcome::Kind::bad_authenticator:
+            return "bad_authenticator";
+        case Outcome::Kind::state_failed:
+            return "state_failed";
+    }
+    return "malformed";
+}
+
 class ListenerImpl final : public Listener, public std::enable_shared_from_this<ListenerImpl> {
   public:
     ListenerImpl(asio::io_context& io, State& state, const RadiusConfig& cfg,
@@ -350,11 +368,13 @@ class ListenerImpl final : public Listener, public std::enable_shared_from_this<
         const Client* client = setup->find(peer, len);
         const std::string nas_text = nas_address(peer, len);
         if (!client) {
+            if (on_outcome_) on_outcome_("unknown_client");
             drops_.event(kUnknownClient, nas_text, "not in radius.clients");
             return std::nullopt;
         }
         Accounting accounting(state_, setup->settings, duplicates_);
         Outcome o = accounting.handle(datagram, nas_text, peer_port(peer), client->secret);
+        if (on_outcome_) on_outcome_(outcome_name(o.kind));
         if (o.kind != Kind::recorded && o.kind != Kind::retransmission) {
             drops_.event(o.kind, nas_text, o.detail);
             return std::nullopt;
@@ -426,18 +446,22 @@ class ListenerImpl final : public Listener, public std::enable_shared_from_this<
     asio::local::stream_protocol::acceptor admin_;
     std::atomic<int> admin_busy_{0};
     DropLog drops_;
+
+  public:
+    OutcomeHook on_outcome_;  // set before start(), read by the workers only
 };
 
 }  // namespace
 
 Result<std::unique_ptr<Listener>> start_listener(asio::io_context& io, State& state,
-                                                 const RadiusConfig& cfg) {
+                                                 const RadiusConfig& cfg, OutcomeHook on_outcome) {
     if (!cfg.enabled) return std::unique_ptr<Listener>();
     auto setup = build_setup(cfg);
     if (!setup) return setup.error();
     if (cfg.clients.empty())
         log::warning("radius: no radius.clients: every accounting packet will be dropped");
     auto impl = std::make_shared<ListenerImpl>(io, state, cfg, *setup);
+    impl->on_outcome_ = std::move(on_outcome);
     if (auto st = impl->bind(); !st) return st.error();
     impl->start();
     // The caller owns a handle; the sockets' handlers hold the implementation alive until

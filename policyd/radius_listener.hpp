@@ -31,7 +31,9 @@
 // touched on the io_context's threads only. Destroy the Listener before the io_context.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <string_view>
 
 #include "pampero/common/config.hpp"
 #include "pampero/common/result.hpp"
@@ -54,8 +56,14 @@ class Listener {
     virtual void stop() = 0;
 };
 
+// Told what became of every datagram, on the worker threads: "recorded", "retransmission",
+// "malformed", "not_accounting", "bad_authenticator", "state_failed" or "unknown_client"
+// (the daemon's metrics). Must be cheap and thread-safe; empty: nothing is told.
+using OutcomeHook = std::function<void(std::string_view outcome)>;
+
 // Nothing to start when cfg.enabled is false: returns nullptr.
 Result<std::unique_ptr<Listener>> start_listener(asio::io_context& io, State& state,
-                                                 const RadiusConfig& cfg);
+                                                 const RadiusConfig& cfg,
+                                                 OutcomeHook on_outcome = {});
 
 }  // namespace pampero::radius

@@ -36,6 +36,22 @@ struct Loop {
 
 class Connection;
 
+const char* kind_name(policy::Verdict::Kind k) {
+    switch (k) {
+        case policy::Verdict::Kind::dunno:
+            return "dunno";
+        case policy::Verdict::Kind::permit:
+            return "permit";
+        case policy::Verdict::Kind::reject:
+            return "reject";
+        case policy::Verdict::Kind::defer:
+            return "defer";
+        case policy::Verdict::Kind::disconnect:
+            return "disconnect";
+    }
+    return "dunno";
+}
+
 struct Server::Impl {
     Impl(Snapshot<policy::Engine>& e, ServerOptions o) : engine(e), options(std::move(o)) {
         for (int i = 0; i < std::max(1, options.threads); ++i)
@@ -168,6 +184,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     bool answer(const PolicyRequest& r) {
         if (!r.error.empty()) {
             log::warning("{}: malformed request: {}; answered DEFER_IF_PERMIT", name_, r.error);
+            if (auto* m = srv_.options.metrics) m->requests.get({"malformed"}).inc();
             out_ += encode_reply(malformed_action(r.error));
             return true;
         }
@@ -185,8 +202,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
         if (!v) {
             log::error("{}: cannot decide ({}: {}); closing without an answer, Postfix defers",
                        q.id, to_string(v.error().kind), v.error().message);
+            if (auto* m = srv_.options.metrics) m->undecided.inc();
             return false;
         }
+        if (auto* m = srv_.options.metrics) m->requests.get({kind_name(v->kind)}).inc();
         out_ += encode_reply(v->action());
         return true;
     }

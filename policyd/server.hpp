@@ -40,6 +40,7 @@
 #include "pampero/common/snapshot.hpp"
 #include "pampero/common/socket_access.hpp"
 #include "pampero/policy/decision.hpp"
+#include "policyd_metrics.hpp"
 
 namespace pampero::policyd {
 
@@ -49,6 +50,7 @@ struct ServerOptions {
     int timeout = 300;
     int max_connections = 1024;
     UnixSocketAccess unix_access;
+    PolicydMetrics* metrics = nullptr;  // nullptr: nothing counted (tests)
 };
 
 class Server {

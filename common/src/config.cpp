@@ -66,6 +66,7 @@ void read_policyd(yaml::MapReader r, PolicydConfig& p) {
     if (auto v = r.get_int("threads", 1, 256)) p.threads = static_cast<int>(*v);
     if (auto v = r.get_int("timeout", 1, 3600)) p.timeout = static_cast<int>(*v);
     if (auto v = r.get_int("max_connections", 1, 1000000)) p.max_connections = static_cast<int>(*v);
+    if (auto v = r.get_string("metrics")) p.metrics = *v;
     r.finish();
 }
 

@@ -62,6 +62,8 @@ struct PolicydConfig {
     int threads = 2;                              // event loops, a thread each
     int timeout = 300;           // seconds a request may take to arrive whole (Postfix idles 300 s)
     int max_connections = 1024;  // Postfix holds one per smtpd process
+    // Prometheus endpoint (common/metrics_http.hpp), in the socket syntax; "": none.
+    std::string metrics;
 };
 
 // Outbound rates of authenticated users and RADIUS customers (policy/rate_limit.hpp):
