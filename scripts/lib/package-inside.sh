@@ -20,16 +20,19 @@ apt-get install -y -q /root/pampero_*.deb >/var/log/pampero-apt.log 2>&1 || {
     tail -20 /var/log/pampero-apt.log >&2; fail "apt-get install"; }
 
 step "what the package installed"
-for f in /usr/sbin/pampero-milter /usr/sbin/pampero-store /usr/sbin/pamperoctl \
+for f in /usr/sbin/pampero-milter /usr/sbin/pampero-store /usr/sbin/pampero-policyd \
+    /usr/sbin/pamperoctl \
     /etc/pampero/pampero.yaml /etc/pampero/levels.yaml /etc/pampero/rules.d/00-gtube.yaml \
-    $units/pampero-milter.service $units/pampero-store.service \
+    $units/pampero-milter.service $units/pampero-store.service $units/pampero-policyd.service \
     $units/pampero-mirror-sync.service $units/pampero-mirror-sync.timer \
     /usr/share/man/man8/pampero-milter.8.gz /usr/share/man/man8/pampero-store.8.gz \
+    /usr/share/man/man8/pampero-policyd.8.gz \
     /usr/share/man/man8/pamperoctl.8.gz /usr/share/man/man5/pampero.yaml.5.gz \
     /usr/share/bash-completion/completions/pamperoctl \
     /usr/share/doc/pampero/README.md /usr/share/doc/pampero/copyright \
     /usr/share/doc/pampero/examples/postfix/main.cf.milter \
     /usr/share/doc/pampero/examples/postfix/main.cf-store \
+    /usr/share/doc/pampero/examples/postfix/main.cf.policyd \
     /usr/share/doc/pampero/examples/sendmail/pampero.mc; do
     [[ -e $f ]] || fail "$f is not installed"
 done
@@ -37,11 +40,12 @@ conffiles=$(dpkg-query -W -f='${Conffiles}\n' pampero)
 for f in /etc/pampero/pampero.yaml /etc/pampero/levels.yaml /etc/pampero/rules.d/00-gtube.yaml; do
     grep -q "^ $f " <<<"$conffiles" || fail "$f is not a conffile"
 done
-for u in pampero-milter pampero-store; do
+for u in pampero-milter pampero-store pampero-policyd; do
     grep -qx "ExecStart=/usr/sbin/$u -f -c /etc/pampero/pampero.yaml" $units/$u.service ||
         fail "$u.service does not start /usr/sbin/$u"
 done
 /usr/sbin/pampero-milter --version | grep -q '^pampero-milter ' || fail "pampero-milter --version"
+/usr/sbin/pampero-policyd --version | grep -q '^pampero-policyd ' || fail "pampero-policyd --version"
 getent passwd pampero >/dev/null || fail "no user pampero"
 getent passwd vmail >/dev/null || fail "no user vmail"
 id -nG vmail | grep -qw pampero || fail "vmail is not in group pampero"
@@ -90,14 +94,26 @@ wait_port() {
     done
     fail "$2 does not listen on 127.0.0.1:$1 after 30 s"
 }
-step "starting pampero-store and pampero-milter as their units would"
+step "starting pampero-store, pampero-milter and pampero-policyd as their units would"
 start_unit pampero-store
 start_unit pampero-milter
+start_unit pampero-policyd
 wait_port 24 pampero-store
 wait_port 10026 pampero-store
 wait_port 10025 pampero-milter
+wait_port 10031 pampero-policyd
 [[ $(stat -c %U /proc/"${pid[pampero-milter]}") == pampero ]] || fail "the milter does not run as pampero"
+[[ $(stat -c %U /proc/"${pid[pampero-policyd]}") == pampero ]] || fail "the policyd does not run as pampero"
 [[ $(stat -c %U /proc/"${pid[pampero-store]}") == vmail ]] || fail "the store does not run as vmail"
+
+step "one policy request: relaying without SASL or RADIUS is refused"
+policy_reply=$(
+    exec 3<>/dev/tcp/127.0.0.1/10031
+    printf 'request=smtpd_access_policy\nprotocol_state=RCPT\nclient_address=192.0.2.10\nsasl_username=\nrecipient=someone@example.net\ninstance=package-check\n\n' >&3
+    IFS= read -r -t 10 line <&3 && printf '%s' "$line"
+) || true
+[[ $policy_reply == "action=554 5.7.1 "* ]] ||
+    fail "pampero-policyd answered '$policy_reply', not action=554 5.7.1 (relay refused)"
 
 step "Postfix with the package's snippets"
 cat /usr/share/doc/pampero/examples/postfix/main.cf.milter \
@@ -128,7 +144,7 @@ grep -q 'status=sent (250 2.' /var/log/postfix.log || fail "Postfix did not log 
 
 step "stopping (SIGTERM) and purging"
 postfix stop >/dev/null 2>&1 || true
-for u in pampero-milter pampero-store; do
+for u in pampero-milter pampero-store pampero-policyd; do
     kill -TERM "${pid[$u]}"
     rc=0
     wait "${pid[$u]}" || rc=$?

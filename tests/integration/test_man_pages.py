@@ -13,7 +13,8 @@ import harness as h
 MAN = os.path.join(h.BUILD, "man")
 SRC = os.path.join(h.SOURCE, "doc", "man")
 BIN = os.path.join(h.BUILD, "bin")
-PAGES = ["pampero-milter.8", "pampero-store.8", "pamperoctl.8", "pampero.yaml.5"]
+PAGES = ["pampero-milter.8", "pampero-store.8", "pampero-policyd.8", "pamperoctl.8",
+         "pampero.yaml.5"]
 
 
 def source(page):
@@ -56,7 +57,7 @@ class ManPages(unittest.TestCase):
             os.unlink(broken)
 
     def test_daemon_options(self):
-        for prog in ["pampero-milter", "pampero-store"]:
+        for prog in ["pampero-milter", "pampero-store", "pampero-policyd"]:
             with self.subTest(program=prog):
                 [(_, opts)] = cli_help.tree(os.path.join(BIN, prog))
                 self.assertIn("--pid-file", opts)
