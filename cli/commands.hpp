@@ -101,6 +101,11 @@ int mirror_sync(Context& c, const MirrorSyncOptions& o);
 int sessions_list(Context& c);
 int sessions_show(Context& c, const std::string& ip);
 
+// Dictionary-attack bans and rate counters, asked of pampero-policyd (policyd_commands.cpp).
+int ban_list(Context& c);
+int ban_del(Context& c, const std::string& ip);
+int ratelimit_show(Context& c, const std::string& key);
+
 // The spam verdict's key file: verdict_key_command.cpp. Neither reads pampero.yaml.
 int verdict_key_new(const std::string& file, const std::string& id);
 int verdict_key_promote(const std::string& file, const std::string& id);

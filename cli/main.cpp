@@ -183,6 +183,22 @@ int main(int argc, char** argv) {
                      : std::function<int()>([&] { return sessions_list(ctx); });
     });
 
+    // ban, ratelimit (asked of pampero-policyd)
+    auto* ban = app.add_subcommand("ban", "dictionary-attack bans: list, del IP");
+    ban->require_subcommand(1);
+    on(ban->add_subcommand("list", "the bans in force"), [&] { return ban_list(ctx); });
+    std::string ban_ip;
+    auto* ban_d = ban->add_subcommand("del", "lift the ban on an address (its network)");
+    ban_d->add_option("IP", ban_ip)->required();
+    on(ban_d, [&] { return ban_del(ctx, ban_ip); });
+    auto* ratelimit = app.add_subcommand("ratelimit", "outbound rate counters: show USER|IP");
+    ratelimit->require_subcommand(1);
+    std::string rl_key;
+    auto* rl_show = ratelimit->add_subcommand(
+        "show", "the hourly counters of a SASL user, RADIUS subscriber or client address");
+    rl_show->add_option("KEY", rl_key)->required();
+    on(rl_show, [&] { return ratelimit_show(ctx, rl_key); });
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
