@@ -58,6 +58,15 @@ int main(int argc, char** argv) {
     u_lvl->add_option("ADDRESS", address)->required();
     u_lvl->add_option("LEVEL", level_arg)->required();
     on(u_lvl, [&] { return user_set_level(ctx, address, level_arg); });
+    LimitOptions lo;
+    auto* u_lim = user->add_subcommand(
+        "set-limits", "a user's own outbound rate limits (N, 0: none, default: the site's)");
+    u_lim->add_option("ADDRESS", address)->required();
+    u_lim->add_option("--messages-per-hour", lo.messages_per_hour, "messages an hour");
+    u_lim->add_option("--recipients-per-hour", lo.recipients_per_hour, "recipients an hour");
+    u_lim->add_option("--recipients-per-message", lo.recipients_per_message,
+                      "recipients of one message");
+    on(u_lim, [&] { return user_set_limits(ctx, address, lo); });
     auto* u_show = user->add_subcommand("show", "show a user");
     u_show->add_option("ADDRESS", address)->required();
     on(u_show, [&] { return user_show(ctx, address); });

@@ -7,7 +7,9 @@
 #include <charconv>
 #include <vector>
 
+#include "pampero/common/address.hpp"
 #include "pampero/policy/guard.hpp"
+#include "pampero/policy/rate_limit.hpp"
 
 namespace pampero::policyd {
 namespace {
@@ -48,9 +50,15 @@ Result<std::string> window_line(State& state, const std::string& identity, const
     return fmt::format("{}\t{}\t{}\t{}\t{}\n", identity, name, count, max, left);
 }
 
-std::string ratelimit_show(State& state, const GuardConfig& guard, const RateLimitConfig& limits,
-                           const std::string& key) {
+std::string ratelimit_show(State& state, Directory* directory, const GuardConfig& guard,
+                           const RateLimitConfig& site, const std::string& key) {
     if (!printable(key)) return error_line(Error::permanent("ratelimit show: bad key"));
+    RateLimitConfig limits = site;
+    if (auto a = parse_address(key); a && directory) {
+        auto u = directory->find_user(a->full());
+        if (!u) return error_line(u.error());
+        if (*u) limits = policy::RateLimiter(state, site).effective((*u)->limits);
+    }
     std::vector<std::string> ids;
     if (is_ip_or_net(key)) {
         ids.push_back("ip:" + policy::Guard(state, guard).client_key(key));
@@ -72,7 +80,8 @@ std::string ratelimit_show(State& state, const GuardConfig& guard, const RateLim
 
 }  // namespace
 
-std::optional<std::string> answer_policy_admin(State& state, const GuardConfig& guard,
+std::optional<std::string> answer_policy_admin(State& state, Directory* directory,
+                                               const GuardConfig& guard,
                                                const RateLimitConfig& limits, std::string_view q) {
     if (!q.empty() && q.back() == '\r') q.remove_suffix(1);
     if (q == "ban list") {
@@ -93,7 +102,7 @@ std::optional<std::string> answer_policy_admin(State& state, const GuardConfig& 
         return fmt::format("ok 1\n{}\t{}\n", g.client_key(ip), *lifted ? 1 : 0);
     }
     if (q.substr(0, 15) == "ratelimit show ")
-        return ratelimit_show(state, guard, limits, std::string(q.substr(15)));
+        return ratelimit_show(state, directory, guard, limits, std::string(q.substr(15)));
     if (q.substr(0, 4) == "ban " || q.substr(0, 9) == "ratelimit")
         return error_line(Error::permanent(
             "unknown question (expected: ban list | ban del IP | ratelimit show KEY)"));

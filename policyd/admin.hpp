@@ -14,6 +14,8 @@
 //                             "ip:NET"; anything else "user:KEY" and "sub:KEY" (a SASL
 //                             user and a RADIUS subscriber share no counters). COUNT and
 //                             SECONDS-LEFT are 0 when no window is open; MAX 0 is no limit.
+//                             MAX is the user's own limit when KEY is a directory user
+//                             (User::limits), else the site's.
 // or, on failure, one line "error temporary|permanent MESSAGE\n".
 // recipients_per_message counts per message (Postfix's instance id), not per sender, so
 // it has no line.
@@ -28,6 +30,7 @@
 #include <string_view>
 
 #include "pampero/common/config.hpp"
+#include "pampero/common/directory.hpp"
 #include "pampero/common/state.hpp"
 
 namespace pampero::policyd {
@@ -35,7 +38,10 @@ namespace pampero::policyd {
 constexpr std::size_t kMaxBansListed = 1000000;
 
 // The answer, or nullopt when the question is not one of these (radius_admin.hpp's).
-std::optional<std::string> answer_policy_admin(State& state, const GuardConfig& guard,
+// `directory` (may be null: site limits only) gives users' own limits; its failure is an
+// error line (temporary).
+std::optional<std::string> answer_policy_admin(State& state, Directory* directory,
+                                               const GuardConfig& guard,
                                                const RateLimitConfig& limits,
                                                std::string_view question);
 

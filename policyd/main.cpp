@@ -147,9 +147,9 @@ int main(int argc, char** argv) {
         radius::Listener* rl = radius->get();
         auto a = policyd::open_admin_socket(
             server.io_context(), cfg->policyd.admin_socket,
-            [&state = **state, &current, rl](std::string_view q) -> std::string {
+            [&state = **state, &dir = *directory, &current, rl](std::string_view q) -> std::string {
                 const auto c = current.get();
-                if (auto a = policyd::answer_policy_admin(state, c->guard, c->ratelimit, q))
+                if (auto a = policyd::answer_policy_admin(state, &dir, c->guard, c->ratelimit, q))
                     return *a;
                 if (rl) return rl->answer_admin(q);
                 if (q.substr(0, 7) == "session")

@@ -18,9 +18,10 @@ struct AdminAnswers : ::testing::Test {
     std::unique_ptr<MemoryState> state = make_memory_state([this] { return now; });
     GuardConfig guard{2, 60, 600};
     RateLimitConfig limits{5, 20, 10};
+    Directory* directory = nullptr;
 
     std::string ask(std::string_view q) {
-        auto a = answer_policy_admin(*state, guard, limits, q);
+        auto a = answer_policy_admin(*state, directory, guard, limits, q);
         return a ? *a : "(not mine)";
     }
 };
@@ -80,4 +81,44 @@ TEST_F(AdminAnswers, OtherQuestionsAreLeftToRadius) {
     EXPECT_EQ(ask("sessions"), "(not mine)");
     EXPECT_EQ(ask("session 10.0.0.1"), "(not mine)");
     EXPECT_EQ(ask("ban everyone").substr(0, 16), "error permanent ");
+}
+
+namespace {
+// Only find_user matters here: alice has her own messages_per_hour.
+class OneUserDirectory : public Directory {
+  public:
+    bool down = false;
+    Result<bool> is_local_domain(const std::string&) override { return true; }
+    Result<std::optional<User>> find_user(const std::string& a) override {
+        if (down) return Error::temporary("directory down");
+        if (a != "alice@example.org") return std::optional<User>{};
+        User u;
+        u.address = a;
+        u.limits.messages_per_hour = 50;
+        u.limits.recipients_per_hour = 0;
+        return std::optional<User>{u};
+    }
+    Result<std::vector<std::string>> find_alias(const std::string&) override {
+        return std::vector<std::string>{};
+    }
+    Result<Listing> sender_listing(const std::string&, const std::string&) override {
+        return Listing::none;
+    }
+    Result<bool> is_contact(const std::string&, const std::string&) override { return false; }
+};
+}  // namespace
+
+TEST_F(AdminAnswers, RatelimitShowGivesAUsersOwnLimits) {
+    OneUserDirectory dir;
+    directory = &dir;
+    EXPECT_EQ(ask("ratelimit show ALICE@example.org"),
+              "ok 4\n"
+              "user:ALICE@example.org\tmessages_per_hour\t0\t50\t0\n"
+              "user:ALICE@example.org\trecipients_per_hour\t0\t0\t0\n"
+              "sub:ALICE@example.org\tmessages_per_hour\t0\t50\t0\n"
+              "sub:ALICE@example.org\trecipients_per_hour\t0\t0\t0\n");
+    EXPECT_EQ(ask("ratelimit show bob@example.org").substr(0, 48),
+              "ok 4\nuser:bob@example.org\tmessages_per_hour\t0\t5\t");
+    dir.down = true;
+    EXPECT_EQ(ask("ratelimit show alice@example.org").substr(0, 16), "error temporary ");
 }
