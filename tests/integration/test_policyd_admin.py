@@ -6,6 +6,8 @@ snippet, Dovecot SASL) as test_policyd.py:
   `pamperoctl ban list`; `ban del` lets it in again (and a second `ban del` says there is
   no ban any more);
 - `ratelimit show` follows a SASL user's and a client address's counters as messages go;
+- `user set-limits` gives a user its own limits, which pampero-policyd applies (and
+  `user show`, `ratelimit show` print), and `default` gives the site's back;
 - without the socket configured, or with nobody serving it, the commands say so with the
   configuration (78) and temporary (75) exit codes.
 """
@@ -32,8 +34,9 @@ class AdminBehindPostfix(unittest.TestCase):
         cls.config = h.write_config(w, h.free_port(), extra=extra, guard={"unknown_limit": 3})
         h.pamperoctl(cls.config, "domain", "add", DOMAIN)
         h.pamperoctl(cls.config, "user", "add", f"alice@{DOMAIN}")
+        h.pamperoctl(cls.config, "user", "add", f"dave@{DOMAIN}")
         cls.policyd = start_policyd(cls.config, cls.port, w)
-        cls.dovecot = DovecotAuth(w, {f"carol@{DOMAIN}": "secret"})
+        cls.dovecot = DovecotAuth(w, {f"{u}@{DOMAIN}": "secret" for u in ("carol", "dave")})
         cls.postfix = h.Postfix(w, main_cf=postfix_main_cf(cls.port, cls.dovecot.socket),
                                 domains=[DOMAIN], mailboxes=[f"alice@{DOMAIN}"])
 
@@ -120,6 +123,40 @@ class AdminBehindPostfix(unittest.TestCase):
                     if "messages_per_hour" in l)
         left = int(re.search(r"window_left=(\d+)s", line).group(1))
         self.assertTrue(0 < left <= 3600, line)
+
+
+    def test_a_users_own_limits_apply(self):
+        user = f"dave@{DOMAIN}"
+        show = self.ctl("user", "show", user).stdout
+        self.assertIn("messages_per_hour:      5 [default]", show)
+        self.ctl("user", "set-limits", user, "--messages-per-hour", "1",
+                 "--recipients-per-hour", "0")
+        show = self.ctl("user", "show", user).stdout
+        self.assertIn("messages_per_hour:      1\n", show)
+        self.assertIn("recipients_per_hour:    none\n", show)
+        self.assertIn("recipients_per_message: 10 [default]", show)
+        self.assertEqual(self.counts(user)[(f"user:{user}", "messages_per_hour")], (0, "1"))
+        codes = []
+        with self.postfix.smtp("127.0.9.30") as s:
+            s.login(user, "secret")
+            for i in range(2):
+                rcpt, data = h.send(s, user, [f"d{i}@{FOREIGN}"],
+                                    h.message(user, [f"d{i}@{FOREIGN}"]))
+                codes.append((rcpt[0][0], data[0]))
+                last = rcpt[0][1]
+        self.assertEqual(codes, [(250, 250), (450, None)], codes)
+        self.assertIn("messages_per_hour (1)", last)
+        self.assertEqual(self.counts(user)[(f"user:{user}", "messages_per_hour")], (1, "1"))
+        self.ctl("user", "set-limits", user, "--messages-per-hour", "default")
+        self.assertIn("messages_per_hour:      5 [default]", self.ctl("user", "show", user).stdout)
+        for bad in ("-1", "lots", "100000001"):
+            p = self.ctl("user", "set-limits", user, "--messages-per-hour", bad, check=False)
+            self.assertEqual(p.returncode, 1, (bad, p.stderr))
+        p = self.ctl("user", "set-limits", user, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        p = self.ctl("user", "set-limits", f"ghost@{DOMAIN}", "--messages-per-hour", "1",
+                     check=False)
+        self.assertNotEqual(p.returncode, 0)
 
 
 class WithoutTheSocket(unittest.TestCase):
