@@ -52,6 +52,13 @@ int domain_list(Context& c);
 int user_add(Context& c, const std::string& address, const UserOptions& o);
 int user_set_level(Context& c, const std::string& address, const std::string& level);
 int user_show(Context& c, const std::string& address);
+// A user's own rate limits: each option a number (0: no limit) or "default" (the site's).
+struct LimitOptions {
+    std::optional<std::string> messages_per_hour;
+    std::optional<std::string> recipients_per_hour;
+    std::optional<std::string> recipients_per_message;
+};
+int user_set_limits(Context& c, const std::string& address, const LimitOptions& o);
 int user_del(Context& c, const std::string& address);
 int user_list(Context& c, const std::string& domain);
 
@@ -100,6 +107,11 @@ int mirror_sync(Context& c, const MirrorSyncOptions& o);
 // RADIUS sessions, asked of pampero-policyd (sessions_command.cpp).
 int sessions_list(Context& c);
 int sessions_show(Context& c, const std::string& ip);
+
+// Dictionary-attack bans and rate counters, asked of pampero-policyd (policyd_commands.cpp).
+int ban_list(Context& c);
+int ban_del(Context& c, const std::string& ip);
+int ratelimit_show(Context& c, const std::string& key);
 
 // The spam verdict's key file: verdict_key_command.cpp. Neither reads pampero.yaml.
 int verdict_key_new(const std::string& file, const std::string& id);

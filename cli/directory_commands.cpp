@@ -1,6 +1,7 @@
 // directory_commands.cpp - domains, users, aliases, levels, lists and contacts.
 #include <fmt/format.h>
 
+#include <charconv>
 #include <fstream>
 #include <sstream>
 
@@ -128,6 +129,54 @@ int user_set_level(Context& c, const std::string& address, const std::string& le
     return done(c.directory().update_user(*u), "user <" + u->address + ">");
 }
 
+namespace {
+
+// "default" -> nullopt (the site's); else a number 0..100000000, the bound of ratelimit:
+// in pampero.yaml (config.cpp).
+bool limit_arg(const std::string& option, const std::string& text, std::optional<int>& out) {
+    if (text == "default") {
+        out.reset();
+        return true;
+    }
+    int n = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (ec != std::errc() || end != text.data() + text.size() || n < 0 || n > 100000000) {
+        fail(option + ": '" + text + "' is not a number 0..100000000 or 'default'");
+        return false;
+    }
+    out = n;
+    return true;
+}
+
+std::string limit_text(const std::optional<int>& own, int site) {
+    const int n = own.value_or(site);
+    return (n == 0 ? std::string("none") : std::to_string(n)) + (own ? "" : " [default]");
+}
+
+}  // namespace
+
+int user_set_limits(Context& c, const std::string& address, const LimitOptions& o) {
+    auto a = address_arg(address);
+    if (!a) return EXIT_FAILURE;
+    if (!o.messages_per_hour && !o.recipients_per_hour && !o.recipients_per_message)
+        return fail(
+            "say at least one of --messages-per-hour, --recipients-per-hour, "
+            "--recipients-per-message");
+    int rc = 0;
+    auto u = existing_user(c, a->full(), rc);
+    if (!u) return rc;
+    auto& l = u->limits;
+    if ((o.messages_per_hour &&
+         !limit_arg("--messages-per-hour", *o.messages_per_hour, l.messages_per_hour)) ||
+        (o.recipients_per_hour &&
+         !limit_arg("--recipients-per-hour", *o.recipients_per_hour, l.recipients_per_hour)) ||
+        (o.recipients_per_message &&
+         !limit_arg("--recipients-per-message", *o.recipients_per_message,
+                    l.recipients_per_message)))
+        return EXIT_FAILURE;
+    return done(c.directory().update_user(*u), "user <" + u->address + ">");
+}
+
 int user_show(Context& c, const std::string& address) {
     auto a = address_arg(address);
     if (!a) return EXIT_FAILURE;
@@ -144,6 +193,13 @@ int user_show(Context& c, const std::string& address) {
     if (u->migration) {
         fmt::print("migrating to: node {} maildir {}\n", u->migration->node, u->migration->maildir);
     }
+    const auto& site = c.config().ratelimit;
+    fmt::print("messages_per_hour:      {}\n",
+               limit_text(u->limits.messages_per_hour, site.messages_per_hour));
+    fmt::print("recipients_per_hour:    {}\n",
+               limit_text(u->limits.recipients_per_hour, site.recipients_per_hour));
+    fmt::print("recipients_per_message: {}\n",
+               limit_text(u->limits.recipients_per_message, site.recipients_per_message));
     return 0;
 }
 

@@ -58,6 +58,15 @@ int main(int argc, char** argv) {
     u_lvl->add_option("ADDRESS", address)->required();
     u_lvl->add_option("LEVEL", level_arg)->required();
     on(u_lvl, [&] { return user_set_level(ctx, address, level_arg); });
+    LimitOptions lo;
+    auto* u_lim = user->add_subcommand(
+        "set-limits", "a user's own outbound rate limits (N, 0: none, default: the site's)");
+    u_lim->add_option("ADDRESS", address)->required();
+    u_lim->add_option("--messages-per-hour", lo.messages_per_hour, "messages an hour");
+    u_lim->add_option("--recipients-per-hour", lo.recipients_per_hour, "recipients an hour");
+    u_lim->add_option("--recipients-per-message", lo.recipients_per_message,
+                      "recipients of one message");
+    on(u_lim, [&] { return user_set_limits(ctx, address, lo); });
     auto* u_show = user->add_subcommand("show", "show a user");
     u_show->add_option("ADDRESS", address)->required();
     on(u_show, [&] { return user_show(ctx, address); });
@@ -182,6 +191,22 @@ int main(int argc, char** argv) {
                      ? std::function<int()>([&] { return sessions_show(ctx, session_ip); })
                      : std::function<int()>([&] { return sessions_list(ctx); });
     });
+
+    // ban, ratelimit (asked of pampero-policyd)
+    auto* ban = app.add_subcommand("ban", "dictionary-attack bans: list, del IP");
+    ban->require_subcommand(1);
+    on(ban->add_subcommand("list", "the bans in force"), [&] { return ban_list(ctx); });
+    std::string ban_ip;
+    auto* ban_d = ban->add_subcommand("del", "lift the ban on an address (its network)");
+    ban_d->add_option("IP", ban_ip)->required();
+    on(ban_d, [&] { return ban_del(ctx, ban_ip); });
+    auto* ratelimit = app.add_subcommand("ratelimit", "outbound rate counters: show USER|IP");
+    ratelimit->require_subcommand(1);
+    std::string rl_key;
+    auto* rl_show = ratelimit->add_subcommand(
+        "show", "the hourly counters of a SASL user, RADIUS subscriber or client address");
+    rl_show->add_option("KEY", rl_key)->required();
+    on(rl_show, [&] { return ratelimit_show(ctx, rl_key); });
 
     try {
         app.parse(argc, argv);

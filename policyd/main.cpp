@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <optional>
 
+#include "admin.hpp"
+#include "admin_socket.hpp"
 #include "pampero/common/config.hpp"
 #include "pampero/common/daemon.hpp"
 #include "pampero/common/directory.hpp"
@@ -18,6 +20,7 @@
 #include "pampero/common/state.hpp"
 #include "pampero/policy/decision.hpp"
 #include "policyd_metrics.hpp"
+#include "radius_admin.hpp"
 #include "radius_listener.hpp"
 #include "server.hpp"
 
@@ -51,21 +54,24 @@ std::string describe(const Config& c) {
 // SIGHUP: limits and the guard's numbers change now; sockets, state, directory, threads
 // and user at restart. A file that does not load keeps the running configuration.
 void reload(const std::string& path, const Config& running, const Deps& deps,
-            Snapshot<policy::Engine>& engine, radius::Listener* radius) {
+            Snapshot<policy::Engine>& engine, Snapshot<const Config>& current,
+            radius::Listener* radius) {
     auto cfg = load_config(path);
     if (!cfg) {
         log::error("reload refused, keeping the running configuration: {}", cfg.error().message);
         return;
     }
     engine.set(make_engine(deps, *cfg));
+    current.set(std::make_shared<const Config>(*cfg));
     log::notice("reloaded: {}", describe(*cfg));
     if (radius) radius->reload(cfg->radius);
     if (cfg->policyd.socket != running.policyd.socket || cfg->state != running.state ||
         cfg->directory != running.directory || cfg->policyd.threads != running.policyd.threads ||
-        cfg->user != running.user || cfg->group != running.group) {
+        cfg->user != running.user || cfg->group != running.group ||
+        cfg->policyd.admin_socket != running.policyd.admin_socket) {
         log::warning(
-            "socket, state, directory, threads, user and group changes take effect "
-            "at restart");
+            "socket, admin socket, state, directory, threads, user and group changes take "
+            "effect at restart");
     }
 }
 
@@ -150,6 +156,28 @@ int main(int argc, char** argv) {
                         m.error().kind == ErrorKind::config ? EX_CONFIG : EX_SOFTWARE);
         metrics_server = std::move(*m);
     }
+    // The admin socket (admin_socket.hpp): bound now, as root and before any thread (it
+    // sets the umask for the bind); answers with the configuration of the last reload.
+    Snapshot<const Config> current(std::make_shared<const Config>(*cfg));
+    std::unique_ptr<policyd::AdminSocket> admin;
+    if (!cfg->policyd.admin_socket.empty()) {
+        radius::Listener* rl = radius->get();
+        auto a = policyd::open_admin_socket(
+            server.io_context(), cfg->policyd.admin_socket,
+            [&state = **state, &dir = *directory, &current, rl](std::string_view q) -> std::string {
+                const auto c = current.get();
+                if (auto a = policyd::answer_policy_admin(state, &dir, c->guard, c->ratelimit, q))
+                    return *a;
+                if (rl) return rl->answer_admin(q);
+                if (q.substr(0, 7) == "session")
+                    return "error permanent RADIUS accounting is not enabled (no radius: "
+                           "section)\n";
+                return "error permanent unknown question (expected: ban list | ban del IP | "
+                       "ratelimit show KEY | sessions | session IP)\n";
+            });
+        if (!a) return fail("policyd.admin_socket: " + a.error().message, EX_CONFIG);
+        admin = std::move(*a);
+    }
     if (!opt.foreground) {
         server.before_fork();
         daemonize();
@@ -162,18 +190,20 @@ int main(int argc, char** argv) {
     }
     block_signals();  // before any thread: they inherit the mask, main alone gets signals
     server.start();
+    if (admin) admin->start();
     if (metrics_server) metrics_server->start();  // a thread: after fork and privileges
     log::notice("starting on {} ({} threads): directory {}, state {}; {}", endpoint->str(),
                 cfg->policyd.threads, cfg->directory, cfg->state, describe(*cfg));
     for (;;) {
         const int sig = wait_for_signal();
         if (sig == SIGHUP) {
-            reload(opt.config, *cfg, deps, engine, radius->get());
+            reload(opt.config, *cfg, deps, engine, current, radius->get());
             continue;
         }
         log::notice("stopping on signal {}", sig);
         break;
     }
+    if (admin) admin->stop();
     if (*radius) (*radius)->stop();
     server.stop(kStopGrace);
     if (metrics_server) metrics_server->stop();

@@ -154,16 +154,6 @@ struct Batch {
     std::array<mmsghdr, kBatch> out{};
 };
 
-// One admin connection: a question, the answer, close.
-struct AdminConn : std::enable_shared_from_this<AdminConn> {
-    AdminConn(asio::local::stream_protocol::socket s, asio::io_context& io)
-        : sock(std::move(s)), timer(io) {}
-    asio::local::stream_protocol::socket sock;
-    asio::steady_timer timer;
-    asio::streambuf in{kMaxQuestion};
-    std::string out;
-};
-
 const char* outcome_name(Outcome::Kind k) {
     switch (k) {
         case Outcome::Kind::recorded:
@@ -190,8 +180,7 @@ class ListenerImpl final : public Listener, public std::enable_shared_from_this<
           state_(state),
           running_cfg_(cfg),
           setup_(std::move(setup)),
-          duplicates_(std::chrono::seconds(cfg.duplicate_window)),
-          admin_(io) {}
+          duplicates_(std::chrono::seconds(cfg.duplicate_window)) {}
 
     Status bind() {
         for (const auto& text : running_cfg_.listen) {
@@ -215,19 +204,6 @@ class ListenerImpl final : public Listener, public std::enable_shared_from_this<
         }
         stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (stop_fd_ < 0) return Error::temporary(std::string("eventfd: ") + std::strerror(errno));
-        if (!running_cfg_.admin_socket.empty()) {
-            const auto& path = running_cfg_.admin_socket;
-            struct stat st {};
-            // A socket left by a previous run; any other file is the admin's: bind says so.
-            if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(path.c_str());
-            std::error_code ec;
-            admin_.open(asio::local::stream_protocol(), ec);
-            const mode_t old = ::umask(0177);  // 0600 from birth: no window of a wider mode
-            if (!ec) admin_.bind(asio::local::stream_protocol::endpoint(path), ec);
-            ::umask(old);
-            if (!ec) admin_.listen(kMaxAdminConnections, ec);
-            if (ec) return Error::config("radius.admin_socket " + path + ": " + ec.message());
-        }
         return ok_status();
     }
 
@@ -236,11 +212,8 @@ class ListenerImpl final : public Listener, public std::enable_shared_from_this<
         // background (threads do not survive fork) and blocked its signals (they inherit
         // the mask, so the main thread alone takes SIGHUP and SIGTERM).
         asio::post(io_, [self = shared_from_this()] { self->start_workers(); });
-        if (admin_.is_open()) accept_admin();
-        log::notice(
-            "radius: accounting on {}{}, {} clients", fmt::join(running_cfg_.listen, ", "),
-            running_cfg_.admin_socket.empty() ? "" : ", admin socket " + running_cfg_.admin_socket,
-            setup_.get()->clients.size());
+        log::notice("radius: accounting on {}, {} clients", fmt::join(running_cfg_.listen, ", "),
+                    setup_.get()->clients.size());
     }
 
     void reload(const RadiusConfig& cfg) override {
@@ -253,9 +226,8 @@ class ListenerImpl final : public Listener, public std::enable_shared_from_this<
         setup_.set(*s);
         duplicates_.set_window(std::chrono::seconds(cfg.duplicate_window));
         log::notice("radius: reloaded: {} clients", (*s)->clients.size());
-        if (cfg.listen != running_cfg_.listen || cfg.admin_socket != running_cfg_.admin_socket ||
-            cfg.enabled != running_cfg_.enabled)
-            log::warning("radius: listen and admin_socket changes take effect at restart");
+        if (cfg.listen != running_cfg_.listen || cfg.enabled != running_cfg_.enabled)
+            log::warning("radius: listen changes take effect at restart");
     }
 
     void stop() override {
@@ -266,10 +238,12 @@ class ListenerImpl final : public Listener, public std::enable_shared_from_this<
             const std::uint64_t one = 1;
             (void)!::write(stop_fd_, &one, sizeof one);
         }
-        asio::post(io_, [self = shared_from_this()] {
-            std::error_code ec;
-            self->admin_.close(ec);
-        });
+    }
+
+    // The admin socket's RADIUS questions (radius_admin.hpp), on the io_context's threads.
+    std::string answer_admin(std::string_view q) override {
+        Accounting accounting(state_, setup_.get()->settings, duplicates_);
+        return radius::answer_admin(accounting, q);
     }
 
     // Joins the workers (the handle's destructor; never from a worker).
@@ -383,56 +357,6 @@ class ListenerImpl final : public Listener, public std::enable_shared_from_this<
         return std::move(o.reply);
     }
 
-    void accept_admin() {
-        admin_.async_accept([self = shared_from_this()](std::error_code ec,
-                                                        asio::local::stream_protocol::socket c) {
-            if (ec == asio::error::operation_aborted || !self->admin_.is_open()) return;
-            if (!ec) {
-                if (self->admin_busy_.load() >= kMaxAdminConnections) {
-                    std::error_code ignore;
-                    c.close(ignore);
-                } else {
-                    self->serve_admin(std::make_shared<AdminConn>(std::move(c), self->io_));
-                }
-            }
-            self->accept_admin();
-        });
-    }
-
-    void serve_admin(std::shared_ptr<AdminConn> conn) {
-        ++admin_busy_;
-        conn->timer.expires_after(kQuestionTimeout);
-        conn->timer.async_wait([conn](std::error_code ec) {
-            if (ec) return;
-            std::error_code ignore;
-            conn->sock.close(ignore);
-        });
-        asio::async_read_until(
-            conn->sock, conn->in, '\n',
-            [self = shared_from_this(), conn](std::error_code ec, std::size_t n) {
-                if (ec) {  // closed, too long, or timed out: no answer
-                    self->admin_done(conn);
-                    return;
-                }
-                std::string q(
-                    asio::buffers_begin(conn->in.data()),
-                    asio::buffers_begin(conn->in.data()) + static_cast<std::ptrdiff_t>(n - 1));
-                Accounting accounting(self->state_, self->setup_.get()->settings,
-                                      self->duplicates_);
-                conn->out = answer_admin(accounting, q);
-                asio::async_write(
-                    conn->sock, asio::buffer(conn->out),
-                    [self, conn](std::error_code, std::size_t) { self->admin_done(conn); });
-            });
-    }
-
-    void admin_done(const std::shared_ptr<AdminConn>& conn) {
-        std::error_code ignore;
-        conn->timer.cancel();
-        conn->sock.close(ignore);
-        --admin_busy_;
-    }
-
     asio::io_context& io_;
     State& state_;
     RadiusConfig running_cfg_;
@@ -443,8 +367,6 @@ class ListenerImpl final : public Listener, public std::enable_shared_from_this<
     std::mutex workers_mu_;
     std::vector<std::thread> workers_;
     bool stopped_ = false;
-    asio::local::stream_protocol::acceptor admin_;
-    std::atomic<int> admin_busy_{0};
     DropLog drops_;
 
   public:
@@ -471,6 +393,7 @@ Result<std::unique_ptr<Listener>> start_listener(asio::io_context& io, State& st
         ~Handle() override { impl->join(); }
         void reload(const RadiusConfig& c) override { impl->reload(c); }
         void stop() override { impl->stop(); }
+        std::string answer_admin(std::string_view q) override { return impl->answer_admin(q); }
         std::shared_ptr<ListenerImpl> impl;
     };
     return std::unique_ptr<Listener>(std::make_unique<Handle>(std::move(impl)));

@@ -61,12 +61,13 @@ void read_guard(yaml::MapReader r, GuardConfig& g) {
     r.finish();
 }
 
-void read_policyd(yaml::MapReader r, PolicydConfig& p) {
+void read_policyd(yaml::MapReader r, PolicydConfig& p, const std::string& file) {
     if (auto v = r.get_string("socket")) p.socket = *v;
     if (auto v = r.get_int("threads", 1, 256)) p.threads = static_cast<int>(*v);
     if (auto v = r.get_int("timeout", 1, 3600)) p.timeout = static_cast<int>(*v);
     if (auto v = r.get_int("max_connections", 1, 1000000)) p.max_connections = static_cast<int>(*v);
     if (auto v = r.get_string("metrics")) p.metrics = *v;
+    if (auto v = r.get_string("admin_socket")) p.admin_socket = resolve_path(file, *v);
     r.finish();
 }
 
@@ -250,12 +251,14 @@ Result<Config> load_config(const std::string& path) {
                            path);
         }
         if (r.has("policyd"))
-            read_policyd(yaml::MapReader(path, r.node("policyd"), "policyd"), c.policyd);
+            read_policyd(yaml::MapReader(path, r.node("policyd"), "policyd"), c.policyd, path);
         if (r.has("ratelimit"))
             read_ratelimit(yaml::MapReader(path, r.node("ratelimit"), "ratelimit"), c.ratelimit);
         if (r.has("radius"))
             read_radius(yaml::MapReader(path, r.node("radius"), "radius"), c.radius, path);
         r.finish();
+        // The admin socket's older name, from when it served RADIUS sessions only.
+        if (c.policyd.admin_socket.empty()) c.policyd.admin_socket = c.radius.admin_socket;
     } catch (const yaml::Error& e) {
         return Error::config(e.what());
     } catch (const YAML::Exception& e) {

@@ -249,6 +249,17 @@ class MemoryStateImpl final : public MemoryState {
         return sets_.members(key, now);
     }
 
+    Result<std::optional<std::chrono::seconds>> ttl(const std::string& key) override {
+        std::lock_guard lock(mu_);
+        const auto now = sweep();
+        const Table::Entry* e = values_.find(key, now);
+        if (!e) e = counters_.find(key, now);
+        if (!e) return std::optional<std::chrono::seconds>{};
+        // Rounded up: a key with 0.2 s left still exists, so it has 1 s, not 0.
+        return std::optional<std::chrono::seconds>{
+            std::chrono::ceil<std::chrono::seconds>(e->expires - now)};
+    }
+
     std::size_t size() const override {
         std::lock_guard lock(mu_);
         return counters_.size() + values_.size() + sets_.size();
@@ -281,6 +292,10 @@ Status State::set_remove(const std::string&, const std::string&) {
 }
 Result<std::vector<std::string>> State::set_members(const std::string&) {
     return Error::temporary("state: this backend has no sets");
+}
+
+Result<std::optional<std::chrono::seconds>> State::ttl(const std::string&) {
+    return Error::temporary("state: this backend has no ttl");
 }
 
 std::unique_ptr<MemoryState> make_memory_state(StateClock clock, std::size_t max_entries) {

@@ -132,10 +132,18 @@ class SqliteDirectory final : public DirectoryAdmin {
     Result<std::optional<User>> find_user(const std::string& address) override {
         using R = std::optional<User>;
         return query<R>([&](sqlite3* db) -> Result<R> {
+            const bool lim = has_limits(db);
             Stmt s(stmts_, db,
-                   "SELECT u.address, u.level, u.quota, u.node, u.maildir, m.node, m.maildir "
-                   "FROM users u LEFT JOIN migrations m ON m.address = u.address "
-                   "WHERE u.address = ?");
+                   lim ? "SELECT u.address, u.level, u.quota, u.node, u.maildir, m.node, "
+                         "m.maildir, l.messages_per_hour, l.recipients_per_hour, "
+                         "l.recipients_per_message "
+                         "FROM users u LEFT JOIN migrations m ON m.address = u.address "
+                         "LEFT JOIN user_limits l ON l.address = u.address "
+                         "WHERE u.address = ?"
+                       : "SELECT u.address, u.level, u.quota, u.node, u.maildir, m.node, "
+                         "m.maildir, NULL, NULL, NULL "
+                         "FROM users u LEFT JOIN migrations m ON m.address = u.address "
+                         "WHERE u.address = ?");
             if (!s.ok()) return fail(db);
             s.bind(address);
             const int rc = s.step();
@@ -217,7 +225,8 @@ class SqliteDirectory final : public DirectoryAdmin {
             const int rc = s.step();
             if (rc == SQLITE_CONSTRAINT) return Error::permanent("user exists or domain unknown");
             if (rc != SQLITE_DONE) return fail(db);
-            return write_migration(db, u);
+            if (auto st = write_migration(db, u); !st) return st;
+            return write_limits(db, u);
         });
     }
     Status update_user(const User& u) override {
@@ -229,7 +238,8 @@ class SqliteDirectory final : public DirectoryAdmin {
             s.bind(opt(u.level)).bind(opt(u.quota)).bind(u.node).bind(u.maildir).bind(u.address);
             if (s.step() != SQLITE_DONE) return fail(db);
             if (sqlite3_changes(db) == 0) return Error::permanent("no such user");
-            return write_migration(db, u);
+            if (auto st = write_migration(db, u); !st) return st;
+            return write_limits(db, u);
         });
     }
     Status del_user(const std::string& address) override {
@@ -238,10 +248,18 @@ class SqliteDirectory final : public DirectoryAdmin {
     Result<std::vector<User>> users(const std::string& domain) override {
         using R = std::vector<User>;
         return query<R>([&](sqlite3* db) -> Result<R> {
+            const bool lim = has_limits(db);
             Stmt s(stmts_, db,
-                   "SELECT u.address, u.level, u.quota, u.node, u.maildir, m.node, m.maildir "
-                   "FROM users u LEFT JOIN migrations m ON m.address = u.address "
-                   "WHERE ? = '' OR u.domain = ? ORDER BY u.address");
+                   lim ? "SELECT u.address, u.level, u.quota, u.node, u.maildir, m.node, "
+                         "m.maildir, l.messages_per_hour, l.recipients_per_hour, "
+                         "l.recipients_per_message "
+                         "FROM users u LEFT JOIN migrations m ON m.address = u.address "
+                         "LEFT JOIN user_limits l ON l.address = u.address "
+                         "WHERE ? = '' OR u.domain = ? ORDER BY u.address"
+                       : "SELECT u.address, u.level, u.quota, u.node, u.maildir, m.node, "
+                         "m.maildir, NULL, NULL, NULL "
+                         "FROM users u LEFT JOIN migrations m ON m.address = u.address "
+                         "WHERE ? = '' OR u.domain = ? ORDER BY u.address");
             if (!s.ok()) return fail(db);
             s.bind(domain).bind(domain);
             R out;
@@ -343,6 +361,36 @@ class SqliteDirectory final : public DirectoryAdmin {
         return Ok{};
     }
 
+    // The user's own rate limits (table user_limits) as `u` says: a row only when one is set.
+    Result<Ok> write_limits(sqlite3* db, const User& u) {
+        Stmt d(stmts_, db, "DELETE FROM user_limits WHERE address = ?");
+        if (!d.ok()) return fail(db);
+        d.bind(u.address);
+        if (d.step() != SQLITE_DONE) return fail(db);
+        const auto& l = u.limits;
+        if (l == UserLimits{}) return Ok{};
+        Stmt s(stmts_, db,
+               "INSERT INTO user_limits(address, messages_per_hour, recipients_per_hour, "
+               "recipients_per_message) VALUES (?, ?, ?, ?)");
+        if (!s.ok()) return fail(db);
+        s.bind(u.address).bind(opt(l.messages_per_hour)).bind(opt(l.recipients_per_hour));
+        s.bind(opt(l.recipients_per_message));
+        if (s.step() != SQLITE_DONE) return fail(db);
+        return Ok{};
+    }
+
+    // Whether the database has user_limits: a file made before it lacks it until
+    // pamperoctl next opens it writable, and the daemons (read-only) must go on reading
+    // it. Asked again on every lookup until it appears (the cache in front absorbs the
+    // repeats), so it is seen without a restart.
+    bool has_limits(sqlite3* db) {
+        if (has_limits_) return true;
+        Stmt s(stmts_, db,
+               "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'user_limits'");
+        has_limits_ = s.ok() && s.step() == SQLITE_ROW;
+        return has_limits_;
+    }
+
     static User row_user(const Stmt& s) {
         User u;
         u.address = s.text(0);
@@ -351,6 +399,11 @@ class SqliteDirectory final : public DirectoryAdmin {
         u.node = s.text(3);
         u.maildir = s.text(4);
         if (s.integer(5)) u.migration = MailboxLocation{s.text(5), s.text(6)};  // m.node NOT NULL
+        auto limit = [&](int col) -> std::optional<int> {
+            if (auto v = s.integer(col)) return static_cast<int>(*v);
+            return std::nullopt;
+        };
+        u.limits = {limit(7), limit(8), limit(9)};
         return u;
     }
 
@@ -423,6 +476,7 @@ class SqliteDirectory final : public DirectoryAdmin {
         // Stat'ed before the open: a file replaced in between is seen by the next call.
         dev_ = st.st_dev;
         ino_ = st.st_ino;
+        has_limits_ = false;
         const int flags = mode_ == OpenMode::read_only ? SQLITE_OPEN_READONLY
                                                        : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
         if (sqlite3_open_v2(path_.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr) !=
@@ -499,6 +553,7 @@ class SqliteDirectory final : public DirectoryAdmin {
     StmtCache stmts_;  // of db_; cleared before db_ closes
     dev_t dev_ = 0;    // the file db_ was opened on (see check_file)
     ino_t ino_ = 0;
+    bool has_limits_ = false;  // db_ has table user_limits (see has_limits)
 };
 
 }  // namespace

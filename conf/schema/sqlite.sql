@@ -24,6 +24,17 @@ CREATE TABLE IF NOT EXISTS migrations (
     maildir TEXT NOT NULL                   -- relative to that node's mail_root
 );
 
+-- A user's own outbound rate limits; NULL (or no row): the site's (ratelimit:), 0: none.
+-- A table of its own so that a database made before it gets it from CREATE ... IF NOT
+-- EXISTS (pamperoctl applies this file on every writable open); the daemons, which open
+-- read-only, look the table up and do without it until then.
+CREATE TABLE IF NOT EXISTS user_limits (
+    address                TEXT PRIMARY KEY REFERENCES users(address) ON DELETE CASCADE,
+    messages_per_hour      INTEGER,
+    recipients_per_hour    INTEGER,
+    recipients_per_message INTEGER
+);
+
 CREATE TABLE IF NOT EXISTS aliases (
     address TEXT NOT NULL,
     target  TEXT NOT NULL,

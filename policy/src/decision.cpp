@@ -61,20 +61,33 @@ Result<Verdict> Engine::decide(const Query& q) {
     return dunno();
 }
 
-Result<std::vector<std::string>> Engine::identities(const Query& q) {
-    std::vector<std::string> ids;
+Result<Engine::Sender> Engine::identities(const Query& q) {
+    Sender out;
+    auto& ids = out.ids;
+    std::string name;  // the directory user whose own limits apply, if it is one
     if (!q.sasl_username.empty()) {
         ids.push_back("user:" + std::string(q.sasl_username));
+        name = std::string(q.sasl_username);
     } else if (!q.client_address.empty()) {
         auto s = subs_.subscriber_for(q.client_address);
         if (!s) return s.error();
-        if (*s) ids.push_back("sub:" + **s);
+        if (*s) {
+            ids.push_back("sub:" + **s);
+            name = **s;
+        }
     }
     // The address counts only for a sender the limits apply to (see decision.hpp).
     if (!ids.empty() && !q.client_address.empty()) {
         ids.push_back("ip:" + guard_.client_key(std::string(q.client_address)));
     }
-    return ids;
+    // A name that is no address is no directory user: no lookup (subscriber ids are often
+    // plain account names).
+    if (auto a = parse_address(name)) {
+        auto u = dir_.find_user(a->full());
+        if (!u) return u.error();
+        if (*u) out.own = (*u)->limits;
+    }
+    return out;
 }
 
 Result<Verdict> Engine::rcpt(const Query& q) {
@@ -117,8 +130,9 @@ Result<Verdict> Engine::relay(const Query& q) {
 
 Result<Verdict> Engine::relay_and_rates(const Query& q, const std::string& address, bool local) {
     const std::string client = q.client_address.empty() ? "local" : std::string(q.client_address);
-    auto ids = identities(q);
-    if (!ids) return ids.error();
+    auto sender = identities(q);
+    if (!sender) return sender.error();
+    const auto* ids = &sender->ids;
     if (ids->empty()) {
         if (local) return dunno();
         log::notice("{}: client {} relay to <{}> denied: no SASL login, no RADIUS session", q.id,
@@ -126,7 +140,7 @@ Result<Verdict> Engine::relay_and_rates(const Query& q, const std::string& addre
         return make(Verdict::Kind::reject, "554", "5.7.1",
                     fmt::format("<{}>: Relay access denied", address));
     }
-    auto over = limits_.recipient(*ids, q.instance);
+    auto over = limits_.recipient(*ids, q.instance, sender->own);
     if (!over) return over.error();
     if (*over) {
         log::notice("{}: client {} {} over {} ({}) at <{}>; deferred", q.id, client,
@@ -139,10 +153,10 @@ Result<Verdict> Engine::relay_and_rates(const Query& q, const std::string& addre
 }
 
 Result<Verdict> Engine::end_of_message(const Query& q) {
-    auto ids = identities(q);
-    if (!ids) return ids.error();
-    if (ids->empty()) return dunno();
-    auto over = limits_.message(*ids);
+    auto sender = identities(q);
+    if (!sender) return sender.error();
+    if (sender->ids.empty()) return dunno();
+    auto over = limits_.message(sender->ids, sender->own);
     if (!over) return over.error();
     if (*over) {
         log::notice("{}: client {} {} over {} ({}); message deferred", q.id,

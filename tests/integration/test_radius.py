@@ -160,7 +160,7 @@ class RadiusTest(unittest.TestCase):
                                         extra="radius:\n  clients: []\n")
             p = harness.pamperoctl(bare, "sessions", check=False)
             self.assertEqual(p.returncode, 78, p.stderr)
-            self.assertIn("radius.admin_socket is not set", p.stderr)
+            self.assertIn("policyd.admin_socket is not set", p.stderr)
             # A socket nobody serves: a temporary failure, said so.
             gone = harness.write_config(
                 work.path, harness.free_port(),

@@ -3,6 +3,7 @@
 #include "pampero/common/directory.hpp"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -258,4 +259,66 @@ TEST(Directory, NewFileIsMadeForTheDaemonsGroup) {
     }
     umask(old_umask);
     std::filesystem::remove_all(folder);
+}
+
+// Issue 10: a user's own rate limits, NULL (nullopt) meaning the site's.
+TEST_F(DirectoryContract, UserLimitsRoundTripAndResetToTheSiteDefault) {
+    EXPECT_EQ((*dir_->find_user("alice@example.org"))->limits, UserLimits{});
+    User u = **dir_->find_user("alice@example.org");
+    u.limits.messages_per_hour = 10;
+    u.limits.recipients_per_message = 0;  // no limit for this user
+    ASSERT_TRUE(dir_->update_user(u));
+    const UserLimits want{10, std::nullopt, 0};
+    EXPECT_EQ((*dir_->find_user("alice@example.org"))->limits, want);
+    const auto all = *dir_->users("example.org");
+    ASSERT_EQ(all.size(), 2u);
+    EXPECT_EQ(all[0].limits, want);
+    EXPECT_EQ(all[1].limits, UserLimits{});
+    auto ro = open_directory("sqlite:" + path_, OpenMode::read_only);
+    ASSERT_TRUE(ro);
+    EXPECT_EQ((*(*ro)->find_user("alice@example.org"))->limits, want);
+    u.limits = {};
+    ASSERT_TRUE(dir_->update_user(u));
+    EXPECT_EQ((*dir_->find_user("alice@example.org"))->limits, UserLimits{});
+    User carol = make_user("carol@example.org", std::nullopt, std::nullopt, "local", "c/");
+    carol.limits.recipients_per_hour = 7;
+    ASSERT_TRUE(dir_->add_user(carol));
+    EXPECT_EQ((*dir_->find_user("carol@example.org"))->limits.recipients_per_hour, 7);
+    ASSERT_TRUE(dir_->del_user("carol@example.org"));  // its limits go with it
+    ASSERT_TRUE(
+        dir_->add_user(make_user("carol@example.org", std::nullopt, std::nullopt, "local", "c/")));
+    EXPECT_EQ((*dir_->find_user("carol@example.org"))->limits, UserLimits{});
+}
+
+// A database made before user_limits existed: the daemons (read-only) go on reading it,
+// and see the table once pamperoctl has opened the file writable, without a restart.
+TEST(Directory, ADatabaseWithoutUserLimitsKeepsWorking) {
+    const std::string path = temp_db();
+    {
+        auto d = open_directory("sqlite:" + path, OpenMode::read_write);
+        ASSERT_TRUE(d) << d.error().message;
+        ASSERT_TRUE((*d)->add_domain("example.org"));
+        ASSERT_TRUE((*d)->add_user(
+            pampero::testing::make_user("alice@example.org", 3, std::nullopt, "local", "a/")));
+    }
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "DROP TABLE user_limits", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+
+    auto ro = open_directory("sqlite:" + path, OpenMode::read_only);
+    ASSERT_TRUE(ro);
+    auto alice = (*ro)->find_user("alice@example.org");
+    ASSERT_TRUE(alice) << alice.error().message;
+    ASSERT_TRUE(alice->has_value());
+    EXPECT_EQ((*alice)->level, 3);
+    EXPECT_EQ((*alice)->limits, UserLimits{});
+    ASSERT_TRUE((*ro)->users(""));
+
+    auto rw = open_directory("sqlite:" + path, OpenMode::read_write);  // pamperoctl
+    ASSERT_TRUE(rw) << rw.error().message;
+    User u = **(*rw)->find_user("alice@example.org");
+    u.limits.messages_per_hour = 4;
+    ASSERT_TRUE((*rw)->update_user(u));
+    EXPECT_EQ((*(*ro)->find_user("alice@example.org"))->limits.messages_per_hour, 4);
 }

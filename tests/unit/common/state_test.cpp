@@ -147,3 +147,19 @@ TEST(MemoryState, FullSetsEvictTheMemberNearestItsExpiry) {
     EXPECT_EQ(*s->set_members("c"), std::vector<std::string>{"y"});
     EXPECT_EQ(s->size(), 3u);
 }
+
+// Issue 10: the admin's view needs the seconds a counter or ban has left (Redis TTL).
+TEST(MemoryState, TtlOfCountersAndValuesRoundsUp) {
+    FakeClock clock;
+    auto s = make_memory_state(clock.fn());
+    EXPECT_FALSE(s->ttl("none")->has_value());
+    ASSERT_TRUE(s->increment("c", 3600s));
+    ASSERT_TRUE(s->put("v", "x", 600s));
+    clock.now += 100s;
+    EXPECT_EQ(s->ttl("c")->value(), 3500s);
+    EXPECT_EQ(s->ttl("v")->value(), 500s);
+    clock.now += 499s + 800ms;
+    EXPECT_EQ(s->ttl("v")->value(), 1s);  // 0.2 s left: still there, so 1 s
+    clock.now += 200ms;
+    EXPECT_FALSE(s->ttl("v")->has_value());
+}

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 
 using namespace pampero;
@@ -20,6 +21,7 @@ class FakeDirectory : public Directory {
   public:
     std::set<std::string> domains{"example.org"};
     std::set<std::string> users{"alice@example.org"};
+    std::map<std::string, UserLimits> limits;  // users' own rate limits
     bool down = false;
 
     Result<bool> is_local_domain(const std::string& d) override {
@@ -31,6 +33,7 @@ class FakeDirectory : public Directory {
         if (!users.count(a)) return std::optional<User>{};
         User u;
         u.address = a;
+        if (auto it = limits.find(a); it != limits.end()) u.limits = it->second;
         return std::optional<User>{u};
     }
     Result<std::vector<std::string>> find_alias(const std::string&) override {
@@ -246,4 +249,36 @@ TEST_F(Decide, OtherStagesOnlyCheckTheBan) {
     auto v = engine_->decide({Stage::other, "192.0.2.1", "", "", "", "t"});
     ASSERT_TRUE(v);
     EXPECT_EQ(v->action(), "DUNNO");
+}
+
+// Issue 10: a directory user's own limits replace the site's, for a SASL user and for a
+// subscriber whose name is a directory user; others keep the site's.
+TEST_F(Decide, AUsersOwnLimitsReplaceTheSites) {
+    dir_.users.insert("big@example.org");
+    dir_.users.insert("small@example.org");
+    dir_.limits["big@example.org"] = UserLimits{10, 100, std::nullopt};
+    dir_.limits["small@example.org"] = UserLimits{1, std::nullopt, std::nullopt};
+    int sent = 0;
+    for (; sent < 12; ++sent) {
+        const std::string inst = "b" + std::to_string(sent);
+        if (rcpt("192.0.2.10", "bob@example.net", "big@example.org", inst).kind != Kind::permit)
+            break;
+        (void)eom("192.0.2.10", "big@example.org", inst);
+    }
+    EXPECT_EQ(sent, 10);  // not the site's 3
+    EXPECT_EQ(rcpt("192.0.2.11", "bob@example.net", "small@example.org", "s1").kind, Kind::permit);
+    (void)eom("192.0.2.11", "small@example.org", "s1");
+    EXPECT_EQ(rcpt("192.0.2.11", "bob@example.net", "small@example.org", "s2").kind, Kind::defer);
+    // recipients_per_message is left to the site (4) for big too.
+    for (int i = 0; i < 4; ++i)
+        EXPECT_EQ(
+            rcpt("192.0.2.12", "r" + std::to_string(i) + "@example.net", "alice@example.org", "a1")
+                .kind,
+            Kind::permit);
+    EXPECT_EQ(rcpt("192.0.2.12", "r4@example.net", "alice@example.org", "a1").kind, Kind::defer);
+    // A RADIUS subscriber named as a directory user gets that user's limits.
+    session("198.51.100.7", "small@example.org");
+    EXPECT_EQ(rcpt("198.51.100.7", "bob@example.net", "", "t1").kind, Kind::permit);
+    (void)eom("198.51.100.7", "", "t1");
+    EXPECT_EQ(rcpt("198.51.100.7", "bob@example.net", "", "t2").kind, Kind::defer);
 }

@@ -103,3 +103,40 @@ TEST(ClientPrefix, KeysTheNetworkTheGuardCountsAsOneClient) {
         EXPECT_EQ(client_prefix(r.ip, r.v4, r.v6), r.key) << r.ip << " /" << r.v4 << " /" << r.v6;
     }
 }
+
+// Issue 10: bans are listable (an expiring set next to the ban key) and can be lifted.
+TEST(Guard, BansAreListedUntilTheyExpireOrAreLifted) {
+    Clock c;
+    auto state = make_memory_state([&] { return c.now; });
+    Guard g(*state, GuardConfig{2, 60, 600});
+    EXPECT_TRUE(g.bans(10)->empty());
+    (void)g.count_unknown("192.0.2.1");
+    EXPECT_TRUE(*g.count_unknown("192.0.2.1"));
+    (void)g.count_unknown("2001:db8:1:2::1");
+    EXPECT_TRUE(*g.count_unknown("2001:db8:1:2::2"));
+    c.now += std::chrono::seconds(100);
+    auto list = g.bans(10);
+    ASSERT_TRUE(list);
+    ASSERT_EQ(list->size(), 2u);
+    for (const auto& b : *list) {
+        EXPECT_TRUE(b.net == "192.0.2.1" || b.net == "2001:db8:1:2::/64") << b.net;
+        EXPECT_EQ(b.unknown, 2);
+        EXPECT_EQ(b.left, std::chrono::seconds(500));
+    }
+    EXPECT_EQ(g.bans(1)->size(), 1u);  // the bound holds
+
+    // Lifting takes the ban, the counter and the listing: one more miss does not re-ban.
+    EXPECT_TRUE(*g.unban("192.0.2.1"));
+    EXPECT_FALSE(*g.is_banned("192.0.2.1"));
+    EXPECT_FALSE(*g.count_unknown("192.0.2.1"));
+    ASSERT_EQ(g.bans(10)->size(), 1u);
+    EXPECT_EQ(g.bans(10)->front().net, "2001:db8:1:2::/64");
+    EXPECT_FALSE(*g.unban("192.0.2.1"));         // nothing in force any more
+    EXPECT_TRUE(*g.unban("2001:db8:1:2::/64"));  // the network as listed works too
+    EXPECT_TRUE(g.bans(10)->empty());
+
+    (void)g.count_unknown("192.0.2.7");
+    EXPECT_TRUE(*g.count_unknown("192.0.2.7"));
+    c.now += std::chrono::seconds(600);
+    EXPECT_TRUE(g.bans(10)->empty());  // expired with its ban
+}

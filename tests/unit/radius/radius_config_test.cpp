@@ -69,3 +69,22 @@ TEST(RadiusConfig, RefusalsNameTheLine) {
         EXPECT_NE(c.error().message.find(".yaml:"), std::string::npos) << c.error().message;
     }
 }
+
+// Issue 10: the admin socket is the daemon's (bans, counters, sessions): policyd.admin_socket,
+// with radius.admin_socket, its older name, still read when the new one is absent.
+TEST(RadiusConfig, AdminSocketIsPolicydsAndTheOldNameStillWorks) {
+    auto none = load("state: memory\n");
+    ASSERT_TRUE(none) << none.error().message;
+    EXPECT_TRUE(none->policyd.admin_socket.empty());
+    auto c = load("policyd:\n  admin_socket: /run/a.sock\n");
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_EQ(c->policyd.admin_socket, "/run/a.sock");
+    EXPECT_FALSE(c->radius.enabled);
+    auto old = load("radius:\n  admin_socket: /run/old.sock\n");
+    ASSERT_TRUE(old) << old.error().message;
+    EXPECT_EQ(old->policyd.admin_socket, "/run/old.sock");
+    auto both =
+        load("policyd:\n  admin_socket: /run/new.sock\nradius:\n  admin_socket: /run/old.sock\n");
+    ASSERT_TRUE(both) << both.error().message;
+    EXPECT_EQ(both->policyd.admin_socket, "/run/new.sock");
+}

@@ -64,6 +64,9 @@ struct PolicydConfig {
     int max_connections = 1024;  // Postfix holds one per smtpd process
     // Prometheus endpoint (common/metrics_http.hpp), in the socket syntax; "": none.
     std::string metrics;
+    // Unix socket pamperoctl asks (bans, rate counters, RADIUS sessions: policyd/
+    // admin_socket.hpp); "": none. radius.admin_socket is its older name, still read.
+    std::string admin_socket;
 };
 
 // Outbound rates of authenticated users and RADIUS customers (policy/rate_limit.hpp):
@@ -131,7 +134,7 @@ struct RadiusConfig {
     int session_ttl = 86400;    // seconds a session lives without Acct-Interim-Interval
     int interim_factor = 3;     // with one: this many intervals (+ 60 s) without news
     int duplicate_window = 30;  // seconds a retransmission is recognised as one
-    std::string admin_socket;   // unix socket `pamperoctl sessions` asks; "": none
+    std::string admin_socket;   // older name of policyd.admin_socket (load_config copies it)
     int threads = 2;            // workers reading the UDP sockets (CPU-bound: MD5, state)
 };
 

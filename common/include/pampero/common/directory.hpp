@@ -29,6 +29,15 @@ struct MailboxLocation {
     std::string maildir;
 };
 
+// A user's own outbound rate limits (policy/rate_limit.hpp), each nullopt: the site's
+// (ratelimit: in pampero.yaml); 0: no limit for this user.
+struct UserLimits {
+    std::optional<int> messages_per_hour;
+    std::optional<int> recipients_per_hour;
+    std::optional<int> recipients_per_message;
+    bool operator==(const UserLimits&) const = default;
+};
+
 struct User {
     std::string address;
     std::optional<int> level;            // nullopt: the default level
@@ -38,6 +47,7 @@ struct User {
     // During a migration the mailbox's second location: the store delivers every
     // message to both until the move is finished (nullopt: no migration).
     std::optional<MailboxLocation> migration;
+    UserLimits limits;  // the user's own rate limits (SQLite: table user_limits)
 };
 
 enum class ListKind { white, black };

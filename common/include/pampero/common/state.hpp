@@ -47,6 +47,10 @@ class State {
     virtual Status set_remove(const std::string& key, const std::string& member);
     // The members not expired yet, in no particular order.
     virtual Result<std::vector<std::string>> set_members(const std::string& key);
+    // Seconds key (counter or value) has left, rounded up; nullopt when it does not exist
+    // (Redis: TTL). For the admin's view (pamperoctl ratelimit show, ban list).
+    // Backends without it (test doubles) answer Error::temporary.
+    virtual Result<std::optional<std::chrono::seconds>> ttl(const std::string& key);
 };
 
 // The clock the memory backend uses; tests pass one they can move forward.

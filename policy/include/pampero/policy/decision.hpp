@@ -13,8 +13,9 @@
 //   4. a sender known by SASL or RADIUS is rate-limited (rate_limit.hpp) on its SASL user,
 //      its subscriber and its client network: over a limit 450 4.7.1 naming the limit,
 //      logged with the user; within them a relayed recipient is permitted (OK) and a local
-//      one DUNNO. Unauthenticated mail to local users is not rate-limited here (that is
-//      the inbound MX path, where the guard and the blocklists apply).
+//      one DUNNO. A directory user's own limits (User::limits) replace the site's. Unauthenticated
+//      mail to local users is not rate-limited here (that is the inbound MX path, where the guard
+//      and the blocklists apply).
 // At END-OF-MESSAGE: the ban, then the message is counted for messages_per_hour of a
 // known sender (450 4.7.1 when over: the message is not taken). Other steps (CONNECT,
 // HELO, MAIL, DATA...): the ban only. Nothing else ever permits.
@@ -78,8 +79,14 @@ class Engine {
     Result<Verdict> rcpt(const Query& q);
     Result<Verdict> relay_and_rates(const Query& q, const std::string& address, bool local);
     Result<Verdict> end_of_message(const Query& q);
-    // The identities a request carries (rate_limit.hpp), with the name to log.
-    Result<std::vector<std::string>> identities(const Query& q);
+    // The identities a request carries (rate_limit.hpp), with the name to log, and the
+    // limits of the directory user it is (the SASL user, or else the subscriber when the
+    // subscriber's name is a directory user's address).
+    struct Sender {
+        std::vector<std::string> ids;
+        UserLimits own;
+    };
+    Result<Sender> identities(const Query& q);
 
     Guard guard_;
     RateLimiter limits_;

@@ -8,9 +8,15 @@
 // address (client_prefix(): /64 for IPv6 and /32 for IPv4 by default, guard.ipv6_prefix
 // and guard.ipv4_prefix), for counting and ban checks alike, so a client rotating through
 // the addresses of its IPv6 allocation is one client. Errors are the State's (temporary).
+// Listing: every ban also adds NET to the expiring set "bans" with the ban's TTL (Redis: a
+// sorted set scored by expiry), so bans() lists them without scanning keys; unban() takes
+// an IP (or NET) out of ban, counter and set. The set is bounded as the State's sets are.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "pampero/common/config.hpp"
 #include "pampero/common/result.hpp"
@@ -28,6 +34,18 @@ class Guard {
 
     // The key the guard files `ip` under (its network, see above).
     std::string client_key(const std::string& ip) const;
+
+    struct Ban {
+        std::string net;               // the client's network, as client_key()
+        std::int64_t unknown = 0;      // unknown recipients counted when it was banned
+        std::chrono::seconds left{0};  // until the ban ends
+    };
+    // The bans in force (set members whose ban key has gone are skipped), in no order;
+    // at most `max` of them.
+    Result<std::vector<Ban>> bans(std::size_t max);
+    // Lifts the ban on ip's network and forgets its unknown-recipient count; true when a
+    // ban was in force.
+    Result<bool> unban(const std::string& ip);
 
   private:
     State& state_;

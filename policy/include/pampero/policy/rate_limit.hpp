@@ -10,6 +10,10 @@
 //   messages_per_hour       "rl:m:ID", looked at (not counted) at RCPT, so a sender over it
 //                           is stopped before sending DATA, and counted at END-OF-MESSAGE,
 //                           when the message is really sent.
+// A directory user's own limits (User::limits, `pamperoctl user set-limits`) replace the
+// site's, each one set, for every counter of a request that carries that user (its
+// subscriber and client network too: a user allowed more is not stopped by its own
+// address's counter at the site's limit); Engine passes them as `own`.
 // Windows are fixed (state.hpp: the first hit starts an hour, the counter goes when it
 // ends), not sliding: a sender can send up to twice a limit across a window boundary,
 // the price of one INCR per counter, which Redis does atomically across a farm.
@@ -25,6 +29,7 @@
 #include <vector>
 
 #include "pampero/common/config.hpp"
+#include "pampero/common/directory.hpp"
 #include "pampero/common/result.hpp"
 #include "pampero/common/state.hpp"
 
@@ -44,12 +49,16 @@ class RateLimiter {
     // One recipient of message `instance` for these identities: counts it, says which
     // limit (if any) this recipient goes over.
     Result<std::optional<Exceeded>> recipient(const std::vector<std::string>& identities,
-                                              std::string_view instance);
+                                              std::string_view instance,
+                                              const UserLimits& own = {});
     // One message sent by these identities (END-OF-MESSAGE): counts it, says whether it
     // went over messages_per_hour.
-    Result<std::optional<Exceeded>> message(const std::vector<std::string>& identities);
+    Result<std::optional<Exceeded>> message(const std::vector<std::string>& identities,
+                                            const UserLimits& own = {});
 
     const RateLimitConfig& config() const { return config_; }
+    // The site's limits with `own`'s set ones in their place.
+    RateLimitConfig effective(const UserLimits& own) const;
 
   private:
     State& state_;
