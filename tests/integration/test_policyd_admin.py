@@ -8,15 +8,18 @@ snippet, Dovecot SASL) as test_policyd.py:
 - `ratelimit show` follows a SASL user's and a client address's counters as messages go;
 - `user set-limits` gives a user its own limits, which pampero-policyd applies (and
   `user show`, `ratelimit show` print), and `default` gives the site's back;
+- the Prometheus endpoint (policyd.metrics) counts requests by action, exactly;
 - without the socket configured, or with nobody serving it, the commands say so with the
   configuration (78) and temporary (75) exit codes.
 """
 import os
+import socket
 import re
 import unittest
 
 import harness as h
 from test_milter_sasl import DovecotAuth
+from test_metrics import scrape
 from test_policyd import DOMAIN, FOREIGN, postfix_main_cf, start_policyd
 
 LIMITS = "  messages_per_hour: 5\n  recipients_per_hour: 50\n  recipients_per_message: 10\n"
@@ -29,8 +32,10 @@ class AdminBehindPostfix(unittest.TestCase):
         w = cls.work.path
         cls.port = h.free_port()
         cls.admin = cls.work.join("policyd-admin.sock")
+        cls.metrics = h.free_port()
         extra = (f"policyd:\n  socket: inet:{cls.port}@127.0.0.1\n  timeout: 60\n"
-                 f"  admin_socket: {cls.admin}\nratelimit:\n{LIMITS}")
+                 f"  admin_socket: {cls.admin}\n  metrics: inet:{cls.metrics}@127.0.0.1\n"
+                 f"ratelimit:\n{LIMITS}")
         cls.config = h.write_config(w, h.free_port(), extra=extra, guard={"unknown_limit": 3})
         h.pamperoctl(cls.config, "domain", "add", DOMAIN)
         h.pamperoctl(cls.config, "user", "add", f"alice@{DOMAIN}")
@@ -55,6 +60,22 @@ class AdminBehindPostfix(unittest.TestCase):
             s.mail(f"guess@{FOREIGN}")
             code, _ = s.rcpt(rcpt)
             return code
+
+    def test_metrics_count_requests_by_action(self):
+        def action(page, name):
+            return page.get(f'pampero_policyd_requests_total{{action="{name}"}}', 0)
+        before = scrape(self.metrics)
+        self.assertEqual(self.rcpt_code("127.0.0.31", f"victim@{FOREIGN}"), 554)  # no login
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as c:
+            c.sendall(b"this is not a policy request\n\n")
+            reply = c.recv(4096)
+        self.assertIn(b"action=DEFER_IF_PERMIT", reply)
+        after = scrape(self.metrics)
+        self.assertEqual(action(after, "reject") - action(before, "reject"), 1)
+        self.assertEqual(action(after, "malformed") - action(before, "malformed"), 1)
+        self.assertEqual(after.get("pampero_policyd_undecided_total"),
+                         before.get("pampero_policyd_undecided_total"))
+        self.assertIn('pampero_radius_packets_total{outcome="recorded"}', after)
 
     def test_a_banned_client_is_listed_and_ban_del_lets_it_in_again(self):
         ip = "127.0.9.1"
