@@ -14,8 +14,8 @@
 #include <string_view>
 #include <vector>
 
-#include "pampero/common/endpoint.hpp"
 #include "lmtp_codec.hpp"
+#include "pampero/common/endpoint.hpp"
 
 namespace pampero::store {
 

@@ -38,11 +38,11 @@
 #include <variant>
 #include <vector>
 
-#include "pampero/common/endpoint.hpp"
 #include "lmtp_codec.hpp"
 #include "maildir.hpp"
 #include "pampero/common/config.hpp"
 #include "pampero/common/directory.hpp"
+#include "pampero/common/endpoint.hpp"
 #include "pampero/common/snapshot.hpp"
 #include "pampero/verdict/levels.hpp"
 #include "pampero/verdict/verdict_signature.hpp"
