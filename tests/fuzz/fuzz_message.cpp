@@ -6,6 +6,7 @@
 // fuzz-sources: scanners/mime/src/message.cpp scanners/mime/src/uri.cpp
 // fuzz-sources: scanners/mime/src/html.cpp scanners/mime/src/mime_leaves.cpp
 // fuzz-sources: scanners/mime/src/parsed_mime.cpp
+// fuzz-sources: common/src/strings.cpp
 // fuzz-libs: gmime-3.0 libpsl libidn2
 // fuzz-seeds: tests/data/messages
 // clang-format on

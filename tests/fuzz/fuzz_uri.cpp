@@ -1,5 +1,6 @@
 // libFuzzer target: URI normalization and text/HTML link extraction on arbitrary bytes.
 // fuzz-sources: scanners/mime/src/uri.cpp scanners/mime/src/html.cpp
+// fuzz-sources: common/src/strings.cpp
 // fuzz-libs: libpsl libidn2
 #include <cstddef>
 #include <cstdint>

@@ -2,6 +2,7 @@
 // may send over LMTP (header section, X-Spam-Signature tags, body hash), and key files.
 // A valid outcome must carry a score; nothing may crash or read out of bounds.
 // fuzz-sources: scanners/verdict/src/verdict_signature.cpp common/src/result.cpp
+// fuzz-sources: common/src/strings.cpp
 // fuzz-libs: fmt libcrypto
 #include <cstddef>
 #include <cstdint>

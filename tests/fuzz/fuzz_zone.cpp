@@ -5,6 +5,7 @@
 // fuzz-sources: scanners/lists/src/zone.cpp scanners/lists/src/zone_answers.cpp
 // fuzz-sources: scanners/lists/src/zone_ip_table.cpp scanners/lists/src/zone_name_table.cpp
 // fuzz-sources: scanners/lists/src/zone_text_parser.cpp
+// fuzz-sources: common/src/strings.cpp
 // fuzz-libs: libcares
 // fuzz-seeds: tests/data/blocklists/fuzz-seeds
 #include <cstddef>
