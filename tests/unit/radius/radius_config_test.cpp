@@ -1,5 +1,6 @@
 // The `radius:` section of pampero.yaml: defaults, and refusals that name the line.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
@@ -10,7 +11,10 @@ using namespace pampero;
 
 namespace {
 Result<Config> load(const std::string& text) {
-    const std::string path = ::testing::TempDir() + "radius-config-test.yaml";
+    // One file per test and process: ctest runs each test as its own process, in parallel.
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    const std::string path = ::testing::TempDir() + "radius-config-" + info->name() + "-" +
+                             std::to_string(::getpid()) + ".yaml";
     std::ofstream(path) << text;
     auto c = load_config(path);
     std::remove(path.c_str());
