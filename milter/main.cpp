@@ -32,29 +32,6 @@ constexpr std::chrono::seconds kStopGrace{30};
 // libclamav's temporary files (one per scan in flight), the spare (server.hpp).
 constexpr rlim_t kOwnDescriptors = 128;
 
-// One descriptor per connection up to max_connections, and our own: the soft
-// RLIMIT_NOFILE is raised towards that (never above the hard limit; systemd's default
-// soft limit is 1024, its hard one far higher, and programs that need more are meant to
-// raise the soft one themselves). Short of it, connections are refused for want of
-// descriptors before the cap (server.hpp), and this says so at start.
-void raise_descriptor_limit(int max_connections) {
-    rlimit rl{};
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
-    const rlim_t want = static_cast<rlim_t>(max_connections) + kOwnDescriptors;
-    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
-        rlimit raised = rl;
-        raised.rlim_cur = rl.rlim_max == RLIM_INFINITY ? want : std::min(want, rl.rlim_max);
-        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
-    }
-    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
-        log::warning(
-            "milter.max_connections is {} but only {} file descriptors are allowed "
-            "(LimitNOFILE): connections may be refused for want of descriptors before the "
-            "cap is reached",
-            max_connections, static_cast<unsigned long long>(rl.rlim_cur));
-    }
-}
-
 // The key file signing the verdict; none configured: nullptr (verdicts unsigned).
 Result<std::shared_ptr<const scan::VerdictKeys>> load_verdict_keys(const Config& cfg) {
     if (cfg.verdict_keys.empty()) return std::shared_ptr<const scan::VerdictKeys>();
@@ -193,7 +170,7 @@ int main(int argc, char** argv) {
         services.relay = relay.get();
     }
 
-    raise_descriptor_limit(cfg->milter.max_connections);
+    raise_descriptor_limit("milter.max_connections", cfg->milter.max_connections, kOwnDescriptors);
     milter::Server server(
         services, {cfg->milter.socket,
                    cfg->milter.threads,

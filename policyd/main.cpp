@@ -75,21 +75,6 @@ void reload(const std::string& path, const Config& running, const Deps& deps,
     }
 }
 
-void raise_descriptor_limit(int max_connections) {
-    rlimit rl{};
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
-    const rlim_t want = static_cast<rlim_t>(max_connections) + kOwnDescriptors;
-    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
-        rlimit raised = rl;
-        raised.rlim_cur = rl.rlim_max == RLIM_INFINITY ? want : std::min(want, rl.rlim_max);
-        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
-    }
-    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
-        log::warning("policyd.max_connections is {} but only {} file descriptors are allowed",
-                     max_connections, static_cast<unsigned long long>(rl.rlim_cur));
-    }
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -119,7 +104,8 @@ int main(int argc, char** argv) {
     const Deps deps{**state, *directory, subscribers};
     Snapshot<policy::Engine> engine(make_engine(deps, *cfg));
 
-    raise_descriptor_limit(cfg->policyd.max_connections);
+    raise_descriptor_limit("policyd.max_connections", cfg->policyd.max_connections,
+                           kOwnDescriptors);
     metrics::Registry registry;
     policyd::PolicydMetrics counters(registry);
     policyd::Server server(engine, {*endpoint,

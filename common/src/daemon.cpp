@@ -2,15 +2,18 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sysexits.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 
 #include "pampero/common/config.hpp"
+#include "pampero/common/log.hpp"
 
 namespace pampero {
 
@@ -83,6 +86,23 @@ int wait_for_signal(int timeout_seconds) {
         const int sig = sigtimedwait(&set, nullptr, &timeout);
         if (sig > 0) return sig;
         if (errno == EAGAIN) return 0;
+    }
+}
+
+void raise_descriptor_limit(const std::string& key, int max_connections, unsigned own) {
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    const rlim_t want = static_cast<rlim_t>(max_connections) + own;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        rlimit raised = rl;
+        raised.rlim_cur = rl.rlim_max == RLIM_INFINITY ? want : std::min(want, rl.rlim_max);
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        log::warning(
+            "{} is {} but only {} file descriptors are allowed (LimitNOFILE): connections "
+            "may be refused for want of descriptors before the cap",
+            key, max_connections, static_cast<unsigned long long>(rl.rlim_cur));
     }
 }
 

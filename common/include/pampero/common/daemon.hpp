@@ -24,6 +24,12 @@ DaemonOptions parse_daemon_args(int argc, char** argv, const std::string& name,
 // fork, setsid, chdir("/"), stdio to /dev/null. Call before any thread starts.
 void daemonize();
 
+// Raises RLIMIT_NOFILE's soft limit towards max_connections + own (the daemon's own
+// listeners, logs and files), never above the hard limit (systemd's soft default is 1024,
+// its hard one far higher). Short of it, logs a warning naming `key` (e.g.
+// "milter.max_connections"): connections would be refused for want of descriptors.
+void raise_descriptor_limit(const std::string& key, int max_connections, unsigned own);
+
 void block_signals();
 // Returns SIGHUP, SIGTERM or SIGINT.
 int wait_for_signal();
