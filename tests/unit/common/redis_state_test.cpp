@@ -237,3 +237,35 @@ TEST_F(RedisState, ThePoolIsBoundedAndShared) {
     ASSERT_TRUE(ttl && ttl->has_value());
     EXPECT_GT(**ttl, 590s);  // the window was set once, by the call that created the key
 }
+
+TEST(RedisConfig, StateKeysReadDefaultedAndBounded) {
+    char tmpl[] = "/tmp/pampero-redis-config-XXXXXX";
+    ASSERT_TRUE(::mkdtemp(tmpl));
+    const std::string dir = tmpl;
+    const auto load = [&](const std::string& text) {
+        std::ofstream(dir + "/pampero.yaml") << text;
+        return load_config(dir + "/pampero.yaml");
+    };
+    auto d = load("{}\n");
+    ASSERT_TRUE(d) << d.error().message;
+    EXPECT_EQ(d->state_password_file, "");
+    EXPECT_EQ(d->state_timeout_ms, 500);
+    EXPECT_EQ(d->state_pool, 16);
+    EXPECT_EQ(d->state_prefix, "");
+    auto c = load(
+        "state: redis://127.0.0.1:6379/2\nstate_password_file: redis.pw\n"
+        "state_timeout_ms: 200\nstate_pool: 4\nstate_prefix: \"mx:\"\n");
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_EQ(c->state, "redis://127.0.0.1:6379/2");
+    EXPECT_EQ(c->state_password_file, dir + "/redis.pw");  // relative to the file
+    EXPECT_EQ(c->state_timeout_ms, 200);
+    EXPECT_EQ(c->state_pool, 4);
+    EXPECT_EQ(c->state_prefix, "mx:");
+    for (const char* bad : {"state_timeout_ms: 5\n", "state_timeout_ms: 60001\n", "state_pool: 0\n",
+                            "state_pool: 1025\n"}) {
+        auto r = load(bad);
+        ASSERT_FALSE(r) << bad;
+        EXPECT_EQ(r.error().kind, ErrorKind::config) << bad;
+    }
+    std::filesystem::remove_all(dir);
+}
