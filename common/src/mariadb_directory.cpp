@@ -572,6 +572,49 @@ class MariadbDirectory final : public DirectoryAdmin {
         });
     }
 
+    Result<std::vector<Alias>> aliases() override {
+        using R = std::vector<Alias>;
+        return read<R>([&](Conn& c) -> Result<R> {
+            std::vector<Row> rows;
+            if (!c.run("SELECT address, target FROM aliases ORDER BY address, target", {}, &rows))
+                return fail(c);
+            R out;
+            for (const auto& r : rows) out.push_back({r[0].value_or(""), r[1].value_or("")});
+            return out;
+        });
+    }
+    Result<std::vector<ListEntry>> all_list_entries() override {
+        using R = std::vector<ListEntry>;
+        return read<R>([&](Conn& c) -> Result<R> {
+            std::vector<Row> rows;
+            if (!c.run("SELECT kind, `user`, pattern FROM lists ORDER BY `user`, kind, pattern", {},
+                       &rows)) {
+                return fail(c);
+            }
+            R out;
+            for (const auto& r : rows) {
+                out.push_back({r[0] == "white" ? ListKind::white : ListKind::black,
+                               r[1].value_or(""), r[2].value_or("")});
+            }
+            return out;
+        });
+    }
+    Result<std::vector<std::pair<std::string, Contact>>> all_contacts() override {
+        using R = std::vector<std::pair<std::string, Contact>>;
+        return read<R>([&](Conn& c) -> Result<R> {
+            std::vector<Row> rows;
+            if (!c.run("SELECT `user`, address, name FROM contacts ORDER BY `user`, address", {},
+                       &rows)) {
+                return fail(c);
+            }
+            R out;
+            for (const auto& r : rows) {
+                out.push_back({r[0].value_or(""), {r[1].value_or(""), r[2].value_or("")}});
+            }
+            return out;
+        });
+    }
+
   private:
     Error fail(const Conn& c) const {
         return Error::temporary(fmt::format("directory {}: {}", spec_.display, c.msg));
@@ -867,6 +910,10 @@ class MariadbDirectory final : public DirectoryAdmin {
 };
 
 }  // namespace
+
+std::string directory_display(const std::string& spec) {
+    return redacted(spec);
+}
 
 Result<std::unique_ptr<DirectoryAdmin>> open_mariadb_directory(const std::string& spec,
                                                                OpenMode mode) {
