@@ -210,7 +210,9 @@ using Row = std::vector<std::optional<std::string>>;
 
 struct Conn {
     MYSQL* my = nullptr;
-    std::unordered_map<const char*, MYSQL_STMT*> stmts;  // keyed by the SQL literal
+    // Keyed by the SQL text's address: only string literals and function-local statics,
+    // which live as long as the program (a temporary's address could be reused).
+    std::unordered_map<const char*, MYSQL_STMT*> stmts;
     bool executed = false;  // a statement was sent for execution in this call
     unsigned err = 0;       // the last error's code and message
     std::string msg;
@@ -867,9 +869,11 @@ class MariadbDirectory final : public DirectoryAdmin {
             return ok_status();
         }
         std::vector<Row> rows;
-        const std::string lock =
-            fmt::format("SELECT GET_LOCK('pampero_directory_schema', {})", spec_.timeout);
-        if (!c.run(lock.c_str(), {}, &rows)) return fail(c);
+        // A literal: statements are cached by the address of their SQL text.
+        if (!c.run("SELECT GET_LOCK('pampero_directory_schema', ?)",
+                   {static_cast<std::int64_t>(spec_.timeout)}, &rows)) {
+            return fail(c);
+        }
         if (rows.empty() || rows[0][0] != "1") {
             return Error::temporary(fmt::format(
                 "directory {}: another pamperoctl holds the schema lock", spec_.display));
