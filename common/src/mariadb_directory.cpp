@@ -72,8 +72,11 @@ std::optional<unsigned> number(std::string_view s, unsigned lo, unsigned hi) {
 // The spec for a message: its password (USER:PASSWORD@) replaced by "***".
 std::string redacted(const std::string& spec) {
     const auto start = spec.find("://");
-    const auto at = spec.find('@');
-    if (start == std::string::npos || at == std::string::npos || at < start) return spec;
+    if (start == std::string::npos) return spec;
+    // The last '@' of the authority (as parse_spec reads it): a password holding an
+    // unencoded '@' is hidden whole.
+    const auto at = spec.rfind('@', spec.find('/', start + 3));
+    if (at == std::string::npos || at < start) return spec;
     const auto colon = spec.find(':', start + 3);
     if (colon == std::string::npos || colon > at) return spec;
     return spec.substr(0, colon + 1) + "***" + spec.substr(at);

@@ -302,8 +302,11 @@ TEST_F(MariadbDirectory, MalformedSpecsAreConfigErrors) {
         ASSERT_FALSE(d) << spec;
         EXPECT_EQ(d.error().kind, ErrorKind::config) << spec;
     }
-    auto d = open_directory("mariadb://u:secret@h/db?colour=blue", OpenMode::read_only);
-    EXPECT_EQ(d.error().message.find("secret"), std::string::npos) << d.error().message;
+    auto d = open_directory("mariadb://u:sec@ret@h/db?colour=blue", OpenMode::read_only);
+    EXPECT_EQ(d.error().message.find("ret"), std::string::npos) << d.error().message;
+    EXPECT_EQ(directory_display("mariadb://u:sec@ret@h:1/db"), "mariadb://u:***@h:1/db");
+    EXPECT_EQ(directory_display("mariadb://u@h/db?socket=/a@b"), "mariadb://u@h/db?socket=/a@b");
+    EXPECT_EQ(directory_display("sqlite:/var/lib/a@b.db"), "sqlite:/var/lib/a@b.db");
 }
 
 // A pool smaller than the callers: they wait their turn (bounded), all answered right.
