@@ -9,12 +9,14 @@
 -- resolve); the ports are that node's Dovecot listeners. Adding a storage node is one
 -- INSERT here and one line in store.nodes; moving users between nodes needs no change
 -- here (pamperoctl user migrate changes users.node when the move is finished).
+-- Character set and collation as users.node's (conf/schema/mariadb.sql), so the join
+-- compares them without a collation mix.
 CREATE TABLE IF NOT EXISTS mail_nodes (
-    node      VARCHAR(64)  NOT NULL PRIMARY KEY,
+    node      VARCHAR(255) NOT NULL PRIMARY KEY,
     host      VARCHAR(255) NOT NULL,
     imap_port INT          NOT NULL DEFAULT 143,
     pop3_port INT          NOT NULL DEFAULT 110
-);
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;
 
 -- For example:
 --   INSERT INTO mail_nodes (node, host) VALUES ('store1', '10.0.0.11'), ('store2', '10.0.0.12');

@@ -274,7 +274,7 @@ class Farm:
             rows = sqlite3.connect(self.directory[len("sqlite:"):]).execute(
                 "SELECT address, node, maildir FROM users").fetchall()
             self.mariadb.sql("CREATE TABLE users (address VARCHAR(255) PRIMARY KEY, "
-                             "node VARCHAR(64), maildir VARCHAR(255));\n" + "".join(
+                             "node VARCHAR(255), maildir VARCHAR(255)) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;\n" + "".join(
                                  f"INSERT INTO users VALUES ('{a}', '{n}', '{m}');\n" for a, n, m in rows))
         with open(os.path.join(DOVECOT_CONF, "mail-nodes.sql")) as f:
             self.mariadb.sql(f.read())
