@@ -215,11 +215,7 @@ class Farm:
         self.mariadb = h.MariaDBServer().start(work.join("mariadb"))
         self.directory = self.mariadb.url
         self.state = self.redis.url
-        self.scaffold = bool(os.environ.get("PAMPERO_FARM_SCAFFOLD"))
-        if self.scaffold:  # development only: before the backends landed
-            os.makedirs(work.join("dir"))
-            os.chmod(work.join("dir"), 0o777)
-            self.directory = "sqlite:" + work.join("dir", "directory.db")
+        if os.environ.get("PAMPERO_FARM_MEMORY"):  # development only: before Redis landed
             self.state = "memory"
         self.lmtp_ports = {n: h.free_port() for n in NODES}
         self.stores = [StorageNode(self, n, self.lmtp_ports) for n in NODES]
@@ -235,8 +231,6 @@ class Farm:
         ctl("domain", "add", DOMAIN)
         for address, node in users.items():
             ctl("user", "add", address, "--node", node)
-        if self.scaffold:
-            subprocess.run(["chown", "-R", "nobody:nogroup", self.work.join("dir")], check=True)
         for s in self.stores:
             s.start()
         for m in self.mxs:
@@ -269,13 +263,6 @@ class Farm:
                      f"  args = scheme=PLAIN username_format=%Lu {passwd}\n}}\n")
             s.dovecot = DovecotInstance(self.work.path, f"dovecot-{s.name}", body)
             self.dovecots.append(s.dovecot)
-        if self.scaffold:
-            import sqlite3
-            rows = sqlite3.connect(self.directory[len("sqlite:"):]).execute(
-                "SELECT address, node, maildir FROM users").fetchall()
-            self.mariadb.sql("CREATE TABLE users (address VARCHAR(255) PRIMARY KEY, "
-                             "node VARCHAR(255), maildir VARCHAR(255)) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_nopad_bin;\n" + "".join(
-                                 f"INSERT INTO users VALUES ('{a}', '{n}', '{m}');\n" for a, n, m in rows))
         with open(os.path.join(DOVECOT_CONF, "mail-nodes.sql")) as f:
             self.mariadb.sql(f.read())
         self.mariadb.sql("".join(
