@@ -292,9 +292,10 @@ class Farmed(unittest.TestCase):
         m.shutdown()
         # A user the directory does not know is refused by the proxy.
         m = imaplib.IMAP4("127.0.0.1", proxy.imap_port)
-        with self.assertRaises(imaplib.IMAP4.error):
+        with self.assertRaises(imaplib.IMAP4.error) as refused:
             m.login(f"nobody@{DOMAIN}", PASSWORD)
         m.shutdown()
+        self.assertIn("AUTHENTICATIONFAILED", str(refused.exception))
 
 
 def copy_missing(old, new, cutoff):
