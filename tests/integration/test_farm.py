@@ -124,6 +124,8 @@ class Farmed(unittest.TestCase):
         # The other MX, which never saw a guess from it, refuses it too.
         self.assertEqual(first_refusal(self.mx2, attacker, f"x@{FOREIGN}", f"alice@{DOMAIN}"), 421)
         self.assertEqual(first_refusal(self.mx2, bystander, f"x@{FOREIGN}", f"alice@{DOMAIN}"), 250)
+        # pamperoctl on MX 2 (its policyd's admin socket) lists the ban MX 1 set.
+        self.assertIn(attacker + " ", self.mx2.ctl("ban", "list").stdout)
 
     def test_radius_session_learned_by_one_node_permits_relaying_through_the_other(self):
         customer, stranger = "127.0.40.7", "127.0.40.8"
@@ -132,6 +134,7 @@ class Farmed(unittest.TestCase):
         start = {"Acct-Status-Type": "Start", "User-Name": '"dsl-7"',
                  "Framed-IP-Address": customer, "Acct-Session-Id": '"farm-1"'}
         self.assertTrue(radclient(self.mx1.radius_port, start))  # MX 1 learns it
+        self.assertIn("user: dsl-7", self.mx2.ctl("sessions", "show", customer).stdout)
         rcpt, data = self.send(self.mx2, customer, f"c@{FOREIGN}", [friend], "relayed")
         self.assertEqual((rcpt[0][0], data[0]), (250, 250), (rcpt, data))
         self.assertIn(f"may relay to <{friend}>", self.mx2.policyd.output())
