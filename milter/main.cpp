@@ -71,7 +71,7 @@ void reload(const std::string& path, const Config& running, scan::EngineHolder& 
     log::notice("reloaded: {} rules, {} levels, {} blocklists, {}", (*engine)->rule_count(),
                 (*engine)->levels().levels.size(), (*bl)->lists().size(),
                 describe_keys(new_keys->get()));
-    if (cfg->directory != running.directory || cfg->state != running.state ||
+    if (cfg->directory != running.directory || !same_state_settings(*cfg, running) ||
         cfg->milter.socket != running.milter.socket ||
         cfg->milter.threads != running.milter.threads ||
         cfg->milter.timeout != running.milter.timeout ||

@@ -65,7 +65,7 @@ void reload(const std::string& path, const Config& running, const Deps& deps,
     current.set(std::make_shared<const Config>(*cfg));
     log::notice("reloaded: {}", describe(*cfg));
     if (radius) radius->reload(cfg->radius);
-    if (cfg->policyd.socket != running.policyd.socket || cfg->state != running.state ||
+    if (cfg->policyd.socket != running.policyd.socket || !same_state_settings(*cfg, running) ||
         cfg->directory != running.directory || cfg->policyd.threads != running.policyd.threads ||
         cfg->user != running.user || cfg->group != running.group ||
         cfg->policyd.admin_socket != running.policyd.admin_socket) {

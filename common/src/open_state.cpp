@@ -52,4 +52,10 @@ Result<std::unique_ptr<State>> open_state(const Config& cfg) {
     return open_redis(cfg.state, cfg.state_password_file, std::move(options));
 }
 
+bool same_state_settings(const Config& a, const Config& b) {
+    return a.state == b.state && a.state_password_file == b.state_password_file &&
+           a.state_timeout_ms == b.state_timeout_ms && a.state_pool == b.state_pool &&
+           a.state_prefix == b.state_prefix;
+}
+
 }  // namespace pampero

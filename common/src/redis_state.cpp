@@ -192,7 +192,6 @@ class RedisState final : public State {
     // A connection taken from the pool for one call; returned unless the call broke it.
     struct Lease {
         Context ctx;
-        bool fresh = false;
     };
 
     Result<Lease> acquire(Clock::time_point deadline) {
@@ -201,7 +200,7 @@ class RedisState final : public State {
             while (!idle_.empty()) {
                 Context c = std::move(idle_.back());
                 idle_.pop_back();
-                if (looks_alive(c.get())) return Lease{std::move(c), false};
+                if (looks_alive(c.get())) return Lease{std::move(c)};
                 --open_;  // gone while idle: closed here, a fresh one below
             }
             if (open_ < options_.pool) break;
@@ -219,7 +218,7 @@ class RedisState final : public State {
             release(Context{}, false);
             return c.error();
         }
-        return Lease{std::move(c).value(), true};
+        return Lease{std::move(c).value()};
     }
 
     // keep: the call went well, the connection can serve the next one.

@@ -193,6 +193,21 @@ class SharedRedisState(unittest.TestCase):
         self.assertRegex(self.milter.output(), r"ban check for 127\.0\.9\.4: state: redis .*refused")
         self.assertIn("cannot decide (temporary: state: redis", self.policyd.output())
 
+    def test_5_a_reload_changing_the_state_settings_says_they_wait_for_a_restart(self):
+        with open(self.config) as f:
+            text = f.read()
+        self.assertIn("state_timeout_ms: 500\n", text)
+        with open(self.config, "w") as f:
+            f.write(text.replace("state_timeout_ms: 500\n", "state_timeout_ms: 400\n"))
+        try:
+            for daemon in (self.milter, self.policyd):
+                daemon.signal(h.signal.SIGHUP)
+                h.wait_until(lambda: "take effect at restart" in daemon.output(), 20,
+                             "the restart warning")
+        finally:
+            with open(self.config, "w") as f:
+                f.write(text)
+
 
 if __name__ == "__main__":
     unittest.main()

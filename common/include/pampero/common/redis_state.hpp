@@ -7,19 +7,19 @@
 //   redis+unix:/PATH/redis.sock[?db=N]           a unix socket (a password from the file)
 // The password may instead come from state_password_file (one line), so it stays out of
 // the YAML; giving both is a config error.
-// Semantics are state.hpp's, kept by these commands (KEY is state_prefix + the caller's key):
+// Semantics are state.hpp's, kept by these commands (KEY: state_prefix + the caller's key):
 //   increment  MULTI; SET KEY 0 EX window NX; INCR KEY; EXEC   (one round trip, atomic:
 //              the expiry is set only by the call that creates the key)
 //   put        SET KEY VALUE EX ttl (ttl <= 0: DEL)          get  GET     remove  DEL
 //   ttl        PTTL, rounded up to whole seconds
 //   set_*      a sorted set scored by each member's expiry in Redis's own clock (ms), so
-//              nodes with skewed clocks agree; set_add and set_members are one Lua script
-//              each (EVALSHA; SCRIPT LOAD again when Redis answers NOSCRIPT after a restart) that
-//              first drops expired members, and set_add keeps the key's expiry at its last
-//              member's.
-// Errors: everything Redis can do wrong (refused, reset, timeout, an error reply, a key of
-// the wrong type, a full pool) is ErrorKind::temporary, so upstream answers 4xx and never
-// permits by accident. The URL and the options are checked by make_redis_state (config).
+//              nodes with skewed clocks agree; set_add and set_members are one Lua
+//              script each (EVALSHA; SCRIPT LOAD again when Redis answers NOSCRIPT after
+//              a restart) that first drops expired members; set_add keeps the key's
+//              expiry at its last member's.
+// Errors: everything Redis can do wrong (refused, reset, timeout, an error reply, a key
+// of the wrong type, a full pool) is ErrorKind::temporary, so upstream answers 4xx and
+// never permits by accident. A malformed URL is Error::config (parse_redis_url).
 // Connections: a pool of at most `pool` connections, opened when needed (none at start,
 // so a daemon starts while Redis is down and serves once it is back). A connection that
 // failed in a call is closed, never reused; an idle one whose server went away (Redis
@@ -27,8 +27,10 @@
 // Redis heals without restarting pampero, the first call after it included.
 // Bounds: each call gives up after `timeout` (waiting for a pool slot, connecting, AUTH,
 // SELECT and the command share it), so a paused or unreachable Redis costs a caller at
-// most that long. Replies are read by hiredis, which bounds nothing itself: our replies
-// are one value or one set's members (Redis's own memory bounds those).
+// most that long. Not bounded by it: resolving a HOST name (getaddrinfo at each new
+// connection): give an address, or a name /etc/hosts answers. Replies are parsed by
+// hiredis, which bounds nothing itself: ours are one value or one set's members, which
+// Redis's own memory (maxmemory) bounds.
 // Thread-safety: safe from many threads at once; a connection serves one call at a time.
 // The process must ignore SIGPIPE (daemon.hpp's block_signals does): hiredis write()s to
 // a socket whose server may have gone.

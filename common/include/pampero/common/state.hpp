@@ -80,5 +80,8 @@ struct Config;
 // (state_password_file is read here: unreadable, empty, or beside a password in the
 // URL is Error::config).
 Result<std::unique_ptr<State>> open_state(const Config& cfg);
+// Whether a and b name the same state (state and the state_* keys): a reload that changes
+// them takes effect at restart only, and the daemons say so.
+bool same_state_settings(const Config& a, const Config& b);
 
 }  // namespace pampero
