@@ -211,7 +211,7 @@ int main(int argc, char** argv) {
     block_signals();  // before any thread: they inherit the mask, main alone gets signals
     log::notice("starting on {} ({} threads): {} rules, {} levels, directory {}, state {}, {}, {}",
                 cfg->milter.socket, cfg->milter.threads, (*engine)->rule_count(),
-                (*engine)->levels().levels.size(), cfg->directory, cfg->state,
+                (*engine)->levels().levels.size(), directory_display(cfg->directory), cfg->state,
                 antivirus ? fmt::format("{} virus signatures", antivirus->get()->signatures())
                           : std::string("no virus scanning"),
                 describe_keys(verdict_keys->get()));

@@ -119,7 +119,7 @@ int main(int argc, char** argv) {
     if (metrics_server) metrics_server->start();  // a thread: after fork and privileges
     log::notice("starting: node {}, lmtp {}, socketmap {}, mail_root {}, directory {}, {}",
                 cfg.store.node, (*snap)->lmtp.str(), (*snap)->socketmap.str(), cfg.store.mail_root,
-                cfg.directory, describe_keys(**snap));
+                directory_display(cfg.directory), describe_keys(**snap));
     if (metrics_server) log::notice("metrics on {}", cfg.store.metrics);
     for (;;) {
         const int sig = wait_for_signal();

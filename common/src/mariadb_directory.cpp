@@ -210,7 +210,9 @@ using Row = std::vector<std::optional<std::string>>;
 
 struct Conn {
     MYSQL* my = nullptr;
-    std::unordered_map<const char*, MYSQL_STMT*> stmts;  // keyed by the SQL literal
+    // Keyed by the SQL text's address: only string literals and function-local statics,
+    // which live as long as the program (a temporary's address could be reused).
+    std::unordered_map<const char*, MYSQL_STMT*> stmts;
     bool executed = false;  // a statement was sent for execution in this call
     unsigned err = 0;       // the last error's code and message
     std::string msg;
@@ -572,6 +574,49 @@ class MariadbDirectory final : public DirectoryAdmin {
         });
     }
 
+    Result<std::vector<Alias>> aliases() override {
+        using R = std::vector<Alias>;
+        return read<R>([&](Conn& c) -> Result<R> {
+            std::vector<Row> rows;
+            if (!c.run("SELECT address, target FROM aliases ORDER BY address, target", {}, &rows))
+                return fail(c);
+            R out;
+            for (const auto& r : rows) out.push_back({r[0].value_or(""), r[1].value_or("")});
+            return out;
+        });
+    }
+    Result<std::vector<ListEntry>> all_list_entries() override {
+        using R = std::vector<ListEntry>;
+        return read<R>([&](Conn& c) -> Result<R> {
+            std::vector<Row> rows;
+            if (!c.run("SELECT kind, `user`, pattern FROM lists ORDER BY `user`, kind, pattern", {},
+                       &rows)) {
+                return fail(c);
+            }
+            R out;
+            for (const auto& r : rows) {
+                out.push_back({r[0] == "white" ? ListKind::white : ListKind::black,
+                               r[1].value_or(""), r[2].value_or("")});
+            }
+            return out;
+        });
+    }
+    Result<std::vector<std::pair<std::string, Contact>>> all_contacts() override {
+        using R = std::vector<std::pair<std::string, Contact>>;
+        return read<R>([&](Conn& c) -> Result<R> {
+            std::vector<Row> rows;
+            if (!c.run("SELECT `user`, address, name FROM contacts ORDER BY `user`, address", {},
+                       &rows)) {
+                return fail(c);
+            }
+            R out;
+            for (const auto& r : rows) {
+                out.push_back({r[0].value_or(""), {r[1].value_or(""), r[2].value_or("")}});
+            }
+            return out;
+        });
+    }
+
   private:
     Error fail(const Conn& c) const {
         return Error::temporary(fmt::format("directory {}: {}", spec_.display, c.msg));
@@ -824,9 +869,11 @@ class MariadbDirectory final : public DirectoryAdmin {
             return ok_status();
         }
         std::vector<Row> rows;
-        const std::string lock =
-            fmt::format("SELECT GET_LOCK('pampero_directory_schema', {})", spec_.timeout);
-        if (!c.run(lock.c_str(), {}, &rows)) return fail(c);
+        // A literal: statements are cached by the address of their SQL text.
+        if (!c.run("SELECT GET_LOCK('pampero_directory_schema', ?)",
+                   {static_cast<std::int64_t>(spec_.timeout)}, &rows)) {
+            return fail(c);
+        }
         if (rows.empty() || rows[0][0] != "1") {
             return Error::temporary(fmt::format(
                 "directory {}: another pamperoctl holds the schema lock", spec_.display));
@@ -867,6 +914,10 @@ class MariadbDirectory final : public DirectoryAdmin {
 };
 
 }  // namespace
+
+std::string directory_display(const std::string& spec) {
+    return redacted(spec);
+}
 
 Result<std::unique_ptr<DirectoryAdmin>> open_mariadb_directory(const std::string& spec,
                                                                OpenMode mode) {

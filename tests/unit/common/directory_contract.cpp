@@ -234,3 +234,31 @@ TEST_P(DirectoryContract, ManyThreadsGetTheRightAnswers) {
     EXPECT_EQ(wrong.load(), 0);
     EXPECT_EQ(errors.load(), 0);
 }
+
+// What pamperoctl migrate-directory copies: the whole directory, sorted.
+TEST_P(DirectoryContract, WholeDirectoryReaders) {
+    ASSERT_TRUE(dir_->add_alias({"postmaster@example.org", "alice@example.org"}));
+    ASSERT_TRUE(dir_->add_alias({"info@example.org", "bob@example.org"}));
+    ASSERT_TRUE(dir_->add_alias({"info@example.org", "alice@example.org"}));
+    ASSERT_TRUE(dir_->add_list_entry({ListKind::white, "bob@example.org", "@friends.example"}));
+    ASSERT_TRUE(dir_->add_list_entry({ListKind::black, "", "@spam.example"}));
+    ASSERT_TRUE(dir_->add_list_entry({ListKind::white, "", "boss@partner.example"}));
+    ASSERT_EQ(*dir_->add_contacts("bob@example.org", {{"x@friends.example", "X"}}), 1);
+    ASSERT_EQ(*dir_->add_contacts("alice@example.org", {{"y@friends.example", ""}}), 1);
+
+    const auto aliases = *dir_->aliases();
+    ASSERT_EQ(aliases.size(), 3u);
+    EXPECT_EQ(aliases[0].address, "info@example.org");
+    EXPECT_EQ(aliases[0].target, "alice@example.org");
+    EXPECT_EQ(aliases[2].address, "postmaster@example.org");
+    const auto lists = *dir_->all_list_entries();
+    ASSERT_EQ(lists.size(), 3u);
+    EXPECT_EQ(lists[0].user, "");
+    EXPECT_EQ(lists[0].kind, ListKind::black);
+    EXPECT_EQ(lists[1].pattern, "boss@partner.example");
+    EXPECT_EQ(lists[2].user, "bob@example.org");
+    const auto contacts = *dir_->all_contacts();
+    ASSERT_EQ(contacts.size(), 2u);
+    EXPECT_EQ(contacts[0].first, "alice@example.org");
+    EXPECT_EQ(contacts[1].second.name, "X");
+}
