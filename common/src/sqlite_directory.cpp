@@ -23,6 +23,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "mariadb_directory.hpp"
 #include "pampero/common/directory.hpp"
 #include "sqlite_schema.hpp"
 
@@ -573,7 +574,9 @@ Result<std::unique_ptr<DirectoryAdmin>> open_directory(const std::string& spec, 
         }
         return std::unique_ptr<DirectoryAdmin>(std::move(d));
     }
-    return Error::config(fmt::format("unknown directory '{}' (expected sqlite:PATH)", spec));
+    if (scheme == "mariadb") return open_mariadb_directory(spec, mode);
+    return Error::config(fmt::format(
+        "unknown directory '{}' (expected sqlite:PATH or mariadb://USER@HOST[:PORT]/DB)", spec));
 }
 
 }  // namespace pampero
