@@ -61,6 +61,12 @@ inline constexpr std::string_view kIpKeyPrefix = "radius:ip:";
 inline constexpr std::string_view kSessionKeyPrefix = "radius:session:";
 inline constexpr std::string_view kNasKeyPrefix = "radius:nas:";
 inline constexpr std::string_view kNasesKey = "radius:nases";
+// All under the State's session namespace: the memory backend bounds them apart from the
+// guard's bans (state.hpp, radius.max_sessions).
+static_assert(kIpKeyPrefix.starts_with(kRadiusKeyPrefix) &&
+              kSessionKeyPrefix.starts_with(kRadiusKeyPrefix) &&
+              kNasKeyPrefix.starts_with(kRadiusKeyPrefix) &&
+              kNasesKey.starts_with(kRadiusKeyPrefix));
 
 struct AccountingSettings {
     std::chrono::seconds session_ttl{86400};
