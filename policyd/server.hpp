@@ -3,8 +3,8 @@
 //
 // Shape: as pampero-milter's, from the same common/stream_server.hpp (milter/server.hpp
 // says why): `threads` Asio io_contexts, each run by one thread; a connection lives on one
-// loop from accept to close, so its handlers never run concurrently. A decision is a few State and (cached) directory
-// lookups, so one loop per core is enough.
+// loop from accept to close, so its handlers never run concurrently. A decision is a few
+// State and (cached) directory lookups, so one loop per core is enough.
 //
 // Per request: the decoder's result is decided (policy/decision.hpp) and answered; many
 // requests per connection, in order. A malformed request (policy_codec.hpp) is answered
