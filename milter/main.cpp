@@ -189,7 +189,10 @@ int main(int argc, char** argv) {
     }
     std::unique_ptr<metrics::HttpServer> metrics_server;
     if (!cfg->milter.metrics.empty()) {
-        auto m = metrics::open_http_server(registry, "milter.metrics", cfg->milter.metrics);
+        // A unix: endpoint gets the milter socket's owner, group and mode (milter.socket_*).
+        auto m = metrics::open_http_server(
+            registry, "milter.metrics", cfg->milter.metrics,
+            {cfg->milter.socket_owner, cfg->milter.socket_group, cfg->milter.socket_mode});
         if (!m) {
             std::fprintf(stderr, "pampero-milter: %s\n", m.error().message.c_str());
             return listen_failure_exit_code(m.error());

@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
     raise_descriptor_limit("policyd.max_connections", cfg->policyd.max_connections,
                            kOwnDescriptors);
     metrics::Registry registry;
-    policyd::PolicydMetrics counters(registry);
+    policyd::PolicydMetrics counters(registry, **state);
     policyd::Server server(engine, {*endpoint,
                                     cfg->policyd.threads,
                                     cfg->policyd.timeout,
@@ -134,7 +134,10 @@ int main(int argc, char** argv) {
     }
     std::unique_ptr<metrics::HttpServer> metrics_server;
     if (!cfg->policyd.metrics.empty()) {
-        auto m = metrics::open_http_server(registry, "policyd.metrics", cfg->policyd.metrics);
+        // A unix: endpoint gets what the policy socket gets (policyd has no socket_* keys:
+        // the defaults, group postfix and mode 0660).
+        auto m = metrics::open_http_server(registry, "policyd.metrics", cfg->policyd.metrics,
+                                           UnixSocketAccess{});
         if (!m) return fail(m.error().message, listen_failure_exit_code(m.error()));
         metrics_server = std::move(*m);
     }

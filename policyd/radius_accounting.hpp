@@ -123,6 +123,11 @@ class Accounting {
     DuplicateCache& duplicates_;
 };
 
+// The sessions live now: the distinct addresses in the NASes' sets (a session that moved
+// to another NAS counts once). One set_members per NAS and a set of every address: for
+// the metrics page (pampero_radius_sessions), not for every packet. Thread-safe as State.
+Result<std::size_t> count_sessions(State& state);
+
 // "192.0.2.1" / "2001:db8::1" in canonical text; nullopt when `ip` is no address.
 std::optional<std::string> canonical_ip(std::string_view ip);
 
