@@ -185,14 +185,17 @@ int main(int argc, char** argv) {
     }
     if (auto st = server.listen(); !st) {
         std::fprintf(stderr, "pampero-milter: %s\n", st.error().message.c_str());
-        return st.error().kind == ErrorKind::config ? EX_CONFIG : EX_SOFTWARE;
+        return listen_failure_exit_code(st.error());
     }
     std::unique_ptr<metrics::HttpServer> metrics_server;
     if (!cfg->milter.metrics.empty()) {
-        auto m = metrics::open_http_server(registry, "milter.metrics", cfg->milter.metrics);
+        // A unix: endpoint gets the milter socket's owner, group and mode (milter.socket_*).
+        auto m = metrics::open_http_server(
+            registry, "milter.metrics", cfg->milter.metrics,
+            {cfg->milter.socket_owner, cfg->milter.socket_group, cfg->milter.socket_mode});
         if (!m) {
             std::fprintf(stderr, "pampero-milter: %s\n", m.error().message.c_str());
-            return m.error().kind == ErrorKind::config ? EX_CONFIG : EX_SOFTWARE;
+            return listen_failure_exit_code(m.error());
         }
         metrics_server = std::move(*m);
     }

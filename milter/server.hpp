@@ -1,7 +1,9 @@
 // server.hpp - pampero-milter's milter protocol server: one listening socket, one
 // Connection (and one Session) per MTA connection, event-driven on `threads` Asio
 // io_contexts, each run by its own thread. A new connection goes to the loop with the
-// fewest and stays there.
+// fewest and stays there. The socket, the loops, the connection cap, the descriptor
+// reserve and the graceful stop are common/stream_server.hpp's (pampero-policyd has the
+// same); what a connection says is here.
 //
 // Why a loop per thread rather than one io_context run by all threads: with one shared
 // loop, completions were handed between threads (futex wake-ups, and epoll_ctl to

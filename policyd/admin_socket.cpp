@@ -28,14 +28,21 @@ class AdminSocketImpl final : public std::enable_shared_from_this<AdminSocketImp
     Status bind(const std::string& path) {
         struct stat st {};
         // A socket left by a previous run; any other file is the admin's: bind says so.
-        if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(path.c_str());
+        if (::lstat(path.c_str(), &st) == 0) {
+            if (!S_ISSOCK(st.st_mode))
+                return Error::config("admin socket " + path +
+                                     ": a file that is not a socket is there");
+            ::unlink(path.c_str());
+        }
         std::error_code ec;
         acceptor_.open(asio::local::stream_protocol(), ec);
         const mode_t old = ::umask(0177);  // 0600 from birth: no window of a wider mode
         if (!ec) acceptor_.bind(asio::local::stream_protocol::endpoint(path), ec);
         ::umask(old);
         if (!ec) acceptor_.listen(kMaxAdminConnections, ec);
-        if (ec) return Error::config("admin socket " + path + ": " + ec.message());
+        // Cannot be bound now (a folder not there yet, in use): temporary, as listen_on()
+        // says of the other sockets (daemon.hpp's exit code follows).
+        if (ec) return Error::temporary("admin socket " + path + ": " + ec.message());
         return ok_status();
     }
 

@@ -46,7 +46,7 @@ class AdminSocket {
 };
 
 // Binds `path` now (a socket file left by a previous run is replaced; any other file is
-// an ErrorKind::config error, as is a bind failure).
+// an ErrorKind::config error; a bind failure, as a folder not there yet, is temporary).
 Result<std::unique_ptr<AdminSocket>> open_admin_socket(asio::io_context& io,
                                                        const std::string& path, Answerer answer);
 

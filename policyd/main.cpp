@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
     raise_descriptor_limit("policyd.max_connections", cfg->policyd.max_connections,
                            kOwnDescriptors);
     metrics::Registry registry;
-    policyd::PolicydMetrics counters(registry);
+    policyd::PolicydMetrics counters(registry, **state);
     policyd::Server server(engine, {*endpoint,
                                     cfg->policyd.threads,
                                     cfg->policyd.timeout,
@@ -122,8 +122,7 @@ int main(int argc, char** argv) {
         pid_file.emplace(std::move(*p));
     }
     if (auto st = server.listen(); !st) {
-        return fail("cannot listen: " + st.error().message,
-                    st.error().kind == ErrorKind::config ? EX_CONFIG : EX_SOFTWARE);
+        return fail("cannot listen: " + st.error().message, listen_failure_exit_code(st.error()));
     }
     // RADIUS accounting (radius_listener.hpp): binds now, runs on the server's first loop
     // (its workers start once the loops run: after the fork, signals blocked).
@@ -131,15 +130,15 @@ int main(int argc, char** argv) {
         server.io_context(), **state, cfg->radius,
         [&counters](std::string_view outcome) { counters.radius_packets.get({outcome}).inc(); });
     if (!radius) {
-        return fail(radius.error().message,
-                    radius.error().kind == ErrorKind::config ? EX_CONFIG : EX_SOFTWARE);
+        return fail(radius.error().message, listen_failure_exit_code(radius.error()));
     }
     std::unique_ptr<metrics::HttpServer> metrics_server;
     if (!cfg->policyd.metrics.empty()) {
-        auto m = metrics::open_http_server(registry, "policyd.metrics", cfg->policyd.metrics);
-        if (!m)
-            return fail(m.error().message,
-                        m.error().kind == ErrorKind::config ? EX_CONFIG : EX_SOFTWARE);
+        // A unix: endpoint gets what the policy socket gets (policyd has no socket_* keys:
+        // the defaults, group postfix and mode 0660).
+        auto m = metrics::open_http_server(registry, "policyd.metrics", cfg->policyd.metrics,
+                                           UnixSocketAccess{});
+        if (!m) return fail(m.error().message, listen_failure_exit_code(m.error()));
         metrics_server = std::move(*m);
     }
     // The admin socket (admin_socket.hpp): bound now, as root and before any thread (it
@@ -161,7 +160,9 @@ int main(int argc, char** argv) {
                 return "error permanent unknown question (expected: ban list | ban del IP | "
                        "ratelimit show KEY | sessions | session IP)\n";
             });
-        if (!a) return fail("policyd.admin_socket: " + a.error().message, EX_CONFIG);
+        if (!a)
+            return fail("policyd.admin_socket: " + a.error().message,
+                        listen_failure_exit_code(a.error()));
         admin = std::move(*a);
     }
     if (!opt.foreground) {

@@ -1,8 +1,10 @@
 #include "policyd_metrics.hpp"
 
+#include "radius_accounting.hpp"
+
 namespace pampero::policyd {
 
-PolicydMetrics::PolicydMetrics(metrics::Registry& r)
+PolicydMetrics::PolicydMetrics(metrics::Registry& r, State& state)
     : requests(r.counter_family("pampero_policyd_requests_total",
                                 "Policy requests answered, by action", {"action"})),
       undecided(r.counter("pampero_policyd_undecided_total",
@@ -17,6 +19,12 @@ PolicydMetrics::PolicydMetrics(metrics::Registry& r)
     for (const char* o : {"recorded", "retransmission", "malformed", "not_accounting",
                           "bad_authenticator", "state_failed", "unknown_client"})
         radius_packets.get({o});
+    r.gauge("pampero_radius_sessions", "RADIUS accounting sessions live now (in the state)",
+            [&state]() -> std::optional<double> {
+                auto n = radius::count_sessions(state);
+                if (!n) return std::nullopt;
+                return static_cast<double>(*n);
+            });
 }
 
 }  // namespace pampero::policyd

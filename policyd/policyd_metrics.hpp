@@ -2,17 +2,20 @@
 //
 // Made once at start on the daemon's Registry; the server bumps it per policy request and
 // the RADIUS listener per datagram (atomic adds, no lock: metrics.hpp). Label values are
-// the fixed sets below, never text from a peer. Thread-safe.
+// the fixed sets below, never text from a peer. The sessions gauge is read from `state`
+// when the page is scraped (radius::count_sessions). Thread-safe.
 #pragma once
 
 #include <string_view>
 
 #include "pampero/common/metrics.hpp"
+#include "pampero/common/state.hpp"
 
 namespace pampero::policyd {
 
 struct PolicydMetrics {
-    explicit PolicydMetrics(metrics::Registry& r);
+    // `state` holds the RADIUS sessions (pampero_radius_sessions) and outlives `r`'s pages.
+    PolicydMetrics(metrics::Registry& r, State& state);
 
     // {action}: dunno, permit, reject (relay refused, unknown user), defer (a rate limit),
     // disconnect (a banned client), malformed (answered DEFER_IF_PERMIT).
@@ -23,6 +26,8 @@ struct PolicydMetrics {
     // {outcome}: recorded, retransmission, malformed, not_accounting, bad_authenticator,
     // state_failed, unknown_client (radius_listener.hpp).
     metrics::CounterFamily& radius_packets;
+    // pampero_radius_sessions (a gauge): RADIUS sessions live now, in the state (on a farm,
+    // every node's); left out of a page when the state does not answer.
 };
 
 }  // namespace pampero::policyd

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <unordered_set>
 
 #include "pampero/common/ip_prefix.hpp"
 
@@ -272,6 +273,18 @@ Result<std::optional<SessionInfo>> Accounting::session(const std::string& ip_tex
     if (!s) return std::optional<SessionInfo>{};
     return std::optional<SessionInfo>{
         SessionInfo{*ip, escape(s->user), s->nas, escape(s->session_id), s->updated}};
+}
+
+Result<std::size_t> count_sessions(State& state) {
+    auto nases = state.set_members(std::string(kNasesKey));
+    if (!nases) return nases.error();
+    std::unordered_set<std::string> ips;
+    for (const auto& nas : *nases) {
+        auto members = state.set_members(key(kNasKeyPrefix, nas));
+        if (!members) return members.error();
+        for (auto& ip : *members) ips.insert(std::move(ip));
+    }
+    return ips.size();
 }
 
 Result<std::vector<SessionInfo>> Accounting::sessions(std::size_t limit) {

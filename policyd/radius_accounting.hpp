@@ -61,6 +61,12 @@ inline constexpr std::string_view kIpKeyPrefix = "radius:ip:";
 inline constexpr std::string_view kSessionKeyPrefix = "radius:session:";
 inline constexpr std::string_view kNasKeyPrefix = "radius:nas:";
 inline constexpr std::string_view kNasesKey = "radius:nases";
+// All under the State's session namespace: the memory backend bounds them apart from the
+// guard's bans (state.hpp, radius.max_sessions).
+static_assert(kIpKeyPrefix.starts_with(kRadiusKeyPrefix) &&
+              kSessionKeyPrefix.starts_with(kRadiusKeyPrefix) &&
+              kNasKeyPrefix.starts_with(kRadiusKeyPrefix) &&
+              kNasesKey.starts_with(kRadiusKeyPrefix));
 
 struct AccountingSettings {
     std::chrono::seconds session_ttl{86400};
@@ -116,6 +122,11 @@ class Accounting {
     AccountingSettings settings_;
     DuplicateCache& duplicates_;
 };
+
+// The sessions live now: the distinct addresses in the NASes' sets (a session that moved
+// to another NAS counts once). One set_members per NAS and a set of every address: for
+// the metrics page (pampero_radius_sessions), not for every packet. Thread-safe as State.
+Result<std::size_t> count_sessions(State& state);
 
 // "192.0.2.1" / "2001:db8::1" in canonical text; nullopt when `ip` is no address.
 std::optional<std::string> canonical_ip(std::string_view ip);

@@ -196,8 +196,10 @@ class ListenerImpl final : public Listener, public std::enable_shared_from_this<
             const int one = 1;
             if (s->fd >= 0 && addr.is_v6())
                 (void)::setsockopt(s->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+            // Well-formed but not bindable now (in use, not there yet): temporary, as
+            // listen_on() says of stream sockets (daemon.hpp's exit code follows).
             if (s->fd < 0 || ::bind(s->fd, endpoint.data(), endpoint.size()) != 0)
-                return Error::config("radius.listen " + text + ": " + std::strerror(errno));
+                return Error::temporary("radius.listen " + text + ": " + std::strerror(errno));
             (void)::setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &kReceiveBuffer,
                                sizeof kReceiveBuffer);
             sockets_.push_back(std::move(s));

@@ -11,7 +11,8 @@
 // start_listener() is called at start-up, before the daemon starts threads of its own (it
 // binds every `radius.listen` address (IPv4 "IP:PORT", IPv6
 // "[IP]:PORT", IPv6 sockets v6-only) before it returns, so a port in
-// use fails the start (ErrorKind::config) instead of a later surprise.
+// use fails the start (ErrorKind::temporary: daemon.hpp's listen_failure_exit_code, 69) instead
+// of a later surprise; a malformed address is ErrorKind::config.
 // A datagram from an address in no `radius.clients` entry is dropped unanswered; the
 // first entry whose CIDR holds the source decides the secret.
 // Threads: the UDP sockets are read by `radius.threads` workers of the listener's own

@@ -1,36 +1,17 @@
 #include "server.hpp"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <asio.hpp>
 #include <atomic>
-#include <condition_variable>
-#include <mutex>
-#include <thread>
-#include <unordered_map>
-#include <vector>
 
 #include "pampero/common/log.hpp"
+#include "pampero/common/stream_server.hpp"
 #include "policy_codec.hpp"
 
 namespace pampero::policyd {
 namespace {
 
-using Socket = asio::generic::stream_protocol::socket;
-using Clock = std::chrono::steady_clock;
-
 // One read takes what is there up to this many octets: a Postfix request is a few hundred.
 constexpr std::size_t kReadSize = 16 * 1024;
-
-struct Loop {
-    std::atomic<unsigned> live{0};
-    asio::io_context io{1};
-    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
-    std::thread thread;
-};
 
 }  // namespace
 
@@ -53,102 +34,57 @@ const char* kind_name(policy::Verdict::Kind k) {
 }
 
 struct Server::Impl {
-    Impl(Snapshot<policy::Engine>& e, ServerOptions o) : engine(e), options(std::move(o)) {
-        for (int i = 0; i < std::max(1, options.threads); ++i)
-            loops.push_back(std::make_unique<Loop>());
-    }
+    Impl(Snapshot<policy::Engine>& e, ServerOptions o);  // after Connection
 
     Snapshot<policy::Engine>& engine;
     ServerOptions options;
-    std::atomic<bool> stopping{false};
-    std::atomic<unsigned long> sessions{0};
-    std::mutex mu;
-    std::condition_variable cv;
-    std::unordered_map<std::uint64_t, std::weak_ptr<Connection>> connections;
-    std::uint64_t next_connection = 0;
-    std::vector<std::unique_ptr<Loop>> loops;
-    std::unique_ptr<asio::basic_socket_acceptor<asio::generic::stream_protocol>> acceptor;
-    std::unique_ptr<asio::steady_timer> accept_retry;
-    bool running = false;
-    bool tcp = false;
-    Clock::time_point last_refusal_log{};
-    unsigned long refused = 0;
-
-    Loop& quietest_loop() {
-        Loop* best = loops.front().get();
-        for (auto& l : loops) {
-            if (l->live.load(std::memory_order_relaxed) <
-                best->live.load(std::memory_order_relaxed))
-                best = l.get();
-        }
-        return *best;
-    }
-    void accept();
-    void accepted(Loop& loop, Socket s);
-    void forget(std::uint64_t id) {
-        std::lock_guard lock(mu);
-        connections.erase(id);
-        cv.notify_all();
-    }
+    // Sockets, loops, the cap and stop() (stream_server.hpp).
+    StreamServer server;
 };
 
-class Connection : public std::enable_shared_from_this<Connection> {
+class Connection final : public StreamServer::Connection,
+                         public std::enable_shared_from_this<Connection> {
   public:
-    Connection(Server::Impl& srv, Loop& loop, Socket s, std::uint64_t id)
-        : srv_(srv), loop_(loop), socket_(std::move(s)), timer_(socket_.get_executor()), id_(id) {
-        ++loop_.live;
+    Connection(Server::Impl& srv, StreamServer::Socket s, std::uint64_t id, StreamServer::Slot slot)
+        : StreamServer::Connection(std::move(slot)),
+          srv_(srv),
+          socket_(std::move(s)),
+          deadline_(socket_.get_executor(), std::chrono::seconds(srv.options.timeout)) {
         name_ = fmt::format("policy-{:x}", id);
         buf_.resize(kReadSize);
     }
-    ~Connection() {
-        --loop_.live;
-        srv_.forget(id_);
-    }
-    asio::any_io_executor executor() { return socket_.get_executor(); }
-    void no_delay() {
-        const int one = 1;
-        ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
+    asio::any_io_executor executor() override { return socket_.get_executor(); }
 
-    void start() {
+    void start() override {
         touch();
-        arm_timer();
+        // One timer per connection, not re-armed per request (stream_server.hpp).
+        deadline_.start(shared_from_this(), [this] {
+            if (closed_) return;
+            log::info("{}: no whole request or reply taken within {} s; closing", name_,
+                      srv_.options.timeout);
+            close();
+        });
         read();
     }
     // SIGTERM: between requests close now; inside one, let it finish (stop() bounds it).
-    void drain() {
+    void drain() override {
         draining_ = true;
         // Idle only if nothing is buffered here and nothing waits unread in the socket (a
         // request sent just before the signal is answered, not cut off).
         std::error_code ec;
         if (decoder_.idle() && out_.empty() && socket_.available(ec) == 0 && !ec) close();
     }
-    void close() {
+    void close() override {
         if (closed_) return;
         closed_ = true;
         std::error_code ignored;
-        timer_.cancel();
+        deadline_.cancel();
         socket_.shutdown(asio::socket_base::shutdown_both, ignored);
         socket_.close(ignored);
     }
 
   private:
-    void touch() { deadline_ = Clock::now() + std::chrono::seconds(srv_.options.timeout); }
-    // One timer per connection, not re-armed per request: it wakes at the deadline it was
-    // set for and sleeps again if the deadline moved meanwhile.
-    void arm_timer() {
-        timer_.expires_at(deadline_);
-        timer_.async_wait([self = shared_from_this()](std::error_code ec) {
-            if (ec || self->closed_) return;
-            if (Clock::now() >= self->deadline_) {
-                log::info("{}: no whole request or reply taken within {} s; closing", self->name_,
-                          self->srv_.options.timeout);
-                self->close();
-                return;
-            }
-            self->arm_timer();
-        });
-    }
+    void touch() { deadline_.touch(); }
     void read() {
         if (closed_) return;
         socket_.async_read_some(asio::buffer(buf_),
@@ -228,168 +164,52 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
 
     Server::Impl& srv_;
-    Loop& loop_;
-    Socket socket_;
-    asio::steady_timer timer_;
-    std::uint64_t id_;
+    StreamServer::Socket socket_;
+    IdleDeadline deadline_;
     std::string name_;
     std::vector<char> buf_;
     PolicyDecoder decoder_;
     std::vector<PolicyRequest> requests_;
     std::string out_;
-    Clock::time_point deadline_;
     bool draining_ = false;
     bool closed_ = false;
 };
 
-void Server::Impl::accept() {
-    Loop& loop = quietest_loop();
-    acceptor->async_accept(loop.io, [this, &loop](std::error_code ec, Socket s) {
-        if (ec == asio::error::operation_aborted || stopping) return;
-        if (ec) {
-            // Out of descriptors, most likely: pause rather than spin.
-            log::warning("policy socket: accept: {}", ec.message());
-            accept_retry->expires_after(std::chrono::milliseconds(100));
-            accept_retry->async_wait([this](std::error_code e) {
-                if (!e && !stopping) accept();
-            });
-            return;
-        }
-        accepted(loop, std::move(s));
-    });
-}
-
-void Server::Impl::accepted(Loop& loop, Socket s) {
-    std::shared_ptr<Connection> c;
-    {
-        std::lock_guard lock(mu);
-        if (connections.size() < static_cast<std::size_t>(options.max_connections)) {
-            const std::uint64_t id = ++next_connection;
-            c = std::make_shared<Connection>(*this, loop, std::move(s), id);
-            connections.emplace(id, c);
-        }
-    }
-    if (!c) {
-        std::error_code ignored;
-        s.close(ignored);
-        ++refused;
-        const auto now = Clock::now();
-        if (now - last_refusal_log >= std::chrono::seconds(1)) {
-            log::warning(
-                "policy socket: {} connection(s) refused: policyd.max_connections ({}) "
-                "are open",
-                refused, options.max_connections);
-            refused = 0;
-            last_refusal_log = now;
-        }
-        accept();
-        return;
-    }
-    if (tcp) c->no_delay();  // each reply is what Postfix waits for: no Nagle delay
-    asio::post(c->executor(), [c] { c->start(); });
-    accept();
-}
+Server::Impl::Impl(Snapshot<policy::Engine>& e, ServerOptions o)
+    : engine(e),
+      options(std::move(o)),
+      server({"policy", "policyd.max_connections", options.endpoint, options.unix_access,
+              options.threads, options.max_connections},
+             [this](StreamServer::Socket s, std::uint64_t id, StreamServer::Slot slot) {
+                 return std::make_shared<Connection>(*this, std::move(s), id, std::move(slot));
+             }) {}
 
 Server::Server(Snapshot<policy::Engine>& engine, ServerOptions options)
-    : impl_(std::make_unique<Impl>(engine, std::move(options))) {
-    impl_->acceptor = std::make_unique<asio::basic_socket_acceptor<asio::generic::stream_protocol>>(
-        impl_->loops.front()->io);
-    impl_->accept_retry = std::make_unique<asio::steady_timer>(impl_->loops.front()->io);
-}
+    : impl_(std::make_unique<Impl>(engine, std::move(options))) {}
 
-Server::~Server() {
-    if (impl_->running) stop(std::chrono::seconds(0));
-}
+Server::~Server() = default;  // the StreamServer stops itself if still running
 
 asio::io_context& Server::io_context() {
-    return impl_->loops.front()->io;
+    return impl_->server.io_context();
 }
 
 Status Server::listen() {
-    Impl& m = *impl_;
-    // A unix socket gets its owner, group and mode before it listens (endpoint.hpp).
-    auto fd = listen_on(m.options.endpoint, SOMAXCONN, &m.options.unix_access);
-    if (!fd) return fd.error();
-    m.tcp = m.options.endpoint.tcp();
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    ::getsockname(*fd, reinterpret_cast<sockaddr*>(&ss), &len);
-    const asio::generic::stream_protocol proto(ss.ss_family, m.tcp ? IPPROTO_TCP : 0);
-    std::error_code ec;
-    m.acceptor->assign(proto, *fd, ec);
-    if (ec) {
-        ::close(*fd);
-        return Error::temporary(
-            fmt::format("policy socket {}: {}", m.options.endpoint.str(), ec.message()));
-    }
-    return ok_status();
+    return impl_->server.listen();
 }
 
 void Server::before_fork() {
-    for (auto& l : impl_->loops) l->io.notify_fork(asio::execution_context::fork_prepare);
+    impl_->server.before_fork();
 }
 void Server::after_fork_in_child() {
-    for (auto& l : impl_->loops) l->io.notify_fork(asio::execution_context::fork_child);
+    impl_->server.after_fork_in_child();
 }
 
 void Server::start() {
-    Impl& m = *impl_;
-    m.running = true;
-    asio::post(m.loops.front()->io, [&m] { m.accept(); });
-    for (auto& loop : m.loops) {
-        loop->work.emplace(loop->io.get_executor());
-        loop->thread = std::thread([&io = loop->io] {
-            for (;;) {
-                try {
-                    io.run();
-                    return;
-                } catch (const std::exception& e) {
-                    log::error("policy thread: {}", e.what());
-                }
-            }
-        });
-    }
+    impl_->server.start();
 }
 
 void Server::stop(std::chrono::seconds grace) {
-    Impl& m = *impl_;
-    m.stopping = true;
-    asio::post(m.loops.front()->io, [&m] {
-        std::error_code ec;
-        m.acceptor->close(ec);
-        m.accept_retry->cancel();
-    });
-    auto each = [&m](auto f) {
-        std::vector<std::shared_ptr<Connection>> live;
-        {
-            std::lock_guard lock(m.mu);
-            for (auto& [id, weak] : m.connections) {
-                if (auto c = weak.lock()) live.push_back(std::move(c));
-            }
-        }
-        for (auto& c : live) asio::post(c->executor(), [c, f] { f(*c); });
-    };
-    each([](Connection& c) { c.drain(); });
-    std::unique_lock lock(m.mu);
-    if (!m.cv.wait_for(lock, grace, [&m] { return m.connections.empty(); })) {
-        log::notice("{} policy connections still inside a request after {} s: closing them",
-                    m.connections.size(), grace.count());
-        lock.unlock();
-        each([](Connection& c) { c.close(); });
-        lock.lock();
-        m.cv.wait_for(lock, std::chrono::seconds(5), [&m] { return m.connections.empty(); });
-    }
-    lock.unlock();
-    for (auto& loop : m.loops) {
-        loop->work.reset();
-        loop->io.stop();
-    }
-    for (auto& loop : m.loops) {
-        if (loop->thread.joinable()) loop->thread.join();
-    }
-    m.running = false;
-    if (m.options.endpoint.kind == Endpoint::Kind::unix_socket)
-        ::unlink(m.options.endpoint.path.c_str());
+    impl_->server.stop(grace);
 }
 
 }  // namespace pampero::policyd

@@ -1,10 +1,10 @@
 // server.hpp - pampero-policyd's policy delegation server: Postfix's check_policy_service
 // connects, sends requests (policy_codec.hpp), and gets one `action=` reply for each.
 //
-// Shape: as pampero-milter's (milter/server.hpp says why): `threads` Asio io_contexts,
-// each run by one thread; a connection lives on one loop from accept to close, so its
-// handlers never run concurrently. A decision is a few State and (cached) directory
-// lookups, so one loop per core is enough.
+// Shape: as pampero-milter's, from the same common/stream_server.hpp (milter/server.hpp
+// says why): `threads` Asio io_contexts, each run by one thread; a connection lives on one
+// loop from accept to close, so its handlers never run concurrently. A decision is a few
+// State and (cached) directory lookups, so one loop per core is enough.
 //
 // Per request: the decoder's result is decided (policy/decision.hpp) and answered; many
 // requests per connection, in order. A malformed request (policy_codec.hpp) is answered
@@ -17,6 +17,7 @@
 // Bounds on what a peer can make us hold:
 //   connections  at most `max_connections` at once; one more is accepted and closed at
 //             once (Postfix logs it and answers 451 4.3.5). One log line a second at most.
+//             Out of descriptors, the same (stream_server.hpp's spare descriptor).
 //   memory    the decoder's bounds (policy_codec.hpp: one line of kMaxLine octets,
 //             kMaxAttributes attributes); replies of one read are written at once, and
 //             reading stops until they are written, so a peer that does not read its

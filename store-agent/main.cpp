@@ -94,14 +94,17 @@ int main(int argc, char** argv) {
     }
     if (auto s = server.listen((*snap)->lmtp, (*snap)->socketmap); !s) {
         std::fprintf(stderr, "pampero-store: cannot listen: %s\n", s.error().message.c_str());
-        return EX_SOFTWARE;
+        return listen_failure_exit_code(s.error());
     }
     std::unique_ptr<metrics::HttpServer> metrics_server;
     if (!cfg.store.metrics.empty()) {
-        auto m = metrics::open_http_server(registry, "store.metrics", cfg.store.metrics);
+        // A unix: endpoint gets the store's socket owner, group and mode (store.socket_*).
+        auto m = metrics::open_http_server(
+            registry, "store.metrics", cfg.store.metrics,
+            {cfg.store.socket_owner, cfg.store.socket_group, cfg.store.socket_mode});
         if (!m) {
             std::fprintf(stderr, "pampero-store: %s\n", m.error().message.c_str());
-            return m.error().kind == ErrorKind::config ? EX_CONFIG : EX_SOFTWARE;
+            return listen_failure_exit_code(m.error());
         }
         metrics_server = std::move(*m);
     }

@@ -171,6 +171,8 @@ void read_radius(yaml::MapReader r, RadiusConfig& c, const std::string& file) {
     if (auto v = r.get_int("duplicate_window", 1, 3600)) c.duplicate_window = static_cast<int>(*v);
     if (auto v = r.get_string("admin_socket")) c.admin_socket = resolve_path(file, *v);
     if (auto v = r.get_int("threads", 1, 64)) c.threads = static_cast<int>(*v);
+    if (auto v = r.get_int("max_sessions", 100, 100000000))
+        c.max_sessions = static_cast<std::size_t>(*v);
     r.finish();
 }
 

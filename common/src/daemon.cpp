@@ -89,6 +89,10 @@ int wait_for_signal(int timeout_seconds) {
     }
 }
 
+int listen_failure_exit_code(const Error& e) {
+    return e.kind == ErrorKind::config ? EX_CONFIG : EX_UNAVAILABLE;
+}
+
 void raise_descriptor_limit(const std::string& key, int max_connections, unsigned own) {
     rlimit rl{};
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;

@@ -7,8 +7,13 @@
 // nearest its expiry (the oldest window) and never a ban; a ban costs an attacker
 // `unknown_limit` refused recipients, so filling the value table is expensive, and when it
 // is full the ban nearest its expiry goes first.
-// Expiring sets (RADIUS sessions per NAS) are a third store with the same bound on members,
-// evicting the member nearest its expiry when full.
+// Expiring sets (the guard's ban list, RADIUS sessions per NAS) are a third store with the
+// same bound on members, evicting the member nearest its expiry when full.
+// RADIUS sessions (keys under kRadiusKeyPrefix) get a value table and a set store of their
+// own, each of 2 * max_sessions (a session is two values, radius:ip: and radius:session:,
+// and one member of its NAS's set): tens of thousands of customers online, each session
+// expiring later than any ban, would otherwise fill the value table and evict the bans
+// nearest their expiry (and the "bans" set's members).
 // Expiry does not wait for writes: every call (reads too) first drops up to kSweepBudget
 // expired keys from the front of each table's expiry order, so the tables shrink as soon
 // as anything asks, and one call never does more than a bounded amount of work.
@@ -176,11 +181,13 @@ class Sets {
 
 class MemoryStateImpl final : public MemoryState {
   public:
-    MemoryStateImpl(StateClock clock, std::size_t max_entries)
+    MemoryStateImpl(StateClock clock, std::size_t max_entries, std::size_t max_sessions)
         : clock_(std::move(clock)),
           counters_(max_entries),
           values_(max_entries),
-          sets_(max_entries) {
+          sets_(max_entries),
+          session_values_(2 * max_sessions),
+          session_sets_(2 * max_sessions) {
         if (!clock_) clock_ = [] { return std::chrono::steady_clock::now(); };
     }
 
@@ -188,7 +195,7 @@ class MemoryStateImpl final : public MemoryState {
         std::lock_guard lock(mu_);
         const auto now = sweep();
         // INCR of a key that was SET: counts on in place and keeps its TTL (Redis does).
-        if (auto* v = values_.find(key, now)) {
+        if (auto* v = values_for(key).find(key, now)) {
             auto n = parse_int(v->value);
             if (!n) return Error::permanent("state key " + key + " does not hold a number");
             v->value = std::to_string(*n + 1);
@@ -208,14 +215,14 @@ class MemoryStateImpl final : public MemoryState {
         std::lock_guard lock(mu_);
         const auto now = sweep();
         counters_.erase(key);
-        values_.set(key, value, now + ttl);
+        values_for(key).set(key, value, now + ttl);
         return ok_status();
     }
 
     Result<std::optional<std::string>> get(const std::string& key) override {
         std::lock_guard lock(mu_);
         const auto now = sweep();
-        if (auto* v = values_.find(key, now)) return std::optional<std::string>{v->value};
+        if (auto* v = values_for(key).find(key, now)) return std::optional<std::string>{v->value};
         if (auto* c = counters_.find(key, now)) return std::optional<std::string>{c->value};
         return std::optional<std::string>{};
     }
@@ -223,7 +230,7 @@ class MemoryStateImpl final : public MemoryState {
     Status remove(const std::string& key) override {
         std::lock_guard lock(mu_);
         sweep();
-        values_.erase(key);
+        values_for(key).erase(key);
         counters_.erase(key);
         return ok_status();
     }
@@ -232,27 +239,27 @@ class MemoryStateImpl final : public MemoryState {
                    std::chrono::seconds ttl) override {
         std::lock_guard lock(mu_);
         const auto now = sweep();
-        sets_.add(key, member, now + ttl);
+        sets_for(key).add(key, member, now + ttl);
         return ok_status();
     }
 
     Status set_remove(const std::string& key, const std::string& member) override {
         std::lock_guard lock(mu_);
         sweep();
-        sets_.remove(key, member);
+        sets_for(key).remove(key, member);
         return ok_status();
     }
 
     Result<std::vector<std::string>> set_members(const std::string& key) override {
         std::lock_guard lock(mu_);
         const auto now = sweep();
-        return sets_.members(key, now);
+        return sets_for(key).members(key, now);
     }
 
     Result<std::optional<std::chrono::seconds>> ttl(const std::string& key) override {
         std::lock_guard lock(mu_);
         const auto now = sweep();
-        const Table::Entry* e = values_.find(key, now);
+        const Table::Entry* e = values_for(key).find(key, now);
         if (!e) e = counters_.find(key, now);
         if (!e) return std::optional<std::chrono::seconds>{};
         // Rounded up: a key with 0.2 s left still exists, so it has 1 s, not 0.
@@ -262,7 +269,8 @@ class MemoryStateImpl final : public MemoryState {
 
     std::size_t size() const override {
         std::lock_guard lock(mu_);
-        return counters_.size() + values_.size() + sets_.size();
+        return counters_.size() + values_.size() + sets_.size() + session_values_.size() +
+               session_sets_.size();
     }
 
   private:
@@ -272,14 +280,26 @@ class MemoryStateImpl final : public MemoryState {
         counters_.sweep(now);
         values_.sweep(now);
         sets_.sweep(now);
+        session_values_.sweep(now);
+        session_sets_.sweep(now);
         return now;
     }
+
+    static bool is_session(const std::string& key) {
+        return std::string_view(key).substr(0, kRadiusKeyPrefix.size()) == kRadiusKeyPrefix;
+    }
+    Table& values_for(const std::string& key) {
+        return is_session(key) ? session_values_ : values_;
+    }
+    Sets& sets_for(const std::string& key) { return is_session(key) ? session_sets_ : sets_; }
 
     StateClock clock_;
     mutable std::mutex mu_;
     Table counters_;
     Table values_;
     Sets sets_;
+    Table session_values_;  // keys under kRadiusKeyPrefix (see the top of this file)
+    Sets session_sets_;
 };
 
 }  // namespace
@@ -298,8 +318,9 @@ Result<std::optional<std::chrono::seconds>> State::ttl(const std::string&) {
     return Error::temporary("state: this backend has no ttl");
 }
 
-std::unique_ptr<MemoryState> make_memory_state(StateClock clock, std::size_t max_entries) {
-    return std::make_unique<MemoryStateImpl>(std::move(clock), max_entries);
+std::unique_ptr<MemoryState> make_memory_state(StateClock clock, std::size_t max_entries,
+                                               std::size_t max_sessions) {
+    return std::make_unique<MemoryStateImpl>(std::move(clock), max_entries, max_sessions);
 }
 
 }  // namespace pampero

@@ -279,7 +279,8 @@ struct Registry::Entry {
     std::string name;
     std::string help;
     std::variant<std::monostate, std::unique_ptr<Counter>, std::unique_ptr<Histogram>,
-                 std::unique_ptr<CounterFamily>, std::unique_ptr<HistogramFamily>>
+                 std::unique_ptr<CounterFamily>, std::unique_ptr<HistogramFamily>,
+                 std::function<std::optional<double>()>>
         metric;
 };
 
@@ -346,6 +347,13 @@ HistogramFamily& Registry::histogram_family(std::string name, std::string help,
     return ref;
 }
 
+void Registry::gauge(std::string name, std::string help,
+                     std::function<std::optional<double>()> read) {
+    std::lock_guard lock(mu_);
+    auto& e = add(std::move(name), std::move(help));
+    e.metric = std::move(read);
+}
+
 std::string Registry::render() const {
     std::lock_guard lock(mu_);
     std::string out;
@@ -353,8 +361,16 @@ std::string Registry::render() const {
     for (const auto& e : entries_) {
         const bool histogram = std::holds_alternative<std::unique_ptr<Histogram>>(e->metric) ||
                                std::holds_alternative<std::unique_ptr<HistogramFamily>>(e->metric);
+        auto* gauge = std::get_if<std::function<std::optional<double>()>>(&e->metric);
         out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", e->name, escape_help(e->help), e->name,
-                           histogram ? "histogram" : "counter");
+                           histogram ? "histogram"
+                           : gauge   ? "gauge"
+                                     : "counter");
+        if (gauge) {
+            if (auto v = *gauge ? (*gauge)() : std::nullopt)
+                out += fmt::format("{} {}\n", e->name, format_value(*v));
+            continue;
+        }
         if (auto* c = std::get_if<std::unique_ptr<Counter>>(&e->metric)) {
             out += fmt::format("{} {}\n", e->name, (*c)->value());
         } else if (auto* h = std::get_if<std::unique_ptr<Histogram>>(&e->metric)) {

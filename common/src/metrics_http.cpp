@@ -192,11 +192,12 @@ void HttpServer::run() {
 }
 
 Result<std::unique_ptr<HttpServer>> open_http_server(const Registry& registry, std::string_view key,
-                                                     const std::string& spec) {
+                                                     const std::string& spec,
+                                                     const UnixSocketAccess& access) {
     auto e = parse_endpoint(spec);
     if (!e) return Error::config(fmt::format("{}: {}", key, e.error().message));
-    auto fd = listen_on(*e);
-    if (!fd) return Error::temporary(fmt::format("{}: {}", key, fd.error().message));
+    auto fd = listen_on(*e, 128, e->tcp() ? nullptr : &access);
+    if (!fd) return Error{fd.error().kind, fmt::format("{}: {}", key, fd.error().message)};
     return std::make_unique<HttpServer>(registry, *fd);
 }
 

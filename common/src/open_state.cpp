@@ -36,15 +36,18 @@ Result<std::unique_ptr<State>> open_redis(const std::string& url, const std::str
 
 }  // namespace
 
-Result<std::unique_ptr<State>> open_state(const std::string& spec, std::size_t max_entries) {
-    if (spec == "memory") return std::unique_ptr<State>(make_memory_state({}, max_entries));
+Result<std::unique_ptr<State>> open_state(const std::string& spec, std::size_t max_entries,
+                                          std::size_t max_sessions) {
+    if (spec == "memory")
+        return std::unique_ptr<State>(make_memory_state({}, max_entries, max_sessions));
     if (is_redis_url(spec)) return open_redis(spec, "", RedisOptions{});
     return Error::config("unknown state backend '" + spec +
                          "' (expected: memory, redis://HOST:PORT[/DB] or redis+unix:/PATH)");
 }
 
 Result<std::unique_ptr<State>> open_state(const Config& cfg) {
-    if (!is_redis_url(cfg.state)) return open_state(cfg.state, cfg.guard.max_tracked);
+    if (!is_redis_url(cfg.state))
+        return open_state(cfg.state, cfg.guard.max_tracked, cfg.radius.max_sessions);
     RedisOptions options;
     options.timeout = std::chrono::milliseconds(cfg.state_timeout_ms);
     options.pool = static_cast<std::size_t>(cfg.state_pool);

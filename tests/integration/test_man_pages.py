@@ -68,7 +68,7 @@ class ManPages(unittest.TestCase):
                                 "EXAMPLES", "SIGHUP", "SIGTERM"]:
                     self.assertIn(section, text)
                 # The exit codes the daemons use (main.cpp, daemon.cpp).
-                for code in ["*0*", "*64*", "*70*", "*71*", "*78*"]:
+                for code in ["*0*", "*64*", "*69*", "*71*", "*78*"]:
                     self.assertIn(code, text)
 
     def test_every_pamperoctl_command_and_option(self):

@@ -7,6 +7,7 @@ have moved by exactly what that mail explains. Also: garbage, other paths and me
 their 4xx and the endpoint keeps serving; every store log line about a delivered message
 names Postfix's queue id, the RCPT-time ones too (they can only have it from XFORWARD).
 """
+import grp
 import os
 import re
 import shutil
@@ -43,7 +44,24 @@ def scrape(port):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as r:
         assert r.status == 200
         assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-        text = r.read().decode()
+        return parse_page(r.read().decode())
+
+
+def scrape_unix(path):
+    """GET /metrics on a unix: metrics socket; the page's samples, as scrape()."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(30)
+        s.connect(path)
+        s.sendall(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.decode().partition("\r\n\r\n")
+    assert head.startswith("HTTP/1.1 200") or head.startswith("HTTP/1.0 200"), head
+    return parse_page(body)
+
+
+def parse_page(text):
     out = {}
     for line in text.splitlines():
         if not line or line.startswith("#"):
@@ -240,6 +258,58 @@ class MetricsThroughPostfix(unittest.TestCase):
                 self.assertTrue(scrape(port))
         self.assertTrue(self.milter.alive())
         self.assertTrue(self.store.alive())
+
+
+class UnixMetricsSocket(unittest.TestCase):
+    """A unix: metrics socket gets the owner, group and mode of the daemon's other unix
+    sockets (milter.socket_*, store.socket_*; pampero-policyd's defaults), never the
+    umask's, and serves the page there."""
+
+    def check(self, daemon, config, path, mode):
+        d = h.Daemon([os.path.join(h.BIN, daemon), "-f", "-c", config],
+                     path + ".log")
+        try:
+            h.wait_until(lambda: os.path.exists(path) or not d.alive(), 30,
+                         f"{daemon}'s metrics socket")
+            self.assertTrue(d.alive(), d.output())
+            st = os.stat(path)
+            self.assertEqual(oct(st.st_mode & 0o777), oct(mode), daemon)
+            self.assertEqual(st.st_gid, grp.getgrnam("postfix").gr_gid, daemon)
+            return scrape_unix(path)
+        finally:
+            d.stop()
+
+    def test_milter_store_and_policyd(self):
+        work = h.WorkDir()
+        try:
+            milter = work.join("milter-metrics.sock")
+            config = h.write_config(work.path, h.free_port())
+            with open(config) as f:
+                text = f.read()
+            with open(config, "w") as f:
+                f.write(text.replace("milter:\n", f"milter:\n  socket_mode: \"0640\"\n"
+                                                  f"  metrics: unix:{milter}\n"))
+            page = self.check("pampero-milter", config, milter, 0o640)
+            self.assertIn("pampero_milter_messages_total", " ".join(page))
+
+            store = work.join("store-metrics.sock")
+            config = h.write_config(
+                work.path, h.free_port(),
+                extra=(f"store:\n  lmtp: inet:{h.free_port()}@127.0.0.1\n"
+                       f"  socketmap: inet:{h.free_port()}@127.0.0.1\n"
+                       f"  mail_root: {work.join('mail')}\n  socket_mode: \"0600\"\n"
+                       f"  metrics: unix:{store}\n"))
+            self.check("pampero-store", config, store, 0o600)
+
+            policyd = work.join("policyd-metrics.sock")
+            config = h.write_config(
+                work.path, h.free_port(),
+                extra=(f"policyd:\n  socket: inet:{h.free_port()}@127.0.0.1\n"
+                       f"  metrics: unix:{policyd}\n"))
+            page = self.check("pampero-policyd", config, policyd, 0o660)
+            self.assertIn('pampero_policyd_requests_total{action="permit"}', page)
+        finally:
+            work.close()
 
 
 class BadMetricsSocket(unittest.TestCase):

@@ -35,8 +35,10 @@ SNIPPET = os.path.join(h.SOURCE, "conf", "postfix", "main.cf.policyd")
 LIMITS = "  messages_per_hour: 2\n  recipients_per_hour: 50\n  recipients_per_message: 3\n"
 
 
-def policyd_config(workdir, port, limits=LIMITS, guard=None):
-    extra = f"policyd:\n  socket: inet:{port}@127.0.0.1\n  timeout: 60\nratelimit:\n{limits}"
+def policyd_config(workdir, port, limits=LIMITS, guard=None, policyd_extra=""):
+    """`policyd_extra`: more lines under policyd: (indented two spaces)."""
+    extra = (f"policyd:\n  socket: inet:{port}@127.0.0.1\n  timeout: 60\n{policyd_extra}"
+             f"ratelimit:\n{limits}")
     return h.write_config(workdir, h.free_port(), extra=extra, guard=guard)
 
 
@@ -62,6 +64,56 @@ def postfix_main_cf(port, sasl_socket=None):
     return text
 
 
+class BehindPostfix:
+    """A test class's pampero-policyd behind a private Postfix with the shipped snippet:
+    mix in before unittest.TestCase and call start_behind_postfix() from setUpClass.
+    Sets cls.work, cls.port, cls.config, cls.policyd, cls.postfix and, with sasl_users,
+    cls.dovecot (Dovecot SASL, password "secret"); tearDownClass stops them all.
+    `policyd_extra`: lines under policyd:, or a function of cls.work that returns them."""
+
+    @classmethod
+    def start_behind_postfix(cls, users, sasl_users=(), limits=LIMITS, guard=None,
+                             policyd_extra=""):
+        cls.work = h.WorkDir()
+        w = cls.work.path
+        cls.port = h.free_port()
+        if callable(policyd_extra):
+            policyd_extra = policyd_extra(cls.work)
+        cls.config = policyd_config(w, cls.port, limits=limits, guard=guard,
+                                    policyd_extra=policyd_extra)
+        h.pamperoctl(cls.config, "domain", "add", DOMAIN)
+        for user in users:
+            h.pamperoctl(cls.config, "user", "add", f"{user}@{DOMAIN}")
+        cls.policyd = start_policyd(cls.config, cls.port, w)
+        sasl_socket = None
+        if sasl_users:
+            cls.dovecot = DovecotAuth(w, {f"{u}@{DOMAIN}": "secret" for u in sasl_users})
+            sasl_socket = cls.dovecot.socket
+        cls.postfix = h.Postfix(w, main_cf=postfix_main_cf(cls.port, sasl_socket),
+                                domains=[DOMAIN], mailboxes=[f"alice@{DOMAIN}"])
+
+    @classmethod
+    def tearDownClass(cls):
+        for name in ("postfix", "dovecot", "policyd"):
+            if hasattr(cls, name):
+                getattr(cls, name).stop()
+        cls.work.close()
+
+
+def guess_unknown_users(postfix, ip, tries=3):
+    """RCPT to unknown local users from `ip`, until banned (421) or `tries` are spent: the
+    replies' codes."""
+    replies = []
+    with postfix.smtp(ip) as s:
+        s.mail(f"guess@{FOREIGN}")
+        for i in range(tries):
+            code, _ = s.rcpt(f"nobody{i}@{DOMAIN}")
+            replies.append(code)
+            if code == 421:
+                break
+    return replies
+
+
 def policy_request(**attrs):
     base = {"request": "smtpd_access_policy", "protocol_state": "RCPT",
             "client_address": "192.0.2.50", "instance": "i1", "sasl_username": ""}
@@ -79,26 +131,11 @@ def read_reply(sock):
     return data.decode()
 
 
-class PolicydBehindPostfix(unittest.TestCase):
+class PolicydBehindPostfix(BehindPostfix, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.work = h.WorkDir()
-        w = cls.work.path
-        cls.port = h.free_port()
-        cls.config = policyd_config(w, cls.port, guard={"unknown_limit": 3})
-        h.pamperoctl(cls.config, "domain", "add", DOMAIN)
-        h.pamperoctl(cls.config, "user", "add", f"alice@{DOMAIN}")
-        cls.policyd = start_policyd(cls.config, cls.port, w)
-        cls.dovecot = DovecotAuth(w, {f"{u}@{DOMAIN}": "secret" for u in ("alice", "rcpt", "msgs")})
-        cls.postfix = h.Postfix(w, main_cf=postfix_main_cf(cls.port, cls.dovecot.socket),
-                                domains=[DOMAIN], mailboxes=[f"alice@{DOMAIN}"])
-
-    @classmethod
-    def tearDownClass(cls):
-        for name in ("postfix", "dovecot", "policyd"):
-            if hasattr(cls, name):
-                getattr(cls, name).stop()
-        cls.work.close()
+        cls.start_behind_postfix(["alice"], sasl_users=("alice", "rcpt", "msgs"),
+                                 guard={"unknown_limit": 3})
 
     def test_open_relay_is_refused_from_every_address(self):
         addresses = [f"127.{a}.{b}.{c}" for a, b, c in
@@ -156,14 +193,7 @@ class PolicydBehindPostfix(unittest.TestCase):
         self.assertIn("messages_per_hour (2)", last)
 
     def test_unknown_local_users_ban_the_client(self):
-        replies = []
-        with self.postfix.smtp("127.0.6.1") as s:
-            s.mail(f"guess@{FOREIGN}")
-            for i in range(3):
-                code, text = s.rcpt(f"nobody{i}@{DOMAIN}")
-                replies.append(code)
-                if code == 421:
-                    break
+        replies = guess_unknown_users(self.postfix, "127.0.6.1")
         self.assertEqual(replies, [550, 550, 421], replies)
         with self.postfix.smtp("127.0.6.1") as s:  # banned at its next connection too
             s.mail(f"guess@{FOREIGN}")
@@ -201,28 +231,13 @@ class PolicydBehindPostfix(unittest.TestCase):
         self.assertIn("malformed request: no request= attribute", self.policyd.output())
 
 
-class DirectoryFailure(unittest.TestCase):
+class DirectoryFailure(BehindPostfix, unittest.TestCase):
     """When a decision cannot be made the daemon answers nothing and closes: Postfix
     defers with 451 4.3.5 and nothing is permitted."""
 
     @classmethod
     def setUpClass(cls):
-        cls.work = h.WorkDir()
-        w = cls.work.path
-        cls.port = h.free_port()
-        cls.config = policyd_config(w, cls.port)
-        h.pamperoctl(cls.config, "domain", "add", DOMAIN)
-        h.pamperoctl(cls.config, "user", "add", f"alice@{DOMAIN}")
-        cls.policyd = start_policyd(cls.config, cls.port, w)
-        cls.postfix = h.Postfix(w, main_cf=postfix_main_cf(cls.port), domains=[DOMAIN],
-                                mailboxes=[f"alice@{DOMAIN}"])
-
-    @classmethod
-    def tearDownClass(cls):
-        for name in ("postfix", "policyd"):
-            if hasattr(cls, name):
-                getattr(cls, name).stop()
-        cls.work.close()
+        cls.start_behind_postfix(["alice"])
 
     def test_directory_gone_closes_unanswered_and_postfix_defers(self):
         with socket.create_connection(("127.0.0.1", self.port), timeout=30) as s:
@@ -323,7 +338,10 @@ class DaemonLifecycle(unittest.TestCase):
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=30) as c:
                 self.assertEqual(c.recv(100), b"", "a third connection was served")
-            h.wait_until(lambda: "connection(s) refused" in self.policyd.output(), 20,
+            # The line every stream daemon writes (common/stream_server.cpp).
+            h.wait_until(lambda: re.search(r"policy socket: \d+ connections? refused \(closed at "
+                                           r"once\) .*policyd\.max_connections \(2\) are open",
+                                           self.policyd.output()), 20,
                          "the refusal's log line")
             # Half a request and nothing more: closed after `timeout`, not held.
             a.sendall(b"request=smtpd_access_policy\n")

@@ -18,39 +18,22 @@ import re
 import unittest
 
 import harness as h
-from test_milter_sasl import DovecotAuth
 from test_metrics import scrape
-from test_policyd import DOMAIN, FOREIGN, postfix_main_cf, start_policyd
+from test_policyd import DOMAIN, FOREIGN, BehindPostfix, guess_unknown_users
 
 LIMITS = "  messages_per_hour: 5\n  recipients_per_hour: 50\n  recipients_per_message: 10\n"
 
 
-class AdminBehindPostfix(unittest.TestCase):
+class AdminBehindPostfix(BehindPostfix, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.work = h.WorkDir()
-        w = cls.work.path
-        cls.port = h.free_port()
-        cls.admin = cls.work.join("policyd-admin.sock")
         cls.metrics = h.free_port()
-        extra = (f"policyd:\n  socket: inet:{cls.port}@127.0.0.1\n  timeout: 60\n"
-                 f"  admin_socket: {cls.admin}\n  metrics: inet:{cls.metrics}@127.0.0.1\n"
-                 f"ratelimit:\n{LIMITS}")
-        cls.config = h.write_config(w, h.free_port(), extra=extra, guard={"unknown_limit": 3})
-        h.pamperoctl(cls.config, "domain", "add", DOMAIN)
-        h.pamperoctl(cls.config, "user", "add", f"alice@{DOMAIN}")
-        h.pamperoctl(cls.config, "user", "add", f"dave@{DOMAIN}")
-        cls.policyd = start_policyd(cls.config, cls.port, w)
-        cls.dovecot = DovecotAuth(w, {f"{u}@{DOMAIN}": "secret" for u in ("carol", "dave")})
-        cls.postfix = h.Postfix(w, main_cf=postfix_main_cf(cls.port, cls.dovecot.socket),
-                                domains=[DOMAIN], mailboxes=[f"alice@{DOMAIN}"])
-
-    @classmethod
-    def tearDownClass(cls):
-        for name in ("postfix", "dovecot", "policyd"):
-            if hasattr(cls, name):
-                getattr(cls, name).stop()
-        cls.work.close()
+        cls.start_behind_postfix(
+            ["alice", "dave"], sasl_users=("carol", "dave"), limits=LIMITS,
+            guard={"unknown_limit": 3},
+            policyd_extra=lambda work: (f"  admin_socket: {work.join('policyd-admin.sock')}\n"
+                                        f"  metrics: inet:{cls.metrics}@127.0.0.1\n"))
+        cls.admin = cls.work.join("policyd-admin.sock")
 
     def ctl(self, *args, check=True):
         return h.pamperoctl(self.config, *args, check=check)
@@ -80,14 +63,7 @@ class AdminBehindPostfix(unittest.TestCase):
     def test_a_banned_client_is_listed_and_ban_del_lets_it_in_again(self):
         ip = "127.0.9.1"
         self.assertNotIn(ip, self.ctl("ban", "list").stdout)
-        replies = []
-        with self.postfix.smtp(ip) as s:
-            s.mail(f"guess@{FOREIGN}")
-            for i in range(3):
-                code, _ = s.rcpt(f"nobody{i}@{DOMAIN}")
-                replies.append(code)
-                if code == 421:
-                    break
+        replies = guess_unknown_users(self.postfix, ip)
         self.assertEqual(replies, [550, 550, 421], replies)
         self.assertEqual(self.rcpt_code(ip, f"alice@{DOMAIN}"), 421)
 

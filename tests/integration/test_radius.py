@@ -194,5 +194,50 @@ class RadiusTest(unittest.TestCase):
                                what="the second reload")
 
 
+
+class SessionsGauge(unittest.TestCase):
+    """pampero_radius_sessions on policyd.metrics: the sessions live in the state, as
+    Start, Stop and Accounting-Off change them."""
+
+    def test_gauge_follows_start_stop_and_off(self):
+        from test_metrics import scrape
+        work = harness.WorkDir()
+        port, metrics = harness.free_port(), harness.free_port()
+        extra = (f"policyd:\n  socket: inet:{harness.free_port()}@127.0.0.1\n"
+                 f"  metrics: inet:{metrics}@127.0.0.1\n"
+                 f"radius:\n  listen: 127.0.0.1:{port}\n"
+                 f"  clients:\n    - {{ address: 127.0.0.1, secret: {SECRET} }}\n")
+        config = harness.write_config(work.path, harness.free_port(), extra=extra)
+        daemon = harness.Daemon(
+            [os.path.join(harness.BIN, "pampero-policyd"), "-f", "-c", config],
+            work.join("policyd.log"))
+        try:
+            harness.wait_for_port(metrics, proc=daemon.proc, logs=[daemon.log_path])
+
+            def sessions():
+                return scrape(metrics).get("pampero_radius_sessions")
+
+            def send(status, user="", ip="", session=""):
+                attrs = {"Acct-Status-Type": status}
+                if user:
+                    attrs.update({"User-Name": f'"{user}"', "Framed-IP-Address": ip,
+                                  "Acct-Session-Id": f'"{session}"'})
+                self.assertTrue(radclient(port, SECRET, attrs), status)
+
+            self.assertEqual(sessions(), 0)
+            send("Start", "a", "10.9.0.1", "a-1")
+            send("Start", "b", "10.9.0.2", "b-1")
+            send("Interim-Update", "b", "10.9.0.2", "b-1")  # the same session: still two
+            self.assertEqual(sessions(), 2)
+            send("Stop", "a", "10.9.0.1", "a-1")
+            self.assertEqual(sessions(), 1)
+            send("Accounting-Off")
+            self.assertEqual(sessions(), 0)
+        finally:
+            rc_ = daemon.stop()
+            work.close()
+        self.assertEqual(rc_, 0)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

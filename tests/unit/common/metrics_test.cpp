@@ -28,6 +28,17 @@ TEST(Metrics, CounterRendersWithHelpAndType) {
               "# HELP x_total Things.\\nMore \\\\ text\n# TYPE x_total counter\nx_total 42\n");
 }
 
+TEST(Metrics, GaugeIsReadAtRenderAndLeftOutWhenItHasNoValue) {
+    Registry r;
+    std::optional<double> v = 3;
+    r.gauge("live", "Live things", [&v] { return v; });
+    EXPECT_EQ(r.render(), "# HELP live Live things\n# TYPE live gauge\nlive 3\n");
+    v = 12345;
+    EXPECT_NE(r.render().find("\nlive 12345\n"), std::string::npos);
+    v.reset();  // the source did not answer: no sample, the family still described
+    EXPECT_EQ(r.render(), "# HELP live Live things\n# TYPE live gauge\n");
+}
+
 TEST(Metrics, LabelValuesAreEscaped) {
     EXPECT_EQ(escape_label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     Registry r;

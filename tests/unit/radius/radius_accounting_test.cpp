@@ -2,6 +2,7 @@
 // stale Stops, Accounting-On/Off, drops, and no answer when State fails.
 #include "radius_accounting.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "radius_admin.hpp"
@@ -301,4 +302,49 @@ TEST_F(AccountingTest, AdminAnswers) {
     EXPECT_EQ(answer_admin(acct, "session 10.0.0.3"), "ok 0\n");
     EXPECT_EQ(answer_admin(acct, "session nope").substr(0, 16), "error permanent ");
     EXPECT_EQ(answer_admin(acct, "what").substr(0, 16), "error permanent ");
+}
+
+// Sessions have their own bound in the memory State (state.hpp, radius.max_sessions): an
+// ISP's 60,000 customers online, each session expiring later than a ban, used to fill the
+// value table shared with bans (guard.max_tracked, 100,000: two values a session) and
+// evict the bans nearest their expiry, and the "bans" set's members with them.
+TEST_F(AccountingTest, SixtyThousandSessionsDoNotEvictABan) {
+    ASSERT_TRUE(state->put("ban:192.0.2.99", "5", 600s));  // as the guard bans (guard.cpp)
+    ASSERT_TRUE(state->set_add("bans", "192.0.2.99", 600s));
+    constexpr int kSessions = 60000;
+    for (int i = 0; i < kSessions; ++i) {
+        Req r;
+        r.user = "u" + std::to_string(i);
+        r.ip = fmt::format("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255);
+        r.session = "s" + std::to_string(i);
+        r.id = static_cast<std::uint8_t>(i);
+        const auto o = send(r, kNas, static_cast<std::uint16_t>(4000 + (i >> 8)));
+        ASSERT_EQ(o.kind, K::recorded) << i << ": " << o.detail;
+    }
+    EXPECT_EQ(state->get("ban:192.0.2.99")->value_or(""), "5");
+    EXPECT_EQ(*state->set_members("bans"), std::vector<std::string>{"192.0.2.99"});
+    // ... and every session is still there.
+    EXPECT_EQ(user_of("10.0.0.0"), "u0");
+    EXPECT_EQ(user_of(fmt::format("10.0.{}.{}", (kSessions - 1) >> 8, (kSessions - 1) & 255)),
+              fmt::format("u{}", kSessions - 1));
+    EXPECT_EQ(acct.sessions(kSessions + 1)->size(), static_cast<std::size_t>(kSessions));
+}
+
+// The sessions' own bound holds: past max_sessions the session nearest its expiry goes,
+// and the bans stay.
+TEST(SessionBound, FullSessionTablesEvictSessionsNotBans) {
+    std::chrono::steady_clock::time_point now{};
+    auto state = make_memory_state([&now] { return now; }, 100, 100);
+    ASSERT_TRUE(state->put("ban:192.0.2.99", "5", 10s));
+    for (int i = 0; i < 500; ++i) {
+        const std::string ip = fmt::format("10.0.{}.{}", i >> 8, i & 255);
+        ASSERT_TRUE(state->put("radius:ip:" + ip, "u", std::chrono::seconds(1000 + i)));
+        ASSERT_TRUE(state->put("radius:session:" + ip, "x", std::chrono::seconds(1000 + i)));
+        ASSERT_TRUE(state->set_add("radius:nas:192.0.2.1", ip, std::chrono::seconds(1000 + i)));
+    }
+    EXPECT_TRUE(state->get("ban:192.0.2.99")->has_value());
+    EXPECT_FALSE(state->get("radius:ip:10.0.0.0")->has_value());   // the oldest went
+    EXPECT_TRUE(state->get("radius:ip:10.0.1.243")->has_value());  // the newest stays
+    EXPECT_EQ(state->set_members("radius:nas:192.0.2.1")->size(), 200u);
+    EXPECT_EQ(state->size(), 1u + 200u + 200u);
 }

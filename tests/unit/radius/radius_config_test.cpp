@@ -40,7 +40,11 @@ TEST(RadiusConfig, DefaultsAndClients) {
     EXPECT_EQ(c->radius.clients[1].secret, "T");
     EXPECT_EQ(c->radius.session_ttl, 86400);
     EXPECT_EQ(c->radius.threads, 2);
+    EXPECT_EQ(c->radius.max_sessions, 100000u);
     EXPECT_TRUE(c->radius.admin_socket.empty());
+    c = load("radius:\n  max_sessions: 250000\n");
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_EQ(c->radius.max_sessions, 250000u);
 }
 
 TEST(RadiusConfig, ListenTakesOneOrSeveralAddresses) {
@@ -65,6 +69,7 @@ TEST(RadiusConfig, RefusalsNameTheLine) {
         "radius:\n  session_ttl: 5\n",
         "radius:\n  unknown: 1\n",
         "radius:\n  threads: 0\n",
+        "radius:\n  max_sessions: 99\n",
         "radius:\n  clients: { address: 127.0.0.1, secret: S }\n",
     };
     for (const char* text : bad) {

@@ -136,6 +136,7 @@ struct RadiusConfig {
     int duplicate_window = 30;  // seconds a retransmission is recognised as one
     std::string admin_socket;   // older name of policyd.admin_socket (load_config copies it)
     int threads = 2;            // workers reading the UDP sockets (CPU-bound: MD5, state)
+    std::size_t max_sessions = 100000;  // state: memory holds at most this many sessions
 };
 
 struct Config {

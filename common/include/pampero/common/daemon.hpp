@@ -8,6 +8,8 @@
 
 #include <string>
 
+#include "pampero/common/result.hpp"
+
 namespace pampero {
 
 struct DaemonOptions {
@@ -29,6 +31,15 @@ void daemonize();
 // its hard one far higher). Short of it, logs a warning naming `key` (e.g.
 // "milter.max_connections"): connections would be refused for want of descriptors.
 void raise_descriptor_limit(const std::string& key, int max_connections, unsigned own);
+
+// The exit code when a socket (a daemon's own, its metrics, admin or RADIUS one) cannot be
+// opened, the same in every daemon: a setting that is malformed or cannot be used as
+// written (ErrorKind::config: a bad socket spec, an unknown socket_owner) is EX_CONFIG (78),
+// which the systemd units do not restart on; a well-formed socket that cannot be bound now
+// (address in use, often the previous instance still draining; address not there yet;
+// no permission) is EX_UNAVAILABLE (69), and Restart=on-failure tries again. Not
+// EX_SOFTWARE (70): nothing is wrong in the program.
+int listen_failure_exit_code(const Error& e);
 
 void block_signals();
 // Returns SIGHUP, SIGTERM or SIGINT.

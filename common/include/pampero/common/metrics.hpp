@@ -36,9 +36,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -177,6 +179,11 @@ class Registry {
                                       std::vector<std::string> label_names,
                                       std::vector<double> bounds,
                                       std::size_t max_series = kDefaultMaxSeries);
+    // A gauge read when the page is rendered (a count that lives elsewhere, such as the
+    // sessions in State): `read` runs on the scraping thread, under the registry's lock,
+    // so it must be thread-safe and must not call the registry. nullopt (the source did
+    // not answer) leaves the sample out of that page.
+    void gauge(std::string name, std::string help, std::function<std::optional<double>()> read);
 
     // The whole page in the text exposition format, families in registration order and
     // series sorted by their labels (a stable page diffs well).

@@ -28,6 +28,7 @@
 
 #include "pampero/common/metrics.hpp"
 #include "pampero/common/result.hpp"
+#include "pampero/common/socket_access.hpp"
 
 namespace pampero::metrics {
 
@@ -57,9 +58,13 @@ class HttpServer {
 
 // The endpoint a daemon's `metrics:` key names (`key`, e.g. "milter.metrics", names it in
 // errors), bound and listening, not started: a malformed socket is ErrorKind::config (the
-// daemon refuses to start), a socket that cannot be made ErrorKind::temporary.
+// daemon refuses to start), a socket that cannot be made ErrorKind::temporary. A unix:
+// socket gets `access` (owner, group, mode) before it listens, as the daemon's other unix
+// sockets do (socket_access.hpp; a daemon passes its own socket_* keys): never the
+// umask's mode. An owner or group that cannot be applied is ErrorKind::config.
 Result<std::unique_ptr<HttpServer>> open_http_server(const Registry& registry, std::string_view key,
-                                                     const std::string& spec);
+                                                     const std::string& spec,
+                                                     const UnixSocketAccess& access = {});
 
 // What the server answers to one request head, exposed for tests. `head` is everything
 // up to and including the blank line (or what arrived, when `complete` is false because

@@ -7,7 +7,13 @@
 // values are kept in two tables of at most max_entries keys each (guard.max_tracked); a full
 // counter table drops the counter nearest its expiry, a full value table the value nearest its
 // expiry, so a flood of new counters never evicts a ban. Expired keys are dropped by every call, a
-// bounded number at a time. Expiring sets (set_add/set_remove/set_members): a key holding members,
+// bounded number at a time.
+// RADIUS sessions (keys under kRadiusKeyPrefix) have tables of their own, values and set
+// members, bounded by max_sessions (radius.max_sessions): a session is two values and one
+// set member, so they hold 2 * max_sessions each, and when full the session key nearest
+// its expiry goes first. Live sessions never evict a ban (nor a ban a session), however
+// many customers are online.
+// Expiring sets (set_add/set_remove/set_members): a key holding members,
 // each with its own expiry; Redis-shaped as a sorted set scored by expiry time (ZADD key NOW+TTL
 // member, ZREM, ZREMRANGEBYSCORE key -inf NOW then ZRANGE). They let a caller find the keys it
 // wrote under a group (RADIUS: every session of one NAS, for Accounting-On/Off) without
@@ -24,6 +30,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pampero/common/result.hpp"
@@ -64,16 +71,23 @@ class MemoryState : public State {
 
 // Counters and values each hold at most this many keys by default (guard.max_tracked).
 constexpr std::size_t kDefaultMaxTracked = 100000;
+// RADIUS sessions held at most by default (radius.max_sessions).
+constexpr std::size_t kDefaultMaxSessions = 100000;
+// Keys under this prefix are RADIUS sessions' (policyd/radius_accounting.hpp writes
+// radius:ip:, radius:session:, radius:nas:, radius:nases): see "Bounds" above.
+inline constexpr std::string_view kRadiusKeyPrefix = "radius:";
 
 std::unique_ptr<MemoryState> make_memory_state(StateClock clock = {},
-                                               std::size_t max_entries = kDefaultMaxTracked);
+                                               std::size_t max_entries = kDefaultMaxTracked,
+                                               std::size_t max_sessions = kDefaultMaxSessions);
 
 // "memory", or a Redis URL (redis_state.hpp) with the default Redis options (500 ms per
-// call, 16 connections, no key prefix). max_entries bounds the memory backend (see
+// call, 16 connections, no key prefix). max_entries and max_sessions bound the memory backend (see
 // make_memory_state); Redis has its own maxmemory. An unknown or malformed spec:
 // Error::config. Redis is not contacted here (a daemon starts while it is down).
 Result<std::unique_ptr<State>> open_state(const std::string& spec,
-                                          std::size_t max_entries = kDefaultMaxTracked);
+                                          std::size_t max_entries = kDefaultMaxTracked,
+                                          std::size_t max_sessions = kDefaultMaxSessions);
 
 struct Config;
 // The state pampero.yaml names: `state:` with guard.max_tracked and the state_* keys

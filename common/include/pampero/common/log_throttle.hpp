@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <optional>
 
-namespace pampero::milter {
+namespace pampero {
 
 class LogThrottle {
   public:
@@ -53,4 +53,4 @@ class LogThrottle {
     std::uint64_t pending_ = 0;
 };
 
-}  // namespace pampero::milter
+}  // namespace pampero

@@ -1,10 +1,10 @@
 // LogThrottle (log_throttle.hpp): one line per period at most, every occurrence counted
 // in some line, the last burst reported by flush().
-#include "log_throttle.hpp"
+#include "pampero/common/log_throttle.hpp"
 
 #include <gtest/gtest.h>
 
-using pampero::milter::LogThrottle;
+using pampero::LogThrottle;
 using namespace std::chrono_literals;
 
 namespace {
