@@ -234,6 +234,11 @@ Result<Config> load_config(const std::string& path) {
             c.directory_cache_ttl = static_cast<int>(*v);
         }
         if (auto v = r.get_string("state")) c.state = *v;
+        if (auto v = r.get_string("on_state_error")) {
+            if (*v != "tempfail" && *v != "continue")
+                r.fail_at("on_state_error", "must be tempfail or continue");
+            c.guard.continue_on_state_error = *v == "continue";
+        }
         if (auto v = r.get_string("rules_dir")) c.rules_dir = resolve_path(path, *v);
         if (auto v = r.get_string("levels")) c.levels = resolve_path(path, *v);
         if (auto v = r.get_string("verdict_keys")) c.verdict_keys = resolve_path(path, *v);
