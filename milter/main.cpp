@@ -126,7 +126,7 @@ int main(int argc, char** argv) {
     }
     auto directory = make_cached_directory(std::move(dir).value(),
                                            std::chrono::seconds(cfg->directory_cache_ttl));
-    auto state = open_state(cfg->state, cfg->guard.max_tracked);
+    auto state = open_state(*cfg);
     if (!state) {
         std::fprintf(stderr, "pampero-milter: %s\n", state.error().message.c_str());
         return EX_CONFIG;

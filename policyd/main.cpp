@@ -98,7 +98,7 @@ int main(int argc, char** argv) {
     if (!dir) return fail(dir.error().message, EX_CONFIG);
     auto directory = make_cached_directory(std::move(dir).value(),
                                            std::chrono::seconds(cfg->directory_cache_ttl));
-    auto state = open_state(cfg->state, cfg->guard.max_tracked);
+    auto state = open_state(*cfg);
     if (!state) return fail(state.error().message, EX_CONFIG);
     policy::StateSubscriberLookup subscribers(**state);
     const Deps deps{**state, *directory, subscribers};
