@@ -113,6 +113,11 @@ int ban_list(Context& c);
 int ban_del(Context& c, const std::string& ip);
 int ratelimit_show(Context& c, const std::string& key);
 
+// Copies every domain, user, alias, list entry and contact of directory FROM into TO
+// (migrate_directory_command.cpp); a non-empty TO only with `force` (merged). Reads no
+// pampero.yaml: both are directory specs.
+int migrate_directory(const std::string& from, const std::string& to, bool force);
+
 // The spam verdict's key file: verdict_key_command.cpp. Neither reads pampero.yaml.
 int verdict_key_new(const std::string& file, const std::string& id);
 int verdict_key_promote(const std::string& file, const std::string& id);

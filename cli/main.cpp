@@ -167,6 +167,17 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     on(m_sync, [&] { return mirror_sync(ctx, mso); });
 
+    // migrate-directory
+    std::string mig_from, mig_to;
+    bool mig_force = false;
+    auto* migrate = app.add_subcommand(
+        "migrate-directory", "copy a whole directory to another (e.g. sqlite: to mariadb:)");
+    migrate->add_option("FROM", mig_from, "the directory copied (opened read-only)")->required();
+    migrate->add_option("TO", mig_to, "the directory written (schema created if new)")->required();
+    migrate->add_flag("--force", mig_force,
+                      "merge into a non-empty TO (users in both take FROM's values)");
+    on(migrate, [&] { return migrate_directory(mig_from, mig_to, mig_force); });
+
     // verdict-key
     auto* vkey =
         app.add_subcommand("verdict-key", "keys signing the spam verdict")->require_subcommand(1);

@@ -233,6 +233,26 @@ Result<Config> load_config(const std::string& path) {
         if (auto v = r.get_int("directory_cache_ttl", 0, 3600)) {
             c.directory_cache_ttl = static_cast<int>(*v);
         }
+        // A MariaDB directory's password file and timeout: carried in the spec as its
+        // ?password_file= and ?timeout= (mariadb_directory.hpp), so every open_directory()
+        // and every reload comparison of `directory` sees them.
+        for (const char* key : {"directory_password_file", "directory_timeout"}) {
+            std::optional<std::string> value;
+            if (std::string(key) == "directory_timeout") {
+                if (auto t = r.get_int(key, 1, 300)) value = std::to_string(*t);
+            } else if (auto f = r.get_string(key)) {
+                if (f->empty() || f->find_first_of("&%") != std::string::npos)
+                    r.fail_at(key, "expected a file name without '&' or '%'");
+                value = resolve_path(path, *f);
+            }
+            if (!value) continue;
+            if (c.directory.rfind("mariadb://", 0) != 0)
+                r.fail_at(key, "only for a directory: mariadb://... (not " + c.directory + ")");
+            const char* param =
+                std::string(key) == "directory_timeout" ? "timeout" : "password_file";
+            c.directory += (c.directory.find('?') == std::string::npos ? "?" : "&") +
+                           std::string(param) + "=" + *value;
+        }
         if (auto v = r.get_string("state")) c.state = *v;
         if (auto v = r.get_string("state_password_file"))
             c.state_password_file = resolve_path(path, *v);

@@ -23,6 +23,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "mariadb_directory.hpp"
 #include "pampero/common/directory.hpp"
 #include "sqlite_schema.hpp"
 
@@ -340,6 +341,48 @@ class SqliteDirectory final : public DirectoryAdmin {
         });
     }
 
+    Result<std::vector<Alias>> aliases() override {
+        using R = std::vector<Alias>;
+        return query<R>([&](sqlite3* db) -> Result<R> {
+            Stmt s(stmts_, db, "SELECT address, target FROM aliases ORDER BY address, target");
+            if (!s.ok()) return fail(db);
+            R out;
+            int rc;
+            while ((rc = s.step()) == SQLITE_ROW) out.push_back({s.text(0), s.text(1)});
+            if (rc != SQLITE_DONE) return fail(db);
+            return out;
+        });
+    }
+    Result<std::vector<ListEntry>> all_list_entries() override {
+        using R = std::vector<ListEntry>;
+        return query<R>([&](sqlite3* db) -> Result<R> {
+            Stmt s(stmts_, db,
+                   "SELECT kind, user, pattern FROM lists ORDER BY user, kind, pattern");
+            if (!s.ok()) return fail(db);
+            R out;
+            int rc;
+            while ((rc = s.step()) == SQLITE_ROW) {
+                out.push_back({s.text(0) == "white" ? ListKind::white : ListKind::black, s.text(1),
+                               s.text(2)});
+            }
+            if (rc != SQLITE_DONE) return fail(db);
+            return out;
+        });
+    }
+    Result<std::vector<std::pair<std::string, Contact>>> all_contacts() override {
+        using R = std::vector<std::pair<std::string, Contact>>;
+        return query<R>([&](sqlite3* db) -> Result<R> {
+            Stmt s(stmts_, db, "SELECT user, address, name FROM contacts ORDER BY user, address");
+            if (!s.ok()) return fail(db);
+            R out;
+            int rc;
+            while ((rc = s.step()) == SQLITE_ROW)
+                out.push_back({s.text(0), {s.text(1), s.text(2)}});
+            if (rc != SQLITE_DONE) return fail(db);
+            return out;
+        });
+    }
+
   private:
     template <typename T>
     static std::optional<std::int64_t> opt(const std::optional<T>& v) {
@@ -573,7 +616,9 @@ Result<std::unique_ptr<DirectoryAdmin>> open_directory(const std::string& spec, 
         }
         return std::unique_ptr<DirectoryAdmin>(std::move(d));
     }
-    return Error::config(fmt::format("unknown directory '{}' (expected sqlite:PATH)", spec));
+    if (scheme == "mariadb") return open_mariadb_directory(spec, mode);
+    return Error::config(fmt::format(
+        "unknown directory '{}' (expected sqlite:PATH or mariadb://USER@HOST[:PORT]/DB)", spec));
 }
 
 }  // namespace pampero

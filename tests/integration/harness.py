@@ -830,3 +830,55 @@ service lmtp {{
             return ""
         with open(path, encoding="utf-8", errors="replace") as f:
             return f.read()
+
+
+# --- a private MariaDB server (scripts/mariadb-instance) -------------------------------
+class MariaDBServer:
+    """A private mariadbd on 127.0.0.1:PORT and DIR/mysqld.sock with database and user
+    `pampero` (password `pampero-test`). start(dir, port) initialises DIR on first use;
+    restart() keeps the data and port. A server that will not start raises (never skips);
+    one left running is stopped when the test process exits."""
+
+    SCRIPT = os.path.join(SOURCE, "scripts", "mariadb-instance")
+
+    def __init__(self):
+        self.dir = self.port = None
+
+    def _run(self, *args):
+        r = subprocess.run([self.SCRIPT, *args], capture_output=True, text=True, timeout=150)
+        if r.returncode != 0:
+            raise RuntimeError(f"mariadb-instance {' '.join(args)} failed:\n{r.stdout}{r.stderr}")
+
+    def start(self, dir, port=None):
+        self.dir, self.port = os.path.abspath(dir), port or free_port()
+        self._run("start", self.dir, str(self.port))
+        if self not in _started:
+            _started.append(self)
+        return self
+
+    def stop(self):
+        if self.dir:
+            self._run("stop", self.dir)
+        if self in _started:
+            _started.remove(self)
+
+    def restart(self):
+        self.stop()
+        self.start(self.dir, self.port)
+
+    @property
+    def socket(self):
+        return os.path.join(self.dir, "mysqld.sock")
+
+    @property
+    def url(self):
+        return f"mariadb://pampero:pampero-test@127.0.0.1:{self.port}/pampero"
+
+    def sql(self, statements, database="pampero"):
+        """Runs SQL as root over the socket; returns the tab-separated output."""
+        r = subprocess.run(["mariadb", "--no-defaults", f"--socket={self.socket}", "--user=root",
+                            "--batch", "--skip-column-names", database],
+                           input=statements, capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError(f"mariadb: {r.stderr}")
+        return r.stdout

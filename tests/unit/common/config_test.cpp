@@ -222,3 +222,24 @@ TEST(Config, OnStateError) {
         << c.error().message;
     EXPECT_NE(c.error().message.find("must be tempfail or continue"), std::string::npos);
 }
+
+// directory_password_file and directory_timeout go into a mariadb: spec as its parameters
+// (the file resolved next to the configuration); for any other directory they are errors.
+TEST(Config, MariadbDirectoryPasswordFileAndTimeout) {
+    const std::string path = write_temp("mariadb.yaml",
+                                        "directory: mariadb://pampero@db.example:3306/pampero\n"
+                                        "directory_password_file: secret/db.pw\n"
+                                        "directory_timeout: 3\n");
+    auto c = load_config(path);
+    ASSERT_TRUE(c) << c.error().message;
+    const auto folder = std::filesystem::path(path).parent_path().string();
+    EXPECT_EQ(c->directory, "mariadb://pampero@db.example:3306/pampero?password_file=" + folder +
+                                "/secret/db.pw&timeout=3");
+    auto sqlite = load_config(write_temp("sqlite-pw.yaml",
+                                         "directory: sqlite:d.db\n"
+                                         "directory_password_file: db.pw\n"));
+    ASSERT_FALSE(sqlite);
+    EXPECT_EQ(sqlite.error().kind, ErrorKind::config);
+    EXPECT_NE(sqlite.error().message.find("directory_password_file"), std::string::npos)
+        << sqlite.error().message;
+}

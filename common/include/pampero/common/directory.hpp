@@ -3,7 +3,8 @@
 //
 // Two interfaces: Directory is what the daemons read on the hot path; DirectoryAdmin adds
 // the writes pamperoctl makes. Backends: SQLite ("sqlite:PATH", the embedded default) and
-// later MariaDB, both behind these same calls and the same contract tests.
+// MariaDB ("mariadb://...", a farm's shared directory, see common/src/mariadb_directory.hpp),
+// both behind these same calls and the same contract tests.
 //
 // Errors: a backend that cannot answer (file missing or corrupt, server down) returns
 // ErrorKind::temporary, which the daemons turn into 4xx; bad input to an admin call
@@ -17,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "pampero/common/result.hpp"
@@ -108,6 +110,12 @@ class DirectoryAdmin : public Directory {
     // returns how many were imported.
     virtual Result<int> add_contacts(const std::string& user, const std::vector<Contact>& c) = 0;
     virtual Result<std::vector<Contact>> contacts(const std::string& user) = 0;
+
+    // The whole directory, for copying it (pamperoctl migrate-directory): every alias,
+    // every list entry (global and the users'), every contact with its owner; sorted.
+    virtual Result<std::vector<Alias>> aliases() = 0;
+    virtual Result<std::vector<ListEntry>> all_list_entries() = 0;
+    virtual Result<std::vector<std::pair<std::string, Contact>>> all_contacts() = 0;
 };
 
 // "sqlite:PATH". Daemons open read-only (a missing file is a temporary error on every
@@ -121,6 +129,9 @@ class DirectoryAdmin : public Directory {
 enum class OpenMode { read_only, read_write };
 Result<std::unique_ptr<DirectoryAdmin>> open_directory(const std::string& spec, OpenMode mode,
                                                        std::optional<unsigned> file_group = {});
+
+// The spec for messages and logs: a mariadb:// password ("USER:PASSWORD@") becomes "***".
+std::string directory_display(const std::string& spec);
 
 // Wraps a directory with a TTL cache (see lookup_cache.hpp). Errors are never cached.
 std::unique_ptr<Directory> make_cached_directory(std::unique_ptr<Directory> inner,
