@@ -224,6 +224,9 @@ class FaultMatrix(unittest.TestCase):
         os.makedirs(cls.sigs)
         with open(os.path.join(cls.sigs, "eicar.ndb"), "w") as f:
             f.write(SIGNATURE)
+        # The farm's backends: a private Redis (the state) and MariaDB (the directory).
+        cls.redis = h.RedisServer().start(cls.work.join("redis"))
+        cls.mariadb = h.MariaDBServer().start(cls.work.join("mariadb"))
         cls.milter_port, cls.policyd_port = h.free_port(), h.free_port()
         cls.lmtp_port, cls.socketmap_port = h.free_port(), h.free_port()
         cls.write_config()
@@ -261,15 +264,12 @@ class FaultMatrix(unittest.TestCase):
         if on_state_error:
             extra += f"on_state_error: {on_state_error}\n"
         cls.config = h.write_config(cls.work.path, cls.milter_port, extra=extra,
-                                    directory=cls.directory_url(), state=cls.state_url())
-
-    @classmethod
-    def directory_url(cls):
-        return "directory.db"
-
-    @classmethod
-    def state_url(cls):
-        return "memory"
+                                    state=cls.redis.url)
+        # harness.write_config writes an SQLite directory: this one is MariaDB's.
+        with open(cls.config) as f:
+            text = re.sub(r"(?m)^directory: sqlite:.*$", f"directory: {cls.mariadb.url}", f.read())
+        with open(cls.config, "w") as f:
+            f.write(text)
 
     @classmethod
     def start_filters(cls):
@@ -290,7 +290,8 @@ class FaultMatrix(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         for s in (getattr(cls, "postfix", None), getattr(cls, "policyd", None),
-                  getattr(cls, "milter", None), getattr(cls, "store", None)):
+                  getattr(cls, "milter", None), getattr(cls, "store", None),
+                  getattr(cls, "redis", None), getattr(cls, "mariadb", None)):
             if s is not None:
                 s.stop()
         cls.unmount()
@@ -450,6 +451,32 @@ class FaultMatrix(unittest.TestCase):
 
         row = self.run_fault("storage node disk full", "diskfull", inject, remove)
         self.assertGreater(row["deferred"], 0, "the full disk never deferred a delivery")
+
+    def test_4_mariadb_stopped(self):
+        row = self.run_fault("MariaDB (directory) stopped, restarted", "mariadb",
+                             self.mariadb.stop, self.mariadb.restart)
+        self.assertGreater(row["during"].get("4xx", 0), 0, "the directory's absence was not heard")
+
+    def test_5_redis_stopped(self):
+        row = self.run_fault("Redis (state) stopped, restarted; on_state_error: tempfail",
+                             "redis", self.redis.stop, self.redis.restart)
+        self.assertGreater(row["during"].get("4xx", 0), 0, "the state's absence was not heard")
+
+    def test_6_redis_stopped_continue(self):
+        # Between rows, not during one: the filters restarted on a configuration that says
+        # continue (on_state_error is read at start).
+        self.policyd.stop()
+        self.milter.stop()
+        self.write_config(on_state_error="continue")
+        self.start_filters()
+        offsets = (os.path.getsize(self.milter.log_path), os.path.getsize(self.policyd.log_path))
+        row = self.run_fault("Redis (state) stopped, restarted; on_state_error: continue",
+                             "continue", self.redis.stop, self.redis.restart)
+        # Mail for local users went on without the state: no 4xx from it, and each
+        # daemon said it went on without the guard.
+        self.assertEqual(row["during"].get("4xx", 0), 0, row)
+        for daemon, offset in zip((self.milter, self.policyd), offsets):
+            self.assertIn("on_state_error: continue", daemon.output()[offset:])
 
 
 def print_matrix(rows):
