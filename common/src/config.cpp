@@ -262,6 +262,11 @@ Result<Config> load_config(const std::string& path) {
             c.state_timeout_ms = static_cast<int>(*v);
         if (auto v = r.get_int("state_pool", 1, 1024)) c.state_pool = static_cast<int>(*v);
         if (auto v = r.get_string("state_prefix")) c.state_prefix = *v;
+        if (auto v = r.get_string("on_state_error")) {
+            if (*v != "tempfail" && *v != "continue")
+                r.fail_at("on_state_error", "must be tempfail or continue");
+            c.guard.continue_on_state_error = *v == "continue";
+        }
         if (auto v = r.get_string("rules_dir")) c.rules_dir = resolve_path(path, *v);
         if (auto v = r.get_string("levels")) c.levels = resolve_path(path, *v);
         if (auto v = r.get_string("verdict_keys")) c.verdict_keys = resolve_path(path, *v);

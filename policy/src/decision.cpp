@@ -61,7 +61,7 @@ Result<Verdict> Engine::decide(const Query& q) {
     return dunno();
 }
 
-Result<Engine::Sender> Engine::identities(const Query& q) {
+Result<Engine::Sender> Engine::identities(const Query& q, bool may_continue) {
     Sender out;
     auto& ids = out.ids;
     std::string name;  // the directory user whose own limits apply, if it is one
@@ -70,8 +70,11 @@ Result<Engine::Sender> Engine::identities(const Query& q) {
         name = std::string(q.sasl_username);
     } else if (!q.client_address.empty()) {
         auto s = subs_.subscriber_for(q.client_address);
-        if (!s) return s.error();
-        if (*s) {
+        if (!s && !(may_continue && guard_.continue_on_state_error())) return s.error();
+        if (!s) {
+            // on_state_error: continue, for mail that relays nothing: no subscriber known.
+            warn_state_error_continued("the subscriber lookup (rates skipped)", s.error());
+        } else if (*s) {
             ids.push_back("sub:" + **s);
             name = **s;
         }
@@ -130,7 +133,11 @@ Result<Verdict> Engine::relay(const Query& q) {
 
 Result<Verdict> Engine::relay_and_rates(const Query& q, const std::string& address, bool local) {
     const std::string client = q.client_address.empty() ? "local" : std::string(q.client_address);
-    auto sender = identities(q);
+    // on_state_error: continue applies to mail for local users only: a State failure
+    // while deciding a relayed recipient stays an error (4xx), so the State being down
+    // never permits relaying nor denies a customer with a 5xx.
+    const bool may_continue = local && guard_.continue_on_state_error();
+    auto sender = identities(q, may_continue);
     if (!sender) return sender.error();
     const auto* ids = &sender->ids;
     if (ids->empty()) {
@@ -141,6 +148,10 @@ Result<Verdict> Engine::relay_and_rates(const Query& q, const std::string& addre
                     fmt::format("<{}>: Relay access denied", address));
     }
     auto over = limits_.recipient(*ids, q.instance, sender->own);
+    if (!over && may_continue) {
+        warn_state_error_continued("the recipient rates (skipped)", over.error());
+        return dunno();
+    }
     if (!over) return over.error();
     if (*over) {
         log::notice("{}: client {} {} over {} ({}) at <{}>; deferred", q.id, client,
@@ -153,10 +164,17 @@ Result<Verdict> Engine::relay_and_rates(const Query& q, const std::string& addre
 }
 
 Result<Verdict> Engine::end_of_message(const Query& q) {
-    auto sender = identities(q);
+    // END-OF-MESSAGE permits nothing (every relayed recipient passed RCPT), so with
+    // on_state_error: continue a State failure here skips the message count.
+    const bool may_continue = guard_.continue_on_state_error();
+    auto sender = identities(q, may_continue);
     if (!sender) return sender.error();
     if (sender->ids.empty()) return dunno();
     auto over = limits_.message(sender->ids, sender->own);
+    if (!over && may_continue) {
+        warn_state_error_continued("the message count (skipped)", over.error());
+        return dunno();
+    }
     if (!over) return over.error();
     if (*over) {
         log::notice("{}: client {} {} over {} ({}); message deferred", q.id,

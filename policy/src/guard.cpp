@@ -1,5 +1,6 @@
 #include "pampero/policy/guard.hpp"
 
+#include <atomic>
 #include <charconv>
 
 #include "pampero/common/ip_prefix.hpp"
@@ -17,20 +18,45 @@ std::string Guard::client_key(const std::string& ip) const {
     return client_prefix(ip, config_.ipv4_prefix, config_.ipv6_prefix);
 }
 
+void warn_state_error_continued(std::string_view what, const Error& e) {
+    static std::atomic<std::int64_t> last_second{0};
+    static std::atomic<std::uint64_t> since{0};
+    since.fetch_add(1);
+    const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                                 std::chrono::steady_clock::now().time_since_epoch())
+                                 .count();
+    std::int64_t last = last_second.load();
+    if (now == last || !last_second.compare_exchange_strong(last, now)) return;
+    log::warning(
+        "state failing ({}): {} went on without it (on_state_error: continue; {} call(s) "
+        "since the last such warning)",
+        e.message, what, since.exchange(0));
+}
+
 Result<bool> Guard::is_banned(const std::string& ip) {
     auto v = state_.get("ban:" + client_key(ip));
-    if (!v) return v.error();
+    if (!v) {
+        if (!config_.continue_on_state_error) return v.error();
+        warn_state_error_continued("the ban check (guard off)", v.error());
+        return false;
+    }
     return v->has_value();
 }
 
 Result<bool> Guard::count_unknown(const std::string& ip) {
     const std::string key = client_key(ip);
     auto n = state_.increment("unk:" + key, std::chrono::seconds(config_.window));
-    if (!n) return n.error();
+    if (!n) {
+        if (!config_.continue_on_state_error) return n.error();
+        warn_state_error_continued("the unknown-recipient count (guard off)", n.error());
+        return false;
+    }
     if (*n < config_.unknown_limit) return false;
     if (auto st = state_.put("ban:" + key, std::to_string(*n), std::chrono::seconds(config_.ban));
         !st) {
-        return st.error();
+        if (!config_.continue_on_state_error) return st.error();
+        warn_state_error_continued("the ban (guard off)", st.error());
+        return false;
     }
     // The listing's record: without it the ban still holds, only `ban list` misses it, so
     // a State that cannot keep it is logged rather than failing the recipient.

@@ -206,6 +206,23 @@ TEST(Config, PolicydAndRateLimit) {
         << bad.error().message;
 }
 
+TEST(Config, OnStateError) {
+    auto c = load_config(write_temp("state-error-default.yaml", "state: memory\n"));
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_FALSE(c->guard.continue_on_state_error);  // tempfail
+    c = load_config(write_temp("state-error-continue.yaml", "on_state_error: continue\n"));
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_TRUE(c->guard.continue_on_state_error);
+    c = load_config(write_temp("state-error-tempfail.yaml", "on_state_error: tempfail\n"));
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_FALSE(c->guard.continue_on_state_error);
+    c = load_config(write_temp("state-error-bad.yaml", "state: memory\non_state_error: accept\n"));
+    ASSERT_FALSE(c);
+    EXPECT_NE(c.error().message.find("state-error-bad.yaml:2"), std::string::npos)
+        << c.error().message;
+    EXPECT_NE(c.error().message.find("must be tempfail or continue"), std::string::npos);
+}
+
 // directory_password_file and directory_timeout go into a mariadb: spec as its parameters
 // (the file resolved next to the configuration); for any other directory they are errors.
 TEST(Config, MariadbDirectoryPasswordFileAndTimeout) {

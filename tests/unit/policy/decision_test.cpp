@@ -233,6 +233,36 @@ TEST_F(Decide, StateFailureIsATemporaryErrorNeverAPermit) {
     ASSERT_FALSE(v);
 }
 
+// on_state_error: continue: mail for local users goes on without the State (guard off,
+// rates skipped, a warning); relaying still fails (4xx), never permitted nor denied 5xx.
+TEST_F(Decide, ContinueOnStateErrorNeverOpensRelaying) {
+    GuardConfig g{3, 600, 3600};
+    g.continue_on_state_error = true;
+    engine_ = std::make_unique<Engine>(state_, dir_, subs_, g, limits_);
+    session("192.0.2.9", "customer");  // a RADIUS customer: may relay while the State works
+    EXPECT_EQ(rcpt("192.0.2.9", "b@example.net").kind, Kind::permit);
+    state_.down = true;
+    // Local recipients: the ban check, the subscriber lookup and the rates are skipped.
+    EXPECT_EQ(rcpt("192.0.2.1", "alice@example.org").kind, Kind::dunno);
+    EXPECT_EQ(rcpt("192.0.2.9", "alice@example.org").kind, Kind::dunno);
+    EXPECT_EQ(rcpt("192.0.2.1", "alice@example.org", "alice").kind, Kind::dunno);
+    // An unknown local user is still refused (the directory says so); it is not counted.
+    EXPECT_EQ(rcpt("192.0.2.1", "nobody@example.org").kind, Kind::reject);
+    // Relaying: the customer, a SASL user and a stranger all get the error (4xx).
+    for (auto [ip, sasl] : {std::pair{"192.0.2.9", ""}, std::pair{"192.0.2.1", "alice"},
+                            std::pair{"192.0.2.1", ""}}) {
+        auto v = engine_->decide({Stage::rcpt, ip, sasl, "b@example.net", "i", "t"});
+        ASSERT_FALSE(v) << ip << " " << sasl << ": " << (v ? v->action() : "");
+        EXPECT_EQ(v.error().kind, ErrorKind::temporary);
+    }
+    // END-OF-MESSAGE permits nothing: its count is skipped.
+    EXPECT_EQ(eom("192.0.2.9").kind, Kind::dunno);
+    EXPECT_EQ(eom("192.0.2.1", "alice").kind, Kind::dunno);
+    // The directory failing is an error whatever on_state_error says.
+    dir_.down = true;
+    EXPECT_FALSE(engine_->decide({Stage::rcpt, "192.0.2.1", "", "alice@example.org", "i", "t"}));
+}
+
 TEST_F(Decide, DirectoryFailureIsATemporaryError) {
     dir_.down = true;
     auto v = engine_->decide({Stage::rcpt, "192.0.2.1", "alice", "b@example.net", "i", "t"});

@@ -140,3 +140,45 @@ TEST(Guard, BansAreListedUntilTheyExpireOrAreLifted) {
     c.now += std::chrono::seconds(600);
     EXPECT_TRUE(g.bans(10)->empty());  // expired with its ban
 }
+
+namespace {
+// A State whose every call fails, as Redis does while it is down.
+class DownState : public State {
+  public:
+    Result<std::int64_t> increment(const std::string&, std::chrono::seconds) override {
+        return Error::temporary("state down");
+    }
+    Status put(const std::string&, const std::string&, std::chrono::seconds) override {
+        return Error::temporary("state down");
+    }
+    Result<std::optional<std::string>> get(const std::string&) override {
+        return Error::temporary("state down");
+    }
+    Status remove(const std::string&) override { return Error::temporary("state down"); }
+};
+}  // namespace
+
+TEST(Guard, StateErrorsAreErrorsUnlessOnStateErrorIsContinue) {
+    DownState down;
+    Guard tempfail(down, GuardConfig{3, 60, 600});
+    auto b = tempfail.is_banned("192.0.2.1");
+    ASSERT_FALSE(b);
+    EXPECT_EQ(b.error().kind, ErrorKind::temporary);
+    ASSERT_FALSE(tempfail.count_unknown("192.0.2.1"));
+    ASSERT_FALSE(tempfail.bans(10));
+
+    GuardConfig cfg{3, 60, 600};
+    cfg.continue_on_state_error = true;
+    Guard on(down, cfg);
+    for (int i = 0; i < 5; ++i) {  // the guard is off: never banned, never counted
+        auto banned = on.is_banned("192.0.2.1");
+        ASSERT_TRUE(banned) << banned.error().message;
+        EXPECT_FALSE(*banned);
+        auto crossed = on.count_unknown("192.0.2.1");
+        ASSERT_TRUE(crossed) << crossed.error().message;
+        EXPECT_FALSE(*crossed);
+    }
+    // The admin's listing and unban still report the failure.
+    EXPECT_FALSE(on.bans(10));
+    EXPECT_FALSE(on.unban("192.0.2.1"));
+}

@@ -54,6 +54,10 @@ struct GuardConfig {
     int ipv6_prefix = 64;  // 32..128
     // Memory state: counters and bans each hold at most this many clients (state.hpp).
     std::size_t max_tracked = 100000;
+    // on_state_error (a top-level key, read with `state`): false = tempfail (4xx, the
+    // default); true = continue: a State failure turns the guard off for that call and
+    // skips the rates of mail to local users, with a warning; relaying never (decision.hpp).
+    bool continue_on_state_error = false;
 };
 
 // pampero-policyd: Postfix policy delegation (policyd/server.hpp).

@@ -21,7 +21,11 @@
 // HELO, MAIL, DATA...): the ban only. Nothing else ever permits.
 // Errors: any State or Directory error is returned as is (temporary): pampero-policyd
 // then closes the connection without an answer (Postfix says 451 4.3.5), the milter
-// answers 451 4.3.0. A decision is never guessed.
+// answers 451 4.3.0. A decision is never guessed. With on_state_error: continue
+// (GuardConfig::continue_on_state_error) a State error is let through, with a warning,
+// where it cannot open relaying: the guard's checks (guard.hpp), the subscriber lookup and
+// the rates of a recipient in a local domain, and END-OF-MESSAGE's count (it permits
+// nothing); a relayed recipient still gets the error. Directory errors are always errors.
 // Thread-safety: decide() may be called from many threads at once (State and Directory are
 // thread-safe; the engine holds no mutable state).
 #pragma once
@@ -86,7 +90,8 @@ class Engine {
         std::vector<std::string> ids;
         UserLimits own;
     };
-    Result<Sender> identities(const Query& q);
+    // may_continue: on_state_error: continue may treat a failing subscriber lookup as none.
+    Result<Sender> identities(const Query& q, bool may_continue);
 
     Guard guard_;
     RateLimiter limits_;

@@ -11,11 +11,16 @@
 // Listing: every ban also adds NET to the expiring set "bans" with the ban's TTL (Redis: a
 // sorted set scored by expiry), so bans() lists them without scanning keys; unban() takes
 // an IP (or NET) out of ban, counter and set. The set is bounded as the State's sets are.
+// on_state_error: continue (GuardConfig::continue_on_state_error): is_banned() and
+// count_unknown() answer false when the State fails (the guard is off for that call) and
+// say so with warn_state_error_continued(); the default returns the error (4xx). bans() and
+// unban() (the admin's) always return it.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pampero/common/config.hpp"
@@ -31,6 +36,8 @@ class Guard {
     Result<bool> is_banned(const std::string& ip);
     // Counts one unknown recipient; true when this one crossed the limit (IP now banned).
     Result<bool> count_unknown(const std::string& ip);
+    // on_state_error: continue.
+    bool continue_on_state_error() const { return config_.continue_on_state_error; }
 
     // The key the guard files `ip` under (its network, see above).
     std::string client_key(const std::string& ip) const;
@@ -51,5 +58,11 @@ class Guard {
     State& state_;
     GuardConfig config_;
 };
+
+// The warning of on_state_error: continue, that `what` went on without the State (error
+// `e`). At most one line a second per process, counting the calls let through since the
+// last line: an outage at hundreds of recipients a second would flood syslog otherwise.
+// Thread-safe.
+void warn_state_error_continued(std::string_view what, const Error& e);
 
 }  // namespace pampero::policy
