@@ -23,9 +23,15 @@ Result<bool> Guard::is_banned(const std::string& ip) {
     return v->has_value();
 }
 
-Result<bool> Guard::count_unknown(const std::string& ip) {
+Result<bool> Guard::count_unknown(const std::string& ip, const std::string& address) {
     const std::string key = client_key(ip);
-    auto n = state_.increment("unk:" + key, std::chrono::seconds(config_.window));
+    const std::chrono::seconds window(config_.window);
+    // One count per (network, address) and window, whichever daemon sees it first
+    // (guard.hpp). The address is at most kMaxAddressLength octets (parse_address).
+    auto first = state_.put_if_absent("unkrcpt:" + key + ":" + address, "1", window);
+    if (!first) return first.error();
+    if (!*first) return false;
+    auto n = state_.increment("unk:" + key, window);
     if (!n) return n.error();
     if (*n < config_.unknown_limit) return false;
     if (auto st = state_.put("ban:" + key, std::to_string(*n), std::chrono::seconds(config_.ban));
