@@ -57,7 +57,7 @@ Reply Session::mail_from(const std::string& sender, bool authenticated,
 
 Reply Session::count_unknown(const std::string& address) {
     if (client_ip_.empty()) return Reply::ok();
-    auto now_banned = s_.guard.count_unknown(client_ip_);
+    auto now_banned = s_.guard.count_unknown(client_ip_, address);
     if (!now_banned)
         return temporary_failure("state", "unknown-recipient counter", now_banned.error());
     if (*now_banned) {

@@ -39,6 +39,13 @@ constexpr std::size_t kMaxXforwardValue = 255;
 // pampero-store to another when forwarding, so a forwarded copy is never forwarded again.
 constexpr std::string_view kLocalOnlyParam = "XPAMPERO-LOCAL";
 
+// The enhanced code (RFC 3463 X.1.6, "destination mailbox has moved") with which a
+// pampero-store answers a XPAMPERO-LOCAL recipient that has no location on this node any
+// more: "451 4.1.6". Temporary, so any other client retries; the forwarding pampero-store
+// reads it as "this location is gone" (store.hpp, "Moves"), which is what keeps a message
+// from landing twice right after a move is finished.
+constexpr std::string_view kMovedEnhanced = "4.1.6";
+
 struct Reply {
     int code = 250;
     std::string enhanced;  // "2.1.5"; empty for none (220/221 greetings keep it too)

@@ -60,6 +60,11 @@ long steady_seconds() {
                                  .count());
 }
 
+// The other node's "this mailbox is not here any more" (lmtp_codec.hpp, kMovedEnhanced).
+bool moved(const lmtp::Reply& r) {
+    return r.temporary() && r.enhanced == lmtp::kMovedEnhanced;
+}
+
 bool exists(const std::string& path) {
     struct stat st {};
     return stat(path.c_str(), &st) == 0;
@@ -255,8 +260,10 @@ std::variant<Recipient, lmtp::Reply> Store::check_recipient(const std::string& p
         }
     }
     if (r.local.empty() && r.remote.empty()) {
-        return lmtp::Reply{451, "4.3.0",
-                           fmt::format("<{}>: mailbox is not on this node", r.address)};
+        // Only with XPAMPERO-LOCAL: another node forwarded a copy here from an older view of
+        // the directory. 4.1.6 tells it this location is gone (store.hpp, "Moves").
+        return lmtp::Reply{451, std::string(lmtp::kMovedEnhanced),
+                           fmt::format("<{}>: mailbox has moved, not on this node", r.address)};
     }
     return r;
 }
@@ -404,10 +411,11 @@ std::vector<lmtp::Reply> Store::deliver(const Envelope& env, std::string_view me
             if (metrics_) {
                 const lmtp::Reply& rep = replies[k];
                 const char* result = rep.positive()    ? "delivered"
+                                     : moved(rep)      ? "moved"
                                      : rep.temporary() ? "tempfail"
                                                        : "rejected";
                 metrics_->deliveries.get({"forwarded", result}).inc();
-                if (rep.temporary()) count_tempfail("node");
+                if (rep.temporary() && !moved(rep)) count_tempfail("node");
             }
             per[list[k].first].push_back(replies[k]);
         }
@@ -416,6 +424,18 @@ std::vector<lmtp::Reply> Store::deliver(const Envelope& env, std::string_view me
     std::vector<lmtp::Reply> out;
     out.reserve(recipients.size());
     for (auto& replies : per) {
+        // A location that answered "moved" is no location of the recipient any more: it
+        // counts only when no other location took the message (store.hpp, "Moves"). This
+        // is safe within conf/FARM.md's procedure (one step per directory_cache_ttl): a
+        // view one step old that holds the old node and a node that took the copy holds
+        // the new one; were it a move that has only begun, its step 3 copies what the new
+        // Maildir lacks. Without it, the 451 made the MTA retry and the copy taken here
+        // was delivered again at every retry until this node's cache let go.
+        if (std::any_of(replies.begin(), replies.end(), [](const auto& r) { return moved(r); }) &&
+            std::any_of(replies.begin(), replies.end(),
+                        [](const auto& r) { return r.positive(); })) {
+            std::erase_if(replies, [](const auto& r) { return moved(r); });
+        }
         const auto temp = std::find_if(replies.begin(), replies.end(),
                                        [](const auto& r) { return r.temporary(); });
         const auto good = std::find_if(replies.begin(), replies.end(),

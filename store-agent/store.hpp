@@ -26,6 +26,12 @@
 // During a migration a user has two locations; each gets the message (a temporary
 // failure of either makes the recipient's reply temporary: a retry may duplicate a copy,
 // never lose one).
+// Moves (issue 12): a node asked to deliver a forwarded (XPAMPERO-LOCAL) copy for a user
+// with no location on it answers 451 4.1.6 (lmtp::kMovedEnhanced), not 4.3.0. The node
+// that forwarded it, its directory cache older than that node's, takes that location as
+// gone: when another location of the recipient took the message (its own copy, or another
+// node's), the recipient's reply is that one, 250, and no retry delivers it twice. When no
+// other location took it, the 451 stands (the MTA retries once the caches agree).
 // Thread-safety: every method may be called from many sessions at once.
 #pragma once
 

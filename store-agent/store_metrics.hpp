@@ -13,7 +13,8 @@ struct StoreMetrics {
     explicit StoreMetrics(metrics::Registry& r);
 
     // Per recipient's mailbox copy: folder inbox | spam (local) or forwarded (to another
-    // node); result delivered | over_quota | tempfail | rejected (the other node's 5xx).
+    // node); result delivered | over_quota | tempfail | rejected (the other node's 5xx) |
+    // moved (forwarded: the other node says the mailbox is no longer there, 451 4.1.6).
     metrics::CounterFamily& deliveries;
     metrics::Histogram& fsync_seconds;  // a local delivery's file fsync plus new/'s
     // {cause}: directory, storage (disk, quota files, spool), verdict (store.unsigned or

@@ -219,6 +219,16 @@ class MemoryStateImpl final : public MemoryState {
         return ok_status();
     }
 
+    Result<bool> put_if_absent(const std::string& key, const std::string& value,
+                               std::chrono::seconds ttl) override {
+        std::lock_guard lock(mu_);
+        const auto now = sweep();
+        if (values_.find(key, now) || counters_.find(key, now)) return false;
+        // The counter table (state.hpp): markers are cheap for a peer to make, bans are not.
+        counters_.set(key, value, now + ttl);
+        return true;
+    }
+
     Result<std::optional<std::string>> get(const std::string& key) override {
         std::lock_guard lock(mu_);
         const auto now = sweep();
@@ -304,6 +314,9 @@ class MemoryStateImpl final : public MemoryState {
 
 }  // namespace
 
+Result<bool> State::put_if_absent(const std::string&, const std::string&, std::chrono::seconds) {
+    return Error::temporary("state: this backend has no put_if_absent");
+}
 Status State::set_add(const std::string&, const std::string&, std::chrono::seconds) {
     return Error::temporary("state: this backend has no sets");
 }

@@ -117,6 +117,17 @@ class RedisState final : public State {
         return ok_status();
     }
 
+    Result<bool> put_if_absent(const std::string& key, const std::string& value,
+                               std::chrono::seconds ttl) override {
+        // EX 0 is refused by Redis; a marker shorter than a second is one of a second.
+        const std::string t = std::to_string(std::max<std::int64_t>(1, ttl.count()));
+        auto r = command({"SET", options_.prefix + key, value, "EX", t, "NX"});
+        if (!r) return r.error();
+        if ((*r)->type == REDIS_REPLY_NIL) return false;
+        if ((*r)->type == REDIS_REPLY_STATUS) return true;  // +OK
+        return unexpected(r->get(), "SET NX");
+    }
+
     Result<std::optional<std::string>> get(const std::string& key) override {
         auto r = command({"GET", options_.prefix + key});
         if (!r) return r.error();

@@ -108,7 +108,7 @@ Result<Verdict> Engine::rcpt(const Query& q) {
         if (!where->exists) {
             log::info("{}: client {} unknown recipient <{}>", q.id, client, address);
             if (!q.client_address.empty()) {
-                auto now_banned = guard_.count_unknown(std::string(q.client_address));
+                auto now_banned = guard_.count_unknown(std::string(q.client_address), address);
                 if (!now_banned) return now_banned.error();
                 if (*now_banned) {
                     log::notice("{}: client {} banned after unknown recipient <{}>", q.id, client,

@@ -43,9 +43,19 @@ Result<bool> Guard::is_banned(const std::string& ip) {
     return v->has_value();
 }
 
-Result<bool> Guard::count_unknown(const std::string& ip) {
+Result<bool> Guard::count_unknown(const std::string& ip, const std::string& address) {
     const std::string key = client_key(ip);
-    auto n = state_.increment("unk:" + key, std::chrono::seconds(config_.window));
+    const std::chrono::seconds window(config_.window);
+    // One count per (network, address) and window, whichever daemon sees it first
+    // (guard.hpp). The address is at most kMaxAddressLength octets (parse_address).
+    auto first = state_.put_if_absent("unkrcpt:" + key + ":" + address, "1", window);
+    if (!first) {
+        if (!config_.continue_on_state_error) return first.error();
+        warn_state_error_continued("the unknown-recipient count (guard off)", first.error());
+        return false;
+    }
+    if (!*first) return false;
+    auto n = state_.increment("unk:" + key, window);
     if (!n) {
         if (!config_.continue_on_state_error) return n.error();
         warn_state_error_continued("the unknown-recipient count (guard off)", n.error());

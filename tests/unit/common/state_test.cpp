@@ -7,6 +7,9 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
+#include <vector>
 
 #include "test_redis.hpp"
 
@@ -226,4 +229,59 @@ TEST_P(StateContract, TtlOfCountersAndValuesRoundsUp) {
     EXPECT_EQ(s->ttl("v")->value(), 1s);  // 0.2 s left: still there, so 1 s
     advance(200ms);
     EXPECT_FALSE(s->ttl("v")->has_value());
+}
+
+// Issue 12: the guard marks each guessed address once (SET NX EX), so two daemons on one
+// state count it once. put_if_absent writes only a key that is not there, counter or value,
+// and the key expires as put()'s do.
+TEST_P(StateContract, PutIfAbsentWritesOnlyWhatIsNotThere) {
+    EXPECT_TRUE(*s->put_if_absent("m", "1", 10s));
+    EXPECT_FALSE(*s->put_if_absent("m", "2", 100s));
+    EXPECT_EQ(s->get("m")->value(), "1");  // left as it was
+    EXPECT_EQ(s->ttl("m")->value(), 10s);  // its expiry too
+    ASSERT_TRUE(s->increment("c", 10s));
+    EXPECT_FALSE(*s->put_if_absent("c", "x", 10s));  // a counter is there
+    ASSERT_TRUE(s->put("v", "y", 10s));
+    EXPECT_FALSE(*s->put_if_absent("v", "x", 10s));  // so is a value
+    EXPECT_EQ(s->get("v")->value(), "y");
+    advance(10s);
+    EXPECT_FALSE(s->get("m")->has_value());
+    EXPECT_TRUE(*s->put_if_absent("m", "3", 10s));  // expired: written again
+    EXPECT_EQ(s->get("m")->value(), "3");
+    ASSERT_TRUE(s->remove("m"));
+    EXPECT_TRUE(*s->put_if_absent("m", "4", 10s));
+}
+
+// Atomic: of callers racing on one key (milter and policyd threads, several nodes),
+// exactly one is told it wrote it. 8 threads, 50 keys each raced by all of them.
+TEST_P(StateContract, PutIfAbsentHasExactlyOneWinnerPerKey) {
+    constexpr int kThreads = 8, kKeys = 50;
+    std::vector<std::atomic<int>> wins(kKeys);
+    std::atomic<int> errors{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+            for (int k = 0; k < kKeys; ++k) {
+                auto r = s->put_if_absent("race:" + std::to_string(k), std::to_string(t), 60s);
+                if (!r)
+                    ++errors;
+                else if (*r)
+                    ++wins[k];
+            }
+        });
+    }
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(errors.load(), 0);
+    for (int k = 0; k < kKeys; ++k) EXPECT_EQ(wins[k].load(), 1) << k;
+}
+
+// The markers are cheap for a peer to make: a flood of them never evicts a ban.
+TEST(MemoryState, AFloodOfMarkersNeverEvictsValues) {
+    FakeClock clock;
+    auto s = make_memory_state(clock.fn(), 100);
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(s->put("ban:" + std::to_string(i), "5", 3600s));
+    for (int i = 0; i < 10000; ++i)
+        ASSERT_TRUE(*s->put_if_absent("m:" + std::to_string(i), "1", 600s));
+    EXPECT_LE(s->size(), 110u);
+    for (int i = 0; i < 10; ++i) EXPECT_TRUE(s->get("ban:" + std::to_string(i))->has_value()) << i;
 }

@@ -58,6 +58,11 @@ class SwitchableState : public State {
         if (down) return Error::temporary("state down");
         return inner_.put(k, v, t);
     }
+    Result<bool> put_if_absent(const std::string& k, const std::string& v,
+                               std::chrono::seconds t) override {
+        if (down) return Error::temporary("state down");
+        return inner_.put_if_absent(k, v, t);
+    }
     Result<std::optional<std::string>> get(const std::string& k) override {
         if (down) return Error::temporary("state down");
         return inner_.get(k);
@@ -214,7 +219,9 @@ TEST_F(Decide, UnknownLocalRecipientsAreCountedAndBanned) {
 // The same keys as pampero-milter's guard: a ban one sets, the other honours.
 TEST_F(Decide, BansAreTheGuardsKeys) {
     Guard milter_guard(state_, GuardConfig{3, 600, 3600});
-    for (int i = 0; i < 3; ++i) ASSERT_TRUE(milter_guard.count_unknown("192.0.2.66"));
+    for (int i = 0; i < 3; ++i)
+        ASSERT_TRUE(
+            milter_guard.count_unknown("192.0.2.66", "g" + std::to_string(i) + "@example.org"));
     EXPECT_EQ(rcpt("192.0.2.66", "alice@example.org").kind, Kind::disconnect);
     EXPECT_TRUE(memory_->get("ban:192.0.2.66")->has_value());
     for (int i = 0; i < 3; ++i) rcpt("192.0.2.67", "x" + std::to_string(i) + "@example.org");

@@ -12,6 +12,11 @@ using namespace pampero::policyd;
 using namespace std::chrono_literals;
 
 namespace {
+// A new guessed address at every call: each count_unknown() below is a distinct guess.
+std::string guess() {
+    static int n = 0;
+    return "guess" + std::to_string(++n) + "@example.org";
+}
 
 struct AdminAnswers : ::testing::Test {
     std::chrono::steady_clock::time_point now{};
@@ -31,8 +36,8 @@ struct AdminAnswers : ::testing::Test {
 TEST_F(AdminAnswers, BanListShowsEachBanWithItsCountAndTimeLeft) {
     EXPECT_EQ(ask("ban list"), "ok 0\n");
     policy::Guard g(*state, guard);
-    (void)g.count_unknown("192.0.2.1");
-    ASSERT_TRUE(*g.count_unknown("192.0.2.1"));
+    (void)g.count_unknown("192.0.2.1", guess());
+    ASSERT_TRUE(*g.count_unknown("192.0.2.1", guess()));
     now += 10s;
     EXPECT_EQ(ask("ban list"), "ok 1\n192.0.2.1\t2\t590\n");
     EXPECT_EQ(ask("ban list\r"), "ok 1\n192.0.2.1\t2\t590\n");
@@ -40,8 +45,8 @@ TEST_F(AdminAnswers, BanListShowsEachBanWithItsCountAndTimeLeft) {
 
 TEST_F(AdminAnswers, BanDelLiftsTheBanAndSaysWhetherThereWasOne) {
     policy::Guard g(*state, guard);
-    (void)g.count_unknown("2001:db8::5");
-    ASSERT_TRUE(*g.count_unknown("2001:db8::6"));
+    (void)g.count_unknown("2001:db8::5", guess());
+    ASSERT_TRUE(*g.count_unknown("2001:db8::6", guess()));
     EXPECT_EQ(ask("ban del 2001:db8::7"), "ok 1\n2001:db8::/64\t1\n");
     EXPECT_FALSE(*g.is_banned("2001:db8::5"));
     EXPECT_EQ(ask("ban list"), "ok 0\n");

@@ -349,9 +349,11 @@ TEST(Store, RemoteNodes) {
     EXPECT_TRUE(far.local.empty());
     ASSERT_EQ(far.remote.size(), 1u);
     EXPECT_EQ(far.remote[0].node, "n2");
-    // A forwarded copy (XPAMPERO-LOCAL) for a user this node does not hold: defer.
+    // A forwarded copy (XPAMPERO-LOCAL) for a user this node does not hold: defer, saying
+    // the mailbox moved (4.1.6), which the forwarding node reads (issue 12).
     r = reply_of(s.accept_recipient("far@example.com", true, {}));
     EXPECT_EQ(r.code, 451);
+    EXPECT_EQ(r.enhanced, "4.1.6");
     // Nothing listens on n2's port: the forward fails temporarily.
     const auto out = s.deliver({"a@b.org", "t", "h", ""}, "Subject: x\n\nx\n", {far});
     EXPECT_EQ(out[0].code, 451);

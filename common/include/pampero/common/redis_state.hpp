@@ -11,6 +11,7 @@
 //   increment  MULTI; SET KEY 0 EX window NX; INCR KEY; EXEC   (one round trip, atomic:
 //              the expiry is set only by the call that creates the key)
 //   put        SET KEY VALUE EX ttl (ttl <= 0: DEL)          get  GET     remove  DEL
+//   put_if_absent  SET KEY VALUE EX ttl NX (ttl at least 1 s): OK when it wrote, nil not
 //   ttl        PTTL, rounded up to whole seconds
 //   set_*      a sorted set scored by each member's expiry in Redis's own clock (ms), so
 //              nodes with skewed clocks agree; set_add and set_members are one Lua

@@ -20,6 +20,10 @@
 // scanning the keyspace. Memory backend bound: all sets together hold at most
 // max_entries members; adding to a full store evicts the member nearest its expiry,
 // whichever set holds it (as the value table evicts the value nearest its expiry).
+// put_if_absent() is SET key value EX ttl NX: atomic, so of several callers (daemons,
+// nodes) racing on one key exactly one is told it wrote it. Its keys are markers ("this
+// was seen"), which a peer creates cheaply, so the memory backend keeps them in the
+// counter table: a flood of them evicts markers and counters, never a ban.
 // Errors: a backend that cannot answer returns ErrorKind::temporary (4xx upstream).
 // Thread-safety: every implementation is safe to call from many threads at once.
 #pragma once
@@ -45,6 +49,11 @@ class State {
                        std::chrono::seconds ttl) = 0;
     virtual Result<std::optional<std::string>> get(const std::string& key) = 0;
     virtual Status remove(const std::string& key) = 0;
+    // Writes key (value, expiring after ttl) only when it does not exist (counter or value):
+    // true when this call wrote it, false when it was there already (left as it was).
+    // Backends without it (test doubles) answer Error::temporary, so callers fail closed.
+    virtual Result<bool> put_if_absent(const std::string& key, const std::string& value,
+                                       std::chrono::seconds ttl);
 
     // Adds member to the expiring set key, or moves its expiry to now + ttl.
     // Backends without sets (test doubles) answer Error::temporary, so callers fail closed.
