@@ -12,6 +12,7 @@
 // Thread-safe (the engine and the lists are).
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include "pampero/scan/blocklists.hpp"
@@ -19,11 +20,24 @@
 
 namespace pampero::scan {
 
+// A statistical opinion on a parsed message (the classifier, scanners/classifier/). It
+// speaks through the rules like any other test: the line it returns ("classifier
+// BAYES_95 p=0.9712 tokens=150\n", or "" when it abstains) is appended to the message's
+// mime_summary, where `target: mime` rules (conf/rules.d/45-classifier.yaml) score it,
+// so levels apply and `pamperoctl scan` explains it. A sender cannot write that line:
+// every other mime_summary line starts with a fixed word and file names are sanitized.
+// Must be thread-safe and must not fail: trouble means abstaining.
+class MessageClassifier {
+  public:
+    virtual ~MessageClassifier() = default;
+    virtual std::string summary_line(const Message& msg) const = 0;
+};
+
 // `parsed`: GMime's parse of `raw`, when the caller has one; `cut`: raw is only the
 // beginning of the message (the caller kept no more), so the verdict is partial.
 Verdict scan_message(const Engine& engine, const Blocklists* lists, std::string_view raw,
                      std::string_view client_ip, const ParsedMime* parsed = nullptr,
-                     bool cut = false);
+                     bool cut = false, const MessageClassifier* classifier = nullptr);
 
 // True for an IPv4 address outside the private, loopback, link-local, CGNAT, multicast
 // and reserved ranges (what a Received hop from the internet looks like).

@@ -1,0 +1,30 @@
+// memory_store.hpp - the classifier store in a hash map: for tests and the
+// cross-validation bench. Nothing persists. Not thread-safe (one thread, or the caller
+// locks).
+#pragma once
+
+#include <unordered_map>
+
+#include "pampero/classifier/store.hpp"
+
+namespace pampero::classifier {
+
+class MemoryStore final : public ClassifierStore {
+  public:
+    Result<std::vector<TokenCounts>> get(std::span<const Token> tokens) const override;
+    Result<Totals> totals() const override { return totals_; }
+    Result<std::optional<Class>> learned(const std::string& id) const override;
+    Status apply(const Update& update) override;
+    Result<StoreStats> stats() const override;
+    std::string name() const override { return "memory"; }
+
+  private:
+    std::unordered_map<Token, TokenCounts> tokens_;
+    std::unordered_map<std::string, Class> learned_;
+    Totals totals_;
+};
+
+// Adds a signed delta to a count, stopping at zero.
+std::uint64_t add_clamped(std::uint64_t count, std::int64_t delta);
+
+}  // namespace pampero::classifier

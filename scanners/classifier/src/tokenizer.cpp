@@ -1,0 +1,310 @@
+#include "pampero/classifier/tokenizer.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <unordered_set>
+
+namespace pampero::classifier {
+namespace {
+
+bool word_byte(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c >= 0x80 || c == '$' || c == '\'' || c == '-' || c == '.' || c == '!' || c == '_';
+}
+
+bool inner_punct(unsigned char c) {
+    return c == '\'' || c == '-' || c == '.' || c == '_' || c == '!' || c == '$';
+}
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) {
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    }
+    return out;
+}
+
+// Collects distinct tokens up to kMaxTokens; `verbose` also keeps their text.
+class Sink {
+  public:
+    explicit Sink(bool verbose) : verbose_(verbose) {}
+
+    void add(std::string_view text) {
+        if (seen_.size() >= kMaxTokens) return;  // bound: kMaxTokens distinct tokens
+        const Token t = token_of(text);
+        if (seen_.insert(t).second && verbose_) texts_.emplace_back(t, std::string(text));
+    }
+    void add(std::string_view prefix, std::string_view text) {
+        buf_.assign(prefix);
+        buf_.append(text);
+        add(buf_);
+    }
+    bool full() const { return seen_.size() >= kMaxTokens; }
+
+    std::vector<Token> tokens() const {
+        std::vector<Token> out(seen_.begin(), seen_.end());
+        std::sort(out.begin(), out.end());
+        return out;
+    }
+    std::vector<std::pair<Token, std::string>> texts() {
+        std::sort(texts_.begin(), texts_.end());
+        return std::move(texts_);
+    }
+
+  private:
+    bool verbose_;
+    std::unordered_set<Token> seen_;
+    std::vector<std::pair<Token, std::string>> texts_;
+    std::string buf_;
+};
+
+// Splits `text` into words (see tokenizer.hpp) and hands each to `fn`, at most
+// `max_words` of them.
+template <typename Fn>
+void words(std::string_view text, std::size_t max_words, Fn fn) {
+    std::size_t n = 0;
+    std::size_t i = 0;
+    while (i < text.size() && n < max_words) {
+        while (i < text.size() && !word_byte(static_cast<unsigned char>(text[i]))) ++i;
+        std::size_t j = i;
+        while (j < text.size() && word_byte(static_cast<unsigned char>(text[j]))) ++j;
+        std::string_view w = text.substr(i, j - i);
+        i = j;
+        // Trim punctuation at the start, and at the end except a run of ! or $ ("free!!").
+        while (!w.empty() && inner_punct(static_cast<unsigned char>(w.front()))) w.remove_prefix(1);
+        while (!w.empty() &&
+               (w.back() == '.' || w.back() == '-' || w.back() == '\'' || w.back() == '_')) {
+            w.remove_suffix(1);
+        }
+        if (w.size() < 2) continue;
+        ++n;
+        if (w.size() > kMaxWordBytes) {
+            const char c = static_cast<char>(std::tolower(static_cast<unsigned char>(w[0])));
+            fn(fmt::format("skip:{}{}", c, w.size() / 10 * 10));
+        } else {
+            fn(lower(w));
+        }
+    }
+}
+
+// Words of `text` and their OSB pairs, under `prefix`.
+void osb(Sink& sink, std::string_view prefix, std::string_view text, std::size_t max_words) {
+    std::vector<std::string> window;  // the last kOsbWindow - 1 words, oldest first
+    std::string t;
+    words(text, max_words, [&](std::string w) {
+        sink.add(prefix, w);
+        for (std::size_t k = 0; k < window.size(); ++k) {
+            const std::size_t distance = window.size() - k;
+            t.assign(prefix);
+            t += window[k];
+            t += distance == 1 ? " " : " _ ";
+            t += w;
+            sink.add(t);
+        }
+        window.push_back(std::move(w));
+        if (window.size() >= kOsbWindow) window.erase(window.begin());
+    });
+}
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+// The address inside "Name <a@b>" (or the bare value), lowercased.
+std::string address_of(std::string_view v) {
+    const auto lt = v.rfind('<');
+    if (lt != std::string_view::npos) {
+        const auto gt = v.find('>', lt);
+        if (gt != std::string_view::npos) return lower(trim(v.substr(lt + 1, gt - lt - 1)));
+    }
+    const auto sp = v.find_first_of(" \t(");
+    return lower(trim(v.substr(0, sp)));
+}
+
+std::string domain_of(const std::string& address) {
+    const auto at = address.rfind('@');
+    return at == std::string::npos ? std::string() : address.substr(at + 1);
+}
+
+// "abc123.XYZ@host" -> "aaa999.AAA@host": the shape of a Message-ID tells the software
+// that made it.
+std::string shape(std::string_view s) {
+    std::string out;
+    for (unsigned char c : s.substr(0, 64)) {
+        if (c >= '0' && c <= '9')
+            c = '9';
+        else if (c >= 'a' && c <= 'z')
+            c = 'a';
+        else if (c >= 'A' && c <= 'Z')
+            c = 'A';
+        if (out.empty() || out.back() != static_cast<char>(c) || c == '.' || c == '@')
+            out += static_cast<char>(c);
+    }
+    return out;
+}
+
+// Coarse buckets for counters: 0, 1, 2-3, 4-7, ... (log2), so counts generalise.
+int bucket(std::size_t n) {
+    int b = 0;
+    while (n > 0) {
+        n >>= 1;
+        ++b;
+    }
+    return b;
+}
+
+void headers(Sink& sink, const scan::Message& msg) {
+    std::size_t received = 0;
+    std::vector<std::pair<std::string, std::size_t>> per_name;
+    for (const auto& h : msg.headers) {
+        const std::string name = lower(h.name);
+        auto it = std::find_if(per_name.begin(), per_name.end(),
+                               [&](const auto& p) { return p.first == name; });
+        if (it == per_name.end()) {
+            per_name.emplace_back(name, 0);
+            it = per_name.end() - 1;
+        }
+        if (++it->second > kMaxHeaderValues) continue;  // bound: values per header name
+        const std::string_view v = h.value;
+        if (name == "from") {
+            const std::string a = address_of(v);
+            sink.add("from:", a);
+            sink.add("from-domain:", domain_of(a));
+            const auto lt = v.rfind('<');
+            if (lt != std::string_view::npos) {
+                words(v.substr(0, lt), 8, [&](const std::string& w) { sink.add("from-name:", w); });
+            }
+        } else if (name == "reply-to" || name == "return-path" || name == "sender") {
+            sink.add(name + "-domain:", domain_of(address_of(v)));
+        } else if (name == "to" || name == "cc") {
+            std::size_t n = 0;
+            std::size_t start = 0;
+            while (start < v.size() && n < 20) {
+                const auto comma = v.find(',', start);
+                const auto one =
+                    v.substr(start, comma == std::string_view::npos ? std::string_view::npos
+                                                                    : comma - start);
+                sink.add(name + "-domain:", domain_of(address_of(one)));
+                ++n;
+                if (comma == std::string_view::npos) break;
+                start = comma + 1;
+            }
+            sink.add(name + "-count:", std::to_string(bucket(n)));
+        } else if (name == "x-mailer" || name == "user-agent") {
+            sink.add("mailer:", lower(trim(v.substr(0, 80))));
+            words(v, 6, [&](const std::string& w) { sink.add("mailer-word:", w); });
+        } else if (name == "message-id") {
+            const std::string id = address_of(v);
+            sink.add("msgid-shape:", shape(id));
+            sink.add("msgid-domain:", domain_of(id));
+        } else if (name == "content-type" || name == "precedence" || name == "x-priority" ||
+                   name == "x-msmail-priority" || name == "importance" ||
+                   name == "content-transfer-encoding" || name == "mime-version") {
+            sink.add(name + ":", lower(trim(v.substr(0, 40))));
+        } else if (name == "received" && received < 4) {
+            // The newest hops only: older ones are the sender's own, and forged at will.
+            ++received;
+            const auto lb = v.find('[');
+            if (lb != std::string_view::npos) {
+                const auto rb = v.find(']', lb);
+                std::string_view ip =
+                    v.substr(lb + 1, rb == std::string_view::npos ? 0 : rb - lb - 1);
+                const auto d1 = ip.find('.');
+                const auto d2 = d1 == std::string_view::npos ? d1 : ip.find('.', d1 + 1);
+                if (d2 != std::string_view::npos) sink.add("rcvd-net:", ip.substr(0, d2));
+            }
+            if (v.rfind("from ", 0) == 0) {
+                const auto host = v.substr(5, v.find_first_of(" \t(", 5) - 5);
+                const std::string hd = lower(host);
+                const auto dot = hd.find('.');
+                if (dot != std::string::npos) sink.add("rcvd-domain:", hd.substr(dot + 1));
+            }
+        }
+    }
+}
+
+void mime(Sink& sink, const scan::Message& msg) {
+    for (const auto& p : msg.parts) {
+        sink.add("part:", p.type);
+        if (!p.charset.empty()) sink.add("charset:", p.charset);
+        if (!p.encoding.empty()) sink.add("encoding:", p.type + " " + p.encoding);
+        if (p.attachment) {
+            const auto dot = p.filename.rfind('.');
+            sink.add("attach:", dot == std::string::npos ? p.type : lower(p.filename.substr(dot)));
+        }
+        if (p.bad_charset) sink.add("badcharset");
+    }
+    const auto& h = msg.html;
+    if (h.tags > 0) {
+        sink.add("html:tags:", std::to_string(bucket(h.tags)));
+        sink.add("html:images:", std::to_string(bucket(h.images)));
+        sink.add("html:anchors:", std::to_string(bucket(h.anchors)));
+        sink.add("html:text:", std::to_string(bucket(h.text_bytes)));
+        if (h.forms) sink.add("html:forms");
+        if (h.scripts) sink.add("html:scripts");
+        if (h.iframes) sink.add("html:iframes");
+        if (h.hidden_bytes) sink.add("html:hidden:", std::to_string(bucket(h.hidden_bytes)));
+        if (h.tiny_bytes) sink.add("html:tiny:", std::to_string(bucket(h.tiny_bytes)));
+        if (h.split_words) sink.add("html:split");
+        if (h.entity_letters) sink.add("html:entities");
+    }
+    for (const auto& u : msg.uris) {
+        if (sink.full()) break;
+        if (u.host_is_ip) {
+            sink.add("uri-ip");
+        } else {
+            sink.add("uri-domain:", u.domain);
+            sink.add("uri-host:", u.host);
+        }
+        sink.add("uri-scheme:", u.scheme);
+    }
+}
+
+void collect(Sink& sink, const scan::Message& msg) {
+    headers(sink, msg);
+    if (const auto* s = msg.find("Subject")) {
+        osb(sink, "subject:", s->value, 50);
+    } else {
+        sink.add("subject:none");
+    }
+    mime(sink, msg);
+    osb(sink, "", msg.body_text, kMaxBodyWords);  // bound: kMaxBodyWords words
+}
+
+}  // namespace
+
+Token token_of(std::string_view text) {
+    std::uint64_t h = 0xcbf29ce484222325ull;
+    for (unsigned char c : text) {
+        h ^= c;
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+std::vector<Token> tokenize(const scan::Message& msg) {
+    Sink sink(false);
+    collect(sink, msg);
+    return sink.tokens();
+}
+
+std::vector<std::pair<Token, std::string>> tokenize_verbose(const scan::Message& msg) {
+    Sink sink(true);
+    collect(sink, msg);
+    return sink.texts();
+}
+
+std::string message_id(const scan::Message& msg) {
+    std::string key;
+    for (const char* name : {"Message-ID", "Date", "From", "Subject"}) {
+        if (const auto* h = msg.find(name)) key += h->value;
+        key += '\n';
+    }
+    key.append(msg.body_text.substr(0, 4096));
+    return fmt::format("{:016x}", token_of(key));
+}
+
+}  // namespace pampero::classifier
