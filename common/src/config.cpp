@@ -120,6 +120,8 @@ void read_antivirus(yaml::MapReader r, AntivirusConfig& a, const std::string& fi
     r.finish();
 }
 
+void read_classifier(yaml::MapReader r, ClassifierConfig& c, const std::string& file);
+
 // "sqlite:relative.db" is resolved against the configuration file like any path.
 std::string resolve_spec(const std::string& file, const std::string& spec) {
     const auto colon = spec.find(':');
@@ -127,6 +129,14 @@ std::string resolve_spec(const std::string& file, const std::string& spec) {
     const std::string scheme = spec.substr(0, colon);
     if (scheme != "sqlite") return spec;
     return scheme + ":" + resolve_path(file, spec.substr(colon + 1));
+}
+
+void read_classifier(yaml::MapReader r, ClassifierConfig& c, const std::string& file) {
+    if (auto v = r.get_bool("enabled")) c.enabled = *v;
+    if (auto v = r.get_string("store")) c.store = resolve_spec(file, *v);
+    if (auto v = r.get_int("min_spam", 0, 1'000'000'000)) c.min_spam = *v;
+    if (auto v = r.get_int("min_ham", 0, 1'000'000'000)) c.min_ham = *v;
+    r.finish();
 }
 
 }  // namespace
@@ -174,6 +184,10 @@ Result<Config> load_config(const std::string& path) {
         if (r.has("antivirus")) {
             read_antivirus(yaml::MapReader(path, r.node("antivirus"), "antivirus"), c.antivirus,
                            path);
+        }
+        if (r.has("classifier")) {
+            read_classifier(yaml::MapReader(path, r.node("classifier"), "classifier"), c.classifier,
+                            path);
         }
         r.finish();
     } catch (const yaml::Error& e) {

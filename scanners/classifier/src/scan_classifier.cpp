@@ -8,7 +8,7 @@ namespace pampero::classifier {
 
 Result<std::shared_ptr<ScanClassifier>> ScanClassifier::open(const std::string& spec, Options o) {
     std::shared_ptr<ScanClassifier> c(new ScanClassifier(spec, o));
-    auto s = open_store(spec, false);
+    auto s = open_store(spec, OpenMode::read);
     if (!s) {
         if (s.error().kind == ErrorKind::config) return s.error();
         log::warning("{}; the classifier abstains until it can be read", s.error().message);
@@ -29,7 +29,7 @@ std::shared_ptr<const ClassifierStore> ScanClassifier::store() const {
     const auto now = std::chrono::steady_clock::now();
     if (now < next_try_) return nullptr;
     next_try_ = now + std::chrono::seconds(kReopenSeconds);
-    auto s = open_store(spec_, false);
+    auto s = open_store(spec_, OpenMode::read);
     if (!s) {
         if (!warned_.exchange(true))
             log::warning("{}; the classifier abstains until it can be read", s.error().message);

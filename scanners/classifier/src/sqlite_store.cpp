@@ -71,13 +71,16 @@ Error SqliteStore::error(const char* what) const {
     return Error::temporary(m);
 }
 
-Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, bool create) {
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, OpenMode mode) {
+    const bool create = mode == OpenMode::create;
     struct stat st {};
     if (!create && ::stat(path.c_str(), &st) != 0) {
         return Error::temporary(fmt::format("classifier store {}: {}", path, std::strerror(errno)));
     }
     sqlite3* db = nullptr;
-    const int flags = (create ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY) |
+    const int flags = (create                    ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+                       : mode == OpenMode::write ? SQLITE_OPEN_READWRITE
+                                                 : SQLITE_OPEN_READONLY) |
                       SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(path.c_str(), &db, flags, nullptr) != SQLITE_OK) {
         const std::string m = db ? sqlite3_errmsg(db) : "out of memory";

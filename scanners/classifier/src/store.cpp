@@ -5,10 +5,10 @@
 
 namespace pampero::classifier {
 
-Result<std::unique_ptr<ClassifierStore>> open_store(const std::string& spec, bool create) {
+Result<std::unique_ptr<ClassifierStore>> open_store(const std::string& spec, OpenMode mode) {
     if (spec.empty() || spec == "memory") return std::unique_ptr<ClassifierStore>(new MemoryStore);
     if (spec.rfind("sqlite:", 0) == 0) {
-        auto s = SqliteStore::open(spec.substr(7), create);
+        auto s = SqliteStore::open(spec.substr(7), mode);
         if (!s) return s.error();
         return std::unique_ptr<ClassifierStore>(std::move(s).value());
     }

@@ -33,7 +33,8 @@ struct MemoryFactory {
 struct SqliteFactory {
     static std::unique_ptr<ClassifierStore> make() {
         static int n = 0;
-        auto s = SqliteStore::open(temp_path("contract" + std::to_string(++n) + ".db"), true);
+        auto s = SqliteStore::open(temp_path("contract" + std::to_string(++n) + ".db"),
+                                   OpenMode::create);
         EXPECT_TRUE(s) << s.error().message;
         return std::move(s).value();
     }
@@ -118,7 +119,7 @@ TYPED_TEST(StoreContract, LearnedIdsChangeClassAndGo) {
 TEST(SqliteStore, PersistsAndReopensReadOnly) {
     const auto path = temp_path("persist.db");
     {
-        auto s = SqliteStore::open(path, true);
+        auto s = SqliteStore::open(path, OpenMode::create);
         ASSERT_TRUE(s) << s.error().message;
         Update u;
         u.tokens = {{kBig, 1, 0}};
@@ -126,7 +127,7 @@ TEST(SqliteStore, PersistsAndReopensReadOnly) {
         u.learned = {{"m", Class::spam}};
         ASSERT_TRUE((*s)->apply(u));
     }
-    auto r = open_store("sqlite:" + path, false);
+    auto r = open_store("sqlite:" + path, OpenMode::read);
     ASSERT_TRUE(r) << r.error().message;
     EXPECT_EQ((*r)->totals()->spam, 1u);
     const std::vector<Token> asked = {kBig};
@@ -140,20 +141,35 @@ TEST(SqliteStore, PersistsAndReopensReadOnly) {
     EXPECT_EQ(st.error().kind, ErrorKind::temporary);
 }
 
-TEST(SqliteStore, MissingFileIsTemporaryWhenScanning) {
+TEST(SqliteStore, MissingFileIsTemporaryUnlessCreating) {
     const auto path = temp_path("missing.db");
-    auto r = open_store("sqlite:" + path, false);
-    ASSERT_FALSE(r);
-    EXPECT_EQ(r.error().kind, ErrorKind::temporary);
-    EXPECT_NE(r.error().message.find(path), std::string::npos);
-    EXPECT_FALSE(std::filesystem::exists(path));  // scanning never creates it
+    for (auto mode : {OpenMode::read, OpenMode::write}) {
+        auto r = open_store("sqlite:" + path, mode);
+        ASSERT_FALSE(r);
+        EXPECT_EQ(r.error().kind, ErrorKind::temporary);
+        EXPECT_NE(r.error().message.find(path), std::string::npos);
+        EXPECT_FALSE(std::filesystem::exists(path));  // scanning or forgetting never creates it
+    }
+}
+
+TEST(SqliteStore, WriteModeChangesAnExistingStore) {
+    // `learn forget` opens read-write without creating (it was opened read-only once,
+    // and every forget failed with "attempt to write a readonly database").
+    const auto path = temp_path("forget.db");
+    ASSERT_TRUE(SqliteStore::open(path, OpenMode::create));
+    auto w = open_store("sqlite:" + path, OpenMode::write);
+    ASSERT_TRUE(w) << w.error().message;
+    Update u;
+    u.ham_messages = 1;
+    EXPECT_TRUE((*w)->apply(u));
+    EXPECT_EQ((*w)->totals()->ham, 1u);
 }
 
 TEST(SqliteStore, GarbageFileIsConfigErrorNamingIt) {
     const auto path = temp_path("garbage.db");
     std::ofstream(path) << std::string(8192, 'x');
-    for (bool create : {false, true}) {
-        auto r = open_store("sqlite:" + path, create);
+    for (auto mode : {OpenMode::read, OpenMode::write, OpenMode::create}) {
+        auto r = open_store("sqlite:" + path, mode);
         ASSERT_FALSE(r);
         EXPECT_EQ(r.error().kind, ErrorKind::config) << r.error().message;
         EXPECT_NE(r.error().message.find(path), std::string::npos) << r.error().message;
@@ -166,29 +182,29 @@ TEST(SqliteStore, ForeignDatabaseAndOtherVersionAreConfigErrors) {
     ASSERT_EQ(sqlite3_open(foreign.c_str(), &db), SQLITE_OK);
     sqlite3_exec(db, "CREATE TABLE users(x)", nullptr, nullptr, nullptr);
     sqlite3_close(db);
-    auto r = open_store("sqlite:" + foreign, true);
+    auto r = open_store("sqlite:" + foreign, OpenMode::create);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().kind, ErrorKind::config);
     EXPECT_NE(r.error().message.find("not a classifier store"), std::string::npos);
 
     const auto newer = temp_path("newer.db");
-    ASSERT_TRUE(SqliteStore::open(newer, true));
+    ASSERT_TRUE(SqliteStore::open(newer, OpenMode::create));
     ASSERT_EQ(sqlite3_open(newer.c_str(), &db), SQLITE_OK);
     sqlite3_exec(db, "UPDATE bayes_meta SET value=2 WHERE key='version'", nullptr, nullptr,
                  nullptr);
     sqlite3_close(db);
-    r = open_store("sqlite:" + newer, false);
+    r = open_store("sqlite:" + newer, OpenMode::read);
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().kind, ErrorKind::config);
     EXPECT_NE(r.error().message.find("version 2"), std::string::npos) << r.error().message;
 }
 
 TEST(OpenStore, Schemes) {
-    EXPECT_EQ((*open_store("memory", false))->name(), "memory");
-    auto redis = open_store("redis://127.0.0.1:6379", false);
+    EXPECT_EQ((*open_store("memory", OpenMode::read))->name(), "memory");
+    auto redis = open_store("redis://127.0.0.1:6379", OpenMode::read);
     ASSERT_FALSE(redis);
     EXPECT_EQ(redis.error().kind, ErrorKind::config);
-    EXPECT_FALSE(open_store("bdb:/x", false));
+    EXPECT_FALSE(open_store("bdb:/x", OpenMode::read));
 }
 
 }  // namespace

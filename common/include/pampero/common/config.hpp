@@ -93,6 +93,15 @@ struct AntivirusConfig {
     std::string tmpdir;  // where libclamav unpacks mail parts; empty: $TMPDIR or /tmp
 };
 
+// The statistical classifier (scanners/classifier, issue 11). On by default: it abstains
+// until its store exists and holds enough learned mail.
+struct ClassifierConfig {
+    bool enabled = true;
+    std::string store = "sqlite:/var/lib/pampero/bayes.db";  // sqlite:PATH (redis:// later)
+    std::int64_t min_spam = 200;  // spam messages learned before it votes
+    std::int64_t min_ham = 200;   // ham messages likewise
+};
+
 struct Config {
     std::string file;  // the file this came from, for messages
     std::string directory = "sqlite:/var/lib/pampero/directory.db";
@@ -110,6 +119,7 @@ struct Config {
     StoreConfig store;
     std::vector<BlocklistConfig> blocklists;  // DNSBL/URIBL, see blocklist_config.hpp
     AntivirusConfig antivirus;
+    ClassifierConfig classifier;
 };
 
 Result<Config> load_config(const std::string& path);

@@ -28,9 +28,9 @@ namespace pampero::classifier {
 
 class SqliteStore final : public ClassifierStore {
   public:
-    // `create`: make the file and its schema when missing (read-write); otherwise open
-    // an existing file read-only.
-    static Result<std::unique_ptr<SqliteStore>> open(const std::string& path, bool create);
+    // OpenMode::create makes the file and its schema when missing; read opens an existing
+    // file read-only, write read-write.
+    static Result<std::unique_ptr<SqliteStore>> open(const std::string& path, OpenMode mode);
     ~SqliteStore() override;
     SqliteStore(const SqliteStore&) = delete;
     SqliteStore& operator=(const SqliteStore&) = delete;

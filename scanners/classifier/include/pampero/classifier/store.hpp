@@ -76,10 +76,13 @@ class ClassifierStore {
     virtual std::string name() const = 0;
 };
 
-// Opens the store a spec names: "sqlite:/path" or "memory" (empty, for tests). With
-// `create` (learning) a missing SQLite file is created with its schema; without it
-// (scanning) a missing file is Error::temporary and the store is opened read-only.
-// An unknown scheme is Error::config ("redis://" says it is not built yet).
-Result<std::unique_ptr<ClassifierStore>> open_store(const std::string& spec, bool create);
+// How a store is opened: read (scanning: read-only), write (forgetting: an existing store
+// read-write), create (learning: a missing SQLite file is created with its schema).
+enum class OpenMode { read, write, create };
+
+// Opens the store a spec names: "sqlite:/path" or "memory" (empty, for tests). Without
+// OpenMode::create a missing file is Error::temporary. An unknown scheme is
+// Error::config ("redis://" says it is not built yet).
+Result<std::unique_ptr<ClassifierStore>> open_store(const std::string& spec, OpenMode mode);
 
 }  // namespace pampero::classifier
