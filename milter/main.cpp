@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <optional>
 
+#include "pampero/classifier/scan_classifier.hpp"
 #include "pampero/common/config.hpp"
 #include "pampero/common/daemon.hpp"
 #include "pampero/common/log.hpp"
@@ -176,8 +177,20 @@ int main(int argc, char** argv) {
         return kExitConfig;
     }
     Snapshot<const scan::VerdictKeys> keys(*verdict_keys);
+    std::shared_ptr<classifier::ScanClassifier> bayes;
+    if (cfg->classifier.enabled) {
+        classifier::Options o;
+        o.min_spam = static_cast<std::uint64_t>(cfg->classifier.min_spam);
+        o.min_ham = static_cast<std::uint64_t>(cfg->classifier.min_ham);
+        auto c = classifier::ScanClassifier::open(cfg->classifier.store, o);
+        if (!c) {  // corrupt: refuse to start, naming the file (a missing store abstains)
+            std::fprintf(stderr, "pampero-milter: %s\n", c.error().message.c_str());
+            return kExitConfig;
+        }
+        bayes = *c;
+    }
     milter::Services services{*directory,     guard,  holder, antivirus.get(),
-                              cfg->antivirus, &lists, &keys};
+                              cfg->antivirus, &lists, &keys,  bayes.get()};
 
     raise_descriptor_limit(cfg->milter.max_connections);
     milter::Server server(

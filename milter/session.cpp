@@ -237,8 +237,8 @@ EndOfMessage Session::end_of_message() {
     }
 
     const auto lists = s_.blocklists ? s_.blocklists->get() : nullptr;
-    const scan::Verdict v =
-        scan::scan_message(*engine_, lists.get(), raw, client_ip_, shared, body_cut_);
+    const scan::Verdict v = scan::scan_message(*engine_, lists.get(), raw, client_ip_, shared,
+                                               body_cut_, s_.classifier);
     const scan::Level& reference = engine_->levels().fallback();
 
     std::string tests;

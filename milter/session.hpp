@@ -47,6 +47,7 @@
 #include "pampero/scan/blocklists.hpp"
 #include "pampero/scan/decision.hpp"
 #include "pampero/scan/engine.hpp"
+#include "pampero/scan/scan_message.hpp"
 #include "pampero/scan/spam_headers.hpp"
 #include "pampero/scan/verdict_signature.hpp"
 
@@ -88,6 +89,9 @@ struct Services {
     // The key file signing X-Spam-Signature; nullptr or empty: verdicts go unsigned
     // (and pampero-store will not file by them).
     Snapshot<const scan::VerdictKeys>* verdict_keys = nullptr;
+    // The statistical classifier (scanners/classifier); nullptr: none. Abstains by itself
+    // when its store is missing (see scan_classifier.hpp).
+    const scan::MessageClassifier* classifier = nullptr;
 };
 
 class Session {

@@ -11,7 +11,7 @@
 //   classifier  the classifier alone (probability >= 0.5, and >= 0.99)
 //   full        rules + classifier (the BAYES_* rules' scores from the rules folder)
 // --tsv FILE writes one line per message (class, fold, file, rules score, probability,
-// bucket, full score) for fitting scores offline.
+// bucket, full score, rules hit) for fitting scores offline (scripts/fit-bayes-scores).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -45,6 +45,7 @@ struct Item {
     double full_score = 0;
     double p = -1;  // -1: abstained
     std::string bucket;
+    std::string hits;  // the rules that hit (without the classifier), comma-separated
 };
 
 int usage() {
@@ -117,7 +118,9 @@ int main(int argc, char** argv) {
             const auto msg = engine.parse(it.raw);
             it.tokens = tokenize(msg);
             it.id = message_id(msg);
-            it.rules_score = engine.scan(msg).score;
+            const auto v = engine.scan(msg);
+            it.rules_score = v.score;
+            for (const auto& h : v.hits) it.hits += (it.hits.empty() ? "" : ",") + h.name;
             items.push_back(std::move(it));
         }
     }
@@ -200,11 +203,11 @@ int main(int argc, char** argv) {
         std::chrono::duration<double>(t2 - t1).count() - learn_seconds);
     if (!tsv.empty()) {
         std::ofstream out(tsv);
-        out << "class\tfold\tfile\trules\tp\tbucket\tfull\n";
+        out << "class\tfold\tfile\trules\tp\tbucket\tfull\thits\n";
         for (const auto& it : items) {
-            out << fmt::format("{}\t{}\t{}\t{:.2f}\t{:.6f}\t{}\t{:.2f}\n", it.cls, it.fold,
+            out << fmt::format("{}\t{}\t{}\t{:.2f}\t{:.6f}\t{}\t{:.2f}\t{}\n", it.cls, it.fold,
                                fs::path(it.file).filename().string(), it.rules_score, it.p,
-                               it.bucket.empty() ? "-" : it.bucket, it.full_score);
+                               it.bucket.empty() ? "-" : it.bucket, it.full_score, it.hits);
         }
     }
     return 0;

@@ -40,7 +40,8 @@ struct Options {
     std::uint64_t min_spam = 200;  // spam messages learned before the classifier votes
     std::uint64_t min_ham = 200;   // ham messages likewise
     std::size_t min_tokens = 5;    // tokens with something to say, per message
-    std::size_t max_tokens = 150;  // the most telling tokens combined
+    std::size_t max_tokens = 400;  // the most telling tokens combined (150 lost 1.6% of
+                                   // the spam in the corpus CV; 400 is bogofilter-like)
     double robs = 1.0;             // strength of the prior on rarely seen tokens
     double robx = 0.5;             // the prior: an unseen token's probability
     double min_dev = 0.1;          // tokens with |f(w) - 0.5| below this are ignored
