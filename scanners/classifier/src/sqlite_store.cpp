@@ -89,6 +89,11 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, 
     }
     std::unique_ptr<SqliteStore> s(new SqliteStore(path, db));
     sqlite3_busy_timeout(db, 5000);
+    // A scan reads hundreds of tokens scattered over the file: map it (no read() per
+    // page) and keep up to 64 MB of pages cached. Without these a scan with the
+    // classifier cost 3x the CPU of one without it (pamperoctl scan over the corpus).
+    sqlite3_exec(db, "PRAGMA mmap_size=268435456; PRAGMA cache_size=-65536", nullptr, nullptr,
+                 nullptr);
 
     // What is in the file: nothing (new or empty), our tables, or something else.
     int ours = 0;
@@ -262,6 +267,41 @@ Result<StoreStats> SqliteStore::stats() const {
         *out = as_count(sqlite3_column_int64(q.get(), 0));
     }
     return s;
+}
+
+Result<std::int64_t> SqliteStore::data_version() const {
+    std::lock_guard lock(mu_);
+    Stmt q(db_, "PRAGMA data_version");
+    if (!q.ok() || sqlite3_step(q.get()) != SQLITE_ROW) return error("cannot read");
+    return static_cast<std::int64_t>(sqlite3_column_int64(q.get(), 0));
+}
+
+Result<std::unique_ptr<MemoryStore>> SqliteStore::copy_to_memory(std::uint64_t max_tokens) const {
+    std::lock_guard lock(mu_);
+    if (sqlite3_exec(db_, "BEGIN", nullptr, nullptr, nullptr) != SQLITE_OK)
+        return error("cannot read");
+    Txn txn{db_};
+    auto totals = totals_locked();
+    if (!totals) return totals.error();
+    Stmt n(db_, "SELECT COUNT(*) FROM bayes_tokens");
+    if (!n.ok() || sqlite3_step(n.get()) != SQLITE_ROW) return error("cannot read");
+    const auto count = as_count(sqlite3_column_int64(n.get(), 0));
+    if (count > max_tokens) return std::unique_ptr<MemoryStore>();
+    auto m = std::make_unique<MemoryStore>();
+    m->reserve(count);
+    m->set_totals(*totals);
+    Stmt q(db_, "SELECT token, spam, ham FROM bayes_tokens");
+    if (!q.ok()) return error("cannot read");
+    int rc;
+    while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) {
+        const auto v = sqlite3_column_int64(q.get(), 0);
+        Token t;
+        std::memcpy(&t, &v, sizeof t);
+        m->put(t, {as_count(sqlite3_column_int64(q.get(), 1)),
+                   as_count(sqlite3_column_int64(q.get(), 2))});
+    }
+    if (rc != SQLITE_DONE) return error("cannot read");
+    return m;
 }
 
 }  // namespace pampero::classifier

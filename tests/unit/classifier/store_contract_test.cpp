@@ -208,3 +208,41 @@ TEST(OpenStore, Schemes) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(SqliteStore, CopyToMemoryAndDataVersion) {
+    // What ScanClassifier scans from: a copy equal to the file, refreshed when another
+    // connection (pamperoctl learn) has committed.
+    const auto path = temp_path("copy.db");
+    auto writer = SqliteStore::open(path, OpenMode::create);
+    ASSERT_TRUE(writer);
+    Update u;
+    u.tokens = {{1, 2, 3}, {kBig, 4, 0}};
+    u.spam_messages = 4;
+    u.ham_messages = 3;
+    ASSERT_TRUE((*writer)->apply(u));
+    auto reader = SqliteStore::open(path, OpenMode::read);
+    ASSERT_TRUE(reader);
+    const auto v1 = *(*reader)->data_version();
+    auto copy = (*reader)->copy_to_memory(10);
+    ASSERT_TRUE(copy && *copy);
+    const std::vector<Token> asked = {kBig, 1, 5};
+    const auto a = *(*copy)->get(asked);
+    const auto b = *(*reader)->get(asked);
+    for (std::size_t i = 0; i < asked.size(); ++i) {
+        EXPECT_EQ(a[i].spam, b[i].spam);
+        EXPECT_EQ(a[i].ham, b[i].ham);
+    }
+    EXPECT_EQ((*copy)->totals()->spam, 4u);
+    EXPECT_EQ((*copy)->totals()->ham, 3u);
+    EXPECT_EQ(*(*reader)->data_version(), v1);  // nothing changed
+    ASSERT_TRUE((*writer)->apply(u));
+    EXPECT_NE(*(*reader)->data_version(), v1);  // the other connection committed
+    // Too many tokens for the bound: no copy, read in place.
+    auto none = (*reader)->copy_to_memory(1);
+    ASSERT_TRUE(none);
+    EXPECT_EQ(none->get(), nullptr);
+}
+
+}  // namespace

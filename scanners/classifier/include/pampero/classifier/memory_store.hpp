@@ -18,6 +18,11 @@ class MemoryStore final : public ClassifierStore {
     Result<StoreStats> stats() const override;
     std::string name() const override { return "memory"; }
 
+    // Bulk loading (a copy of another store): sets a token's counts and the totals.
+    void put(Token token, const TokenCounts& counts) { tokens_[token] = counts; }
+    void set_totals(const Totals& totals) { totals_ = totals; }
+    void reserve(std::size_t tokens) { tokens_.reserve(tokens); }
+
   private:
     std::unordered_map<Token, TokenCounts> tokens_;
     std::unordered_map<std::string, Class> learned_;

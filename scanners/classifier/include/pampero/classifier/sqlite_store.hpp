@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 
+#include "pampero/classifier/memory_store.hpp"
 #include "pampero/classifier/store.hpp"
 
 struct sqlite3;
@@ -41,6 +42,13 @@ class SqliteStore final : public ClassifierStore {
     Status apply(const Update& update) override;
     Result<StoreStats> stats() const override;
     std::string name() const override { return "sqlite:" + path_; }
+
+    // Changes whenever another connection (pamperoctl learn) commits to the file
+    // (PRAGMA data_version): tells a cached copy it is stale.
+    Result<std::int64_t> data_version() const;
+    // The counts and totals copied into memory (one read transaction), or nullptr when
+    // the store holds more than max_tokens tokens (too big to copy: read it in place).
+    Result<std::unique_ptr<MemoryStore>> copy_to_memory(std::uint64_t max_tokens) const;
 
   private:
     SqliteStore(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {}
