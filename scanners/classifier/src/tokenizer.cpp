@@ -25,36 +25,57 @@ std::string lower(std::string_view s) {
     return out;
 }
 
-// Collects distinct tokens up to kMaxTokens; `verbose` also keeps their text.
+// Collects tokens in the order they are made; tokens() keeps the first kMaxTokens
+// distinct ones. A vector sorted once is cheaper than a hash set per token (the set
+// showed in the scan's profile); at most kMaxRaw are collected (bound on memory).
+constexpr std::size_t kMaxRaw = 4 * kMaxTokens;
+
 class Sink {
   public:
-    explicit Sink(bool verbose) : verbose_(verbose) {}
+    explicit Sink(bool verbose) : verbose_(verbose) { raw_.reserve(4096); }
 
     void add(std::string_view text) {
-        if (seen_.size() >= kMaxTokens) return;  // bound: kMaxTokens distinct tokens
-        const Token t = token_of(text);
-        if (seen_.insert(t).second && verbose_) texts_.emplace_back(t, std::string(text));
+        if (raw_.size() >= kMaxRaw) return;  // bound: kMaxRaw tokens collected
+        raw_.push_back(token_of(text));
+        if (verbose_) texts_.emplace_back(raw_.back(), std::string(text));
     }
     void add(std::string_view prefix, std::string_view text) {
         buf_.assign(prefix);
         buf_.append(text);
         add(buf_);
     }
-    bool full() const { return seen_.size() >= kMaxTokens; }
+    bool full() const { return raw_.size() >= kMaxRaw; }
 
     std::vector<Token> tokens() const {
-        std::vector<Token> out(seen_.begin(), seen_.end());
+        std::vector<Token> out = raw_;
+        std::sort(out.begin(), out.end());
+        out.erase(std::unique(out.begin(), out.end()), out.end());
+        if (out.size() <= kMaxTokens) return out;
+        // Rare: more distinct tokens than the bound. Keep the first ones made.
+        std::unordered_set<Token> keep;
+        for (const Token t : raw_) {
+            if (keep.size() >= kMaxTokens) break;
+            keep.insert(t);
+        }
+        out.assign(keep.begin(), keep.end());
         std::sort(out.begin(), out.end());
         return out;
     }
     std::vector<std::pair<Token, std::string>> texts() {
+        const auto kept = tokens();
         std::sort(texts_.begin(), texts_.end());
+        texts_.erase(std::unique(texts_.begin(), texts_.end(),
+                                 [](const auto& a, const auto& b) { return a.first == b.first; }),
+                     texts_.end());
+        std::erase_if(texts_, [&](const auto& p) {
+            return !std::binary_search(kept.begin(), kept.end(), p.first);
+        });
         return std::move(texts_);
     }
 
   private:
     bool verbose_;
-    std::unordered_set<Token> seen_;
+    std::vector<Token> raw_;
     std::vector<std::pair<Token, std::string>> texts_;
     std::string buf_;
 };

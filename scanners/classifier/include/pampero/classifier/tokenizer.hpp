@@ -30,8 +30,9 @@
 //
 // Bounds (a sender controls all of it; enforced in tokenizer.cpp): at most kMaxBodyWords
 // words of body text are read (the first ones: what the reader sees first), kMaxHeaderValues
-// values per header name, and at most kMaxTokens distinct tokens are returned (the
-// first ones made: headers and subject come before the body). Memory is O(kMaxTokens).
+// values per header name, at most 4 x kMaxTokens tokens are made, and at most kMaxTokens
+// distinct tokens are returned (the first ones made: headers and subject come before the
+// body). Memory is O(kMaxTokens).
 //
 // Thread-safety: pure functions.
 #pragma once
