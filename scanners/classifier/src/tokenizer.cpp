@@ -39,6 +39,14 @@ class Sink {
         raw_.push_back(token_of(text));
         if (verbose_) texts_.emplace_back(raw_.back(), std::string(text));
     }
+    // A token already hashed; `text` makes its text, called only when verbose.
+    template <typename TextFn>
+    void add_token(Token t, TextFn text) {
+        if (raw_.size() >= kMaxRaw) return;
+        raw_.push_back(t);
+        if (verbose_) texts_.emplace_back(t, text());
+    }
+    bool verbose() const { return verbose_; }
     void add(std::string_view prefix, std::string_view text) {
         buf_.assign(prefix);
         buf_.append(text);
@@ -110,21 +118,46 @@ void words(std::string_view text, std::size_t max_words, Fn fn) {
 }
 
 // Words of `text` and their OSB pairs, under `prefix`.
+// FNV-1a is a streaming hash: hashing "a" then "b" gives token_of("ab"). The pairs are
+// hashed from the state after "prefix + earlier word" without building their strings
+// (building them was most of the tokenizer's cost); the verbose sink builds them anyway.
+constexpr std::uint64_t kFnvBasis = 0xcbf29ce484222325ull;
+
+std::uint64_t fnv(std::uint64_t h, std::string_view text) {
+    for (unsigned char c : text) {
+        h ^= c;
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
 void osb(Sink& sink, std::string_view prefix, std::string_view text, std::size_t max_words) {
-    std::vector<std::string> window;  // the last kOsbWindow - 1 words, oldest first
+    const std::uint64_t base = fnv(kFnvBasis, prefix);
+    // The last kOsbWindow - 1 words, oldest first: the hash state after "prefix + word",
+    // and (verbose only) the word.
+    std::uint64_t state[kOsbWindow - 1] = {};
+    std::string word[kOsbWindow - 1];
+    std::size_t n = 0;
     std::string t;
-    words(text, max_words, [&](std::string w) {
-        sink.add(prefix, w);
-        for (std::size_t k = 0; k < window.size(); ++k) {
-            const std::size_t distance = window.size() - k;
-            t.assign(prefix);
-            t += window[k];
-            t += distance == 1 ? " " : " _ ";
-            t += w;
-            sink.add(t);
+    words(text, max_words, [&](const std::string& w) {
+        const std::uint64_t mine = fnv(base, w);
+        sink.add_token(mine, [&] { return std::string(prefix) + w; });
+        for (std::size_t k = 0; k < n; ++k) {
+            const std::size_t distance = n - k;
+            const std::string_view sep = distance == 1 ? " " : " _ ";
+            sink.add_token(fnv(fnv(state[k], sep), w),
+                           [&] { return std::string(prefix) + word[k] + std::string(sep) + w; });
         }
-        window.push_back(std::move(w));
-        if (window.size() >= kOsbWindow) window.erase(window.begin());
+        if (n == kOsbWindow - 1) {
+            for (std::size_t k = 1; k < n; ++k) {
+                state[k - 1] = state[k];
+                if (sink.verbose()) word[k - 1] = std::move(word[k]);
+            }
+            --n;
+        }
+        state[n] = mine;
+        if (sink.verbose()) word[n] = w;
+        ++n;
     });
 }
 
@@ -298,12 +331,7 @@ void collect(Sink& sink, const scan::Message& msg) {
 }  // namespace
 
 Token token_of(std::string_view text) {
-    std::uint64_t h = 0xcbf29ce484222325ull;
-    for (unsigned char c : text) {
-        h ^= c;
-        h *= 0x100000001b3ull;
-    }
-    return h;
+    return fnv(kFnvBasis, text);
 }
 
 std::vector<Token> tokenize(const scan::Message& msg) {

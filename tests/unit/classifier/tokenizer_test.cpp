@@ -79,6 +79,14 @@ TEST(Tokenizer, SortedDistinctAndStable) {
     EXPECT_TRUE(std::is_sorted(a.begin(), a.end()));
     EXPECT_EQ(std::adjacent_find(a.begin(), a.end()), a.end());
     EXPECT_EQ(a, tokenize(msg));
+    // The fast path (pairs hashed without their text) makes the same tokens as the
+    // verbose one, which hashes each token's text: token i is token_of(text i).
+    std::vector<Token> verbose;
+    for (const auto& [t, text] : tokenize_verbose(msg)) {
+        EXPECT_EQ(t, token_of(text)) << text;
+        verbose.push_back(t);
+    }
+    EXPECT_EQ(a, verbose);
     // FNV-1a 64 of "a": the store outlives the binary, so the hash must never change.
     EXPECT_EQ(token_of("a"), 0xaf63dc4c8601ec8cull);
 }
