@@ -52,7 +52,10 @@ constexpr std::size_t kMaxBodyWords = 3000;
 constexpr std::size_t kMaxTokens = 10000;
 constexpr std::size_t kMaxWordBytes = 24;
 constexpr std::size_t kMaxHeaderValues = 20;
-constexpr std::size_t kOsbWindow = 3;  // a word and the two before it
+// A word and the one before it. rspamd's default window went from 5 to 2; here 2 scored
+// as well as 3 in the corpus cross-validation (470 vs 468 of 500 spam out, the same 7
+// hard ham) with a third fewer tokens.
+constexpr std::size_t kOsbWindow = 2;
 
 // The distinct tokens of a message, sorted (see above for what and how many).
 std::vector<Token> tokenize(const scan::Message& msg);
