@@ -22,7 +22,7 @@
 #include <map>
 #include <sstream>
 
-#include "pampero/classifier/memory_store.hpp"
+#include "pampero/classifier/frozen_store.hpp"
 #include "pampero/classifier/scan_classifier.hpp"
 #include "pampero/scan/decision.hpp"
 #include "pampero/scan/engine.hpp"
@@ -140,7 +140,7 @@ int main(int argc, char** argv) {
         if (!l.flush()) return 75;
         learn_seconds +=
             std::chrono::duration<double>(std::chrono::steady_clock::now() - l0).count();
-        const ScanClassifier c(store, opt);
+        const ScanClassifier c(FrozenStore::copy_of(*store), opt);  // as the milter reads it
         for (auto& it : items) {
             if (it.fold != f) continue;
             const auto v = scan::scan_message(engine, nullptr, it.raw, "", nullptr, false, &c);

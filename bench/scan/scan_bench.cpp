@@ -11,10 +11,9 @@
 //                       then parse and rules), with one GMime parse for each of the two
 //                       (0) or one shared by both (1, as the milter does it);
 //   BM_ScanCorpusClassifier  BM_ScanCorpus with the statistical classifier (scan_message()
-//                       with a ScanClassifier over an in-memory store that learned the
-//                       whole corpus, as pampero-milter reads its copy of the SQLite
-//                       store): its cost is the ratio to BM_ScanCorpus (issue 11 asks
-//                       for at most 10% more time).
+//                       with a ScanClassifier over a frozen copy of a store that learned
+//                       the whole corpus, as pampero-milter reads its SQLite store): its cost is
+//                       the ratio to BM_ScanCorpus (issue 11 asks for at most 10% more time).
 // Without the corpus it says so and exits 0 (nothing to measure).
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
@@ -28,7 +27,7 @@
 #include <string>
 #include <vector>
 
-#include "pampero/classifier/memory_store.hpp"
+#include "pampero/classifier/frozen_store.hpp"
 #include "pampero/classifier/scan_classifier.hpp"
 #include "pampero/scan/antivirus.hpp"
 #include "pampero/scan/engine.hpp"
@@ -111,7 +110,9 @@ std::shared_ptr<const classifier::ScanClassifier> trained_classifier() {
             return nullptr;
     }
     if (!learner.flush()) return nullptr;
-    return std::make_shared<classifier::ScanClassifier>(store, classifier::Options{});
+    // What pampero-milter reads: a frozen copy of the store.
+    return std::make_shared<classifier::ScanClassifier>(classifier::FrozenStore::copy_of(*store),
+                                                        classifier::Options{});
 }
 
 void BM_ParseCorpus(benchmark::State& state) {

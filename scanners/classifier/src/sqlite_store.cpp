@@ -276,7 +276,7 @@ Result<std::int64_t> SqliteStore::data_version() const {
     return static_cast<std::int64_t>(sqlite3_column_int64(q.get(), 0));
 }
 
-Result<std::unique_ptr<MemoryStore>> SqliteStore::copy_to_memory(std::uint64_t max_tokens) const {
+Result<std::unique_ptr<FrozenStore>> SqliteStore::copy_to_memory(std::uint64_t max_tokens) const {
     std::lock_guard lock(mu_);
     if (sqlite3_exec(db_, "BEGIN", nullptr, nullptr, nullptr) != SQLITE_OK)
         return error("cannot read");
@@ -286,10 +286,9 @@ Result<std::unique_ptr<MemoryStore>> SqliteStore::copy_to_memory(std::uint64_t m
     Stmt n(db_, "SELECT COUNT(*) FROM bayes_tokens");
     if (!n.ok() || sqlite3_step(n.get()) != SQLITE_ROW) return error("cannot read");
     const auto count = as_count(sqlite3_column_int64(n.get(), 0));
-    if (count > max_tokens) return std::unique_ptr<MemoryStore>();
-    auto m = std::make_unique<MemoryStore>();
-    m->reserve(count);
-    m->set_totals(*totals);
+    if (count > max_tokens) return std::unique_ptr<FrozenStore>();
+    std::vector<std::pair<Token, TokenCounts>> entries;
+    entries.reserve(count);
     Stmt q(db_, "SELECT token, spam, ham FROM bayes_tokens");
     if (!q.ok()) return error("cannot read");
     int rc;
@@ -297,11 +296,11 @@ Result<std::unique_ptr<MemoryStore>> SqliteStore::copy_to_memory(std::uint64_t m
         const auto v = sqlite3_column_int64(q.get(), 0);
         Token t;
         std::memcpy(&t, &v, sizeof t);
-        m->put(t, {as_count(sqlite3_column_int64(q.get(), 1)),
-                   as_count(sqlite3_column_int64(q.get(), 2))});
+        entries.emplace_back(t, TokenCounts{as_count(sqlite3_column_int64(q.get(), 1)),
+                                            as_count(sqlite3_column_int64(q.get(), 2))});
     }
     if (rc != SQLITE_DONE) return error("cannot read");
-    return m;
+    return std::make_unique<FrozenStore>(*totals, entries);
 }
 
 }  // namespace pampero::classifier

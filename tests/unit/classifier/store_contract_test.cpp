@@ -246,3 +246,32 @@ TEST(SqliteStore, CopyToMemoryAndDataVersion) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(FrozenStore, SameCountsAsTheStoreItCopies) {
+    MemoryStore m;
+    Update u;
+    for (Token t = 1; t <= 5000; ++t) u.tokens.push_back({t * 0x10001, int(t % 7), int(t % 3)});
+    u.tokens.push_back({kBig, 1, 0});
+    u.tokens.push_back({0, 2, 2});  // token 0 is a token like any other
+    u.spam_messages = 9;
+    u.ham_messages = 8;
+    ASSERT_TRUE(m.apply(u));
+    const auto f = FrozenStore::copy_of(m);
+    std::vector<Token> asked;
+    for (Token t = 0; t <= 5100; ++t) asked.push_back(t * 0x10001);  // known and unknown
+    asked.push_back(kBig);
+    const auto a = *m.get(asked);
+    const auto b = *f->get(asked);
+    for (std::size_t i = 0; i < asked.size(); ++i) {
+        EXPECT_EQ(a[i].spam, b[i].spam) << asked[i];
+        EXPECT_EQ(a[i].ham, b[i].ham) << asked[i];
+    }
+    EXPECT_EQ(f->totals()->spam, 9u);
+    EXPECT_EQ(f->stats()->tokens, m.stats()->tokens);
+    EXPECT_FALSE(f->apply(u));
+    EXPECT_FALSE(f->learned("x"));
+}
+
+}  // namespace

@@ -22,6 +22,11 @@ class MemoryStore final : public ClassifierStore {
     void put(Token token, const TokenCounts& counts) { tokens_[token] = counts; }
     void set_totals(const Totals& totals) { totals_ = totals; }
     void reserve(std::size_t tokens) { tokens_.reserve(tokens); }
+    // Calls fn(token, counts) for every token with a count.
+    template <typename Fn>
+    void for_each(Fn fn) const {
+        for (const auto& [t, c] : tokens_) fn(t, c);
+    }
 
   private:
     std::unordered_map<Token, TokenCounts> tokens_;

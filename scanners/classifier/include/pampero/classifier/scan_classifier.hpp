@@ -9,8 +9,8 @@
 // refuses to start or reload. A read error during a scan abstains for that message and
 // is logged once until the store answers again.
 //
-// Speed: a SQLite store is copied into memory when opened (up to kMaxCachedTokens
-// tokens, about 60 bytes each: 712K tokens from 3,125 messages take ~40 MB) and copied
+// Speed: a SQLite store is copied into memory when opened (a FrozenStore, up to
+// kMaxCachedTokens tokens, 32-64 bytes each: 365K tokens from 3,125 messages take 8 MB) and copied
 // again when `pamperoctl learn` has changed the file (PRAGMA data_version, checked at
 // most every kRefreshSeconds, by the scan that finds it changed: that one scan waits for
 // the copy, ~0.5 s per million tokens). Read in place, its B-tree lookups cost three

@@ -20,7 +20,7 @@
 #include <memory>
 #include <mutex>
 
-#include "pampero/classifier/memory_store.hpp"
+#include "pampero/classifier/frozen_store.hpp"
 #include "pampero/classifier/store.hpp"
 
 struct sqlite3;
@@ -48,7 +48,7 @@ class SqliteStore final : public ClassifierStore {
     Result<std::int64_t> data_version() const;
     // The counts and totals copied into memory (one read transaction), or nullptr when
     // the store holds more than max_tokens tokens (too big to copy: read it in place).
-    Result<std::unique_ptr<MemoryStore>> copy_to_memory(std::uint64_t max_tokens) const;
+    Result<std::unique_ptr<FrozenStore>> copy_to_memory(std::uint64_t max_tokens) const;
 
   private:
     SqliteStore(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {}
