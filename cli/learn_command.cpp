@@ -119,37 +119,39 @@ int learn(Context& c, const std::string& what, const std::vector<std::string>& p
     classifier::Learner learner(**store);
     std::size_t counts[5] = {};
     std::optional<Error> error;
-    const bool ok = std::all_of(paths.begin(), paths.end(), [&](const std::string& path) {
-        return each_message(path,
-                            [&](const std::string& where, const std::string& raw) {
-                                if (error) return false;
-                                const auto msg = (*engine)->parse(raw);
-                                const auto tokens = classifier::tokenize(msg);
-                                const auto id = classifier::message_id(msg);
-                                auto r =
-                                    what == "forget"
-                                        ? learner.forget(id, tokens)
-                                        : learner.learn(id, tokens,
-                                                        what == "spam" ? classifier::Class::spam
-                                                                       : classifier::Class::ham);
-                                if (!r) {
-                                    error = r.error();
-                                    return false;
-                                }
-                                ++counts[static_cast<int>(*r)];
-                                if (verbose)
-                                    fmt::print("{}: {}\n", where, classifier::to_string(*r));
-                                if (learner.pending() >= kBatch) {
-                                    if (auto st = learner.flush(); !st) {
-                                        error = st.error();
-                                        return false;
-                                    }
-                                }
-                                return true;
-                            }) ||
-               true;  // an unreadable path is reported; the others are still learned
-    });
-    (void)ok;
+    // An unreadable path is reported and makes the exit status 1; the others are still
+    // learned. A store error stops everything (what was flushed stays learned).
+    bool all_read = true;
+    for (const auto& path : paths) {
+        if (error) break;
+        all_read =
+            each_message(path,
+                         [&](const std::string& where, const std::string& raw) {
+                             if (error) return false;
+                             const auto msg = (*engine)->parse(raw);
+                             const auto tokens = classifier::tokenize(msg);
+                             const auto id = classifier::message_id(msg);
+                             auto r = what == "forget"
+                                          ? learner.forget(id, tokens)
+                                          : learner.learn(id, tokens,
+                                                          what == "spam" ? classifier::Class::spam
+                                                                         : classifier::Class::ham);
+                             if (!r) {
+                                 error = r.error();
+                                 return false;
+                             }
+                             ++counts[static_cast<int>(*r)];
+                             if (verbose) fmt::print("{}: {}\n", where, classifier::to_string(*r));
+                             if (learner.pending() >= kBatch) {
+                                 if (auto st = learner.flush(); !st) {
+                                     error = st.error();
+                                     return false;
+                                 }
+                             }
+                             return true;
+                         }) &&
+            all_read;
+    }
     if (!error) {
         if (auto st = learner.flush(); !st) error = st.error();
     }
@@ -164,7 +166,7 @@ int learn(Context& c, const std::string& what, const std::vector<std::string>& p
         counts[static_cast<int>(O::relearned)], counts[static_cast<int>(O::already)],
         counts[static_cast<int>(O::forgotten)], counts[static_cast<int>(O::unknown)],
         stats->totals.spam, stats->totals.ham);
-    return 0;
+    return all_read ? 0 : kExitBadInput;
 }
 
 int classifier_stats(Context& c) {

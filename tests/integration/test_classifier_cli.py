@@ -77,6 +77,12 @@ class LearnAndScan(unittest.TestCase):
         self.assertIn("holds 4 spam and 3 ham", self.ctl("learn", "forget", one).stdout)
         self.assertIn("not learned 1", self.ctl("learn", "forget", one).stdout)
 
+    def test_unreadable_path_fails_but_the_others_are_learned(self):
+        good = self.write("good.eml", message(1, "spam"))
+        p = self.ctl("learn", "spam", os.path.join(self.w, "missing.eml"), good, code=1)
+        self.assertIn("missing.eml: cannot open", p.stderr)
+        self.assertIn("learned 1,", p.stdout)
+
     def test_missing_store_abstains_and_corrupt_store_is_refused(self):
         msg = self.write("m.eml", message(1, "spam"))
         p = self.ctl("scan", msg)
