@@ -138,6 +138,15 @@ struct RadiusConfig {
     int threads = 2;            // workers reading the UDP sockets (CPU-bound: MD5, state)
 };
 
+// The statistical classifier (scanners/classifier, issue 11). On by default: it abstains
+// until its store exists and holds enough learned mail.
+struct ClassifierConfig {
+    bool enabled = true;
+    std::string store = "sqlite:/var/lib/pampero/bayes.db";  // sqlite:PATH (redis:// later)
+    std::int64_t min_spam = 200;  // spam messages learned before it votes
+    std::int64_t min_ham = 200;   // ham messages likewise
+};
+
 struct Config {
     std::string file;  // the file this came from, for messages
     std::string directory = "sqlite:/var/lib/pampero/directory.db";
@@ -158,6 +167,7 @@ struct Config {
     PolicydConfig policyd;
     RateLimitConfig ratelimit;
     RadiusConfig radius;
+    ClassifierConfig classifier;
 };
 
 // "127.0.0.1:1813" / "[::1]:1813" -> address and port; nullopt when malformed.
