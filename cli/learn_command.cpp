@@ -7,7 +7,9 @@
 //   - any other folder: every file in it and its sub-folders, in name order;
 //   - an mbox file (its first line starts with "From "): each message, split at "From "
 //     lines, ">From " lines unquoted one level (mboxrd);
-//   - any other file: one message.
+//   - any other file: one message;
+//   - "-": one message read from standard input (what the Dovecot hook pipes in,
+//     conf/dovecot/); a leading mbox "From " line makes it an mbox like a file's.
 // Bounds: a message is read up to kMaxLearnBytes (the rest of a longer one is skipped,
 // as the scanner reads only its scan limit anyway); changes go to the store in batches
 // of kBatch messages (one transaction each), so learning thousands takes seconds.
@@ -17,6 +19,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iostream>
 #include <sstream>
 
 #include "commands.hpp"
@@ -44,14 +47,25 @@ std::string read_file(const fs::path& p, bool& ok) {
     return raw;
 }
 
-bool each_in_mbox(const fs::path& p, const MessageFn& fn) {
-    std::ifstream in(p, std::ios::binary);
+// Standard input up to kMaxLearnBytes; the rest is read and dropped, so the program
+// piping the message in (Dovecot's sieve pipe) never sees a broken pipe.
+std::string read_stdin() {
+    std::string raw;
+    char buf[65536];
+    while (std::cin.read(buf, sizeof buf) || std::cin.gcount() > 0) {
+        const auto n = static_cast<std::size_t>(std::cin.gcount());
+        if (raw.size() < kMaxLearnBytes) raw.append(buf, std::min(n, kMaxLearnBytes - raw.size()));
+    }
+    return raw;
+}
+
+bool each_in_mbox(std::istream& in, const std::string& name, const MessageFn& fn) {
     std::string line;
     std::string msg;
     std::size_t n = 0;
     bool ok = true;
     auto emit = [&] {
-        if (!msg.empty()) ok = fn(fmt::format("{} (message {})", p.string(), ++n), msg) && ok;
+        if (!msg.empty()) ok = fn(fmt::format("{} (message {})", name, ++n), msg) && ok;
         msg.clear();
     };
     while (std::getline(in, line)) {
@@ -70,6 +84,14 @@ bool each_in_mbox(const fs::path& p, const MessageFn& fn) {
 }
 
 bool each_message(const std::string& arg, const MessageFn& fn) {
+    if (arg == "-") {
+        std::string raw = read_stdin();
+        if (raw.rfind("From ", 0) == 0) {
+            std::istringstream in(std::move(raw));
+            return each_in_mbox(in, "stdin", fn);
+        }
+        return fn("stdin", raw);
+    }
     std::error_code ec;
     const fs::path p(arg);
     if (fs::is_directory(p, ec)) {
@@ -100,7 +122,10 @@ bool each_message(const std::string& arg, const MessageFn& fn) {
         fmt::print(stderr, "pamperoctl: {}: cannot open\n", arg);
         return false;
     }
-    if (raw.rfind("From ", 0) == 0) return each_in_mbox(p, fn);
+    if (raw.rfind("From ", 0) == 0) {
+        std::ifstream in(p, std::ios::binary);
+        return each_in_mbox(in, p.string(), fn);
+    }
     return fn(arg, raw);
 }
 
@@ -122,6 +147,8 @@ int learn(Context& c, const std::string& what, const std::vector<std::string>& p
     // An unreadable path is reported and makes the exit status 1; the others are still
     // learned. A store error stops everything (what was flushed stays learned).
     bool all_read = true;
+    if (std::count(paths.begin(), paths.end(), "-") > 1)
+        return fail("learn: '-' (standard input) may be given once", EX_USAGE);
     for (const auto& path : paths) {
         if (error) break;
         all_read =

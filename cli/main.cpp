@@ -145,10 +145,14 @@ int main(int argc, char** argv) {
     std::string learn_what;
     std::vector<std::string> learn_paths;
     bool learn_verbose = false;
-    auto* learn_cmd = app.add_subcommand(
-        "learn", "train the classifier: learn spam|ham|forget FILE|DIR... (files, mbox, Maildir)");
+    auto* learn_cmd = app.add_subcommand("learn",
+                                         "train the classifier: learn spam|ham|forget "
+                                         "FILE|DIR|-... (files, mbox, Maildir, - stdin)");
     learn_cmd->add_option("WHAT", learn_what, "spam, ham or forget")->required();
-    learn_cmd->add_option("PATH", learn_paths, "message files, mbox files or folders")->required();
+    learn_cmd
+        ->add_option("PATH", learn_paths,
+                     "message files, mbox files, folders, or - (one message on standard input)")
+        ->required();
     learn_cmd->add_flag("-v,--verbose", learn_verbose, "one line per message");
     on(learn_cmd, [&] { return learn(ctx, learn_what, learn_paths, learn_verbose); });
     auto* cls =

@@ -4,6 +4,7 @@ the other class; forget; the BAYES_* rule in the explanation once enough is lear
 missing store abstains (a warning, no score); a corrupt store is refused naming the file.
 No corpus needed: the messages are made here."""
 import os
+import subprocess
 import unittest
 
 import harness as h
@@ -76,6 +77,29 @@ class LearnAndScan(unittest.TestCase):
         self.assertIn("spam: 5\nham: 3\n", self.ctl("classifier", "stats").stdout)
         self.assertIn("holds 4 spam and 3 ham", self.ctl("learn", "forget", one).stdout)
         self.assertIn("not learned 1", self.ctl("learn", "forget", one).stdout)
+
+    def test_learn_one_message_from_standard_input(self):
+        # What the Dovecot hook does (conf/dovecot/pampero-learn): `learn spam|ham -`.
+        def learn(what, text, code=0):
+            p = subprocess.run([os.path.join(h.BIN, "pamperoctl"), "-c", self.config, "learn",
+                                what, "-"], input=text, capture_output=True, text=True, timeout=60)
+            self.assertEqual(p.returncode, code, (p.stdout, p.stderr))
+            return p.stdout
+        self.assertIn("learned 1,", learn("spam", message(1, "spam")))
+        self.assertIn("holds 1 spam and 0 ham", learn("spam", message(1, "spam")))  # once
+        out = learn("ham", message(1, "spam"))  # moved out of Spam: relearned as ham
+        self.assertIn("relearned 1,", out)
+        self.assertIn("holds 0 spam and 1 ham", out)
+        # An mbox on standard input (a leading "From " line) is split like a file's.
+        mbox = "".join(f"From x Mon Jan  1 00:00:00 2024\n{message(i, 'spam')}\n" for i in (2, 3))
+        self.assertIn("holds 2 spam and 1 ham", learn("spam", mbox))
+        # A message larger than the learning bound is read to its end (the writer never sees
+        # a broken pipe) and learned from its first 10 MB.
+        big = message(4, "spam") + ("x" * 99 + "\n") * 120_000
+        self.assertIn("holds 3 spam and 1 ham", learn("spam", big))
+        p = subprocess.run([os.path.join(h.BIN, "pamperoctl"), "-c", self.config, "learn", "spam",
+                            "-", "-"], input="", capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 64, p.stderr)
 
     def test_unreadable_path_fails_but_the_others_are_learned(self):
         good = self.write("good.eml", message(1, "spam"))
