@@ -50,6 +50,7 @@ struct Options {
 struct Classification {
     double probability = 0.5;  // that the message is spam
     std::size_t tokens = 0;    // tokens combined
+    double log_odds = 0;       // log10(p / (1 - p)), exact where p rounds to 0 or 1
     const char* bucket = "";   // BAYES_00 .. BAYES_999 (see bucket_of)
 };
 
@@ -66,6 +67,7 @@ double token_probability(const TokenCounts& counts, const Totals& totals, const 
 
 // Fisher's combination of token probabilities (see above); 0.5 for none.
 double combine(const std::vector<double>& probabilities);
+double combine_log_odds(const std::vector<double>& probabilities);
 
 class Classifier {
   public:
