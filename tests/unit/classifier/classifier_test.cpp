@@ -31,6 +31,23 @@ TEST(Combine, StrongEvidenceEachWay) {
     EXPECT_NEAR(combine(both), 0.5, 0.01);
 }
 
+TEST(Combine, LogOddsAgreesWithPAndStaysExactPastIt) {
+    EXPECT_DOUBLE_EQ(combine_log_odds({}), 0.0);
+    // Where p is representable, the log-odds are log10(p / (1 - p)).
+    for (const auto& ps : {std::vector<double>{0.7, 0.8, 0.6}, std::vector<double>(8, 0.9),
+                           std::vector<double>{0.2, 0.3, 0.1, 0.4}}) {
+        const double p = combine(ps);
+        EXPECT_NEAR(combine_log_odds(ps), std::log10(p / (1 - p)), 1e-6);
+    }
+    // Where p rounds to 1 (or 0), the log-odds still order the evidence.
+    EXPECT_NEAR(combine(std::vector<double>(200, 0.99)), 1.0, 1e-12);
+    const double strong = combine_log_odds(std::vector<double>(200, 0.99));
+    const double stronger = combine_log_odds(std::vector<double>(300, 0.99));
+    EXPECT_GT(strong, 20);
+    EXPECT_GT(stronger, strong);
+    EXPECT_LT(combine_log_odds(std::vector<double>(200, 0.01)), -20);
+}
+
 TEST(TokenProbability, PriorAndCounts) {
     const Options o;
     const Totals t{100, 100};

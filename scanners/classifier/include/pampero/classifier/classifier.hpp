@@ -50,6 +50,8 @@ struct Options {
 struct Classification {
     double probability = 0.5;  // that the message is spam
     std::size_t tokens = 0;    // tokens combined
+    double log_odds = 0;       // log10(p / (1 - p)), exact where p rounds to 0 or 1 (the
+                               // CV's table: 4 spam in 5 are past p = 1 - 1e-6, no ham is)
     const char* bucket = "";   // BAYES_00 .. BAYES_999 (see bucket_of)
 };
 
@@ -66,6 +68,9 @@ double token_probability(const TokenCounts& counts, const Totals& totals, const 
 
 // Fisher's combination of token probabilities (see above); 0.5 for none.
 double combine(const std::vector<double>& probabilities);
+// The same as log10(p / (1 - p)), computed in log space so that it stays exact where p
+// rounds to 0 or 1 in a double (a spam's p is often 1 - 1e-30). 0 for none.
+double combine_log_odds(const std::vector<double>& probabilities);
 
 class Classifier {
   public:
