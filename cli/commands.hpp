@@ -89,6 +89,11 @@ struct ScanOptions {
 };
 int scan_files(Context& c, const ScanOptions& o);
 
+// The classifier: learn_command.cpp. `what`: spam, ham or forget; paths are message
+// files, mbox files, Maildir folders or folders of files.
+int learn(Context& c, const std::string& what, const std::vector<std::string>& paths, bool verbose);
+int classifier_stats(Context& c);
+
 // Blocklists: blocklist_command.cpp and mirror_command.cpp.
 struct BlocklistLookupOptions {
     std::vector<std::string> subjects;

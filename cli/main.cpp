@@ -141,6 +141,25 @@ int main(int argc, char** argv) {
     scan->add_flag("--json", so.json, "one JSON object per message");
     on(scan, [&] { return scan_files(ctx, so); });
 
+    // learn, classifier
+    std::string learn_what;
+    std::vector<std::string> learn_paths;
+    bool learn_verbose = false;
+    auto* learn_cmd = app.add_subcommand("learn",
+                                         "train the classifier: learn spam|ham|forget "
+                                         "FILE|DIR|-... (files, mbox, Maildir, - stdin)");
+    learn_cmd->add_option("WHAT", learn_what, "spam, ham or forget")->required();
+    learn_cmd
+        ->add_option("PATH", learn_paths,
+                     "message files, mbox files, folders, or - (one message on standard input)")
+        ->required();
+    learn_cmd->add_flag("-v,--verbose", learn_verbose, "one line per message");
+    on(learn_cmd, [&] { return learn(ctx, learn_what, learn_paths, learn_verbose); });
+    auto* cls =
+        app.add_subcommand("classifier", "the statistical classifier")->require_subcommand(1);
+    on(cls->add_subcommand("stats", "what the classifier's store holds"),
+       [&] { return classifier_stats(ctx); });
+
     // blocklist, mirror
     auto* blocklist =
         app.add_subcommand("blocklist", "DNSBL/URIBL lists as configured")->require_subcommand(1);

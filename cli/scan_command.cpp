@@ -7,6 +7,7 @@
 
 #include "commands.hpp"
 #include "pampero/antivirus/antivirus.hpp"
+#include "pampero/classifier/scan_classifier.hpp"
 #include "pampero/common/address.hpp"
 #include "pampero/common/recipient_facts.hpp"
 #include "pampero/mime/parsed_mime.hpp"
@@ -69,6 +70,18 @@ int scan_files(Context& c, const ScanOptions& o) {
         antivirus = *av;
     }
 
+    // The classifier, as the milter would run it: a missing store abstains (a warning), a
+    // corrupt one is an error naming the file.
+    std::shared_ptr<classifier::ScanClassifier> bayes;
+    if (const auto& cc = c.config().classifier; cc.enabled) {
+        classifier::Options opt;
+        opt.min_spam = static_cast<std::uint64_t>(cc.min_spam);
+        opt.min_ham = static_cast<std::uint64_t>(cc.min_ham);
+        auto b = classifier::ScanClassifier::open(cc.store, opt);
+        if (!b) return fail(b.error());
+        bayes = *b;
+    }
+
     std::string sender;
     if (!o.sender.empty() && o.sender != "<>") {
         auto a = parse_address(o.sender);
@@ -99,8 +112,8 @@ int scan_files(Context& c, const ScanOptions& o) {
                 continue;
             }
         }
-        const scan::Verdict v =
-            scan::scan_message(**engine, lists->get(), raw, o.client_ip, &parsed);
+        const scan::Verdict v = scan::scan_message(**engine, lists->get(), raw, o.client_ip,
+                                                   &parsed, false, nullptr, bayes.get());
 
         std::vector<RecipientResult> results;
         if (virus) {

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "milter_metrics.hpp"
+#include "pampero/classifier/scan_classifier.hpp"
 #include "pampero/common/config.hpp"
 #include "pampero/common/daemon.hpp"
 #include "pampero/common/log.hpp"
@@ -156,6 +157,18 @@ int main(int argc, char** argv) {
         return EX_CONFIG;
     }
     Snapshot<const scan::VerdictKeys> keys(*verdict_keys);
+    std::shared_ptr<classifier::ScanClassifier> bayes;
+    if (cfg->classifier.enabled) {
+        classifier::Options o;
+        o.min_spam = static_cast<std::uint64_t>(cfg->classifier.min_spam);
+        o.min_ham = static_cast<std::uint64_t>(cfg->classifier.min_ham);
+        auto c = classifier::ScanClassifier::open(cfg->classifier.store, o);
+        if (!c) {  // corrupt: refuse to start, naming the file (a missing store abstains)
+            std::fprintf(stderr, "pampero-milter: %s\n", c.error().message.c_str());
+            return EX_CONFIG;
+        }
+        bayes = *c;
+    }
     metrics::Registry registry;
     milter::MilterMetrics counters(registry);
     milter::Services services{*directory,     guard,  holder, antivirus.get(),
@@ -169,6 +182,7 @@ int main(int argc, char** argv) {
                                                  cfg->ratelimit);
         services.relay = relay.get();
     }
+    services.classifier = bayes.get();
 
     raise_descriptor_limit("milter.max_connections", cfg->milter.max_connections, kOwnDescriptors);
     milter::Server server(

@@ -298,8 +298,9 @@ EndOfMessage Session::decide_end_of_message() {
 
     const auto lists = s_.blocklists ? s_.blocklists->get() : nullptr;
     std::vector<scan::BlocklistTally> tally;
-    const scan::Verdict v = scan::scan_message(*engine_, lists.get(), raw, client_ip_, shared,
-                                               body_cut_, s_.metrics ? &tally : nullptr);
+    const scan::Verdict v =
+        scan::scan_message(*engine_, lists.get(), raw, client_ip_, shared, body_cut_,
+                           s_.metrics ? &tally : nullptr, s_.classifier);
     if (s_.metrics) {
         // Names from the loaded rules and the configured lists only (bounded labels).
         for (const auto& h : v.hits) s_.metrics->rule_hits.get({h.name}).inc();

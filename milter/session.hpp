@@ -50,6 +50,7 @@
 #include "pampero/policy/decision.hpp"
 #include "pampero/policy/guard.hpp"
 #include "pampero/rules/engine.hpp"
+#include "pampero/scan/scan_message.hpp"
 #include "pampero/verdict/decision.hpp"
 #include "pampero/verdict/spam_headers.hpp"
 #include "pampero/verdict/verdict_signature.hpp"
@@ -98,6 +99,9 @@ struct Services {
     // milter.relay_check: pampero-policyd's relay and rate decisions at RCPT and the
     // message count at end of message (policy/decision.hpp); nullptr: off.
     policy::Engine* relay = nullptr;
+    // The statistical classifier (scanners/classifier); nullptr: none. Abstains by itself
+    // when its store is missing (see scan_classifier.hpp).
+    const classifier::ScanClassifier* classifier = nullptr;
 };
 
 class Session {

@@ -185,6 +185,14 @@ std::string resolve_spec(const std::string& file, const std::string& spec) {
     return scheme + ":" + resolve_path(file, spec.substr(colon + 1));
 }
 
+void read_classifier(yaml::MapReader r, ClassifierConfig& c, const std::string& file) {
+    if (auto v = r.get_bool("enabled")) c.enabled = *v;
+    if (auto v = r.get_string("store")) c.store = resolve_spec(file, *v);
+    if (auto v = r.get_int("min_spam", 0, 1'000'000'000)) c.min_spam = *v;
+    if (auto v = r.get_int("min_ham", 0, 1'000'000'000)) c.min_ham = *v;
+    r.finish();
+}
+
 }  // namespace
 
 const char* to_string(UnverifiedRule rule) {
@@ -289,6 +297,10 @@ Result<Config> load_config(const std::string& path) {
             read_ratelimit(yaml::MapReader(path, r.node("ratelimit"), "ratelimit"), c.ratelimit);
         if (r.has("radius"))
             read_radius(yaml::MapReader(path, r.node("radius"), "radius"), c.radius, path);
+        if (r.has("classifier")) {
+            read_classifier(yaml::MapReader(path, r.node("classifier"), "classifier"), c.classifier,
+                            path);
+        }
         r.finish();
         // The admin socket's older name, from when it served RADIUS sessions only.
         if (c.policyd.admin_socket.empty()) c.policyd.admin_socket = c.radius.admin_socket;

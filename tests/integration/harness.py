@@ -743,10 +743,11 @@ class Dovecot:
 
     Users live in a passwd-file (password "secret"); mail is maildir:MAIL_ROOT/%d/%n with
     Maildir++ quota read from maildirsize (no limits configured here: Dovecot takes
-    them from the file pampero-store writes). Stopped by PID."""
+    them from the file pampero-store writes). `extra`: dovecot.conf text appended (a
+    shipped snippet such as conf/dovecot/95-pampero-learn.conf). Stopped by PID."""
 
     def __init__(self, workdir, mail_root, users, fsync="optimized", protocols="imap pop3 lmtp",
-                 mail_user="nobody"):
+                 mail_user="nobody", extra=""):
         import pwd
         pw = pwd.getpwnam(mail_user)
         self.dir = os.path.join(workdir, "dovecot")
@@ -816,7 +817,7 @@ service lmtp {{
     mode = 0600
   }}
 }}
-""")
+""" + extra)
         self.daemon = Daemon(["dovecot", "-F", "-c", self.conf], os.path.join(self.dir, "stdout.log"))
         wait_for_port(self.imap_port, proc=self.daemon.proc,
                       logs=[self.daemon.log_path, os.path.join(self.dir, "dovecot.log")])

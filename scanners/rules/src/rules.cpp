@@ -297,9 +297,32 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::load_files(const std::vector<std
     set->id_ = g_next_id.fetch_add(1);
     std::set<std::string> names;
     std::string psl_file, two_level, three_level, domains_where;
+    struct Overlay {
+        std::string name;
+        double score;
+        std::string where;
+    };
+    std::vector<Overlay> overlays;  // `scores:` of every file, applied once all rules are in
     try {
         for (const auto& file : files) {
             yaml::MapReader top(file, yaml::load_file(file), "rule file");
+            const bool has_scores = top.has("scores");
+            if (has_scores) {
+                const YAML::Node sc = top.node("scores");
+                // An empty `scores:` (a fit that changed nothing) is null: no overlay.
+                if (!sc.IsMap() && !sc.IsNull())
+                    yaml::fail(file, sc, "'scores' must be a mapping RULE: score");
+                for (const auto& kv : sc) {
+                    const std::string name = kv.first.Scalar();
+                    double score = 0;
+                    if (!kv.second.IsScalar() || !YAML::convert<double>::decode(kv.second, score) ||
+                        !std::isfinite(score) || score > 1000 || score < -1000) {
+                        yaml::fail(file, kv.second,
+                                   "scores: " + name + ": score must be between -1000 and 1000");
+                    }
+                    overlays.push_back({name, score, yaml::where(file, kv.first)});
+                }
+            }
             if (top.has("uri_domains")) {
                 YAML::Node d = top.node("uri_domains");
                 if (!domains_where.empty()) {
@@ -319,7 +342,7 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::load_files(const std::vector<std
                 if (!loaded) yaml::fail(file, d, "uri_domains: " + loaded.error().message);
                 set->domains_ = std::move(loaded).value();
             }
-            if (!top.has("rules") && !domains_where.empty()) {
+            if (!top.has("rules") && (!domains_where.empty() || has_scores)) {
                 top.finish();
                 continue;
             }
@@ -335,6 +358,30 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::load_files(const std::vector<std
     }
     if (!set->domains_) set->domains_ = DomainReducer::system_default();
     if (!set->domains_) return Error::config("cannot load the system Public Suffix List");
+
+    // Score overlays (scripts/fit-rule-scores --out, or the admin's own): they replace the
+    // score of a rule defined in some file, whichever file sorts first. A name no file
+    // defines is an error rather than ignored: a rule renamed or removed upstream must
+    // not leave a stale overlay silently doing nothing.
+    {
+        std::unordered_map<std::string, Rule*> by_name;
+        for (auto& rule : set->rules_) by_name.emplace(rule->name, rule.get());
+        std::unordered_map<std::string, std::string> given;
+        for (const auto& o : overlays) {
+            auto it = by_name.find(o.name);
+            if (it == by_name.end())
+                return Error::config(fmt::format("{}: scores: unknown rule '{}'", o.where, o.name));
+            if (it->second->sub) {
+                return Error::config(fmt::format(
+                    "{}: scores: '{}' is a '__' sub-rule, never scored", o.where, o.name));
+            }
+            if (auto [at, fresh] = given.emplace(o.name, o.where); !fresh) {
+                return Error::config(fmt::format("{}: scores: rule {} already has a score at {}",
+                                                 o.where, o.name, at->second));
+            }
+            it->second->score = o.score;
+        }
+    }
 
     // Meta rules: resolve names, then order them so each runs after the metas it uses.
     std::unordered_map<std::string, std::size_t> index;

@@ -20,8 +20,10 @@ bool is_public_ipv4(std::string_view ip) {
 
 Verdict scan_message(const Engine& engine, const Blocklists* lists, std::string_view raw,
                      std::string_view client_ip, const ParsedMime* parsed, bool cut,
-                     std::vector<BlocklistTally>* tally) {
-    const Message msg = engine.parse(raw, parsed, cut);
+                     std::vector<BlocklistTally>* tally,
+                     const classifier::ScanClassifier* classifier) {
+    Message msg = engine.parse(raw, parsed, cut);
+    if (classifier) msg.mime_summary += classifier->summary_line(msg);
     ScanContext ctx;
     if (lists && !lists->lists().empty()) {
         std::vector<std::string> received;

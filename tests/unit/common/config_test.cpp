@@ -243,3 +243,25 @@ TEST(Config, MariadbDirectoryPasswordFileAndTimeout) {
     EXPECT_NE(sqlite.error().message.find("directory_password_file"), std::string::npos)
         << sqlite.error().message;
 }
+
+TEST(Config, Classifier) {
+    auto d = load_config(write_temp("classifier-default.yaml", "{}\n"));
+    ASSERT_TRUE(d) << d.error().message;
+    EXPECT_TRUE(d->classifier.enabled);
+    EXPECT_EQ(d->classifier.store, "sqlite:/var/lib/pampero/bayes.db");
+    EXPECT_EQ(d->classifier.min_spam, 200);
+    EXPECT_EQ(d->classifier.min_ham, 200);
+    const std::string path = write_temp(
+        "classifier.yaml",
+        "classifier:\n  enabled: false\n  store: sqlite:bayes.db\n  min_spam: 5\n  min_ham: 7\n");
+    auto c = load_config(path);
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_FALSE(c->classifier.enabled);
+    EXPECT_EQ(c->classifier.store,
+              "sqlite:" + std::filesystem::path(path).parent_path().string() + "/bayes.db");
+    EXPECT_EQ(c->classifier.min_spam, 5);
+    EXPECT_EQ(c->classifier.min_ham, 7);
+    auto bad = load_config(write_temp("classifier-bad.yaml", "classifier:\n  stroe: x\n"));
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().message.find("stroe"), std::string::npos) << bad.error().message;
+}

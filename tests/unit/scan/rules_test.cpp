@@ -145,6 +145,101 @@ INSTANTIATE_TEST_SUITE_P(
             "unknown key 'weight'", 6}),
     [](const auto& info) { return info.param.name; });
 
+// Score overlays (rules.hpp; scripts/fit-rule-scores --out writes them).
+std::string overlay_dir(const std::string& name, const std::string& overlay) {
+    const auto dir = std::filesystem::temp_directory_path() /
+                     ("pampero-rules-overlay-" + name + "-" + std::to_string(getpid()));
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    // The overlay sorts BEFORE the rules it changes: order must not matter.
+    std::ofstream(dir / "00-fitted.scores.yaml") << overlay;
+    std::ofstream(dir / "10-rules.yaml")
+        << "rules:\n  - {name: PILLS, target: body, regex: pills, score: 3.0}\n"
+           "  - {name: MEETING, target: body, regex: meeting, score: 1.0}\n"
+           "  - {name: __SUB, target: body, regex: x}\n";
+    return dir.string();
+}
+
+double score_of(const RuleSet& rules, const std::string& body, const std::string& name) {
+    for (const auto& h : rules.match(parse_message("Subject: s\r\n\r\n" + body + "\r\n", 1 << 20)))
+        if (h.name == name) return h.score;
+    ADD_FAILURE() << name << " did not hit";
+    return 0;
+}
+
+TEST(Rules, ScoreOverlayReplacesShippedScores) {
+    auto rules = RuleSet::load_dir(overlay_dir("ok", "scores:\n  PILLS: 1.25\n  MEETING: -0.5\n"));
+    ASSERT_TRUE(rules) << rules.error().message;
+    EXPECT_DOUBLE_EQ(score_of(**rules, "cheap pills", "PILLS"), 1.25);
+    EXPECT_DOUBLE_EQ(score_of(**rules, "the meeting", "MEETING"), -0.5);
+    // Without an overlay the file's own scores.
+    auto plain = RuleSet::load_dir(overlay_dir("none", "# nothing changed\nscores:\n"));
+    ASSERT_TRUE(plain) << plain.error().message;
+    EXPECT_DOUBLE_EQ(score_of(**plain, "cheap pills", "PILLS"), 3.0);
+}
+
+TEST(Rules, ShippedRulesTakeAnOverlayOfEveryShippedName) {
+    // What fit-rule-scores --out writes for the shipped rules loads beside them.
+    const auto dir = std::filesystem::temp_directory_path() /
+                     ("pampero-rules-overlay-shipped-" + std::to_string(getpid()));
+    std::filesystem::remove_all(dir);
+    std::filesystem::copy(std::string(PAMPERO_SOURCE_DIR) + "/conf/rules.d", dir);
+    std::ofstream(dir / "99-fitted.scores.yaml")
+        << "# fitted by scripts/fit-rule-scores\nscores:\n  BAYES_95: 3.5   # was 5.0\n";
+    auto rules = RuleSet::load_dir(dir.string());
+    ASSERT_TRUE(rules) << rules.error().message;
+    Message m = parse_message("Subject: s\r\n\r\nx\r\n", 1 << 20);
+    m.mime_summary += "classifier BAYES_95 p=0.97 tokens=10\n";
+    double bayes = 0;
+    for (const auto& h : (*rules)->match(m))
+        if (h.name == "BAYES_95") bayes = h.score;
+    EXPECT_DOUBLE_EQ(bayes, 3.5);
+}
+
+struct BadOverlay {
+    const char* name;
+    const char* overlay;
+    const char* expect;
+    int line;
+};
+
+class BadOverlays : public ::testing::TestWithParam<BadOverlay> {};
+
+TEST_P(BadOverlays, RefusedNamingFileAndLine) {
+    const auto& row = GetParam();
+    const std::string dir = overlay_dir(row.name, row.overlay);
+    auto rules = RuleSet::load_dir(dir);
+    ASSERT_FALSE(rules);
+    EXPECT_EQ(rules.error().kind, ErrorKind::config);
+    const std::string want = dir + "/00-fitted.scores.yaml:" + std::to_string(row.line) + ":";
+    EXPECT_NE(rules.error().message.find(want), std::string::npos) << rules.error().message;
+    EXPECT_NE(rules.error().message.find(row.expect), std::string::npos) << rules.error().message;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Rows, BadOverlays,
+    ::testing::Values(
+        BadOverlay{"unknown", "scores:\n  PILLS: 1\n  NO_SUCH_RULE: 2\n",
+                   "scores: unknown rule 'NO_SUCH_RULE'", 3},
+        BadOverlay{"sub_rule", "scores:\n  __SUB: 1\n", "'__SUB' is a '__' sub-rule", 2},
+        BadOverlay{"not_a_number", "scores:\n  PILLS: lots\n", "score must be between", 2},
+        BadOverlay{"too_big", "scores:\n  PILLS: 5000\n", "score must be between", 2},
+        BadOverlay{"not_a_map", "scores:\n  - PILLS\n", "'scores' must be a mapping", 2}),
+    [](const auto& info) { return info.param.name; });
+
+TEST(Rules, ScoreOverlayGivenTwiceIsAnError) {
+    const std::string dir = overlay_dir("dup", "scores:\n  PILLS: 1\n");
+    std::ofstream(std::filesystem::path(dir) / "50-more.scores.yaml") << "scores:\n  PILLS: 2\n";
+    auto rules = RuleSet::load_dir(dir);
+    ASSERT_FALSE(rules);
+    EXPECT_NE(rules.error().message.find("50-more.scores.yaml:2:"), std::string::npos)
+        << rules.error().message;
+    EXPECT_NE(rules.error().message.find("PILLS already has a score at " + dir +
+                                         "/00-fitted.scores.yaml:2"),
+              std::string::npos)
+        << rules.error().message;
+}
+
 TEST(Rules, EmptyDirectoryIsAnError) {
     const auto dir = std::filesystem::temp_directory_path() / "pampero-rules-empty";
     std::filesystem::create_directories(dir);

@@ -143,6 +143,15 @@ struct RadiusConfig {
     std::size_t max_sessions = 100000;  // state: memory holds at most this many sessions
 };
 
+// The statistical classifier (scanners/classifier, issue 11). On by default: it abstains
+// until its store exists and holds enough learned mail.
+struct ClassifierConfig {
+    bool enabled = true;
+    std::string store = "sqlite:/var/lib/pampero/bayes.db";  // sqlite:PATH (redis:// later)
+    std::int64_t min_spam = 200;  // spam messages learned before it votes
+    std::int64_t min_ham = 200;   // ham messages likewise
+};
+
 struct Config {
     std::string file;  // the file this came from, for messages
     std::string directory = "sqlite:/var/lib/pampero/directory.db";
@@ -169,6 +178,7 @@ struct Config {
     PolicydConfig policyd;
     RateLimitConfig ratelimit;
     RadiusConfig radius;
+    ClassifierConfig classifier;
 };
 
 // "127.0.0.1:1813" / "[::1]:1813" -> address and port; nullopt when malformed.

@@ -40,6 +40,17 @@
 //     surbl_two_level: surbl/two-level-tlds      # optional, relative to the rule file
 //     surbl_three_level: surbl/three-level-tlds  # optional
 //
+// A rule file may also carry score overlays, a mapping from rule name to score (what
+// scripts/fit-rule-scores --out writes), by convention in a file of its own named
+// *.scores.yaml so that the shipped files stay untouched:
+//   scores:
+//     HTML_TINY_TEXT: 0.4
+//     BAYES_95: 3.5
+// An overlay replaces the score of a rule defined in any file (whatever the file order).
+// Loading fails naming the overlay's file and line for a rule no file defines, for a
+// '__' sub-rule, for a rule given a score twice across overlays, and for a score
+// outside -1000..1000.
+//
 // Matching: all the regexes of one target (for header rules: of one header name) are
 // compiled into one Hyperscan database and matched in one pass. A pattern Hyperscan
 // cannot compile (backreferences, lookaround, ...) falls back to PCRE2 (JIT), with a

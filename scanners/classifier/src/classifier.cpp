@@ -1,0 +1,220 @@
+#include "pampero/classifier/classifier.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace pampero::classifier {
+
+const char* bucket_of(double p) {
+    if (p < 0.01) return "BAYES_00";
+    if (p < 0.05) return "BAYES_05";
+    if (p < 0.20) return "BAYES_20";
+    if (p < 0.40) return "BAYES_40";
+    if (p < 0.60) return "BAYES_50";
+    if (p < 0.80) return "BAYES_60";
+    if (p < 0.95) return "BAYES_80";
+    if (p < 0.99) return "BAYES_95";
+    if (p < 0.999) return "BAYES_99";
+    return "BAYES_999";
+}
+
+double chi2q(double x2, std::size_t dof) {
+    // For even degrees of freedom the survival function is a finite sum:
+    // e^-m * Σ_{i < dof/2} m^i / i!, m = x2 / 2.
+    const double m = x2 / 2.0;
+    double term = std::exp(-m);
+    double sum = term;
+    for (std::size_t i = 1; i < dof / 2; ++i) {
+        term *= m / static_cast<double>(i);
+        sum += term;
+    }
+    return std::min(sum, 1.0);
+}
+
+namespace {
+
+double log_add(double a, double b) {
+    if (a == -INFINITY) return b;
+    if (b == -INFINITY) return a;
+    const double m = std::max(a, b);
+    return m + std::log1p(std::exp(-std::abs(a - b)));
+}
+
+// ln of chi2q(x2, dof) and of 1 - chi2q(x2, dof), each exact where the other rounds to
+// 0 or 1 (the terms of the Poisson sum in log space).
+double log_chi2q(double x2, std::size_t dof) {
+    const double m = x2 / 2.0;
+    if (m <= 0) return 0.0;
+    const double lm = std::log(m);
+    double acc = -INFINITY;
+    double t = -m;  // ln(e^-m m^i / i!), i = 0, 1, ...
+    for (std::size_t i = 0; i < dof / 2; ++i) {
+        if (i > 0) t += lm - std::log(static_cast<double>(i));
+        acc = log_add(acc, t);
+    }
+    return std::min(acc, 0.0);
+}
+
+double log_chi2p(double x2, std::size_t dof) {
+    const double q = chi2q(x2, dof);
+    if (q < 0.5) return std::log1p(-q);
+    const double m = x2 / 2.0;
+    if (m <= 0) return -INFINITY;
+    const double lm = std::log(m);
+    double acc = -INFINITY;
+    // bound: the terms fall once i > m; stop when they no longer change the sum.
+    const double k = static_cast<double>(dof / 2);
+    double t = -m + k * lm - std::lgamma(k + 1);
+    for (std::size_t i = dof / 2; i < dof / 2 + 100000; ++i) {
+        const double d = static_cast<double>(i);
+        if (i > dof / 2) t += lm - std::log(d);
+        acc = log_add(acc, t);
+        if (d > m && t < acc - 40) break;
+    }
+    return std::min(acc, 0.0);
+}
+
+}  // namespace
+
+double combine_log_odds(const std::vector<double>& probabilities) {
+    if (probabilities.empty()) return 0.0;
+    double ln_f = 0;
+    double ln_1f = 0;
+    for (double p : probabilities) {
+        p = std::clamp(p, 1e-9, 1 - 1e-9);
+        ln_f += std::log(p);
+        ln_1f += std::log1p(-p);
+    }
+    const std::size_t dof = 2 * probabilities.size();
+    // I = (1 + H - S) / 2: ln I = ln(H + (1 - S)) - ln 2, ln(1 - I) = ln((1 - H) + S) - ln 2.
+    const double lh = log_chi2q(-2.0 * ln_f, dof), l1h = log_chi2p(-2.0 * ln_f, dof);
+    const double ls = log_chi2q(-2.0 * ln_1f, dof), l1s = log_chi2p(-2.0 * ln_1f, dof);
+    return (log_add(lh, l1s) - log_add(l1h, ls)) / std::log(10.0);
+}
+
+double token_probability(const TokenCounts& c, const Totals& t, const Options& o) {
+    const double n = static_cast<double>(c.spam + c.ham);
+    if (n == 0 || t.spam == 0 || t.ham == 0) return o.robx;
+    const double b = static_cast<double>(c.spam) / static_cast<double>(t.spam);
+    const double g = static_cast<double>(c.ham) / static_cast<double>(t.ham);
+    const double p = b / (b + g);
+    return (o.robs * o.robx + n * p) / (o.robs + n);
+}
+
+double combine(const std::vector<double>& probabilities) {
+    if (probabilities.empty()) return 0.5;
+    double ln_f = 0;
+    double ln_1f = 0;
+    for (double p : probabilities) {
+        p = std::clamp(p, 1e-9, 1 - 1e-9);
+        ln_f += std::log(p);
+        ln_1f += std::log1p(-p);
+    }
+    const std::size_t dof = 2 * probabilities.size();
+    const double h = chi2q(-2.0 * ln_f, dof);   // small when the f are near 1 (spammy)
+    const double s = chi2q(-2.0 * ln_1f, dof);  // small when the f are near 0 (hammy)
+    return (1.0 + h - s) / 2.0;
+}
+
+Result<std::optional<Classification>> Classifier::classify(const std::vector<Token>& tokens) const {
+    auto totals = store_.totals();
+    if (!totals) return totals.error();
+    if (totals->spam < options_.min_spam || totals->ham < options_.min_ham)
+        return std::optional<Classification>{};
+    auto counts = store_.get(tokens);
+    if (!counts) return counts.error();
+    std::vector<double> ps;
+    ps.reserve(tokens.size());
+    for (const auto& c : *counts) {
+        const double p = token_probability(c, *totals, options_);
+        if (std::abs(p - 0.5) >= options_.min_dev) ps.push_back(p);
+    }
+    if (ps.size() < options_.min_tokens) return std::optional<Classification>{};
+    if (ps.size() > options_.max_tokens) {
+        std::nth_element(ps.begin(), ps.begin() + static_cast<std::ptrdiff_t>(options_.max_tokens),
+                         ps.end(),
+                         [](double a, double b) { return std::abs(a - 0.5) > std::abs(b - 0.5); });
+        ps.resize(options_.max_tokens);
+    }
+    Classification c;
+    c.probability = combine(ps);
+    // Exact only where needed (the sum of Poisson terms costs ~4 x max_tokens logs).
+    c.log_odds = c.probability > 0.999 || c.probability < 0.001
+                     ? combine_log_odds(ps)
+                     : std::log10(c.probability / (1 - c.probability));
+    c.tokens = ps.size();
+    c.bucket = bucket_of(c.probability);
+    return std::optional<Classification>{c};
+}
+
+const char* to_string(LearnOutcome o) {
+    switch (o) {
+        case LearnOutcome::learned:
+            return "learned";
+        case LearnOutcome::already:
+            return "already learned";
+        case LearnOutcome::relearned:
+            return "relearned";
+        case LearnOutcome::forgotten:
+            return "forgotten";
+        case LearnOutcome::unknown:
+            return "not learned";
+    }
+    return "?";
+}
+
+Result<std::optional<Class>> Learner::known(const std::string& id) const {
+    if (const auto it = ids_.find(id); it != ids_.end()) return it->second;
+    return store_.learned(id);
+}
+
+void Learner::count(const std::vector<Token>& tokens, Class c, std::int64_t sign) {
+    for (const Token t : tokens) {
+        auto& d = deltas_[t];
+        (c == Class::spam ? d.first : d.second) += sign;
+    }
+    (c == Class::spam ? spam_ : ham_) += sign;
+}
+
+Result<LearnOutcome> Learner::learn(const std::string& id, const std::vector<Token>& tokens,
+                                    Class c) {
+    auto was = known(id);
+    if (!was) return was.error();
+    if (*was == c) return LearnOutcome::already;
+    if (*was) count(tokens, **was, -1);
+    count(tokens, c, +1);
+    ids_[id] = c;
+    ++pending_messages_;
+    return *was ? LearnOutcome::relearned : LearnOutcome::learned;
+}
+
+Result<LearnOutcome> Learner::forget(const std::string& id, const std::vector<Token>& tokens) {
+    auto was = known(id);
+    if (!was) return was.error();
+    if (!*was) return LearnOutcome::unknown;
+    count(tokens, **was, -1);
+    ids_[id] = std::nullopt;
+    ++pending_messages_;
+    return LearnOutcome::forgotten;
+}
+
+Status Learner::flush() {
+    if (pending_messages_ == 0) return ok_status();
+    Update u;
+    u.tokens.reserve(deltas_.size());
+    for (const auto& [t, d] : deltas_) {
+        if (d.first != 0 || d.second != 0) u.tokens.push_back({t, d.first, d.second});
+    }
+    u.spam_messages = spam_;
+    u.ham_messages = ham_;
+    u.learned.assign(ids_.begin(), ids_.end());
+    auto st = store_.apply(u);
+    if (!st) return st;
+    deltas_.clear();
+    ids_.clear();
+    spam_ = ham_ = 0;
+    pending_messages_ = 0;
+    return ok_status();
+}
+
+}  // namespace pampero::classifier

@@ -1,0 +1,226 @@
+#include "pampero/classifier/cross_validation.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "pampero/classifier/memory_store.hpp"
+
+namespace pampero::classifier {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kBuckets[] = {"BAYES_00", "BAYES_05", "BAYES_20", "BAYES_40", "BAYES_50",
+                                    "BAYES_60", "BAYES_80", "BAYES_95", "BAYES_99", "BAYES_999"};
+
+// -1: says ham (never positive), 0: unsure or not a bucket, 1: says spam (never negative).
+int bucket_sign(const std::string& name) {
+    for (int i = 0; i < 10; ++i) {
+        if (name == kBuckets[i]) return i < 4 ? -1 : i > 4 ? 1 : 0;
+    }
+    return 0;
+}
+
+bool is_bucket(const std::string& name) {
+    return name.rfind("BAYES_", 0) == 0;
+}
+
+// Learns the messages of `corpus` whose fold is not in `skip` into a new memory store.
+Result<std::shared_ptr<MemoryStore>> learn_all(const std::vector<CorpusMessage>& corpus, int skip1,
+                                               int skip2) {
+    auto store = std::make_shared<MemoryStore>();
+    Learner l(*store);
+    for (const auto& m : corpus) {
+        if (m.fold == skip1 || m.fold == skip2) continue;
+        auto r = l.learn(m.id, m.tokens, m.spam ? Class::spam : Class::ham);
+        if (!r) return r.error();
+    }
+    if (auto st = l.flush(); !st) return st.error();
+    return store;
+}
+
+}  // namespace
+
+Result<std::vector<CorpusMessage>> load_corpus(const std::string& dir, const scan::Engine& engine,
+                                               int folds) {
+    std::vector<CorpusMessage> out;
+    for (const char* label : {"ham", "hard-ham", "spam"}) {
+        const fs::path sub = fs::path(dir) / label;
+        if (!fs::is_directory(sub)) continue;
+        std::vector<fs::path> files;
+        for (const auto& e : fs::directory_iterator(sub)) {
+            if (e.is_regular_file() && e.path().extension() == ".eml") files.push_back(e.path());
+        }
+        std::sort(files.begin(), files.end());
+        for (std::size_t i = 0; i < files.size(); ++i) {
+            std::ifstream in(files[i], std::ios::binary);
+            if (!in) return Error::temporary("cannot read " + files[i].string());
+            std::ostringstream s;
+            s << in.rdbuf();
+            const std::string raw = std::move(s).str();
+            CorpusMessage m;
+            m.file = files[i].filename().string();
+            m.label = label;
+            m.spam = m.label == "spam";
+            m.fold = static_cast<int>(i % static_cast<std::size_t>(folds));
+            const auto msg = engine.parse(raw);
+            m.tokens = tokenize(msg);
+            m.id = message_id(msg);
+            const auto v = engine.scan(msg);
+            m.rules_score = v.score;
+            for (const auto& h : v.hits) {
+                m.hits.push_back(h.name);
+                m.hit_scores.push_back(h.score);
+            }
+            out.push_back(std::move(m));
+        }
+    }
+    return out;
+}
+
+Scores bucket_scores(const scan::Engine& engine) {
+    Scores out;
+    for (const char* b : kBuckets) {
+        auto msg = engine.parse("Subject: x\r\n\r\nx\r\n");
+        msg.mime_summary += std::string("classifier ") + b + " p=0.5 tokens=0\n";
+        for (const auto& h : engine.scan(msg).hits) {
+            if (h.name == b) out[b] = h.score;
+        }
+    }
+    return out;
+}
+
+Scores fixed_scores(const std::vector<CorpusMessage>& corpus) {
+    Scores out;
+    for (const auto& m : corpus) {
+        for (std::size_t i = 0; i < m.hits.size(); ++i) {
+            if (std::abs(m.hit_scores[i]) >= 100) out[m.hits[i]] = m.hit_scores[i];
+        }
+    }
+    return out;
+}
+
+Scores fit_scores(const std::vector<std::vector<std::string>>& rows, const std::vector<bool>& spam,
+                  const Scores& fixed, const FitOptions& o) {
+    // Features by index; identical (features, label) rows grouped with their weight.
+    std::map<std::string, std::size_t> index;
+    for (const auto& r : rows) {
+        for (const auto& f : r) index.emplace(f, 0);
+    }
+    std::vector<std::string> names;
+    for (auto& [name, i] : index) {
+        i = names.size();
+        names.push_back(name);
+    }
+    std::map<std::pair<std::vector<std::size_t>, bool>, double> groups;
+    double total = 0;
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+        std::vector<std::size_t> f;
+        for (const auto& n : rows[r]) f.push_back(index[n]);
+        std::sort(f.begin(), f.end());
+        f.erase(std::unique(f.begin(), f.end()), f.end());
+        const double w = spam[r] ? 1.0 : o.cost;
+        groups[{std::move(f), spam[r]}] += w;
+        total += w;
+    }
+    const std::size_t n = names.size();
+    std::vector<double> w(n, 0.0), m(n, 0.0), v(n, 0.0), g(n);
+    std::vector<int> sign(n, 0);
+    std::vector<bool> keep(n, false);
+    for (std::size_t i = 0; i < n; ++i) {
+        if (const auto it = fixed.find(names[i]); it != fixed.end()) {
+            w[i] = it->second;
+            keep[i] = true;
+        }
+        sign[i] = is_bucket(names[i]) ? bucket_sign(names[i]) : (o.nonnegative_rules ? 1 : 0);
+    }
+    // Adam (full batch): scores move ~0.1 a step at first, so 300 steps reach any score a
+    // rule can need.
+    const double rate = 0.1, b1 = 0.9, b2 = 0.999;
+    for (int t = 1; t <= o.iterations; ++t) {
+        for (std::size_t i = 0; i < n; ++i) g[i] = 2 * o.l2 * w[i];
+        for (const auto& [key, weight] : groups) {
+            double z = -o.tag;
+            for (const auto f : key.first) z += w[f];
+            const double p = 1 / (1 + std::exp(-std::clamp(z, -50.0, 50.0)));
+            const double d = weight / total * (p - (key.second ? 1.0 : 0.0));
+            for (const auto f : key.first) g[f] += d;
+        }
+        for (std::size_t i = 0; i < n; ++i) {
+            if (keep[i]) continue;
+            m[i] = b1 * m[i] + (1 - b1) * g[i];
+            v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+            const double mh = m[i] / (1 - std::pow(b1, t));
+            const double vh = v[i] / (1 - std::pow(b2, t));
+            w[i] -= rate * mh / (std::sqrt(vh) + 1e-8);
+            if (sign[i] > 0) w[i] = std::max(w[i], 0.0);
+            if (sign[i] < 0) w[i] = std::min(w[i], 0.0);
+        }
+    }
+    Scores out;
+    for (std::size_t i = 0; i < n; ++i) out[names[i]] = std::round(w[i] * 10) / 10;
+    return out;
+}
+
+Result<std::vector<CvOutcome>> cross_validate(const std::vector<CorpusMessage>& corpus,
+                                              const CvOptions& o) {
+    std::vector<CvOutcome> out(corpus.size());
+    auto classify_fold = [&](const ClassifierStore& store, int fold,
+                             std::vector<std::string>& buckets, bool is_outer) -> Status {
+        const Classifier c(store, o.classifier);
+        for (std::size_t i = 0; i < corpus.size(); ++i) {
+            if (corpus[i].fold != fold) continue;
+            auto r = c.classify(corpus[i].tokens);
+            if (!r) return r.error();
+            buckets[i] = *r ? (*r)->bucket : "";
+            if (is_outer) out[i].probability = *r ? (*r)->probability : -1;
+        }
+        return ok_status();
+    };
+    std::vector<std::string> outer(corpus.size());
+    for (int f = 0; f < o.folds; ++f) {
+        // Inner buckets for the training messages (folds other than f).
+        std::vector<std::string> inner(corpus.size());
+        for (int g = 0; g < o.folds; ++g) {
+            if (g == f) continue;
+            auto store = learn_all(corpus, f, g);
+            if (!store) return store.error();
+            if (auto st = classify_fold(**store, g, inner, false); !st) return st.error();
+        }
+        std::vector<std::vector<std::string>> rows;
+        std::vector<bool> spam;
+        for (std::size_t i = 0; i < corpus.size(); ++i) {
+            if (corpus[i].fold == f) continue;
+            rows.push_back(corpus[i].hits);
+            if (!inner[i].empty()) rows.back().push_back(inner[i]);
+            spam.push_back(corpus[i].spam);
+        }
+        const Scores fitted = fit_scores(rows, spam, o.fixed, o.fit);
+        auto store = learn_all(corpus, f, f);
+        if (!store) return store.error();
+        if (auto st = classify_fold(**store, f, outer, true); !st) return st.error();
+        for (std::size_t i = 0; i < corpus.size(); ++i) {
+            const auto& m = corpus[i];
+            if (m.fold != f) continue;
+            auto& r = out[i];
+            r.bucket = outer[i];
+            r.shipped_score = m.rules_score;
+            if (const auto it = o.shipped.find(r.bucket); it != o.shipped.end())
+                r.shipped_score += it->second;
+            // A rule the other folds never saw hit has no fitted score: its shipped one.
+            for (std::size_t h = 0; h < m.hits.size(); ++h) {
+                const auto it = fitted.find(m.hits[h]);
+                r.fitted_score += it != fitted.end() ? it->second : m.hit_scores[h];
+            }
+            if (const auto it = fitted.find(r.bucket); it != fitted.end())
+                r.fitted_score += it->second;
+        }
+    }
+    return out;
+}
+
+}  // namespace pampero::classifier

@@ -1,0 +1,359 @@
+#include "pampero/classifier/tokenizer.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <unordered_set>
+
+namespace pampero::classifier {
+namespace {
+
+bool word_byte(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c >= 0x80 || c == '$' || c == '\'' || c == '-' || c == '.' || c == '!' || c == '_';
+}
+
+bool inner_punct(unsigned char c) {
+    return c == '\'' || c == '-' || c == '.' || c == '_' || c == '!' || c == '$';
+}
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) {
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    }
+    return out;
+}
+
+// Collects tokens in the order they are made; tokens() keeps the first kMaxTokens
+// distinct ones. A vector sorted once is cheaper than a hash set per token (the set
+// showed in the scan's profile); at most kMaxRaw are collected (bound on memory).
+constexpr std::size_t kMaxRaw = 4 * kMaxTokens;
+
+class Sink {
+  public:
+    explicit Sink(bool verbose) : verbose_(verbose) { raw_.reserve(4096); }
+
+    void add(std::string_view text) {
+        if (raw_.size() >= kMaxRaw) return;  // bound: kMaxRaw tokens collected
+        raw_.push_back(token_of(text));
+        if (verbose_) texts_.emplace_back(raw_.back(), std::string(text));
+    }
+    // A token already hashed; `text` makes its text, called only when verbose.
+    template <typename TextFn>
+    void add_token(Token t, TextFn text) {
+        if (raw_.size() >= kMaxRaw) return;
+        raw_.push_back(t);
+        if (verbose_) texts_.emplace_back(t, text());
+    }
+    bool verbose() const { return verbose_; }
+    void add(std::string_view prefix, std::string_view text) {
+        buf_.assign(prefix);
+        buf_.append(text);
+        add(buf_);
+    }
+    bool full() const { return raw_.size() >= kMaxRaw; }
+
+    std::vector<Token> tokens() const {
+        std::vector<Token> out = raw_;
+        std::sort(out.begin(), out.end());
+        out.erase(std::unique(out.begin(), out.end()), out.end());
+        if (out.size() <= kMaxTokens) return out;
+        // Rare: more distinct tokens than the bound. Keep the first ones made.
+        std::unordered_set<Token> keep;
+        for (const Token t : raw_) {
+            if (keep.size() >= kMaxTokens) break;
+            keep.insert(t);
+        }
+        out.assign(keep.begin(), keep.end());
+        std::sort(out.begin(), out.end());
+        return out;
+    }
+    std::vector<std::pair<Token, std::string>> texts() {
+        const auto kept = tokens();
+        std::sort(texts_.begin(), texts_.end());
+        texts_.erase(std::unique(texts_.begin(), texts_.end(),
+                                 [](const auto& a, const auto& b) { return a.first == b.first; }),
+                     texts_.end());
+        std::erase_if(texts_, [&](const auto& p) {
+            return !std::binary_search(kept.begin(), kept.end(), p.first);
+        });
+        return std::move(texts_);
+    }
+
+  private:
+    bool verbose_;
+    std::vector<Token> raw_;
+    std::vector<std::pair<Token, std::string>> texts_;
+    std::string buf_;
+};
+
+// Splits `text` into words (see tokenizer.hpp) and hands each to `fn`, at most
+// `max_words` of them.
+template <typename Fn>
+void words(std::string_view text, std::size_t max_words, Fn fn) {
+    std::size_t n = 0;
+    std::size_t i = 0;
+    while (i < text.size() && n < max_words) {
+        while (i < text.size() && !word_byte(static_cast<unsigned char>(text[i]))) ++i;
+        std::size_t j = i;
+        while (j < text.size() && word_byte(static_cast<unsigned char>(text[j]))) ++j;
+        std::string_view w = text.substr(i, j - i);
+        i = j;
+        // Trim punctuation at the start, and at the end except a run of ! or $ ("free!!").
+        while (!w.empty() && inner_punct(static_cast<unsigned char>(w.front()))) w.remove_prefix(1);
+        while (!w.empty() &&
+               (w.back() == '.' || w.back() == '-' || w.back() == '\'' || w.back() == '_')) {
+            w.remove_suffix(1);
+        }
+        if (w.size() < 2) continue;
+        ++n;
+        if (w.size() > kMaxWordBytes) {
+            const char c = static_cast<char>(std::tolower(static_cast<unsigned char>(w[0])));
+            fn(fmt::format("skip:{}{}", c, w.size() / 10 * 10));
+        } else {
+            fn(lower(w));
+        }
+    }
+}
+
+// Words of `text` and their OSB pairs, under `prefix`.
+// FNV-1a is a streaming hash: hashing "a" then "b" gives token_of("ab"). The pairs are
+// hashed from the state after "prefix + earlier word" without building their strings
+// (building them was most of the tokenizer's cost); the verbose sink builds them anyway.
+constexpr std::uint64_t kFnvBasis = 0xcbf29ce484222325ull;
+
+std::uint64_t fnv(std::uint64_t h, std::string_view text) {
+    for (unsigned char c : text) {
+        h ^= c;
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+void osb(Sink& sink, std::string_view prefix, std::string_view text, std::size_t max_words) {
+    const std::uint64_t base = fnv(kFnvBasis, prefix);
+    // The last kOsbWindow - 1 words, oldest first: the hash state after "prefix + word",
+    // and (verbose only) the word.
+    std::uint64_t state[kOsbWindow - 1] = {};
+    std::string word[kOsbWindow - 1];
+    std::size_t n = 0;
+    std::string t;
+    words(text, max_words, [&](const std::string& w) {
+        const std::uint64_t mine = fnv(base, w);
+        sink.add_token(mine, [&] { return std::string(prefix) + w; });
+        for (std::size_t k = 0; k < n; ++k) {
+            const std::size_t distance = n - k;
+            const std::string_view sep = distance == 1 ? " " : " _ ";
+            sink.add_token(fnv(fnv(state[k], sep), w),
+                           [&] { return std::string(prefix) + word[k] + std::string(sep) + w; });
+        }
+        if (n == kOsbWindow - 1) {
+            for (std::size_t k = 1; k < n; ++k) {
+                state[k - 1] = state[k];
+                if (sink.verbose()) word[k - 1] = std::move(word[k]);
+            }
+            --n;
+        }
+        state[n] = mine;
+        if (sink.verbose()) word[n] = w;
+        ++n;
+    });
+}
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+// The address inside "Name <a@b>" (or the bare value), lowercased.
+std::string address_of(std::string_view v) {
+    const auto lt = v.rfind('<');
+    if (lt != std::string_view::npos) {
+        const auto gt = v.find('>', lt);
+        if (gt != std::string_view::npos) return lower(trim(v.substr(lt + 1, gt - lt - 1)));
+    }
+    const auto sp = v.find_first_of(" \t(");
+    return lower(trim(v.substr(0, sp)));
+}
+
+std::string domain_of(const std::string& address) {
+    const auto at = address.rfind('@');
+    return at == std::string::npos ? std::string() : address.substr(at + 1);
+}
+
+// "abc123.XYZ@host" -> "aaa999.AAA@host": the shape of a Message-ID tells the software
+// that made it.
+std::string shape(std::string_view s) {
+    std::string out;
+    for (unsigned char c : s.substr(0, 64)) {
+        if (c >= '0' && c <= '9')
+            c = '9';
+        else if (c >= 'a' && c <= 'z')
+            c = 'a';
+        else if (c >= 'A' && c <= 'Z')
+            c = 'A';
+        if (out.empty() || out.back() != static_cast<char>(c) || c == '.' || c == '@')
+            out += static_cast<char>(c);
+    }
+    return out;
+}
+
+// Coarse buckets for counters: 0, 1, 2-3, 4-7, ... (log2), so counts generalise.
+int bucket(std::size_t n) {
+    int b = 0;
+    while (n > 0) {
+        n >>= 1;
+        ++b;
+    }
+    return b;
+}
+
+void headers(Sink& sink, const scan::Message& msg) {
+    std::size_t received = 0;
+    std::vector<std::pair<std::string, std::size_t>> per_name;
+    for (const auto& h : msg.headers) {
+        const std::string name = lower(h.name);
+        auto it = std::find_if(per_name.begin(), per_name.end(),
+                               [&](const auto& p) { return p.first == name; });
+        if (it == per_name.end()) {
+            per_name.emplace_back(name, 0);
+            it = per_name.end() - 1;
+        }
+        if (++it->second > kMaxHeaderValues) continue;  // bound: values per header name
+        const std::string_view v = h.value;
+        if (name == "from") {
+            const std::string a = address_of(v);
+            sink.add("from:", a);
+            sink.add("from-domain:", domain_of(a));
+            const auto lt = v.rfind('<');
+            if (lt != std::string_view::npos) {
+                words(v.substr(0, lt), 8, [&](const std::string& w) { sink.add("from-name:", w); });
+            }
+        } else if (name == "reply-to" || name == "return-path" || name == "sender") {
+            sink.add(name + "-domain:", domain_of(address_of(v)));
+        } else if (name == "to" || name == "cc") {
+            std::size_t n = 0;
+            std::size_t start = 0;
+            while (start < v.size() && n < 20) {
+                const auto comma = v.find(',', start);
+                const auto one =
+                    v.substr(start, comma == std::string_view::npos ? std::string_view::npos
+                                                                    : comma - start);
+                sink.add(name + "-domain:", domain_of(address_of(one)));
+                ++n;
+                if (comma == std::string_view::npos) break;
+                start = comma + 1;
+            }
+            sink.add(name + "-count:", std::to_string(bucket(n)));
+        } else if (name == "x-mailer" || name == "user-agent") {
+            sink.add("mailer:", lower(trim(v.substr(0, 80))));
+            words(v, 6, [&](const std::string& w) { sink.add("mailer-word:", w); });
+        } else if (name == "message-id") {
+            const std::string id = address_of(v);
+            sink.add("msgid-shape:", shape(id));
+            sink.add("msgid-domain:", domain_of(id));
+        } else if (name == "content-type" || name == "precedence" || name == "x-priority" ||
+                   name == "x-msmail-priority" || name == "importance" ||
+                   name == "content-transfer-encoding" || name == "mime-version") {
+            sink.add(name + ":", lower(trim(v.substr(0, 40))));
+        } else if (name == "received" && received < 4) {
+            // The newest hops only: older ones are the sender's own, and forged at will.
+            ++received;
+            const auto lb = v.find('[');
+            if (lb != std::string_view::npos) {
+                const auto rb = v.find(']', lb);
+                std::string_view ip =
+                    v.substr(lb + 1, rb == std::string_view::npos ? 0 : rb - lb - 1);
+                const auto d1 = ip.find('.');
+                const auto d2 = d1 == std::string_view::npos ? d1 : ip.find('.', d1 + 1);
+                if (d2 != std::string_view::npos) sink.add("rcvd-net:", ip.substr(0, d2));
+            }
+            if (v.rfind("from ", 0) == 0) {
+                const auto host = v.substr(5, v.find_first_of(" \t(", 5) - 5);
+                const std::string hd = lower(host);
+                const auto dot = hd.find('.');
+                if (dot != std::string::npos) sink.add("rcvd-domain:", hd.substr(dot + 1));
+            }
+        }
+    }
+}
+
+void mime(Sink& sink, const scan::Message& msg) {
+    for (const auto& p : msg.parts) {
+        sink.add("part:", p.type);
+        if (!p.charset.empty()) sink.add("charset:", p.charset);
+        if (!p.encoding.empty()) sink.add("encoding:", p.type + " " + p.encoding);
+        if (p.attachment) {
+            const auto dot = p.filename.rfind('.');
+            sink.add("attach:", dot == std::string::npos ? p.type : lower(p.filename.substr(dot)));
+        }
+        if (p.bad_charset) sink.add("badcharset");
+    }
+    const auto& h = msg.html;
+    if (h.tags > 0) {
+        sink.add("html:tags:", std::to_string(bucket(h.tags)));
+        sink.add("html:images:", std::to_string(bucket(h.images)));
+        sink.add("html:anchors:", std::to_string(bucket(h.anchors)));
+        sink.add("html:text:", std::to_string(bucket(h.text_bytes)));
+        if (h.forms) sink.add("html:forms");
+        if (h.scripts) sink.add("html:scripts");
+        if (h.iframes) sink.add("html:iframes");
+        if (h.hidden_bytes) sink.add("html:hidden:", std::to_string(bucket(h.hidden_bytes)));
+        if (h.tiny_bytes) sink.add("html:tiny:", std::to_string(bucket(h.tiny_bytes)));
+        if (h.split_words) sink.add("html:split");
+        if (h.entity_letters) sink.add("html:entities");
+    }
+    for (const auto& u : msg.uris) {
+        if (sink.full()) break;
+        if (u.host_is_ip) {
+            sink.add("uri-ip");
+        } else {
+            sink.add("uri-domain:", u.domain);
+            sink.add("uri-host:", u.host);
+        }
+        sink.add("uri-scheme:", u.scheme);
+    }
+}
+
+void collect(Sink& sink, const scan::Message& msg) {
+    headers(sink, msg);
+    if (const auto* s = msg.find("Subject")) {
+        osb(sink, "subject:", s->value, 50);
+    } else {
+        sink.add("subject:none");
+    }
+    mime(sink, msg);
+    osb(sink, "", msg.body_text, kMaxBodyWords);  // bound: kMaxBodyWords words
+}
+
+}  // namespace
+
+Token token_of(std::string_view text) {
+    return fnv(kFnvBasis, text);
+}
+
+std::vector<Token> tokenize(const scan::Message& msg) {
+    Sink sink(false);
+    collect(sink, msg);
+    return sink.tokens();
+}
+
+std::vector<std::pair<Token, std::string>> tokenize_verbose(const scan::Message& msg) {
+    Sink sink(true);
+    collect(sink, msg);
+    return sink.texts();
+}
+
+std::string message_id(const scan::Message& msg) {
+    std::string key;
+    for (const char* name : {"Message-ID", "Date", "From", "Subject"}) {
+        if (const auto* h = msg.find(name)) key += h->value;
+        key += '\n';
+    }
+    key.append(msg.body_text.substr(0, 4096));
+    return fmt::format("{:016x}", token_of(key));
+}
+
+}  // namespace pampero::classifier

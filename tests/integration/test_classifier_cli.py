@@ -1,0 +1,132 @@
+"""`pamperoctl learn` and `classifier stats`, and the classifier in `pamperoctl scan`:
+learning from a Maildir folder, an mbox file and plain files; learn-once; relearning as
+the other class; forget; the BAYES_* rule in the explanation once enough is learned; a
+missing store abstains (a warning, no score); a corrupt store is refused naming the file.
+No corpus needed: the messages are made here."""
+import os
+import subprocess
+import unittest
+
+import harness as h
+
+
+def message(i, kind):
+    if kind == "spam":
+        subject, body = f"Cheap meds {i}", "Buy cheap pills online, best viagra prices, order now"
+    else:
+        subject, body = f"Project meeting {i}", "The agenda for the project meeting is attached"
+    return (f"From: sender{i}@{kind}.example\nTo: alice@example.org\nSubject: {subject}\n"
+            f"Message-ID: <{kind}{i}@{kind}.example>\n\n{body}\nnumber {i}\n")
+
+
+class LearnAndScan(unittest.TestCase):
+    def setUp(self):
+        self.work = h.WorkDir()
+        self.w = self.work.path
+        self.config = h.write_config(
+            self.w, h.free_port(),
+            extra="classifier:\n  store: sqlite:bayes.db\n  min_spam: 3\n  min_ham: 3\n")
+
+    def tearDown(self):
+        self.work.close()
+
+    def ctl(self, *args, code=0):
+        p = h.pamperoctl(self.config, *args, check=False)
+        self.assertEqual(p.returncode, code, (p.stdout, p.stderr))
+        return p
+
+    def write(self, name, text):
+        path = os.path.join(self.w, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def test_learn_from_maildir_mbox_and_files_then_scan(self):
+        # Ham in a Maildir (cur/ and new/), spam in an mbox (with a quoted >From line).
+        for i in range(3):
+            self.write(f"Maildir/cur/{i}:2,S", message(i, "ham"))
+        self.write("Maildir/new/3", message(3, "ham"))
+        self.write("Maildir/tmp/4", message(4, "ham"))  # tmp/ is not delivered mail
+        mbox = "".join(f"From sender{i}@spam.example Mon Jan  1 00:00:00 2024\n"
+                       + message(i, "spam").replace("number", ">From number") + "\n"
+                       for i in range(4))
+        self.write("spam.mbox", mbox)
+        out = self.ctl("learn", "ham", os.path.join(self.w, "Maildir")).stdout
+        self.assertIn("learned 4,", out)
+        out = self.ctl("learn", "spam", os.path.join(self.w, "spam.mbox")).stdout
+        self.assertIn("learned 4,", out)
+        self.assertIn("holds 4 spam and 4 ham", out)
+        # Learning the same messages again counts nothing.
+        out = self.ctl("learn", "spam", os.path.join(self.w, "spam.mbox")).stdout
+        self.assertIn("learned 0, relearned 0, already learned 4", out)
+        stats = self.ctl("classifier", "stats").stdout
+        self.assertIn("spam: 4\nham: 4\n", stats)
+        self.assertIn("votes: yes", stats)
+
+        spam = self.write("new-spam.eml", message(9, "spam"))
+        ham = self.write("new-ham.eml", message(9, "ham"))
+        self.assertRegex(self.ctl("scan", spam).stdout, r"BAYES_99")
+        self.assertIn("BAYES_00", self.ctl("scan", ham).stdout)
+
+        # A plain file learned as the other class moves its counts; forget takes them out.
+        out = self.ctl("learn", "ham", os.path.join(self.w, "Maildir", "new", "3")).stdout
+        self.assertIn("already learned 1", out)
+        one = self.write("one.eml", message(0, "ham"))
+        self.assertIn("relearned 1", self.ctl("learn", "spam", one).stdout)
+        self.assertIn("spam: 5\nham: 3\n", self.ctl("classifier", "stats").stdout)
+        self.assertIn("holds 4 spam and 3 ham", self.ctl("learn", "forget", one).stdout)
+        self.assertIn("not learned 1", self.ctl("learn", "forget", one).stdout)
+
+    def test_learn_one_message_from_standard_input(self):
+        # What the Dovecot hook does (conf/dovecot/pampero-learn): `learn spam|ham -`.
+        def learn(what, text, code=0):
+            p = subprocess.run([os.path.join(h.BIN, "pamperoctl"), "-c", self.config, "learn",
+                                what, "-"], input=text, capture_output=True, text=True, timeout=60)
+            self.assertEqual(p.returncode, code, (p.stdout, p.stderr))
+            return p.stdout
+        self.assertIn("learned 1,", learn("spam", message(1, "spam")))
+        self.assertIn("holds 1 spam and 0 ham", learn("spam", message(1, "spam")))  # once
+        out = learn("ham", message(1, "spam"))  # moved out of Spam: relearned as ham
+        self.assertIn("relearned 1,", out)
+        self.assertIn("holds 0 spam and 1 ham", out)
+        # An mbox on standard input (a leading "From " line) is split like a file's.
+        mbox = "".join(f"From x Mon Jan  1 00:00:00 2024\n{message(i, 'spam')}\n" for i in (2, 3))
+        self.assertIn("holds 2 spam and 1 ham", learn("spam", mbox))
+        # A message larger than the learning bound is read to its end (the writer never sees
+        # a broken pipe) and learned from its first 10 MB.
+        big = message(4, "spam") + ("x" * 99 + "\n") * 120_000
+        self.assertIn("holds 3 spam and 1 ham", learn("spam", big))
+        p = subprocess.run([os.path.join(h.BIN, "pamperoctl"), "-c", self.config, "learn", "spam",
+                            "-", "-"], input="", capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 64, p.stderr)
+
+    def test_unreadable_path_fails_but_the_others_are_learned(self):
+        good = self.write("good.eml", message(1, "spam"))
+        p = self.ctl("learn", "spam", os.path.join(self.w, "missing.eml"), good, code=1)
+        self.assertIn("missing.eml: cannot open", p.stderr)
+        self.assertIn("learned 1,", p.stdout)
+
+    def test_missing_store_abstains_and_corrupt_store_is_refused(self):
+        msg = self.write("m.eml", message(1, "spam"))
+        p = self.ctl("scan", msg)
+        self.assertNotIn("BAYES_", p.stdout)
+        self.assertIn("abstains", p.stderr)
+        self.assertIn("No such file", self.ctl("classifier", "stats", code=75).stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.w, "bayes.db")))
+
+        self.write("bayes.db", "this is not a database\n" * 300)
+        p = self.ctl("scan", msg, code=78)
+        self.assertIn(os.path.join(self.w, "bayes.db"), p.stderr)
+        p = self.ctl("learn", "spam", msg, code=78)
+        self.assertIn("bayes.db", p.stderr)
+
+    def test_too_little_learned_abstains(self):
+        self.ctl("learn", "spam", self.write("s.eml", message(1, "spam")))
+        self.ctl("learn", "ham", self.write("h.eml", message(1, "ham")))
+        self.assertIn("votes: no (needs 3 spam and 3 ham)", self.ctl("classifier", "stats").stdout)
+        self.assertNotIn("BAYES_", self.ctl("scan", self.write("m.eml", message(2, "spam"))).stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
