@@ -72,7 +72,7 @@ void reload(const std::string& path, const Config& running, scan::EngineHolder& 
     log::notice("reloaded: {} rules, {} levels, {} blocklists, {}", (*engine)->rule_count(),
                 (*engine)->levels().levels.size(), (*bl)->lists().size(),
                 describe_keys(new_keys->get()));
-    if (cfg->directory != running.directory || cfg->state != running.state ||
+    if (cfg->directory != running.directory || !same_state_settings(*cfg, running) ||
         cfg->milter.socket != running.milter.socket ||
         cfg->milter.threads != running.milter.threads ||
         cfg->milter.timeout != running.milter.timeout ||
@@ -127,7 +127,7 @@ int main(int argc, char** argv) {
     }
     auto directory = make_cached_directory(std::move(dir).value(),
                                            std::chrono::seconds(cfg->directory_cache_ttl));
-    auto state = open_state(cfg->state, cfg->guard.max_tracked);
+    auto state = open_state(*cfg);
     if (!state) {
         std::fprintf(stderr, "pampero-milter: %s\n", state.error().message.c_str());
         return EX_CONFIG;

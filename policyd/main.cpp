@@ -65,7 +65,7 @@ void reload(const std::string& path, const Config& running, const Deps& deps,
     current.set(std::make_shared<const Config>(*cfg));
     log::notice("reloaded: {}", describe(*cfg));
     if (radius) radius->reload(cfg->radius);
-    if (cfg->policyd.socket != running.policyd.socket || cfg->state != running.state ||
+    if (cfg->policyd.socket != running.policyd.socket || !same_state_settings(*cfg, running) ||
         cfg->directory != running.directory || cfg->policyd.threads != running.policyd.threads ||
         cfg->user != running.user || cfg->group != running.group ||
         cfg->policyd.admin_socket != running.policyd.admin_socket) {
@@ -98,7 +98,7 @@ int main(int argc, char** argv) {
     if (!dir) return fail(dir.error().message, EX_CONFIG);
     auto directory = make_cached_directory(std::move(dir).value(),
                                            std::chrono::seconds(cfg->directory_cache_ttl));
-    auto state = open_state(cfg->state, cfg->guard.max_tracked);
+    auto state = open_state(*cfg);
     if (!state) return fail(state.error().message, EX_CONFIG);
     policy::StateSubscriberLookup subscribers(**state);
     const Deps deps{**state, *directory, subscribers};

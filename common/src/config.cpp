@@ -242,6 +242,12 @@ Result<Config> load_config(const std::string& path) {
             c.directory_cache_ttl = static_cast<int>(*v);
         }
         if (auto v = r.get_string("state")) c.state = *v;
+        if (auto v = r.get_string("state_password_file"))
+            c.state_password_file = resolve_path(path, *v);
+        if (auto v = r.get_int("state_timeout_ms", 10, 60000))
+            c.state_timeout_ms = static_cast<int>(*v);
+        if (auto v = r.get_int("state_pool", 1, 1024)) c.state_pool = static_cast<int>(*v);
+        if (auto v = r.get_string("state_prefix")) c.state_prefix = *v;
         if (auto v = r.get_string("rules_dir")) c.rules_dir = resolve_path(path, *v);
         if (auto v = r.get_string("levels")) c.levels = resolve_path(path, *v);
         if (auto v = r.get_string("verdict_keys")) c.verdict_keys = resolve_path(path, *v);

@@ -302,9 +302,4 @@ std::unique_ptr<MemoryState> make_memory_state(StateClock clock, std::size_t max
     return std::make_unique<MemoryStateImpl>(std::move(clock), max_entries);
 }
 
-Result<std::unique_ptr<State>> open_state(const std::string& spec, std::size_t max_entries) {
-    if (spec == "memory") return std::unique_ptr<State>(make_memory_state({}, max_entries));
-    return Error::config("unknown state backend '" + spec + "' (expected: memory)");
-}
-
 }  // namespace pampero

@@ -282,6 +282,60 @@ class Daemon:
             return f.read().decode("utf-8", "replace")
 
 
+# --- a private redis-server (scripts/redis-instance): the shared state of issue 12 ----
+
+class RedisServer:
+    """A private redis-server on 127.0.0.1:PORT and DIR/redis.sock, nothing on disk.
+
+    start(dir, port=None, *options) starts it (a free port when none is given; options
+    such as "--requirepass", "pw" go to redis-server) and waits until it answers;
+    stop() ends it by its PID; restart() starts it again on the same folder, port and
+    options (empty: no persistence). A missing redis-server raises."""
+
+    SCRIPT = os.path.join(SOURCE, "scripts", "redis-instance")
+
+    def __init__(self):
+        self.dir, self.port, self.options, self.running = None, None, (), False
+
+    def start(self, dir, port=None, *options):
+        self.dir, self.port, self.options = dir, port or free_port(), tuple(options)
+        return self.restart()
+
+    def restart(self):
+        if self.running:
+            self.stop()
+        subprocess.run([self.SCRIPT, "start", self.dir, str(self.port), *self.options],
+                       check=True, timeout=30)
+        self.running = True
+        _started.append(self)
+        return self
+
+    def stop(self):
+        if self in _started:
+            _started.remove(self)
+        if self.running:
+            self.running = False
+            subprocess.run([self.SCRIPT, "stop", self.dir], check=True, timeout=30)
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}"
+
+    @property
+    def socket(self):
+        return os.path.join(self.dir, "redis.sock")
+
+    def pid(self):
+        with open(os.path.join(self.dir, "redis.pid")) as f:
+            return int(f.read())
+
+    def cli(self, *args, password=None):
+        """redis-cli's output for one command (raises if redis-cli fails)."""
+        env = dict(os.environ, REDISCLI_AUTH=password) if password else None
+        return subprocess.run(["redis-cli", "-p", str(self.port), *args], check=True,
+                              timeout=10, capture_output=True, text=True, env=env).stdout
+
+
 # --- the signed spam verdict (scanners/verdict/include/pampero/verdict/verdict_signature.hpp)
 # Every configuration write_config makes names verdict.keys beside it, holding this one
 # key, so the milter and every store node of a test share it as a real farm would.

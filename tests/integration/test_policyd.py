@@ -14,8 +14,8 @@ conf/postfix/main.cf.policyd), with Dovecot SASL for authenticated relaying:
   451 4.3.5 (the state backend is memory, which cannot fail from outside the process:
   its failure is covered by the unit tests, policy/decision_test.cpp).
 A ban set by pampero-milter and honoured by pampero-policyd needs a state both processes
-see; with only the memory backend they cannot share one, so that is tested at the library
-level (Decide.BansAreTheGuardsKeys: the milter's Guard and the policy Engine on one State).
+see: at the library level here (Decide.BansAreTheGuardsKeys: the milter's Guard and the
+policy Engine on one State), and across processes on one Redis in test_redis_state.py.
 """
 import os
 import re

@@ -1,8 +1,14 @@
+// The state contract (state.hpp): every backend must pass the StateContract tests, run
+// here on memory and on a private redis-server (test_redis.hpp; a missing redis-server
+// fails them). MemoryState tests cover what only the memory backend has (its bounds).
 #include "pampero/common/state.hpp"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <algorithm>
+
+#include "test_redis.hpp"
 
 using namespace pampero;
 using namespace std::chrono_literals;
@@ -14,27 +20,79 @@ struct FakeClock {
         return [this] { return now; };
     }
 };
+
+// A backend under test, with a way to let time pass that the backend believes.
+class Backend {
+  public:
+    virtual ~Backend() = default;
+    virtual State& state() = 0;
+    virtual void advance(std::chrono::milliseconds d) = 0;
+    virtual MemoryState* memory() { return nullptr; }
+};
+
+class MemoryBackend final : public Backend {
+  public:
+    State& state() override { return *state_; }
+    void advance(std::chrono::milliseconds d) override { clock_.now += d; }
+    MemoryState* memory() override { return state_.get(); }
+
+  private:
+    FakeClock clock_;
+    std::unique_ptr<MemoryState> state_ = make_memory_state(clock_.fn());
+};
+
+// Redis keeps its own clock: advance() moves every expiry nearer instead (TestRedis).
+class RedisBackend final : public Backend {
+  public:
+    RedisBackend() {
+        auto s = open_state(redis_.url());
+        if (!s) throw std::runtime_error(s.error().message);
+        state_ = std::move(s).value();
+    }
+    State& state() override { return *state_; }
+    void advance(std::chrono::milliseconds d) override { redis_.advance(d.count()); }
+
+  private:
+    pampero::testing::TestRedis redis_;
+    std::unique_ptr<State> state_;
+};
+
+class StateContract : public ::testing::TestWithParam<std::string> {
+  protected:
+    void SetUp() override {
+        signal(SIGPIPE, SIG_IGN);  // as the daemons do (redis_state.hpp)
+        if (GetParam() == "memory") {
+            backend_ = std::make_unique<MemoryBackend>();
+        } else {
+            backend_ = std::make_unique<RedisBackend>();  // throws (fails) without redis-server
+        }
+        s = &backend_->state();
+    }
+    void advance(std::chrono::milliseconds d) { backend_->advance(d); }
+    std::unique_ptr<Backend> backend_;
+    State* s = nullptr;
+};
+
 }  // namespace
 
-TEST(MemoryState, IncrementCountsWithinAFixedWindow) {
-    FakeClock clock;
-    auto s = make_memory_state(clock.fn());
+INSTANTIATE_TEST_SUITE_P(Backends, StateContract, ::testing::Values("memory", "redis"),
+                         [](const auto& info) { return info.param; });
+
+TEST_P(StateContract, IncrementCountsWithinAFixedWindow) {
     EXPECT_EQ(*s->increment("k", 10s), 1);
-    clock.now += 5s;
+    advance(5s);
     EXPECT_EQ(*s->increment("k", 10s), 2);  // the window does not slide
-    clock.now += 5s;
+    advance(5s);
     EXPECT_EQ(*s->increment("k", 10s), 1);  // expired at 10 s: a new window
 }
 
-TEST(MemoryState, PutGetExpireRemove) {
-    FakeClock clock;
-    auto s = make_memory_state(clock.fn());
+TEST_P(StateContract, PutGetExpireRemove) {
     EXPECT_FALSE(s->get("ban")->has_value());
     ASSERT_TRUE(s->put("ban", "x", 3s));
     EXPECT_EQ(s->get("ban")->value(), "x");
-    clock.now += 2s;
+    advance(2s);
     EXPECT_TRUE(s->get("ban")->has_value());
-    clock.now += 1s;
+    advance(1s);
     EXPECT_FALSE(s->get("ban")->has_value());
     ASSERT_TRUE(s->put("ban", "y", 3s));
     ASSERT_TRUE(s->remove("ban"));
@@ -93,14 +151,12 @@ TEST(MemoryState, FullValuesEvictTheOneNearestItsExpiry) {
     EXPECT_EQ(s->size(), 3u);
 }
 
-TEST(MemoryState, CountersAndValuesShareOneKeySpaceAsInRedis) {
-    FakeClock clock;
-    auto s = make_memory_state(clock.fn());
+TEST_P(StateContract, CountersAndValuesShareOneKeySpaceAsInRedis) {
     EXPECT_EQ(*s->increment("k", 10s), 1);
     EXPECT_EQ(s->get("k")->value(), "1");
     ASSERT_TRUE(s->put("k", "7", 100s));  // SET replaces the counter
     EXPECT_EQ(*s->increment("k", 10s), 8);
-    clock.now += 50s;
+    advance(50s);
     EXPECT_EQ(s->get("k")->value(), "8");  // INCR kept the value's TTL
     ASSERT_TRUE(s->put("t", "text", 10s));
     auto bad = s->increment("t", 10s);  // INCR of a non-number is an error, not a throw
@@ -109,23 +165,33 @@ TEST(MemoryState, CountersAndValuesShareOneKeySpaceAsInRedis) {
     EXPECT_FALSE(s->get("k")->has_value());
 }
 
-TEST(MemoryState, SetMembersExpireOneByOne) {
-    FakeClock clock;
-    auto s = make_memory_state(clock.fn());
+TEST_P(StateContract, SetMembersExpireOneByOne) {
     EXPECT_TRUE(s->set_members("nas")->empty());
     ASSERT_TRUE(s->set_add("nas", "a", 10s));
     ASSERT_TRUE(s->set_add("nas", "b", 20s));
     ASSERT_TRUE(s->set_add("other", "a", 20s));
     EXPECT_EQ(s->set_members("nas")->size(), 2u);
-    clock.now += 10s;
+    advance(10s);
     EXPECT_EQ(*s->set_members("nas"), std::vector<std::string>{"b"});
     ASSERT_TRUE(s->set_add("nas", "b", 30s));  // re-adding moves the expiry
-    clock.now += 15s;
+    advance(15s);
     EXPECT_EQ(*s->set_members("nas"), std::vector<std::string>{"b"});
     EXPECT_TRUE(s->set_members("other")->empty());
     ASSERT_TRUE(s->set_remove("nas", "b"));
     EXPECT_TRUE(s->set_members("nas")->empty());
-    EXPECT_EQ(s->size(), 0u);
+    if (auto* m = backend_->memory()) {
+        EXPECT_EQ(m->size(), 0u);
+    }
+}
+
+TEST_P(StateContract, SetsAndKeysAreApart) {
+    ASSERT_TRUE(s->set_add("nas:1", "10.0.0.1", 60s));
+    ASSERT_TRUE(s->put("ip:10.0.0.1", "alice", 60s));
+    EXPECT_EQ(*s->set_members("nas:1"), std::vector<std::string>{"10.0.0.1"});
+    EXPECT_EQ(s->get("ip:10.0.0.1")->value(), "alice");
+    ASSERT_TRUE(s->set_remove("nas:1", "absent"));  // removing what is not there is fine
+    ASSERT_TRUE(s->set_remove("none", "x"));
+    ASSERT_TRUE(s->remove("none"));
 }
 
 TEST(MemoryState, FullSetsEvictTheMemberNearestItsExpiry) {
@@ -149,17 +215,15 @@ TEST(MemoryState, FullSetsEvictTheMemberNearestItsExpiry) {
 }
 
 // Issue 10: the admin's view needs the seconds a counter or ban has left (Redis TTL).
-TEST(MemoryState, TtlOfCountersAndValuesRoundsUp) {
-    FakeClock clock;
-    auto s = make_memory_state(clock.fn());
+TEST_P(StateContract, TtlOfCountersAndValuesRoundsUp) {
     EXPECT_FALSE(s->ttl("none")->has_value());
     ASSERT_TRUE(s->increment("c", 3600s));
     ASSERT_TRUE(s->put("v", "x", 600s));
-    clock.now += 100s;
+    advance(100s);
     EXPECT_EQ(s->ttl("c")->value(), 3500s);
     EXPECT_EQ(s->ttl("v")->value(), 500s);
-    clock.now += 499s + 800ms;
+    advance(499s + 800ms);
     EXPECT_EQ(s->ttl("v")->value(), 1s);  // 0.2 s left: still there, so 1 s
-    clock.now += 200ms;
+    advance(200ms);
     EXPECT_FALSE(s->ttl("v")->has_value());
 }

@@ -152,6 +152,12 @@ struct Config {
     std::string directory = "sqlite:/var/lib/pampero/directory.db";
     int directory_cache_ttl = 30;  // seconds a directory answer is reused
     std::string state = "memory";
+    // Redis state (redis_state.hpp): its password from a file (one line, kept out of this
+    // file), the time one call may take, connections per process, a prefix for every key.
+    std::string state_password_file;
+    int state_timeout_ms = 500;
+    int state_pool = 16;
+    std::string state_prefix;
     std::string rules_dir = "/etc/pampero/rules.d";
     std::string levels = "/etc/pampero/levels.yaml";
     std::string verdict_keys;  // key file signing the spam verdict; "": unsigned
