@@ -14,6 +14,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr auto kTotalsMaxAge = std::chrono::seconds(1);
+// A store opened to scan does not ask a Redis that just failed again for this long: a
+// paused or unreachable Redis then costs one scan its timeout, not every scan.
+constexpr auto kRetryAfter = std::chrono::seconds(2);
 
 // The whole of apply(): KEYS = meta, learned, then one shard key per token delta;
 // ARGV = spam delta, ham delta, n learned ids, n (id, "spam"|"ham"|"") pairs, then per
@@ -245,7 +248,27 @@ void RedisStore::remember(const Totals& t) const {
     totals_known_ = true;
 }
 
+Status RedisStore::backing_off() const {
+    if (writer_) return ok_status();
+    std::lock_guard lock(mu_);
+    if (Clock::now() < retry_at_)
+        return Error::temporary(fmt::format(
+            "classifier store {}: failed {} s ago, not asked again yet: {}", name_,
+            std::chrono::duration_cast<std::chrono::seconds>(kRetryAfter).count(), last_error_));
+    return ok_status();
+}
+
+Error RedisStore::failing(Error e) const {
+    if (!writer_) {
+        std::lock_guard lock(mu_);
+        retry_at_ = Clock::now() + kRetryAfter;
+        last_error_ = e.message;
+    }
+    return e;
+}
+
 Result<std::vector<TokenCounts>> RedisStore::get(std::span<const Token> tokens) const {
+    if (auto st = backing_off(); !st) return st.error();
     std::vector<RedisClient::Args> cmds;
     cmds.reserve(tokens.size() + 1);
     cmds.push_back({"HMGET", meta_, "spam", "ham"});
@@ -254,7 +277,7 @@ Result<std::vector<TokenCounts>> RedisStore::get(std::span<const Token> tokens) 
         cmds.push_back({"HMGET", shard_key(options_.prefix, t), base + 's', base + 'h'});
     }
     auto r = reader_.call(cmds);
-    if (!r) return r.error();
+    if (!r) return failing(r.error());
     const auto pair = [&](const redisReply* e, std::uint64_t& a, std::uint64_t& b) {
         return e->type == REDIS_REPLY_ARRAY && e->elements == 2 && as_count(e->element[0], a) &&
                as_count(e->element[1], b);
@@ -276,8 +299,9 @@ Result<Totals> RedisStore::totals() const {
         std::lock_guard lock(mu_);
         if (totals_known_ && Clock::now() - totals_at_ < kTotalsMaxAge) return totals_;
     }
+    if (auto st = backing_off(); !st) return st.error();
     auto r = reader_.command({"HMGET", meta_, "spam", "ham"});
-    if (!r) return r.error();
+    if (!r) return failing(r.error());
     Totals t;
     const redisReply* e = r->get();
     if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || !as_count(e->element[0], t.spam) ||

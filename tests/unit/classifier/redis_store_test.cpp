@@ -182,6 +182,32 @@ TEST_F(RedisStoreTest, TheScanAbstainsWhileRedisIsDown) {
     EXPECT_EQ((*c)->summary_line(spam), "");
 }
 
+// Scanning, a failed read is not retried for 2 s: a paused Redis (SIGSTOP) costs the
+// first scan its timeout, the next ones nothing; once it answers again, reads resume.
+TEST_F(RedisStoreTest, AScannerDoesNotAskAFailedRedisAgainAtOnce) {
+    TestRedis redis;
+    ASSERT_TRUE(
+        open_or_fail(redis.url(), OpenMode::create)->apply(learn_one({1}, Class::spam, "a")));
+    auto s = open_or_fail(redis.url() + "?timeout_ms=200", OpenMode::read);
+    const std::vector<Token> asked = {1};
+    ASSERT_TRUE(s->get(asked));
+    ASSERT_EQ(::kill(redis.pid(), SIGSTOP), 0);
+    auto first = s->get(asked);
+    auto second = s->get(asked);
+    ::kill(redis.pid(), SIGCONT);
+    ASSERT_FALSE(first);
+    EXPECT_NE(first.error().message.find("timed out (timeout_ms)"), std::string::npos)
+        << first.error().message;
+    ASSERT_FALSE(second);
+    EXPECT_EQ(second.error().kind, ErrorKind::temporary);
+    EXPECT_NE(second.error().message.find("not asked again yet"), std::string::npos)
+        << second.error().message;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+    auto later = s->get(asked);
+    ASSERT_TRUE(later) << later.error().message;
+    EXPECT_EQ((*later)[0].spam, 1u);
+}
+
 // What a scan costs: one pipelined round trip for ~1,000 tokens. A timed note for the
 // report (printed); the assertion is on the round trips, counted by Redis.
 TEST_F(RedisStoreTest, OneRoundTripAMessage) {

@@ -34,7 +34,10 @@
 //             wait;
 //   learned() HGET;  stats() HMGET meta + HLEN learned.
 // Errors: as redis_client.hpp, every Redis failure is Error::temporary (scanning
-// abstains for that message, learning exits 75). Opening reads P meta once: Redis
+// abstains for that message, learning exits 75). Opened read-only (scanning), a store
+// whose get() or totals() failed answers Error::temporary at once for the next 2 s
+// without asking Redis: a paused or unreachable Redis costs one scan its timeout_ms,
+// not every scan. Opening reads P meta once: Redis
 // unreachable -> temporary; nothing under the prefix -> temporary when reading (nothing
 // learned yet: the classifier abstains), created (version 1) with OpenMode::create; a
 // key P meta that is not a hash or holds another version -> Error::config.
@@ -78,6 +81,8 @@ class RedisStore final : public ClassifierStore {
     RedisStore(std::string name, RedisTarget target, RedisStoreOptions options, bool writer);
     Status check(OpenMode mode);
     void remember(const Totals& t) const;
+    Status backing_off() const;
+    Error failing(Error e) const;
 
     std::string name_;
     RedisStoreOptions options_;
@@ -88,6 +93,8 @@ class RedisStore final : public ClassifierStore {
     mutable Totals totals_;
     mutable std::chrono::steady_clock::time_point totals_at_{};
     mutable bool totals_known_ = false;
+    mutable std::chrono::steady_clock::time_point retry_at_{};  // read-only: see kRetryAfter
+    mutable std::string last_error_;
 };
 
 }  // namespace pampero::classifier
