@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include "pampero/classifier/memory_store.hpp"
+#include "pampero/classifier/redis_store.hpp"
 #include "pampero/classifier/sqlite_store.hpp"
 
 namespace pampero::classifier {
@@ -12,12 +13,15 @@ Result<std::unique_ptr<ClassifierStore>> open_store(const std::string& spec, Ope
         if (!s) return s.error();
         return std::unique_ptr<ClassifierStore>(std::move(s).value());
     }
-    if (spec.rfind("redis://", 0) == 0) {
-        return Error::config(fmt::format(
-            "classifier store '{}': the Redis backend is not built yet (use sqlite:PATH)", spec));
+    if (is_redis_url(spec)) {
+        auto s = RedisStore::open(spec, mode);
+        if (!s) return s.error();
+        return std::unique_ptr<ClassifierStore>(std::move(s).value());
     }
-    return Error::config(
-        fmt::format("classifier store '{}': expected sqlite:PATH (or memory)", spec));
+    return Error::config(fmt::format(
+        "classifier store '{}': expected sqlite:PATH, redis://HOST[:PORT][/DB][?prefix=P] or "
+        "redis+unix:/PATH (or memory)",
+        spec));
 }
 
 }  // namespace pampero::classifier

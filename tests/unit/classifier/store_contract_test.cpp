@@ -1,6 +1,7 @@
-// The contract every classifier store keeps (memory and SQLite now; Redis must pass the
-// same tests), then what only the SQLite file does: persistence, read-only opening,
-// and the errors for a missing, foreign or corrupt file.
+// The contract every classifier store keeps (memory, SQLite, and Redis on a private
+// redis-server: a missing redis-server fails, never skips), then what only the SQLite
+// file does: persistence, read-only opening, and the errors for a missing, foreign or
+// corrupt file. What only Redis does: redis_store_test.cpp.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -9,7 +10,9 @@
 #include <fstream>
 
 #include "pampero/classifier/memory_store.hpp"
+#include "pampero/classifier/redis_store.hpp"
 #include "pampero/classifier/sqlite_store.hpp"
+#include "test_redis.hpp"
 
 using namespace pampero;
 using namespace pampero::classifier;
@@ -40,9 +43,22 @@ struct SqliteFactory {
     }
 };
 
+// One redis-server for the suite; each store under a prefix of its own (which also shows
+// that models under different prefixes do not see each other).
+struct RedisFactory {
+    static std::unique_ptr<ClassifierStore> make() {
+        static pampero::testing::TestRedis redis;
+        static int n = 0;
+        auto s = open_store(redis.url() + "?prefix=contract" + std::to_string(++n) + ":",
+                            OpenMode::create);
+        EXPECT_TRUE(s) << s.error().message;
+        return std::move(s).value();
+    }
+};
+
 template <typename F>
 class StoreContract : public ::testing::Test {};
-using Backends = ::testing::Types<MemoryFactory, SqliteFactory>;
+using Backends = ::testing::Types<MemoryFactory, SqliteFactory, RedisFactory>;
 TYPED_TEST_SUITE(StoreContract, Backends);
 
 const Token kBig = 0xfedcba9876543210ull;  // high bit set: stored as a negative integer
@@ -201,7 +217,7 @@ TEST(SqliteStore, ForeignDatabaseAndOtherVersionAreConfigErrors) {
 
 TEST(OpenStore, Schemes) {
     EXPECT_EQ((*open_store("memory", OpenMode::read))->name(), "memory");
-    auto redis = open_store("redis://127.0.0.1:6379", OpenMode::read);
+    auto redis = open_store("redis://127.0.0.1:6379?colour=blue", OpenMode::read);
     ASSERT_FALSE(redis);
     EXPECT_EQ(redis.error().kind, ErrorKind::config);
     EXPECT_FALSE(open_store("bdb:/x", OpenMode::read));

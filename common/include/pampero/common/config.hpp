@@ -147,7 +147,7 @@ struct RadiusConfig {
 // until its store exists and holds enough learned mail.
 struct ClassifierConfig {
     bool enabled = true;
-    std::string store = "sqlite:/var/lib/pampero/bayes.db";  // sqlite:PATH (redis:// later)
+    std::string store = "sqlite:/var/lib/pampero/bayes.db";  // sqlite:PATH or redis://...
     std::int64_t min_spam = 200;  // spam messages learned before it votes
     std::int64_t min_ham = 200;   // ham messages likewise
 };

@@ -21,10 +21,10 @@
 // Errors: everything Redis can do wrong (refused, reset, timeout, an error reply, a key
 // of the wrong type, a full pool) is ErrorKind::temporary, so upstream answers 4xx and
 // never permits by accident. A malformed URL is Error::config (parse_redis_url).
-// Connections: a pool of at most `pool` connections, opened when needed (none at start,
-// so a daemon starts while Redis is down and serves once it is back). A connection that
-// failed in a call is closed, never reused; an idle one whose server went away (Redis
-// restarted) is noticed before use (its socket reads EOF) and replaced, so a restart of
+// Connections (the shared RedisClient, redis_client.hpp): a pool of at most `pool` connections,
+// opened when needed (none at start, so a daemon starts while Redis is down and serves once it is
+// back). A connection that failed in a call is closed, never reused; an idle one whose server went
+// away (Redis restarted) is noticed before use (its socket reads EOF) and replaced, so a restart of
 // Redis heals without restarting pampero, the first call after it included.
 // Bounds: each call gives up after `timeout` (waiting for a pool slot, connecting, AUTH,
 // SELECT and the command share it), so a paused or unreachable Redis costs a caller at
@@ -41,23 +41,13 @@
 #include <memory>
 #include <string>
 
+#include "pampero/common/redis_client.hpp"
 #include "pampero/common/result.hpp"
 #include "pampero/common/state.hpp"
 
 namespace pampero {
 
-struct RedisTarget {
-    std::string host;  // TCP: name or address; empty for a unix socket
-    int port = 6379;
-    std::string unix_path;  // unix socket: its path
-    int db = 0;
-    std::string user;  // empty: AUTH PASSWORD (the default user)
-    std::string password;
-};
-
-// The URL forms above; Error::config naming what is wrong.
-Result<RedisTarget> parse_redis_url(const std::string& url);
-bool is_redis_url(const std::string& spec);
+// RedisTarget, parse_redis_url and is_redis_url: redis_client.hpp.
 
 struct RedisOptions {
     std::chrono::milliseconds timeout{500};  // per call, everything included

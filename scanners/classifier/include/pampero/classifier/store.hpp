@@ -3,10 +3,9 @@
 // A store keeps, per token, how many spam and how many ham messages contained it; the
 // number of spam and ham messages learned; and the ids of learned messages with their
 // class (learn-once, forget, relearn as the other class). Backends: memory (tests, the
-// cross-validation bench), SQLite (the embedded default, sqlite_store.hpp); a Redis
-// backend for a farm fits the same calls: get() is one batched read (HMGET / a
-// pipeline), apply() one batched write (MULTI with HINCRBYs), so a message costs one
-// round trip to read and one to learn, whatever its number of tokens.
+// cross-validation bench), SQLite (the embedded default, sqlite_store.hpp), Redis for a
+// farm (redis_store.hpp): get() is one pipelined round trip, apply() one Lua script, so a
+// message costs one round trip to read and one to learn, whatever its number of tokens.
 //
 // Errors: Error::temporary when the store cannot be reached or read now (missing file,
 // permissions, busy): the classifier abstains; Error::config when it is there but is not
@@ -80,9 +79,10 @@ class ClassifierStore {
 // read-write), create (learning: a missing SQLite file is created with its schema).
 enum class OpenMode { read, write, create };
 
-// Opens the store a spec names: "sqlite:/path" or "memory" (empty, for tests). Without
-// OpenMode::create a missing file is Error::temporary. An unknown scheme is
-// Error::config ("redis://" says it is not built yet).
+// Opens the store a spec names: "sqlite:/path", a redis:// or redis+unix: URL
+// (redis_store.hpp) or "memory" (empty, for tests). Without OpenMode::create a missing
+// file (or nothing under the Redis prefix) is Error::temporary. An unknown scheme is
+// Error::config.
 Result<std::unique_ptr<ClassifierStore>> open_store(const std::string& spec, OpenMode mode);
 
 }  // namespace pampero::classifier
