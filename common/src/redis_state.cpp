@@ -64,7 +64,7 @@ class RedisState final : public State {
                                std::chrono::seconds ttl) override {
         // EX 0 is refused by Redis; a marker shorter than a second is one of a second.
         const std::string t = std::to_string(std::max<std::int64_t>(1, ttl.count()));
-        auto r = command({"SET", options_.prefix + key, value, "EX", t, "NX"});
+        auto r = command({"SET", prefix_ + key, value, "EX", t, "NX"});
         if (!r) return r.error();
         if ((*r)->type == REDIS_REPLY_NIL) return false;
         if ((*r)->type == REDIS_REPLY_STATUS) return true;  // +OK
