@@ -28,6 +28,7 @@
 #include <variant>
 
 #include "mariadb_schema.hpp"
+#include "pampero/common/strings.hpp"
 
 namespace pampero {
 namespace {
@@ -44,23 +45,6 @@ struct Spec {
     unsigned pool = kDefaultPool;
     std::string display;  // mariadb://USER@HOST:PORT/DB, for messages (no password)
 };
-
-std::optional<std::string> percent_decode(std::string_view s) {
-    std::string out;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] != '%') {
-            out += s[i];
-            continue;
-        }
-        if (i + 2 >= s.size()) return std::nullopt;
-        unsigned v = 0;
-        auto [p, ec] = std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16);
-        if (ec != std::errc{} || p != s.data() + i + 3) return std::nullopt;
-        out += static_cast<char>(v);
-        i += 2;
-    }
-    return out;
-}
 
 std::optional<unsigned> number(std::string_view s, unsigned lo, unsigned hi) {
     unsigned v = 0;

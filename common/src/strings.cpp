@@ -1,5 +1,7 @@
 #include "pampero/common/strings.hpp"
 
+#include <charconv>
+
 namespace pampero {
 namespace {
 
@@ -91,6 +93,24 @@ std::size_t reversed_ipv4(std::uint32_t ip, char (&out)[kMaxIpv4Text]) noexcept 
 std::string reversed_ipv4(std::uint32_t ip) {
     char buf[kMaxIpv4Text];
     return std::string(buf, reversed_ipv4(ip, buf));
+}
+
+std::optional<std::string> percent_decode(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] != '%') {
+            out += s[i];
+            continue;
+        }
+        if (i + 2 >= s.size()) return std::nullopt;
+        unsigned v = 0;
+        const auto [end, ec] = std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16);
+        if (ec != std::errc() || end != s.data() + i + 3) return std::nullopt;
+        out += static_cast<char>(v);
+        i += 2;
+    }
+    return out;
 }
 
 }  // namespace pampero

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <fstream>
 
+#include "pampero/common/strings.hpp"
+
 namespace pampero::classifier {
 namespace {
 
@@ -94,23 +96,6 @@ bool as_count(const redisReply* r, std::uint64_t& out) {
     if (ec != std::errc() || end != r->str + r->len) return false;
     out = v < 0 ? 0 : static_cast<std::uint64_t>(v);
     return true;
-}
-
-std::optional<std::string> percent_decode(std::string_view s) {
-    std::string out;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] != '%') {
-            out += s[i];
-            continue;
-        }
-        if (i + 2 >= s.size()) return std::nullopt;
-        unsigned v = 0;
-        const auto [end, ec] = std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16);
-        if (ec != std::errc() || end != s.data() + i + 3) return std::nullopt;
-        out += static_cast<char>(v);
-        i += 2;
-    }
-    return out;
 }
 
 }  // namespace

@@ -106,3 +106,14 @@ TEST(Ascii, CaseInsensitiveCompare) {
 }
 
 }  // namespace
+
+TEST(PercentDecode, DecodesEitherCaseAndRefusesABrokenEscape) {
+    EXPECT_EQ(percent_decode("p%40ss%2fw%2Fd+x"), "p@ss/w/d+x");
+    EXPECT_EQ(percent_decode(""), "");
+    EXPECT_EQ(percent_decode("%00"), std::string(1, '\0'));
+    EXPECT_FALSE(percent_decode("%"));
+    EXPECT_FALSE(percent_decode("abc%4"));
+    EXPECT_FALSE(percent_decode("%zz"));
+    EXPECT_FALSE(percent_decode("%-1"));
+    EXPECT_FALSE(percent_decode("%+1"));
+}

@@ -56,4 +56,9 @@ constexpr std::size_t kMaxIpv4Text = 15;
 std::size_t reversed_ipv4(std::uint32_t ip, char (&out)[kMaxIpv4Text]) noexcept;
 std::string reversed_ipv4(std::uint32_t ip);
 
+// URL percent-decoding (RFC 3986 %XX, either case; '+' is left as it is): the user,
+// password and parameters of the mariadb:// and redis:// specs. nullopt when a '%' is not
+// followed by two hex digits.
+std::optional<std::string> percent_decode(std::string_view s);
+
 }  // namespace pampero
