@@ -86,6 +86,19 @@ TEST(ScanClassifier, BucketIsARuleHit) {
                     .hits.empty());
 }
 
+// Text the model has never seen leaves it unsure (BAYES_50). That is free for a spammer to
+// get (random words, another language), so it must not buy a ham score (the corpus fit
+// said -9; 45-classifier.yaml keeps it at 0).
+TEST(ScanClassifier, UnsureBuysNothing) {
+    const ScanClassifier c(trained(), few());
+    const auto e = engine();
+    const auto v = scan::scan_message(
+        *e, nullptr, message("cheap meeting", "cheap pills agenda project meeting"), "", nullptr,
+        false, nullptr, &c);
+    ASSERT_EQ(names(v), std::vector<std::string>{"BAYES_50"});
+    EXPECT_GE(v.score, 0);
+}
+
 TEST(ScanClassifier, TooLittleLearnedAbstains) {
     Options o;  // 200 of each before it votes
     const ScanClassifier c(trained(), o);
