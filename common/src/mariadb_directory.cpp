@@ -237,8 +237,7 @@ struct Conn {
             }
             stmts.emplace(sql, st);
         }
-        std::vector<MYSQL_BIND> in(params.size());
-        std::memset(in.data(), 0, in.size() * sizeof(MYSQL_BIND));
+        std::vector<MYSQL_BIND> in(params.size());  // value-initialised: zeroed
         for (std::size_t i = 0; i < params.size(); ++i) {
             if (auto* s = std::get_if<std::string>(&params[i])) {
                 in[i].buffer_type = MYSQL_TYPE_STRING;
@@ -262,8 +261,7 @@ struct Conn {
         // Every column fetched as text (integers converted by the client library); one
         // longer than the buffer is fetched again whole with mysql_stmt_fetch_column.
         constexpr std::size_t kBuf = 512;
-        std::vector<MYSQL_BIND> out(cols);
-        std::memset(out.data(), 0, out.size() * sizeof(MYSQL_BIND));
+        std::vector<MYSQL_BIND> out(cols);  // value-initialised: zeroed
         std::vector<std::vector<char>> bufs(cols, std::vector<char>(kBuf));
         std::vector<unsigned long> lengths(cols);
         std::vector<my_bool> nulls(cols), errors(cols);
