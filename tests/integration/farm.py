@@ -177,25 +177,7 @@ ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_verbose = yes
-service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {self.imap_port}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-}}
-service pop3-login {{
-  inet_listener pop3 {{
-    address = 127.0.0.1
-    port = {self.pop3_port}
-  }}
-  inet_listener pop3s {{
-    port = 0
-  }}
-}}
-""" + body)
+{h.dovecot_login_listeners(self.imap_port, self.pop3_port)}""" + body)
         self.daemon = h.Daemon(["dovecot", "-F", "-c", self.conf], os.path.join(self.dir, "stdout.log"))
         for port in (self.imap_port, self.pop3_port):
             h.wait_for_port(port, proc=self.daemon.proc,

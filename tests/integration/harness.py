@@ -738,6 +738,29 @@ def maildir_messages(folder):
     return out
 
 
+def dovecot_login_listeners(imap_port, pop3_port):
+    """dovecot.conf text: IMAP and POP3 on 127.0.0.1 at these ports, no TLS listeners."""
+    return f"""service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {imap_port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service pop3-login {{
+  inet_listener pop3 {{
+    address = 127.0.0.1
+    port = {pop3_port}
+  }}
+  inet_listener pop3s {{
+    port = 0
+  }}
+}}
+"""
+
+
 class Dovecot:
     """A private Dovecot (IMAP, POP3, LMTP on 127.0.0.1, free ports) on a mail root.
 
@@ -790,25 +813,7 @@ userdb {{
   driver = static
   args = uid={pw.pw_uid} gid={pw.pw_gid} home={mail_root}/%d/%n
 }}
-service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {self.imap_port}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-}}
-service pop3-login {{
-  inet_listener pop3 {{
-    address = 127.0.0.1
-    port = {self.pop3_port}
-  }}
-  inet_listener pop3s {{
-    port = 0
-  }}
-}}
-service lmtp {{
+{dovecot_login_listeners(self.imap_port, self.pop3_port)}service lmtp {{
   inet_listener lmtp {{
     address = 127.0.0.1
     port = {self.lmtp_port}

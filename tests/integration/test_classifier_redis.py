@@ -8,15 +8,7 @@ import os
 import unittest
 
 import harness as h
-
-
-def message(i, kind):
-    if kind == "spam":
-        subject, body = f"Cheap meds {i}", "Buy cheap pills online, best viagra prices, order now"
-    else:
-        subject, body = f"Project meeting {i}", "The agenda for the project meeting is attached"
-    return (f"From: sender{i}@{kind}.example\nTo: alice@example.org\nSubject: {subject}\n"
-            f"Message-ID: <{kind}{i}@{kind}.example>\n\n{body}\nnumber {i}\n")
+from test_classifier_cli import message  # the same made-up spam and ham
 
 
 class RedisStore(unittest.TestCase):
