@@ -1,8 +1,10 @@
 #include "pampero/classifier/sqlite_store.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -76,6 +78,18 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path, 
     struct stat st {};
     if (!create && ::stat(path.c_str(), &st) != 0) {
         return Error::temporary(fmt::format("classifier store {}: {}", path, std::strerror(errno)));
+    }
+    if (create && ::stat(path.c_str(), &st) != 0 && errno == ENOENT) {
+        // Whoever creates the store (root running pamperoctl learn, or the mail user
+        // through the Dovecot learning pipe), the other must write it too: the group
+        // (pampero, from the setgid /var/lib/pampero) gets read and write whatever the
+        // umask. Made here, empty, because SQLite gives the -wal and -shm files the mode
+        // the database file has when they are made.
+        const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0660);
+        if (fd >= 0) {
+            ::fchmod(fd, 0660);
+            ::close(fd);
+        }
     }
     sqlite3* db = nullptr;
     const int flags = (create                    ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE

@@ -4,6 +4,7 @@
 // corrupt file. What only Redis does: redis_store_test.cpp.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -179,6 +180,25 @@ TEST(SqliteStore, WriteModeChangesAnExistingStore) {
     u.ham_messages = 1;
     EXPECT_TRUE((*w)->apply(u));
     EXPECT_EQ((*w)->totals()->ham, 1u);
+}
+
+TEST(SqliteStore, ANewStoreIsGroupWritableWhateverTheUmask) {
+    // root creates bayes.db with `pamperoctl learn`; the mail user then learns from IMAP
+    // moves through Dovecot and must write it (and its -wal) as a member of the group.
+    const auto path = temp_path("group.db");
+    const mode_t old = ::umask(022);
+    auto s = SqliteStore::open(path, OpenMode::create);
+    ::umask(old);
+    ASSERT_TRUE(s) << s.error().message;
+    Update u;
+    u.spam_messages = 1;
+    ASSERT_TRUE((*s)->apply(u));
+    for (const auto& p : {path, path + "-wal"}) {
+        struct stat st {};
+        ASSERT_EQ(::stat(p.c_str(), &st), 0) << p;
+        EXPECT_EQ(st.st_mode & (S_IRGRP | S_IWGRP), S_IRGRP | S_IWGRP) << p;
+        EXPECT_EQ(st.st_mode & S_IWOTH, 0u) << p;
+    }
 }
 
 TEST(SqliteStore, GarbageFileIsConfigErrorNamingIt) {
