@@ -108,12 +108,10 @@ int main(int argc, char** argv) {
                            kOwnDescriptors);
     metrics::Registry registry;
     policyd::PolicydMetrics counters(registry, **state);
-    policyd::Server server(engine, {*endpoint,
-                                    cfg->policyd.threads,
-                                    cfg->policyd.timeout,
-                                    cfg->policyd.max_connections,
-                                    {},
-                                    &counters});
+    const UnixSocketAccess socket_access{cfg->policyd.socket_owner, cfg->policyd.socket_group,
+                                         cfg->policyd.socket_mode};
+    policyd::Server server(engine, {*endpoint, cfg->policyd.threads, cfg->policyd.timeout,
+                                    cfg->policyd.max_connections, socket_access, &counters});
     // Before binding: a second instance is told it is one, not that the port is taken.
     std::optional<PidFile> pid_file;
     if (!opt.pid_file.empty()) {
@@ -134,10 +132,9 @@ int main(int argc, char** argv) {
     }
     std::unique_ptr<metrics::HttpServer> metrics_server;
     if (!cfg->policyd.metrics.empty()) {
-        // A unix: endpoint gets what the policy socket gets (policyd has no socket_* keys:
-        // the defaults, group postfix and mode 0660).
+        // A unix: endpoint gets what the policy socket gets (policyd.socket_*).
         auto m = metrics::open_http_server(registry, "policyd.metrics", cfg->policyd.metrics,
-                                           UnixSocketAccess{});
+                                           socket_access);
         if (!m) return fail(m.error().message, listen_failure_exit_code(m.error()));
         metrics_server = std::move(*m);
     }

@@ -68,6 +68,7 @@ void read_policyd(yaml::MapReader r, PolicydConfig& p, const std::string& file) 
     if (auto v = r.get_int("max_connections", 1, 1000000)) p.max_connections = static_cast<int>(*v);
     if (auto v = r.get_string("metrics")) p.metrics = *v;
     if (auto v = r.get_string("admin_socket")) p.admin_socket = resolve_path(file, *v);
+    read_socket_access(r, p.socket_owner, p.socket_group, p.socket_mode);
     r.finish();
 }
 

@@ -262,19 +262,20 @@ class MetricsThroughPostfix(unittest.TestCase):
 
 class UnixMetricsSocket(unittest.TestCase):
     """A unix: metrics socket gets the owner, group and mode of the daemon's other unix
-    sockets (milter.socket_*, store.socket_*; pampero-policyd's defaults), never the
+    sockets (milter.socket_*, store.socket_*, policyd.socket_*), never the
     umask's, and serves the page there."""
 
-    def check(self, daemon, config, path, mode):
+    def check(self, daemon, config, path, mode, also=()):
         d = h.Daemon([os.path.join(h.BIN, daemon), "-f", "-c", config],
                      path + ".log")
         try:
             h.wait_until(lambda: os.path.exists(path) or not d.alive(), 30,
                          f"{daemon}'s metrics socket")
             self.assertTrue(d.alive(), d.output())
-            st = os.stat(path)
-            self.assertEqual(oct(st.st_mode & 0o777), oct(mode), daemon)
-            self.assertEqual(st.st_gid, grp.getgrnam("postfix").gr_gid, daemon)
+            for p in [path, *also]:
+                st = os.stat(p)
+                self.assertEqual(oct(st.st_mode & 0o777), oct(mode), p)
+                self.assertEqual(st.st_gid, grp.getgrnam("postfix").gr_gid, p)
             return scrape_unix(path)
         finally:
             d.stop()
@@ -301,12 +302,15 @@ class UnixMetricsSocket(unittest.TestCase):
                        f"  metrics: unix:{store}\n"))
             self.check("pampero-store", config, store, 0o600)
 
+            # policyd.socket_*: the policy socket Postfix connects to and the metrics one.
             policyd = work.join("policyd-metrics.sock")
+            policy = work.join("policy.sock")
             config = h.write_config(
                 work.path, h.free_port(),
-                extra=(f"policyd:\n  socket: inet:{h.free_port()}@127.0.0.1\n"
+                extra=(f"policyd:\n  socket: unix:{policy}\n  socket_mode: \"0640\"\n"
                        f"  metrics: unix:{policyd}\n"))
-            page = self.check("pampero-policyd", config, policyd, 0o660)
+            page = self.check("pampero-policyd", config, policyd, 0o640,
+                              also=[policy])
             self.assertIn('pampero_policyd_requests_total{action="permit"}', page)
         finally:
             work.close()

@@ -131,6 +131,8 @@ TEST(Config, ShippedDefaultLoads) {
     EXPECT_EQ(v.milter.timeout, 300);
     EXPECT_EQ(v.milter.socket_group, "postfix");
     EXPECT_EQ(v.milter.socket_mode, 0660u);
+    EXPECT_EQ(v.policyd.socket_group, "postfix");
+    EXPECT_EQ(v.policyd.socket_mode, 0660u);
     EXPECT_EQ(v.directory, "sqlite:/var/lib/pampero/directory.db");
     EXPECT_EQ(v.directory_cache_ttl, 30);
     EXPECT_EQ(v.state, "memory");

@@ -71,6 +71,10 @@ struct PolicydConfig {
     // Unix socket pamperoctl asks (bans, rate counters, RADIUS sessions: policyd/
     // admin_socket.hpp); "": none. radius.admin_socket is its older name, still read.
     std::string admin_socket;
+    // A unix: policy (and metrics) socket's owner, group and mode, as milter.socket_*.
+    std::string socket_owner;              // "": the daemon's own user
+    std::string socket_group = "postfix";  // the default is skipped (warned) when absent
+    unsigned socket_mode = 0660;
 };
 
 // Outbound rates of authenticated users and RADIUS customers (policy/rate_limit.hpp):
