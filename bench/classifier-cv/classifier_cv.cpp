@@ -105,10 +105,6 @@ int main(int argc, char** argv) {
     std::optional<double> cost_rules, l2_rules;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
-        if (a == "--select-alone") {
-            cv.select_alone = true;
-            continue;
-        }
         if (a == "--negative-rules") {
             cv.fit.nonnegative_rules = false;
             cv.fit_rules.nonnegative_rules = false;
@@ -128,12 +124,6 @@ int main(int argc, char** argv) {
             tsv = v;
         else if (a == "--min-dev")
             cv.classifier.min_dev = std::stod(v);
-        else if (a == "--select-min-dev")  // e.g. 0.1,0.2,0.3: chosen by an inner CV
-            for (std::size_t at = 0; at < v.size();) {
-                const auto comma = v.find(',', at);
-                cv.min_dev_grid.push_back(std::stod(v.substr(at, comma - at)));
-                at = comma == std::string::npos ? v.size() : comma + 1;
-            }
         else if (a == "--max-tokens")
             cv.classifier.max_tokens = std::stoul(v);
         else if (a == "--robs")
@@ -241,14 +231,6 @@ int main(int argc, char** argv) {
         if (!it.spam && out_of_inbox(o.fitted_score))
             fmt::print("  ham out (fitted): {}/{} score {:.1f} {} p={:.6f}\n", it.label, it.file,
                        o.fitted_score, o.bucket, o.probability);
-    }
-    if (!cv.min_dev_grid.empty()) {
-        std::map<int, std::pair<double, bool>> chosen;
-        for (std::size_t i = 0; i < items->size(); ++i)
-            chosen[(*items)[i].fold] = {(*outcomes)[i].min_dev, (*outcomes)[i].alone};
-        for (const auto& [fold, d] : chosen)
-            fmt::print("  fold {}: the inner CV chose min_dev {}{}\n", fold, d.first,
-                       d.second ? ", the classifier alone" : ", the fitted set");
     }
     for (std::size_t i = 0; i < items->size(); ++i) {
         const auto& it = (*items)[i];

@@ -173,76 +173,12 @@ Scores fit_scores(const std::vector<std::vector<std::string>>& rows, const std::
     return out;
 }
 
-// The "classifier alone" scoring: a message leaves the Inbox when its bucket says 99%+
-// (or a rule scored >= 100, GTUBE, hits).
-static bool alone_out(const CorpusMessage& m, const std::string& bucket) {
-    if (bucket == "BAYES_99" || bucket == "BAYES_999") return true;
-    for (const double s : m.hit_scores) {
-        if (s >= 100) return true;
-    }
-    return false;
-}
-
-// How many ham and spam of the folds in `use` leave the Inbox when each fold is scored
-// with the classifier set fitted on the others (rows[i]: message i's rules and bucket),
-// or with the classifier alone.
-static std::pair<std::size_t, std::size_t> inner_cv(
-    const std::vector<CorpusMessage>& corpus, const std::vector<std::vector<std::string>>& rows,
-    const std::vector<bool>& use, const FitOptions& fit, const Scores& fixed, bool alone,
-    const std::vector<std::string>& buckets) {
-    std::pair<std::size_t, std::size_t> out{0, 0};  // ham, spam
-    if (alone) {
-        for (std::size_t i = 0; i < corpus.size(); ++i) {
-            if (use[i] && alone_out(corpus[i], buckets[i]))
-                ++(corpus[i].spam ? out.second : out.first);
-        }
-        return out;
-    }
-    std::vector<int> folds;
-    for (std::size_t i = 0; i < corpus.size(); ++i) {
-        if (use[i] && std::find(folds.begin(), folds.end(), corpus[i].fold) == folds.end())
-            folds.push_back(corpus[i].fold);
-    }
-    for (const int g : folds) {
-        std::vector<std::vector<std::string>> train;
-        std::vector<bool> spam;
-        for (std::size_t i = 0; i < corpus.size(); ++i) {
-            if (!use[i] || corpus[i].fold == g) continue;
-            train.push_back(rows[i]);
-            spam.push_back(corpus[i].spam);
-        }
-        const Scores s = fit_scores(train, spam, fixed, fit);
-        for (std::size_t i = 0; i < corpus.size(); ++i) {
-            if (!use[i] || corpus[i].fold != g) continue;
-            const auto& m = corpus[i];
-            double total = 0;
-            for (const auto& name : rows[i]) {
-                if (const auto it = s.find(name); it != s.end()) {
-                    total += it->second;
-                    continue;
-                }
-                // Never seen hit in training: its rule file's score (a bucket: 0).
-                const auto k = std::find(m.hits.begin(), m.hits.end(), name);
-                if (k != m.hits.end())
-                    total += m.hit_scores[static_cast<std::size_t>(k - m.hits.begin())];
-            }
-            if (total >= fit.tag) ++(m.spam ? out.second : out.first);
-        }
-    }
-    return out;
-}
-
 Result<std::vector<CvOutcome>> cross_validate(const std::vector<CorpusMessage>& corpus,
                                               const CvOptions& o) {
     std::vector<CvOutcome> out(corpus.size());
-    const std::vector<double> min_devs =
-        o.min_dev_grid.empty() ? std::vector<double>{o.classifier.min_dev} : o.min_dev_grid;
     auto classify_fold = [&](const ClassifierStore& store, int fold,
-                             std::vector<std::string>& buckets, bool is_outer,
-                             double min_dev) -> Status {
-        Options co = o.classifier;
-        co.min_dev = min_dev;
-        const Classifier c(store, co);
+                             std::vector<std::string>& buckets, bool is_outer) -> Status {
+        const Classifier c(store, o.classifier);
         for (std::size_t i = 0; i < corpus.size(); ++i) {
             if (corpus[i].fold != fold) continue;
             auto r = c.classify(corpus[i].tokens);
@@ -254,61 +190,14 @@ Result<std::vector<CvOutcome>> cross_validate(const std::vector<CorpusMessage>& 
     };
     std::vector<std::string> outer(corpus.size());
     for (int f = 0; f < o.folds; ++f) {
-        // Inner buckets for the training messages (folds other than f), one set per
-        // candidate min_dev (learning does not depend on it: one store serves them all).
-        std::vector<std::vector<std::string>> inners(min_devs.size(),
-                                                     std::vector<std::string>(corpus.size()));
+        // Inner buckets for the training messages (folds other than f).
+        std::vector<std::string> inner(corpus.size());
         for (int g = 0; g < o.folds; ++g) {
             if (g == f) continue;
             auto store = learn_all(corpus, f, g);
             if (!store) return store.error();
-            for (std::size_t k = 0; k < min_devs.size(); ++k) {
-                if (auto st = classify_fold(**store, g, inners[k], false, min_devs[k]); !st)
-                    return st.error();
-            }
+            if (auto st = classify_fold(**store, g, inner, false); !st) return st.error();
         }
-        // Candidates: (min_dev k, fitted) at 2k, (min_dev k, classifier alone) at 2k + 1.
-        std::size_t chosen = 0;
-        if (min_devs.size() > 1) {
-            std::vector<bool> training(corpus.size());
-            std::size_t hams = 0;
-            for (std::size_t i = 0; i < corpus.size(); ++i) {
-                training[i] = corpus[i].fold != f;
-                hams += training[i] && !corpus[i].spam;
-            }
-            const auto bound = static_cast<std::size_t>(o.select_ham * static_cast<double>(hams));
-            std::vector<std::pair<std::size_t, std::size_t>> counts;
-            for (std::size_t k = 0; k < min_devs.size(); ++k) {
-                std::vector<std::vector<std::string>> all_rows(corpus.size());
-                for (std::size_t i = 0; i < corpus.size(); ++i) {
-                    all_rows[i] = corpus[i].hits;
-                    if (!inners[k][i].empty()) all_rows[i].push_back(inners[k][i]);
-                }
-                counts.push_back(
-                    inner_cv(corpus, all_rows, training, o.fit, o.fixed, false, inners[k]));
-                counts.push_back(
-                    o.select_alone
-                        ? inner_cv(corpus, all_rows, training, o.fit, o.fixed, true, inners[k])
-                        : std::pair<std::size_t, std::size_t>{hams + 1, 0});  // never chosen
-            }
-            // Most spam within the ham bound; else fewest ham, then most spam.
-            bool within = false;
-            for (std::size_t k = 0; k < counts.size(); ++k) {
-                const auto& c = counts[k];
-                const auto& b = counts[chosen];
-                const bool ok = c.first <= bound;
-                if (ok && (!within || c.second > b.second)) {
-                    chosen = k;
-                    within = true;
-                } else if (!within && !ok &&
-                           (c.first < b.first || (c.first == b.first && c.second > b.second))) {
-                    chosen = k;
-                }
-            }
-        }
-        const bool alone = chosen % 2 == 1;
-        chosen /= 2;
-        const std::vector<std::string>& inner = inners[chosen];
         std::vector<std::vector<std::string>> rows, rule_rows;
         std::vector<bool> spam;
         for (std::size_t i = 0; i < corpus.size(); ++i) {
@@ -322,14 +211,12 @@ Result<std::vector<CvOutcome>> cross_validate(const std::vector<CorpusMessage>& 
         const Scores rules_fitted = fit_scores(rule_rows, spam, o.fixed, o.fit_rules);
         auto store = learn_all(corpus, f, f);
         if (!store) return store.error();
-        if (auto st = classify_fold(**store, f, outer, true, min_devs[chosen]); !st)
-            return st.error();
+        if (auto st = classify_fold(**store, f, outer, true); !st) return st.error();
         for (std::size_t i = 0; i < corpus.size(); ++i) {
             const auto& m = corpus[i];
             if (m.fold != f) continue;
             auto& r = out[i];
             r.bucket = outer[i];
-            r.min_dev = min_devs[chosen];
             // A rule the other folds never saw hit has no fitted score: its rule file's.
             auto sum = [&](const Scores& s) {
                 double total = 0;
@@ -351,8 +238,6 @@ Result<std::vector<CvOutcome>> cross_validate(const std::vector<CorpusMessage>& 
             r.fitted_score = sum(fitted);
             if (const auto it = fitted.find(r.bucket); it != fitted.end())
                 r.fitted_score += it->second;
-            r.alone = alone;
-            if (alone) r.fitted_score = alone_out(m, r.bucket) ? o.fit.tag : 0;
         }
     }
     return out;

@@ -96,8 +96,6 @@ struct CvOutcome {
     double fitted_score = 0;   // scores fitted on the other folds
     // The scan without a classifier: the rules in the no_classifier set.
     double rules_fitted_score = 0;  // fitted on the other folds (shipped: rules_score)
-    double min_dev = 0;             // the classifier's, for this message's fold
-    bool alone = false;             // its fold chose the classifier alone (select_alone)
 };
 
 struct CvOptions {
@@ -108,18 +106,8 @@ struct CvOptions {
     // 7 of 2,625 ham out of the Inbox in the corpus CV (57% of spam), at 40 two (27%):
     // without a classifier the ham bound comes first (CLASSIFIER-STATUS.md).
     FitOptions fit_rules{.cost = 40.0};
-    // When not empty, the classifier's min_dev is chosen among these in each outer fold by
-    // a cross-validation inside its training folds (the classifier set fitted on all of
-    // them but one with each candidate's buckets, counted on that one): the candidate
-    // taking the most spam out among those keeping at most `select_ham` of the ham out,
-    // or else the fewest ham. The fold's own messages choose nothing.
-    std::vector<double> min_dev_grid;
-    // With min_dev_grid: also weigh "the classifier alone" (out of the Inbox at BAYES_99
-    // and BAYES_999, every other rule 0 but GTUBE's) against the fitted set.
-    bool select_alone = false;
-    double select_ham = 0.001;  // the bound
-    Scores shipped;             // bucket_scores()
-    Scores fixed;               // scores the fit keeps (rules with |score| >= 100)
+    Scores shipped;  // bucket_scores()
+    Scores fixed;    // scores the fit keeps (rules with |score| >= 100)
 };
 
 // One outcome per message, in the order of `corpus` (see above). Errors: the memory
