@@ -105,10 +105,6 @@ int main(int argc, char** argv) {
     std::optional<double> cost_rules, l2_rules;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
-        if (a == "--log-odds-buckets") {
-            cv.log_odds_buckets = true;
-            continue;
-        }
         if (a == "--negative-rules") {
             cv.fit.nonnegative_rules = false;
             cv.fit_rules.nonnegative_rules = false;
@@ -126,8 +122,6 @@ int main(int argc, char** argv) {
             cv.folds = std::stoi(v);
         else if (a == "--tsv")
             tsv = v;
-        else if (a == "--inner-folds")
-            cv.inner_folds = std::stoi(v);
         else if (a == "--min-dev")
             cv.classifier.min_dev = std::stod(v);
         else if (a == "--max-tokens")

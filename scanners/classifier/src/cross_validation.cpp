@@ -44,40 +44,6 @@ Result<std::shared_ptr<MemoryStore>> learn_all(const std::vector<CorpusMessage>&
     return store;
 }
 
-// Learns the messages i of `corpus` with learn(i) into a new memory store.
-template <typename Pred>
-Result<std::shared_ptr<MemoryStore>> learn_if(const std::vector<CorpusMessage>& corpus,
-                                              Pred learn) {
-    auto store = std::make_shared<MemoryStore>();
-    Learner l(*store);
-    for (std::size_t i = 0; i < corpus.size(); ++i) {
-        if (!learn(i)) continue;
-        const auto& m = corpus[i];
-        auto r = l.learn(m.id, m.tokens, m.spam ? Class::spam : Class::ham);
-        if (!r) return r.error();
-    }
-    if (auto st = l.flush(); !st) return st.error();
-    return store;
-}
-
-// Experiment: a second bucket past p = 0.999 on the exact log-odds ("+BAYES_6NINES").
-std::string extra_bucket(double log_odds) {
-    if (log_odds >= 12) return "+BAYES_12NINES";
-    if (log_odds >= 6) return "+BAYES_6NINES";
-    return "";
-}
-
-std::vector<std::string> split_buckets(const std::string& b) {
-    std::vector<std::string> out;
-    std::size_t at = 0;
-    while (at < b.size()) {
-        const auto plus = b.find('+', at);
-        out.push_back(b.substr(at, plus - at));
-        at = plus == std::string::npos ? b.size() : plus + 1;
-    }
-    return out;
-}
-
 }  // namespace
 
 Result<std::vector<CorpusMessage>> load_corpus(const std::string& dir, const scan::Engine& engine,
@@ -218,7 +184,6 @@ Result<std::vector<CvOutcome>> cross_validate(const std::vector<CorpusMessage>& 
             auto r = c.classify(corpus[i].tokens);
             if (!r) return r.error();
             buckets[i] = *r ? (*r)->bucket : "";
-            if (o.log_odds_buckets && *r) buckets[i] += extra_bucket((*r)->log_odds);
             if (is_outer) out[i].probability = *r ? (*r)->probability : -1;
         }
         return ok_status();
@@ -227,34 +192,11 @@ Result<std::vector<CvOutcome>> cross_validate(const std::vector<CorpusMessage>& 
     for (int f = 0; f < o.folds; ++f) {
         // Inner buckets for the training messages (folds other than f).
         std::vector<std::string> inner(corpus.size());
-        if (o.inner_folds > 0) {
-            // The training messages split anew into inner_folds parts (by their order in
-            // their class): each part's buckets from a classifier that learned the others.
-            std::vector<int> part(corpus.size(), -1);
-            std::map<std::string, int> seen;
-            for (std::size_t i = 0; i < corpus.size(); ++i) {
-                if (corpus[i].fold != f) part[i] = seen[corpus[i].label]++ % o.inner_folds;
-            }
-            for (int g = 0; g < o.inner_folds; ++g) {
-                auto store =
-                    learn_if(corpus, [&](std::size_t i) { return part[i] >= 0 && part[i] != g; });
-                if (!store) return store.error();
-                const Classifier c(**store, o.classifier);
-                for (std::size_t i = 0; i < corpus.size(); ++i) {
-                    if (part[i] != g) continue;
-                    auto r = c.classify(corpus[i].tokens);
-                    if (!r) return r.error();
-                    inner[i] = *r ? (*r)->bucket : "";
-                    if (o.log_odds_buckets && *r) inner[i] += extra_bucket((*r)->log_odds);
-                }
-            }
-        } else {
-            for (int g = 0; g < o.folds; ++g) {
-                if (g == f) continue;
-                auto store = learn_all(corpus, f, g);
-                if (!store) return store.error();
-                if (auto st = classify_fold(**store, g, inner, false); !st) return st.error();
-            }
+        for (int g = 0; g < o.folds; ++g) {
+            if (g == f) continue;
+            auto store = learn_all(corpus, f, g);
+            if (!store) return store.error();
+            if (auto st = classify_fold(**store, g, inner, false); !st) return st.error();
         }
         std::vector<std::vector<std::string>> rows, rule_rows;
         std::vector<bool> spam;
@@ -262,7 +204,7 @@ Result<std::vector<CvOutcome>> cross_validate(const std::vector<CorpusMessage>& 
             if (corpus[i].fold == f) continue;
             rows.push_back(corpus[i].hits);
             rule_rows.push_back(corpus[i].hits);
-            for (auto& b : split_buckets(inner[i])) rows.back().push_back(b);
+            if (!inner[i].empty()) rows.back().push_back(inner[i]);
             spam.push_back(corpus[i].spam);
         }
         const Scores fitted = fit_scores(rows, spam, o.fixed, o.fit);
@@ -294,10 +236,8 @@ Result<std::vector<CvOutcome>> cross_validate(const std::vector<CorpusMessage>& 
             if (const auto it = o.shipped.find(r.bucket); it != o.shipped.end())
                 r.shipped_score += it->second;
             r.fitted_score = sum(fitted);
-            for (const auto& b : split_buckets(r.bucket)) {
-                if (const auto it = fitted.find(b); it != fitted.end())
-                    r.fitted_score += it->second;
-            }
+            if (const auto it = fitted.find(r.bucket); it != fitted.end())
+                r.fitted_score += it->second;
         }
     }
     return out;

@@ -106,12 +106,6 @@ struct CvOptions {
     // 7 of 2,625 ham out of the Inbox in the corpus CV (57% of spam), at 40 two (27%):
     // without a classifier the ham bound comes first (CLASSIFIER-STATUS.md).
     FitOptions fit_rules{.cost = 40.0};
-    // 0: the training messages' buckets come from classifiers that learned the other
-    // training folds (3 of 5 of the corpus); N: the training messages split anew into N
-    // parts, each part's buckets from a classifier that learned the other N - 1 (closer
-    // to the 4 of 5 the test fold's classifier learned).
-    int inner_folds = 0;
-    bool log_odds_buckets = false;  // experiment: BAYES_6NINES / BAYES_12NINES features
     Scores shipped;  // bucket_scores()
     Scores fixed;    // scores the fit keeps (rules with |score| >= 100)
 };
