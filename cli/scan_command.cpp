@@ -162,15 +162,19 @@ int scan_files(Context& c, const ScanOptions& o) {
             std::string uris;
             for (const auto& u : v.uris) uris += (uris.empty() ? "" : ",") + json_string(u);
             fmt::print(
-                "{{\"file\":{},\"score\":{:.1f},\"virus\":{},\"partial\":{},\"rules\":[{}],"
-                "\"uris\":[{}],\"recipients\":[{}]}}\n",
-                json_string(file), v.score, virus ? json_string(*virus) : "null",
+                "{{\"file\":{},\"score\":{:.1f},\"score_set\":\"{}\",\"virus\":{},\"partial\":{},"
+                "\"rules\":[{}],\"uris\":[{}],\"recipients\":[{}]}}\n",
+                json_string(file), v.score, scan::to_string(v.score_set),
+                virus ? json_string(*virus) : "null",
                 v.partial.empty() ? "null" : json_string(v.partial), rules, uris, rcpts);
             continue;
         }
         fmt::print("{}: score {:.1f}{}\n", file, v.score, virus ? ", virus " + *virus : "");
         if (!v.partial.empty())
             fmt::print("  scanned in part only (bounds reached: {})\n", v.partial);
+        // Which rule scores were added up (rules.hpp, score sets): the classifier's vote
+        // changes them.
+        fmt::print("  score set: {}\n", scan::to_string(v.score_set));
         for (const auto& h : v.hits) {
             fmt::print("  {:>7.1f}  {:<24} {}\n", h.score, h.name, h.description);
         }

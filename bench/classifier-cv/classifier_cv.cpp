@@ -4,15 +4,23 @@
 //
 // Reported at the levels file's default level, per class (ham, hard-ham, spam), how many
 // left the Inbox (Spam folder or refused):
-//   rules       the rules alone, shipped scores (no classifier)
+//   rules       the rules alone (no classifier), the shipped no_classifier score set
+//   rules-fit   the rules alone, the no_classifier set fitted on the other folds
+//               (--cost-rules, --l2-rules)
 //   c>=.5 .99   the classifier alone (probability >= 0.5, >= 0.99)
-//   shipped     rules + classifier, the shipped scores (BAYES_* included: those were fitted
-//               on this corpus, so this column is in-sample for ten numbers)
-//   fitted      rules + classifier, every score fitted on the other folds (cost, l2)
+//   shipped     rules + classifier, the shipped classifier score set (BAYES_* included;
+//               when the shipped sets were fitted on this corpus, this column and `rules`
+//               are in-sample)
+//   fitted      rules + classifier, the classifier set (every score, BAYES_* included)
+//               fitted on the other folds (--cost, --l2), nested CV for the buckets
+// A message the classifier abstains on is scored with the no_classifier set in the last
+// two columns, as the scan does (rules.hpp, score sets).
 // --tsv FILE writes one line per message for offline fits (scripts/fit-bayes-scores,
 // scripts/fit-rule-scores). --explain NAME prints the most telling tokens of the message
-// whose file name contains NAME, as its fold's classifier sees them. --scores FILE writes
-// the scores fitted on the whole corpus (for review; what a site would run after fitting).
+// whose file name contains NAME, as its fold's classifier sees them. --write-sets DIR
+// writes both score sets fitted on the whole corpus, as the overlays
+// DIR/90-fitted-no-classifier.scores.yaml and DIR/91-fitted-classifier.scores.yaml, with
+// a header giving this run's cross-validated figures (what conf/rules.d ships).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -21,6 +29,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "pampero/classifier/cross_validation.hpp"
@@ -38,8 +47,8 @@ int usage() {
     fmt::print(stderr,
                "usage: classifier-cv [--corpus DIR] [--rules DIR] [--levels FILE] [--folds K]\n"
                "                     [--tsv FILE] [--min-dev X] [--max-tokens N] [--robs X]\n"
-               "                     [--cost C] [--l2 X] [--negative-rules] [--explain NAME]\n"
-               "                     [--scores FILE]\n");
+               "                     [--cost C] [--l2 X] [--cost-rules C] [--l2-rules X]\n"
+               "                     [--negative-rules] [--explain NAME] [--write-sets DIR]\n");
     return 64;
 }
 
@@ -67,18 +76,38 @@ void print_tokens(const ClassifierStore& store, const scan::Message& msg, const 
         fmt::print("  {:.4f} {:>4} {:>4}  {}\n", p, s, h, text);
 }
 
+// `text` as "# " comment lines of at most 88 characters.
+std::string wrap_comment(const std::string& text) {
+    std::string out, line = "#";
+    std::size_t i = 0;
+    while (i < text.size()) {
+        std::size_t j = text.find(' ', i);
+        if (j == std::string::npos) j = text.size();
+        const std::string word = text.substr(i, j - i);
+        if (line.size() + 1 + word.size() > 88 && line != "#") {
+            out += line + "\n";
+            line = "#";
+        }
+        line += " " + word;
+        i = j + 1;
+    }
+    return out + line + "\n";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     std::string corpus = std::string(PAMPERO_SOURCE_DIR) + "/../shared/corpus";
     std::string rules_dir = std::string(PAMPERO_SOURCE_DIR) + "/conf/rules.d";
     std::string levels_file = std::string(PAMPERO_SOURCE_DIR) + "/conf/levels.yaml";
-    std::string tsv, explain, scores_file;
+    std::string tsv, explain, sets_dir;
     CvOptions cv;
+    std::optional<double> cost_rules, l2_rules;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--negative-rules") {
             cv.fit.nonnegative_rules = false;
+            cv.fit_rules.nonnegative_rules = false;
             continue;
         }
         if (i + 1 >= argc) return usage();
@@ -103,10 +132,14 @@ int main(int argc, char** argv) {
             cv.fit.cost = std::stod(v);
         else if (a == "--l2")
             cv.fit.l2 = std::stod(v);
+        else if (a == "--cost-rules")
+            cost_rules = std::stod(v);
+        else if (a == "--l2-rules")
+            l2_rules = std::stod(v);
         else if (a == "--explain")
             explain = v;
-        else if (a == "--scores")
-            scores_file = v;
+        else if (a == "--write-sets")
+            sets_dir = v;
         else
             return usage();
     }
@@ -121,6 +154,10 @@ int main(int argc, char** argv) {
     const scan::Engine engine(*rules, *levels, scan::ScanBounds{});
     const auto& level = levels->fallback();
     cv.fit.tag = level.tag;
+    // The no_classifier set's own defaults (cross_validation.hpp) unless told otherwise.
+    cv.fit_rules.cost = cost_rules.value_or(cv.fit_rules.cost);
+    cv.fit_rules.l2 = l2_rules.value_or(cv.fit_rules.l2);
+    cv.fit_rules.tag = level.tag;
 
     const auto t0 = std::chrono::steady_clock::now();
     auto items = load_corpus(corpus, engine, cv.folds);
@@ -136,7 +173,7 @@ int main(int argc, char** argv) {
         return scan::decide(score, Listing::none, false, level) != scan::Action::inbox;
     };
     struct Row {
-        std::size_t n = 0, rules = 0, c50 = 0, c99 = 0, shipped = 0, fitted = 0;
+        std::size_t n = 0, rules = 0, rules_fit = 0, c50 = 0, c99 = 0, shipped = 0, fitted = 0;
     };
     std::map<std::string, Row> rows;
     std::size_t abstained = 0;
@@ -146,6 +183,7 @@ int main(int argc, char** argv) {
         auto& r = rows[it.label];
         ++r.n;
         r.rules += out_of_inbox(it.rules_score);
+        r.rules_fit += out_of_inbox(o.rules_fitted_score);
         r.c50 += o.probability >= 0.5;
         r.c99 += o.probability >= 0.99;
         r.shipped += out_of_inbox(o.shipped_score);
@@ -154,19 +192,20 @@ int main(int argc, char** argv) {
     }
     fmt::print(
         "{}-fold cross-validation on {} ({} messages), level {} ({}): tag {:.1f}; fit: cost {} "
-        "l2 {}{}\n",
+        "l2 {} (no_classifier set: cost {} l2 {}){}\n",
         cv.folds, corpus, items->size(), level.number, level.name, level.tag, cv.fit.cost,
-        cv.fit.l2, cv.fit.nonnegative_rules ? "" : ", negative rule scores allowed");
-    fmt::print("out of the Inbox {:>8} {:>14} {:>14} {:>14} {:>14} {:>14}\n", "messages", "rules",
-               "classifier>=.5", "classifier>=.99", "shipped", "fitted");
+        cv.fit.l2, cv.fit_rules.cost, cv.fit_rules.l2,
+        cv.fit.nonnegative_rules ? "" : ", negative rule scores allowed");
+    fmt::print("out of the Inbox {:>8} {:>14} {:>14} {:>14} {:>14} {:>14} {:>14}\n", "messages",
+               "rules", "rules-fit", "classifier>=.5", "classifier>=.99", "shipped", "fitted");
     auto pct = [](std::size_t a, std::size_t n) {
         return fmt::format("{:>5} {:>6.2f}%", a,
                            n ? 100.0 * static_cast<double>(a) / static_cast<double>(n) : 0.0);
     };
     auto print_row = [&](const char* name, const Row& r) {
-        fmt::print("{:<16} {:>8} {:>14} {:>14} {:>14} {:>14} {:>14}\n", name, r.n,
-                   pct(r.rules, r.n), pct(r.c50, r.n), pct(r.c99, r.n), pct(r.shipped, r.n),
-                   pct(r.fitted, r.n));
+        fmt::print("{:<16} {:>8} {:>14} {:>14} {:>14} {:>14} {:>14} {:>14}\n", name, r.n,
+                   pct(r.rules, r.n), pct(r.rules_fit, r.n), pct(r.c50, r.n), pct(r.c99, r.n),
+                   pct(r.shipped, r.n), pct(r.fitted, r.n));
     };
     Row all_ham;
     for (const char* cls : {"ham", "hard-ham", "spam"}) {
@@ -175,6 +214,7 @@ int main(int argc, char** argv) {
         if (std::strcmp(cls, "spam") != 0) {
             all_ham.n += r.n;
             all_ham.rules += r.rules;
+            all_ham.rules_fit += r.rules_fit;
             all_ham.c50 += r.c50;
             all_ham.c99 += r.c99;
             all_ham.shipped += r.shipped;
@@ -191,6 +231,12 @@ int main(int argc, char** argv) {
         if (!it.spam && out_of_inbox(o.fitted_score))
             fmt::print("  ham out (fitted): {}/{} score {:.1f} {} p={:.6f}\n", it.label, it.file,
                        o.fitted_score, o.bucket, o.probability);
+    }
+    for (std::size_t i = 0; i < items->size(); ++i) {
+        const auto& it = (*items)[i];
+        if (!it.spam && out_of_inbox((*outcomes)[i].rules_fitted_score))
+            fmt::print("  ham out (rules-fit): {}/{} score {:.1f}\n", it.label, it.file,
+                       (*outcomes)[i].rules_fitted_score);
     }
 
     if (!explain.empty()) {
@@ -210,20 +256,88 @@ int main(int argc, char** argv) {
             print_tokens(*store, engine.parse(s.str()), cv.classifier);
         }
     }
-    if (!scores_file.empty()) {
-        // Fitted on everything (buckets from the one-level CV): for review, not a figure.
-        std::vector<std::vector<std::string>> fit_rows;
-        std::vector<bool> spam;
+    if (!sets_dir.empty()) {
+        const auto sets = fit_score_sets(*items, *outcomes, cv);
+        // Per rule: hits by class (the bucket: the out-of-fold one), for the reviewer.
+        std::map<std::string, std::map<std::string, std::size_t>> hits;
+        std::map<std::string, double> file_score;
+        for (const auto& r : engine.rules().scores()) file_score[r.name] = r.file_score;
         for (std::size_t i = 0; i < items->size(); ++i) {
-            fit_rows.push_back((*items)[i].hits);
-            if (!(*outcomes)[i].bucket.empty()) fit_rows.back().push_back((*outcomes)[i].bucket);
-            spam.push_back((*items)[i].spam);
+            for (const auto& h : (*items)[i].hits) ++hits[h][(*items)[i].label];
+            if (!(*outcomes)[i].bucket.empty()) ++hits[(*outcomes)[i].bucket][(*items)[i].label];
         }
-        const auto fitted = fit_scores(fit_rows, spam, cv.fixed, cv.fit);
-        std::ofstream out(scores_file);
-        out << fmt::format("# fitted by classifier-cv on {} (cost {}, l2 {})\nscores:\n", corpus,
-                           cv.fit.cost, cv.fit.l2);
-        for (const auto& [name, s] : fitted) out << fmt::format("  {}: {:.1f}\n", name, s);
+        auto figures = [&](bool classifier) {
+            std::string out;
+            for (const char* cls : {"ham", "hard-ham"}) {
+                const auto& r = rows[cls];
+                const std::size_t k = classifier ? r.fitted : r.rules_fit;
+                out += fmt::format(
+                    "{}{} {}/{} ({:.2f}%)", out.empty() ? "" : ", ", cls, k, r.n,
+                    r.n ? 100.0 * static_cast<double>(k) / static_cast<double>(r.n) : 0.0);
+            }
+            const std::size_t k = classifier ? all_ham.fitted : all_ham.rules_fit;
+            return out + fmt::format(": all ham {}/{} ({:.2f}%)", k, all_ham.n,
+                                     all_ham.n ? 100.0 * static_cast<double>(k) /
+                                                     static_cast<double>(all_ham.n)
+                                               : 0.0);
+        };
+        for (const bool classifier : {false, true}) {
+            const auto& scores = classifier ? sets.classifier : sets.no_classifier;
+            const auto& fo = classifier ? cv.fit : cv.fit_rules;
+            const fs::path file =
+                fs::path(sets_dir) / (classifier ? "91-fitted-classifier.scores.yaml"
+                                                 : "90-fitted-no-classifier.scores.yaml");
+            std::ofstream out(file);
+            const std::size_t spam_out = classifier ? rows["spam"].fitted : rows["spam"].rules_fit;
+            const std::string what = fmt::format(
+                "Rule scores for a message the statistical classifier {} (score_set: {}; "
+                "rules.hpp, pampero.yaml(5)), fitted by bench/classifier-cv --write-sets on the "
+                "development corpus ({} messages: {} ham, {} hard ham, {} spam; SpamAssassin's "
+                "public corpus, 2002-2003): logistic regression of spam on {}, a ham weighing {} "
+                "spam (cost), L2 {} towards 0, rule scores {}{}; GTUBE-like rules (|score| >= "
+                "100) keep theirs.",
+                classifier ? "voted on (its store learned enough)"
+                           : "did not vote on (none configured, too little learned, store missing)",
+                classifier ? "classifier" : "no_classifier", items->size(), rows["ham"].n,
+                rows["hard-ham"].n, rows["spam"].n,
+                classifier ? "the rules hit and the classifier's bucket (each from a classifier "
+                             "that did not learn the message)"
+                           : "the rules hit",
+                fo.cost, fo.l2, fo.nonnegative_rules ? ">= 0" : "of either sign",
+                classifier ? ", BAYES_00..40 <= 0 and BAYES_50..999 >= 0" : "");
+            const std::string how = fmt::format(
+                "These scores are fitted on the whole corpus. The same procedure, cross-validated "
+                "({}-fold: each fold scored with scores fitted on the other four{}), at the "
+                "default level (tag {:.1f}) takes out of the Inbox:",
+                cv.folds,
+                classifier ? ", every bucket from a classifier that did not learn its message" : "",
+                level.tag);
+            const std::string after =
+                "Rules not listed never hit the corpus: they keep their rule file's score. The "
+                "comment after each score: the rule file's score and the corpus messages it hit. "
+                "They are this corpus's scores: refit them on your own mail (classifier-cv "
+                "--corpus DIR --write-sets DIR) and replace this file, as a rule given two scores "
+                "in one set refuses to load.";
+            out << wrap_comment(what) << wrap_comment(how)
+                << fmt::format("#   {}\n#   spam {}/{} ({:.1f}%)\n", figures(classifier), spam_out,
+                               rows["spam"].n,
+                               rows["spam"].n ? 100.0 * static_cast<double>(spam_out) /
+                                                    static_cast<double>(rows["spam"].n)
+                                              : 0.0)
+                << wrap_comment(after)
+                << fmt::format("score_set: {}\nscores:\n",
+                               classifier ? "classifier" : "no_classifier");
+            for (const auto& [name, score] : scores) {
+                if (cv.fixed.count(name)) continue;
+                auto& h = hits[name];
+                out << fmt::format("  {:<26} {:5.1f}   # file {:.1f}; ham {} hard-ham {} spam {}\n",
+                                   name + ":", score == 0 ? 0.0 : score,
+                                   file_score.count(name) ? file_score[name] : 0.0, h["ham"],
+                                   h["hard-ham"], h["spam"]);
+            }
+            if (!out) return fmt::print(stderr, "{}: cannot write\n", file.string()), 73;
+            fmt::print("wrote {}\n", file.string());
+        }
     }
     if (!tsv.empty()) {
         std::ofstream out(tsv);

@@ -17,10 +17,11 @@ namespace fs = std::filesystem;
 constexpr const char* kBuckets[] = {"BAYES_00", "BAYES_05", "BAYES_20", "BAYES_40", "BAYES_50",
                                     "BAYES_60", "BAYES_80", "BAYES_95", "BAYES_99", "BAYES_999"};
 
-// -1: says ham (never positive), 0: unsure or not a bucket, 1: says spam (never negative).
+// -1: says ham (never positive), 1: unsure or says spam (never negative: unsure must not
+// buy a ham score, see the header), 0: not a bucket.
 int bucket_sign(const std::string& name) {
     for (int i = 0; i < 10; ++i) {
-        if (name == kBuckets[i]) return i < 4 ? -1 : i > 4 ? 1 : 0;
+        if (name == kBuckets[i]) return i < 4 ? -1 : 1;
     }
     return 0;
 }
@@ -47,6 +48,8 @@ Result<std::shared_ptr<MemoryStore>> learn_all(const std::vector<CorpusMessage>&
 
 Result<std::vector<CorpusMessage>> load_corpus(const std::string& dir, const scan::Engine& engine,
                                                int folds) {
+    std::map<std::string, scan::RuleScores> scores;
+    for (auto& r : engine.rules().scores()) scores.emplace(r.name, r);
     std::vector<CorpusMessage> out;
     for (const char* label : {"ham", "hard-ham", "spam"}) {
         const fs::path sub = fs::path(dir) / label;
@@ -74,7 +77,9 @@ Result<std::vector<CorpusMessage>> load_corpus(const std::string& dir, const sca
             m.rules_score = v.score;
             for (const auto& h : v.hits) {
                 m.hits.push_back(h.name);
-                m.hit_scores.push_back(h.score);
+                const auto it = scores.find(h.name);
+                m.hit_scores.push_back(it != scores.end() ? it->second.file_score : h.score);
+                m.rules_score_classifier += it != scores.end() ? it->second.classifier : h.score;
             }
             out.push_back(std::move(m));
         }
@@ -84,10 +89,12 @@ Result<std::vector<CorpusMessage>> load_corpus(const std::string& dir, const sca
 
 Scores bucket_scores(const scan::Engine& engine) {
     Scores out;
+    scan::ScanContext ctx;
+    ctx.score_set = scan::ScoreSet::classifier;
     for (const char* b : kBuckets) {
         auto msg = engine.parse("Subject: x\r\n\r\nx\r\n");
         msg.mime_summary += std::string("classifier ") + b + " p=0.5 tokens=0\n";
-        for (const auto& h : engine.scan(msg).hits) {
+        for (const auto& h : engine.scan(msg, ctx).hits) {
             if (h.name == b) out[b] = h.score;
         }
     }
@@ -191,15 +198,17 @@ Result<std::vector<CvOutcome>> cross_validate(const std::vector<CorpusMessage>& 
             if (!store) return store.error();
             if (auto st = classify_fold(**store, g, inner, false); !st) return st.error();
         }
-        std::vector<std::vector<std::string>> rows;
+        std::vector<std::vector<std::string>> rows, rule_rows;
         std::vector<bool> spam;
         for (std::size_t i = 0; i < corpus.size(); ++i) {
             if (corpus[i].fold == f) continue;
             rows.push_back(corpus[i].hits);
+            rule_rows.push_back(corpus[i].hits);
             if (!inner[i].empty()) rows.back().push_back(inner[i]);
             spam.push_back(corpus[i].spam);
         }
         const Scores fitted = fit_scores(rows, spam, o.fixed, o.fit);
+        const Scores rules_fitted = fit_scores(rule_rows, spam, o.fixed, o.fit_rules);
         auto store = learn_all(corpus, f, f);
         if (!store) return store.error();
         if (auto st = classify_fold(**store, f, outer, true); !st) return st.error();
@@ -208,19 +217,45 @@ Result<std::vector<CvOutcome>> cross_validate(const std::vector<CorpusMessage>& 
             if (m.fold != f) continue;
             auto& r = out[i];
             r.bucket = outer[i];
-            r.shipped_score = m.rules_score;
+            // A rule the other folds never saw hit has no fitted score: its rule file's.
+            auto sum = [&](const Scores& s) {
+                double total = 0;
+                for (std::size_t h = 0; h < m.hits.size(); ++h) {
+                    const auto it = s.find(m.hits[h]);
+                    total += it != s.end() ? it->second : m.hit_scores[h];
+                }
+                return total;
+            };
+            r.rules_fitted_score = sum(rules_fitted);
+            if (r.bucket.empty()) {  // abstained: the scan uses the no_classifier set
+                r.shipped_score = m.rules_score;
+                r.fitted_score = r.rules_fitted_score;
+                continue;
+            }
+            r.shipped_score = m.rules_score_classifier;
             if (const auto it = o.shipped.find(r.bucket); it != o.shipped.end())
                 r.shipped_score += it->second;
-            // A rule the other folds never saw hit has no fitted score: its shipped one.
-            for (std::size_t h = 0; h < m.hits.size(); ++h) {
-                const auto it = fitted.find(m.hits[h]);
-                r.fitted_score += it != fitted.end() ? it->second : m.hit_scores[h];
-            }
+            r.fitted_score = sum(fitted);
             if (const auto it = fitted.find(r.bucket); it != fitted.end())
                 r.fitted_score += it->second;
         }
     }
     return out;
+}
+
+ScoreSets fit_score_sets(const std::vector<CorpusMessage>& corpus,
+                         const std::vector<CvOutcome>& outcomes, const CvOptions& o) {
+    std::vector<std::vector<std::string>> rows, rule_rows;
+    std::vector<bool> spam;
+    for (std::size_t i = 0; i < corpus.size(); ++i) {
+        rows.push_back(corpus[i].hits);
+        rule_rows.push_back(corpus[i].hits);
+        if (i < outcomes.size() && !outcomes[i].bucket.empty())
+            rows.back().push_back(outcomes[i].bucket);
+        spam.push_back(corpus[i].spam);
+    }
+    return {fit_scores(rule_rows, spam, o.fixed, o.fit_rules),
+            fit_scores(rows, spam, o.fixed, o.fit)};
 }
 
 }  // namespace pampero::classifier

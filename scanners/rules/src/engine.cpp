@@ -26,7 +26,8 @@ Verdict Engine::scan(const Message& msg) const {
 
 Verdict Engine::scan(const Message& msg, const ScanContext& context) const {
     Verdict v;
-    v.hits = rules_->match(msg);
+    v.hits = rules_->match(msg, context.score_set);
+    v.score_set = context.score_set;
     v.hits.insert(v.hits.end(), context.extra_hits.begin(), context.extra_hits.end());
     for (const auto& h : v.hits) v.score += h.score;
     v.uris.reserve(msg.uris.size());

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 #include <new>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
@@ -30,11 +31,12 @@ struct RuleSet::Rule {
     std::string description;
     std::string where;  // "FILE:LINE", for errors found after reading
     Target target = Target::body;
-    std::string header;       // lowercase name or "all"
-    bool header_raw = false;  // NAME:raw
-    bool exists = false;      // header presence, no regex
-    bool sub = false;         // "__" sub-rule: never reported or scored
-    double score = 0;
+    std::string header;        // lowercase name or "all"
+    bool header_raw = false;   // NAME:raw
+    bool exists = false;       // header presence, no regex
+    bool sub = false;          // "__" sub-rule: never reported or scored
+    double score = 0;          // the rule file's
+    double set_score[2] = {};  // by ScoreSet: `score` unless an overlay says otherwise
     std::string regex;
     unsigned hs_flags = 0;
     pcre2_code* code = nullptr;  // set only when Hyperscan cannot take the pattern
@@ -55,6 +57,10 @@ struct RuleSet::Group {
 
     ~Group() { hs_free_database(db); }
 };
+
+const char* to_string(ScoreSet set) {
+    return set == ScoreSet::classifier ? "classifier" : "no_classifier";
+}
 
 const char* to_string(Target target) {
     switch (target) {
@@ -301,12 +307,29 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::load_files(const std::vector<std
         std::string name;
         double score;
         std::string where;
+        std::optional<ScoreSet> set;  // none: both sets
     };
     std::vector<Overlay> overlays;  // `scores:` of every file, applied once all rules are in
     try {
         for (const auto& file : files) {
             yaml::MapReader top(file, yaml::load_file(file), "rule file");
             const bool has_scores = top.has("scores");
+            std::optional<ScoreSet> score_set;
+            if (top.has("score_set")) {
+                const YAML::Node n = top.node("score_set");
+                const std::string v = n.IsScalar() ? n.Scalar() : std::string();
+                if (v == "classifier")
+                    score_set = ScoreSet::classifier;
+                else if (v == "no_classifier")
+                    score_set = ScoreSet::no_classifier;
+                else
+                    yaml::fail(file, n, "score_set must be classifier or no_classifier");
+                // A set names the scores of its file: a rule's own score is both sets'.
+                if (!has_scores || top.has("rules") || top.has("uri_domains"))
+                    yaml::fail(file, n,
+                               "score_set goes in a file of scores only (scores:, no rules: or "
+                               "uri_domains:)");
+            }
             if (has_scores) {
                 const YAML::Node sc = top.node("scores");
                 // An empty `scores:` (a fit that changed nothing) is null: no overlay.
@@ -320,7 +343,7 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::load_files(const std::vector<std
                         yaml::fail(file, kv.second,
                                    "scores: " + name + ": score must be between -1000 and 1000");
                     }
-                    overlays.push_back({name, score, yaml::where(file, kv.first)});
+                    overlays.push_back({name, score, yaml::where(file, kv.first), score_set});
                 }
             }
             if (top.has("uri_domains")) {
@@ -363,10 +386,14 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::load_files(const std::vector<std
     // score of a rule defined in some file, whichever file sorts first. A name no file
     // defines is an error rather than ignored: a rule renamed or removed upstream must
     // not leave a stale overlay silently doing nothing.
+    // An overlay with a score_set replaces that set's score only; one without, both.
     {
         std::unordered_map<std::string, Rule*> by_name;
-        for (auto& rule : set->rules_) by_name.emplace(rule->name, rule.get());
-        std::unordered_map<std::string, std::string> given;
+        for (auto& rule : set->rules_) {
+            by_name.emplace(rule->name, rule.get());
+            rule->set_score[0] = rule->set_score[1] = rule->score;
+        }
+        std::unordered_map<std::string, std::string> given[2];  // by ScoreSet
         for (const auto& o : overlays) {
             auto it = by_name.find(o.name);
             if (it == by_name.end())
@@ -375,11 +402,16 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::load_files(const std::vector<std
                 return Error::config(fmt::format(
                     "{}: scores: '{}' is a '__' sub-rule, never scored", o.where, o.name));
             }
-            if (auto [at, fresh] = given.emplace(o.name, o.where); !fresh) {
-                return Error::config(fmt::format("{}: scores: rule {} already has a score at {}",
-                                                 o.where, o.name, at->second));
+            for (const ScoreSet s : {ScoreSet::no_classifier, ScoreSet::classifier}) {
+                if (o.set && *o.set != s) continue;
+                const auto i = static_cast<std::size_t>(s);
+                if (auto [at, fresh] = given[i].emplace(o.name, o.where); !fresh) {
+                    return Error::config(fmt::format(
+                        "{}: scores: rule {} already has a score{} at {}", o.where, o.name,
+                        o.set ? fmt::format(" in score_set {}", to_string(s)) : "", at->second));
+                }
+                it->second->set_score[i] = o.score;
             }
-            it->second->score = o.score;
         }
     }
 
@@ -514,7 +546,15 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::load_dir(const std::string& dir)
     return load_files(files);
 }
 
-std::vector<RuleHit> RuleSet::match(const Message& msg) const {
+std::vector<RuleScores> RuleSet::scores() const {
+    std::vector<RuleScores> out;
+    for (const auto& r : rules_) {
+        if (!r->sub) out.push_back({r->name, r->score, r->set_score[0], r->set_score[1]});
+    }
+    return out;
+}
+
+std::vector<RuleHit> RuleSet::match(const Message& msg, ScoreSet set) const {
     ThreadState& ts = thread_state();
     if (ts.ready_for != id_) {
         for (const auto& g : groups_) {
@@ -593,7 +633,8 @@ std::vector<RuleHit> RuleSet::match(const Message& msg) const {
     std::vector<RuleHit> hits;
     for (std::size_t i = 0; i < rules_.size(); ++i) {
         if (hit[i] && !rules_[i]->sub)
-            hits.push_back({rules_[i]->name, rules_[i]->score, rules_[i]->description});
+            hits.push_back({rules_[i]->name, rules_[i]->set_score[static_cast<std::size_t>(set)],
+                            rules_[i]->description});
     }
     return hits;
 }

@@ -23,8 +23,14 @@ Verdict scan_message(const Engine& engine, const Blocklists* lists, std::string_
                      std::vector<BlocklistTally>* tally,
                      const classifier::ScanClassifier* classifier) {
     Message msg = engine.parse(raw, parsed, cut);
-    if (classifier) msg.mime_summary += classifier->summary_line(msg);
     ScanContext ctx;
+    if (classifier) {
+        // Its line is there only when it voted: then the rules' scores are the set fitted
+        // with it voting (rules.hpp, score sets), else the set fitted without it.
+        const std::string line = classifier->summary_line(msg);
+        if (!line.empty()) ctx.score_set = ScoreSet::classifier;
+        msg.mime_summary += line;
+    }
     if (lists && !lists->lists().empty()) {
         std::vector<std::string> received;
         for (const auto& ip : msg.received_ips()) {

@@ -125,6 +125,68 @@ TEST(ScanClassifier, MissingStoreAbstains) {
     EXPECT_TRUE(v.hits.empty());
 }
 
+// Score sets (rules.hpp): the rules' scores are the `classifier` set's when the
+// classifier voted on the message, the `no_classifier` set's when it abstained (too little
+// learned, store missing) or there is none.
+std::shared_ptr<const scan::Engine> engine_with_sets() {
+    const auto rules = temp_path("45-classifier.yaml");
+    std::filesystem::copy_file(std::string(PAMPERO_SOURCE_DIR) + "/conf/rules.d/45-classifier.yaml",
+                               rules, std::filesystem::copy_options::overwrite_existing);
+    const auto pills = temp_path("20-pills.yaml");
+    std::ofstream(pills) << "rules:\n  - {name: PILLS, target: body, regex: pills, score: 1.0}\n";
+    const auto without = temp_path("90-without.scores.yaml");
+    std::ofstream(without) << "score_set: no_classifier\nscores:\n  PILLS: 4.0\n";
+    const auto with = temp_path("91-with.scores.yaml");
+    std::ofstream(with) << "score_set: classifier\nscores:\n  PILLS: 0.5\n  BAYES_99: 3.0\n"
+                           "  BAYES_999: 3.0\n  BAYES_95: 3.0\n  BAYES_50: 0.0\n";
+    auto rs = scan::RuleSet::load_files({pills, rules, without, with});
+    EXPECT_TRUE(rs) << rs.error().message;
+    auto levels = scan::load_levels(std::string(PAMPERO_SOURCE_DIR) + "/conf/levels.yaml");
+    EXPECT_TRUE(levels);
+    return std::make_shared<scan::Engine>(*rs, *levels, scan::ScanBounds{});
+}
+
+double pills_score(const scan::Verdict& v) {
+    for (const auto& h : v.hits)
+        if (h.name == "PILLS") return h.score;
+    ADD_FAILURE() << "PILLS did not hit";
+    return 0;
+}
+
+TEST(ScanClassifier, VotingClassifierUsesTheClassifierScoreSet) {
+    const ScanClassifier c(trained(), few());
+    const auto e = engine_with_sets();
+    const auto v = scan::scan_message(*e, nullptr, message("pills", "cheap pills online now"), "",
+                                      nullptr, false, nullptr, &c);
+    EXPECT_EQ(v.score_set, scan::ScoreSet::classifier);
+    EXPECT_DOUBLE_EQ(pills_score(v), 0.5);
+    // The bucket's score is the classifier set's too, and the verdict their sum.
+    ASSERT_EQ(v.hits.size(), 2u);
+    EXPECT_DOUBLE_EQ(v.score, 3.5);
+}
+
+TEST(ScanClassifier, AbstainingClassifierUsesTheNoClassifierScoreSet) {
+    const auto e = engine_with_sets();
+    const std::string raw = message("pills", "cheap pills online now");
+    // Too little learned (200 + 200 by default): it abstains.
+    const ScanClassifier young(trained(), Options{});
+    const auto v = scan::scan_message(*e, nullptr, raw, "", nullptr, false, nullptr, &young);
+    EXPECT_EQ(v.score_set, scan::ScoreSet::no_classifier);
+    EXPECT_EQ(names(v), std::vector<std::string>{"PILLS"});
+    EXPECT_DOUBLE_EQ(v.score, 4.0);
+    // Its store missing: likewise.
+    auto missing = ScanClassifier::open("sqlite:" + temp_path("still-nowhere.db"), few());
+    ASSERT_TRUE(missing) << missing.error().message;
+    const auto m =
+        scan::scan_message(*e, nullptr, raw, "", nullptr, false, nullptr, missing->get());
+    EXPECT_EQ(m.score_set, scan::ScoreSet::no_classifier);
+    EXPECT_DOUBLE_EQ(m.score, 4.0);
+    // No classifier at all: likewise.
+    const auto none = scan::scan_message(*e, nullptr, raw, "");
+    EXPECT_EQ(none.score_set, scan::ScoreSet::no_classifier);
+    EXPECT_DOUBLE_EQ(none.score, 4.0);
+}
+
 TEST(ScanClassifier, CorruptStoreRefusesToLoadNamingTheFile) {
     const auto path = temp_path("corrupt.db");
     std::ofstream(path) << std::string(4096, '\x01');

@@ -23,8 +23,13 @@ using namespace pampero::scan;
 
 namespace {
 
-constexpr double kMaxHamMoved = 0.001;   // the issue's bound: at most 0.1% of ham
-constexpr double kMinSpamCaught = 0.62;  // regression floor, below the measured figure
+constexpr double kMaxHamMoved = 0.001;  // the issue's bound: at most 0.1% of ham
+// Regression floor, below the measured 29.6%. The shipped scores here are the
+// no_classifier set (conf/rules.d/90-fitted-no-classifier.scores.yaml, fitted on this
+// corpus and its hard ham with a ham costing 40 spam, so this figure is in-sample; its
+// cross-validated one is 27.2% at 2 of 2,625 ham). The hand-picked scores caught 67.6% but
+// took 65 of the 125 hard ham out of the Inbox (classifier_corpus_test, issue 11).
+constexpr double kMinSpamCaught = 0.27;
 
 std::filesystem::path corpus_dir() {
     return std::filesystem::path(PAMPERO_SOURCE_DIR).parent_path() / "shared" / "corpus";

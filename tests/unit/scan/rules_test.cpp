@@ -160,8 +160,10 @@ std::string overlay_dir(const std::string& name, const std::string& overlay) {
     return dir.string();
 }
 
-double score_of(const RuleSet& rules, const std::string& body, const std::string& name) {
-    for (const auto& h : rules.match(parse_message("Subject: s\r\n\r\n" + body + "\r\n", 1 << 20)))
+double score_of(const RuleSet& rules, const std::string& body, const std::string& name,
+                ScoreSet set = ScoreSet::no_classifier) {
+    for (const auto& h :
+         rules.match(parse_message("Subject: s\r\n\r\n" + body + "\r\n", 1 << 20), set))
         if (h.name == name) return h.score;
     ADD_FAILURE() << name << " did not hit";
     return 0;
@@ -178,12 +180,60 @@ TEST(Rules, ScoreOverlayReplacesShippedScores) {
     EXPECT_DOUBLE_EQ(score_of(**plain, "cheap pills", "PILLS"), 3.0);
 }
 
+// Score sets (rules.hpp): an overlay with score_set changes that set only; one without,
+// both; a rule file's own score is both sets' until then.
+TEST(Rules, ScoreSetOverlayChangesItsSetOnly) {
+    const std::string dir =
+        overlay_dir("sets", "score_set: classifier\nscores:\n  PILLS: 0.5\n  MEETING: -2\n");
+    std::ofstream(std::filesystem::path(dir) / "90-no-classifier.scores.yaml")
+        << "# fitted without the classifier\nscore_set: no_classifier\nscores:\n  PILLS: 4\n";
+    auto rules = RuleSet::load_dir(dir);
+    ASSERT_TRUE(rules) << rules.error().message;
+    EXPECT_DOUBLE_EQ(score_of(**rules, "cheap pills", "PILLS", ScoreSet::classifier), 0.5);
+    EXPECT_DOUBLE_EQ(score_of(**rules, "cheap pills", "PILLS", ScoreSet::no_classifier), 4.0);
+    EXPECT_DOUBLE_EQ(score_of(**rules, "the meeting", "MEETING", ScoreSet::classifier), -2.0);
+    // No overlay for MEETING in no_classifier: the rule file's score.
+    EXPECT_DOUBLE_EQ(score_of(**rules, "the meeting", "MEETING", ScoreSet::no_classifier), 1.0);
+    // match() without a set is the no_classifier set (a scan without a classifier).
+    EXPECT_DOUBLE_EQ(score_of(**rules, "cheap pills", "PILLS"), 4.0);
+    bool seen = false;
+    for (const auto& r : (*rules)->scores()) {
+        if (r.name != "PILLS") continue;
+        seen = true;
+        EXPECT_DOUBLE_EQ(r.file_score, 3.0);
+        EXPECT_DOUBLE_EQ(r.no_classifier, 4.0);
+        EXPECT_DOUBLE_EQ(r.classifier, 0.5);
+    }
+    EXPECT_TRUE(seen);
+    // An overlay without score_set is both sets'.
+    auto both = RuleSet::load_dir(overlay_dir("both", "scores:\n  PILLS: 2.5\n"));
+    ASSERT_TRUE(both) << both.error().message;
+    EXPECT_DOUBLE_EQ(score_of(**both, "cheap pills", "PILLS", ScoreSet::classifier), 2.5);
+    EXPECT_DOUBLE_EQ(score_of(**both, "cheap pills", "PILLS", ScoreSet::no_classifier), 2.5);
+}
+
+TEST(Rules, ShippedRulesHaveTwoScoreSets) {
+    // conf/rules.d ships both sets fitted on the development corpus (9x-fitted-*.scores.yaml):
+    // with the classifier voting, the HTML/MIME rules weigh less than without it.
+    auto rules = RuleSet::load_dir(std::string(PAMPERO_SOURCE_DIR) + "/conf/rules.d");
+    ASSERT_TRUE(rules) << rules.error().message;
+    std::size_t differ = 0;
+    for (const auto& r : (*rules)->scores()) differ += r.classifier != r.no_classifier;
+    EXPECT_GT(differ, 10u);
+}
+
 TEST(Rules, ShippedRulesTakeAnOverlayOfEveryShippedName) {
-    // What fit-rule-scores --out writes for the shipped rules loads beside them.
+    // What fit-rule-scores --out writes for the shipped rules loads beside them, once the
+    // shipped fitted overlays are out of the way (a site's own fit replaces them).
     const auto dir = std::filesystem::temp_directory_path() /
                      ("pampero-rules-overlay-shipped-" + std::to_string(getpid()));
     std::filesystem::remove_all(dir);
     std::filesystem::copy(std::string(PAMPERO_SOURCE_DIR) + "/conf/rules.d", dir);
+    for (const auto& e : std::filesystem::directory_iterator(dir)) {
+        const std::string name = e.path().filename().string();
+        if (name.size() > 12 && name.substr(name.size() - 12) == ".scores.yaml")
+            std::filesystem::remove(e.path());
+    }
     std::ofstream(dir / "99-fitted.scores.yaml")
         << "# fitted by scripts/fit-rule-scores\nscores:\n  BAYES_95: 3.5   # was 5.0\n";
     auto rules = RuleSet::load_dir(dir.string());
@@ -191,7 +241,7 @@ TEST(Rules, ShippedRulesTakeAnOverlayOfEveryShippedName) {
     Message m = parse_message("Subject: s\r\n\r\nx\r\n", 1 << 20);
     m.mime_summary += "classifier BAYES_95 p=0.97 tokens=10\n";
     double bayes = 0;
-    for (const auto& h : (*rules)->match(m))
+    for (const auto& h : (*rules)->match(m, ScoreSet::classifier))
         if (h.name == "BAYES_95") bayes = h.score;
     EXPECT_DOUBLE_EQ(bayes, 3.5);
 }
@@ -224,7 +274,17 @@ INSTANTIATE_TEST_SUITE_P(
         BadOverlay{"sub_rule", "scores:\n  __SUB: 1\n", "'__SUB' is a '__' sub-rule", 2},
         BadOverlay{"not_a_number", "scores:\n  PILLS: lots\n", "score must be between", 2},
         BadOverlay{"too_big", "scores:\n  PILLS: 5000\n", "score must be between", 2},
-        BadOverlay{"not_a_map", "scores:\n  - PILLS\n", "'scores' must be a mapping", 2}),
+        BadOverlay{"not_a_map", "scores:\n  - PILLS\n", "'scores' must be a mapping", 2},
+        BadOverlay{"bad_set", "score_set: bayes\nscores:\n  PILLS: 1\n",
+                   "score_set must be classifier or no_classifier", 1},
+        BadOverlay{"set_list", "score_set: [classifier]\nscores:\n  PILLS: 1\n",
+                   "score_set must be classifier or no_classifier", 1},
+        BadOverlay{"set_without_scores", "score_set: classifier\n",
+                   "score_set goes in a file of scores only", 1},
+        BadOverlay{"set_with_rules",
+                   "score_set: classifier\nscores:\n  PILLS: 1\nrules:\n"
+                   "  - {name: OTHER, target: body, regex: other, score: 1}\n",
+                   "score_set goes in a file of scores only", 1}),
     [](const auto& info) { return info.param.name; });
 
 TEST(Rules, ScoreOverlayGivenTwiceIsAnError) {
@@ -236,6 +296,33 @@ TEST(Rules, ScoreOverlayGivenTwiceIsAnError) {
         << rules.error().message;
     EXPECT_NE(rules.error().message.find("PILLS already has a score at " + dir +
                                          "/00-fitted.scores.yaml:2"),
+              std::string::npos)
+        << rules.error().message;
+}
+
+TEST(Rules, ScoreSetOverlayGivenTwiceInOneSetIsAnError) {
+    // One overlay per set is fine; a set-less overlay is both sets', so it collides with
+    // either; two overlays of the same set collide.
+    const std::string dir = overlay_dir("set_dup", "score_set: classifier\nscores:\n  PILLS: 1\n");
+    std::ofstream(std::filesystem::path(dir) / "50-other.scores.yaml")
+        << "score_set: no_classifier\nscores:\n  PILLS: 2\n";
+    ASSERT_TRUE(RuleSet::load_dir(dir));
+    std::ofstream(std::filesystem::path(dir) / "60-more.scores.yaml")
+        << "score_set: classifier\nscores:\n  PILLS: 3\n";
+    auto rules = RuleSet::load_dir(dir);
+    ASSERT_FALSE(rules);
+    EXPECT_NE(rules.error().message.find(dir +
+                                         "/60-more.scores.yaml:3: scores: rule PILLS "
+                                         "already has a score in score_set classifier at " +
+                                         dir + "/00-fitted.scores.yaml:3"),
+              std::string::npos)
+        << rules.error().message;
+    std::filesystem::remove(std::filesystem::path(dir) / "60-more.scores.yaml");
+    std::ofstream(std::filesystem::path(dir) / "70-both.scores.yaml") << "scores:\n  PILLS: 3\n";
+    rules = RuleSet::load_dir(dir);
+    ASSERT_FALSE(rules);
+    EXPECT_NE(rules.error().message.find("70-both.scores.yaml:2: scores: rule PILLS already has "
+                                         "a score at "),
               std::string::npos)
         << rules.error().message;
 }

@@ -23,6 +23,7 @@ struct Verdict {
     std::vector<RuleHit> hits;
     std::vector<std::string> uris;  // normalized URIs of the message (Message::uris[].url)
     std::string partial;            // Message::partial: empty when all of it was scanned
+    ScoreSet score_set = ScoreSet::no_classifier;  // the rule scores added up (rules.hpp)
 };
 
 // The bounds of one scan, from the milter: section of the configuration (see message.hpp
@@ -36,9 +37,12 @@ struct ScanBounds {
 };
 
 // What the caller knows beyond the message itself. extra_hits (blocklist listings, ...)
-// are added to the verdict's hits and score after the rules.
+// are added to the verdict's hits and score after the rules. score_set: which rule
+// scores to add up (rules.hpp), `classifier` when the statistical classifier voted on
+// this message (scan_message() says), else `no_classifier`.
 struct ScanContext {
     std::vector<RuleHit> extra_hits;
+    ScoreSet score_set = ScoreSet::no_classifier;
 };
 
 class Engine {
@@ -59,6 +63,7 @@ class Engine {
     std::size_t scan_limit() const { return bounds_.scan_limit; }
     const ScanBounds& bounds() const { return bounds_; }
     std::size_t rule_count() const { return rules_->size(); }
+    const RuleSet& rules() const { return *rules_; }
 
   private:
     std::shared_ptr<const RuleSet> rules_;

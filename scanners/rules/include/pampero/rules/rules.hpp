@@ -47,9 +47,22 @@
 //     HTML_TINY_TEXT: 0.4
 //     BAYES_95: 3.5
 // An overlay replaces the score of a rule defined in any file (whatever the file order).
+//
+// Score sets (SpamAssassin's idea: one set of scores fitted with its Bayes classifier
+// voting, one without). The statistical classifier votes on a message only once its store
+// has learned enough (classifier.min_spam / min_ham) and while the store answers; with it
+// voting the rules need less weight, without it they must carry the decision alone. So an
+// overlay file may say which set its scores are for:
+//   score_set: classifier      # used when the classifier voted on the message
+//   scores: {HTML_TINY_TEXT: 0.0, BAYES_999: 5.1}
+//   score_set: no_classifier   # used when it did not (none configured, abstained)
+// An overlay without score_set is for both sets. A rule file's own `score:` is the score
+// of both sets until an overlay says otherwise. A file with score_set holds scores only
+// (no rules:, no uri_domains:). Blocklist scores (pampero.yaml) are the same in both sets.
 // Loading fails naming the overlay's file and line for a rule no file defines, for a
-// '__' sub-rule, for a rule given a score twice across overlays, and for a score
-// outside -1000..1000.
+// '__' sub-rule, for a rule given a score twice in one set across overlays (an overlay
+// without score_set counts for both), for a score outside -1000..1000, and for a
+// score_set other than classifier or no_classifier.
 //
 // Matching: all the regexes of one target (for header rules: of one header name) are
 // compiled into one Hyperscan database and matched in one pass. A pattern Hyperscan
@@ -79,6 +92,18 @@ namespace pampero::scan {
 enum class Target { header, body, rawbody, decoded, uri, full, mime, meta };
 const char* to_string(Target target);
 
+// Which scores a scan adds up (see "Score sets" above).
+enum class ScoreSet { no_classifier = 0, classifier = 1 };
+const char* to_string(ScoreSet set);
+
+// A scored rule's scores, for tools that fit or review them (the cross-validation).
+struct RuleScores {
+    std::string name;
+    double file_score = 0;  // its rule file's `score:`, overlays left out
+    double no_classifier = 0;
+    double classifier = 0;
+};
+
 class RuleSet {
   public:
     struct Rule;   // compiled rule, defined in rules.cpp
@@ -92,8 +117,11 @@ class RuleSet {
     static Result<std::shared_ptr<const RuleSet>> load_dir(const std::string& dir);
     static Result<std::shared_ptr<const RuleSet>> load_files(const std::vector<std::string>& files);
 
-    // Reported hits (no "__" sub-rules) in rule order (file order, then position).
-    std::vector<RuleHit> match(const Message& msg) const;
+    // Reported hits (no "__" sub-rules) in rule order (file order, then position), each
+    // with its score in `set`.
+    std::vector<RuleHit> match(const Message& msg, ScoreSet set = ScoreSet::no_classifier) const;
+    // Every scored rule (no "__" sub-rules), in rule order.
+    std::vector<RuleScores> scores() const;
     std::size_t size() const { return rules_.size(); }
     // How many regex rules Hyperscan matches, and how many fell back to PCRE2.
     std::size_t hyperscan_count() const;

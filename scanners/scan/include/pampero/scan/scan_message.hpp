@@ -5,7 +5,9 @@
 // IP, the first untrusted Received hop, the URI domains and the URI IPs up in the
 // blocklists (when there are any), asks the statistical classifier (when there is one)
 // for its line in the MIME summary (scanners/classifier/scan_classifier.hpp: the BAYES_*
-// rules score it), and scores the rules with the list hits added.
+// rules score it), and scores the rules with the list hits added: with the rules' score
+// set `classifier` when the classifier voted on the message, else `no_classifier`
+// (rules.hpp: the rules must carry the decision alone when it abstains).
 //
 // The Received hop looked up is the newest one whose address is public and is not the
 // client's own: the hops below it were written by machines pampero cannot vouch for, and
