@@ -45,13 +45,16 @@ struct Options {
     double robs = 1.0;             // strength of the prior on rarely seen tokens
     double robx = 0.5;             // the prior: an unseen token's probability
     double min_dev = 0.1;          // tokens with |f(w) - 0.5| below this are ignored
+    bool log_odds = false;         // fill Classification::log_odds (costly; the scan and
+                                   // its buckets use the probability only)
 };
 
 struct Classification {
     double probability = 0.5;  // that the message is spam
     std::size_t tokens = 0;    // tokens combined
-    double log_odds = 0;       // log10(p / (1 - p)), exact where p rounds to 0 or 1 (the
-                               // CV's table: 4 spam in 5 are past p = 1 - 1e-6, no ham is)
+    double log_odds = 0;       // with Options::log_odds only: log10(p / (1 - p)), exact
+                               // where p rounds to 0 or 1 (the CV's table: 4 spam in 5
+                               // are past p = 1 - 1e-6, no ham is)
     const char* bucket = "";   // BAYES_00 .. BAYES_999 (see bucket_of)
 };
 
