@@ -182,11 +182,20 @@ void Learner::count(const std::vector<Token>& tokens, Class c, std::int64_t sign
     (c == Class::spam ? spam_ : ham_) += sign;
 }
 
+Status Learner::make_room(std::size_t tokens) {
+    const std::size_t bound = store_.max_update_tokens();
+    if (bound == 0 || pending_messages_ == 0 || deltas_.size() + tokens <= bound)
+        return ok_status();
+    return flush();
+}
+
 Result<LearnOutcome> Learner::learn(const std::string& id, const std::vector<Token>& tokens,
                                     Class c) {
     auto was = known(id);
     if (!was) return was.error();
     if (*was == c) return LearnOutcome::already;
+    // `was` stays true across the flush: it writes the pending ids into the store.
+    if (auto st = make_room(tokens.size()); !st) return st.error();
     if (*was) count(tokens, **was, -1);
     count(tokens, c, +1);
     ids_[id] = c;
@@ -198,6 +207,7 @@ Result<LearnOutcome> Learner::forget(const std::string& id, const std::vector<To
     auto was = known(id);
     if (!was) return was.error();
     if (!*was) return LearnOutcome::unknown;
+    if (auto st = make_room(tokens.size()); !st) return st.error();
     count(tokens, **was, -1);
     ids_[id] = std::nullopt;
     ++pending_messages_;

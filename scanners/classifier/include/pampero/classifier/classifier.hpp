@@ -96,7 +96,12 @@ const char* to_string(LearnOutcome o);
 // Learns many messages into a store in batches: changes accumulate in memory and go to
 // the store in one apply() per flush() (learning 3,000 messages is then a few
 // transactions, not three million statements one by one). A message's id is looked up
-// in the pending batch first, then in the store. Not thread-safe.
+// in the pending batch first, then in the store. When the store bounds an update
+// (ClassifierStore::max_update_tokens()), learn() and forget() flush first whenever the
+// message's tokens would take the pending batch past the bound: each apply() then holds
+// whole messages (their ids with their counts, so a failure between two leaves every
+// message either learned or not) and at most max(bound, one message's tokens) token
+// deltas. Not thread-safe.
 class Learner {
   public:
     explicit Learner(ClassifierStore& store) : store_(store) {}
@@ -107,6 +112,7 @@ class Learner {
 
   private:
     Result<std::optional<Class>> known(const std::string& id) const;
+    Status make_room(std::size_t tokens);
     void count(const std::vector<Token>& tokens, Class c, std::int64_t sign);
 
     ClassifierStore& store_;
