@@ -136,8 +136,9 @@ int learn(Context& c, const std::string& what, const std::vector<std::string>& p
     if (what != "spam" && what != "ham" && what != "forget")
         return fail(fmt::format("learn: '{}': expected spam, ham or forget", what), EX_USAGE);
     const auto& cfg = c.config().classifier;
-    auto engine = scan::load_engine(c.config());
-    if (!engine) return fail(engine.error());
+    // Learning needs the tokens only: parse as the scanner does, compile no rule.
+    auto parser = scan::load_parser(c.config());
+    if (!parser) return fail(parser.error());
     auto store = classifier::open_store(
         cfg.store, what == "forget" ? classifier::OpenMode::write : classifier::OpenMode::create);
     if (!store) return fail(store.error());
@@ -155,7 +156,7 @@ int learn(Context& c, const std::string& what, const std::vector<std::string>& p
             each_message(path,
                          [&](const std::string& where, const std::string& raw) {
                              if (error) return false;
-                             const auto msg = (*engine)->parse(raw);
+                             const auto msg = parser->parse(raw);
                              const auto tokens = classifier::tokenize(msg);
                              const auto id = classifier::message_id(msg);
                              auto r = what == "forget"

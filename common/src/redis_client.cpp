@@ -174,9 +174,13 @@ Result<std::vector<RedisReply>> RedisClient::roundtrip(redisContext* c,
             return failed(c);
         }
     }
+    return read_replies(c, cmds.size());
+}
+
+Result<std::vector<RedisReply>> RedisClient::read_replies(redisContext* c, std::size_t count) {
     std::vector<RedisReply> out;
-    out.reserve(cmds.size());
-    for (std::size_t i = 0; i < cmds.size(); ++i) {
+    out.reserve(count);
+    for (std::size_t i = 0; i < count; ++i) {
         void* raw = nullptr;
         if (redisGetReply(c, &raw) != REDIS_OK || !raw) return failed(c);
         out.emplace_back(static_cast<redisReply*>(raw));
@@ -189,6 +193,25 @@ Result<std::vector<RedisReply>> RedisClient::call(const std::vector<Args>& cmds)
     auto lease = acquire(deadline);
     if (!lease) return lease.error();
     auto r = roundtrip(lease->get(), cmds, deadline);
+    const bool ok = static_cast<bool>(r);
+    release(std::move(lease).value(), ok);
+    return r;
+}
+
+Result<std::vector<RedisReply>> RedisClient::call_formatted(std::string_view resp,
+                                                            std::size_t count) {
+    const auto deadline = Clock::now() + timeout_;
+    auto lease = acquire(deadline);
+    if (!lease) return lease.error();
+    redisContext* c = lease->get();
+    auto r = [&]() -> Result<std::vector<RedisReply>> {
+        const auto remaining = left(deadline);
+        if (remaining.count() <= 0)
+            return Error::temporary(names_.label + ": " + where_ + ": timed out");
+        if (redisSetTimeout(c, to_timeval(remaining)) != REDIS_OK) return failed(c);
+        if (redisAppendFormattedCommand(c, resp.data(), resp.size()) != REDIS_OK) return failed(c);
+        return read_replies(c, count);
+    }();
     const bool ok = static_cast<bool>(r);
     release(std::move(lease).value(), ok);
     return r;

@@ -92,7 +92,9 @@ std::optional<Classification> ScanClassifier::classify(const scan::Message& msg)
     const auto s = store();
     if (!s) return std::nullopt;
     const Classifier c(*s, options_);
-    auto r = c.classify(tokenize(msg));
+    thread_local std::vector<Token> tokens;  // capacity kept (tokenizer.hpp)
+    tokenize(msg, tokens);
+    auto r = c.classify(tokens);
     if (!r) {
         if (!warned_.exchange(true))
             log::warning("{}; the classifier abstains until it can be read", r.error().message);

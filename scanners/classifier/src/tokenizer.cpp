@@ -3,25 +3,55 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
+#include <cctype>
 #include <unordered_set>
 
 namespace pampero::classifier {
 namespace {
 
+// The tokenizer runs on every scanned message: it hashes in place (FNV-1a is a streaming
+// hash, so a token made of several pieces is hashed piece by piece, never built as a
+// string) and classifies bytes by table. The verbose sink (tests, debugging) builds each
+// token's text as well, and the test SortedDistinctAndStable checks both make the same
+// tokens; PinnedTokensOfSampleMessages pins the tokens themselves.
+constexpr std::uint64_t kFnvBasis = 0xcbf29ce484222325ull;
+constexpr std::uint64_t kFnvPrime = 0x100000001b3ull;
+
+std::uint64_t fnv(std::uint64_t h, std::string_view text) {
+    for (unsigned char c : text) {
+        h ^= c;
+        h *= kFnvPrime;
+    }
+    return h;
+}
+
+// Letters, digits, bytes >= 0x80 (UTF-8 letters) and the inner punctuation $ ' - . ! _.
+constexpr auto kWordByte = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0; c < 256; ++c) {
+        t[static_cast<std::size_t>(c)] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                                         (c >= '0' && c <= '9') || c >= 0x80 || c == '$' ||
+                                         c == '\'' || c == '-' || c == '.' || c == '!' || c == '_';
+    }
+    return t;
+}();
+
 bool word_byte(unsigned char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c >= 0x80 || c == '$' || c == '\'' || c == '-' || c == '.' || c == '!' || c == '_';
+    return kWordByte[c];
 }
 
 bool inner_punct(unsigned char c) {
     return c == '\'' || c == '-' || c == '.' || c == '_' || c == '!' || c == '$';
 }
 
+char lower_byte(char c) {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
 std::string lower(std::string_view s) {
     std::string out(s);
-    for (auto& c : out) {
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
+    for (auto& c : out) c = lower_byte(c);
     return out;
 }
 
@@ -32,29 +62,56 @@ constexpr std::size_t kMaxRaw = 4 * kMaxTokens;
 
 class Sink {
   public:
-    explicit Sink(bool verbose) : verbose_(verbose) { raw_.reserve(4096); }
+    // The tokens are collected in a buffer each thread keeps (at most kMaxRaw tokens,
+    // 320 KB): a fresh 32 KB vector per message cost a tenth of the tokenizer (malloc
+    // consolidating its free lists).
+    explicit Sink(bool verbose) : verbose_(verbose), raw_(scratch()) { raw_.clear(); }
 
-    void add(std::string_view text) {
-        if (raw_.size() >= kMaxRaw) return;  // bound: kMaxRaw tokens collected
-        raw_.push_back(token_of(text));
-        if (verbose_) texts_.emplace_back(raw_.back(), std::string(text));
+    bool verbose() const { return verbose_; }
+    bool full() const { return raw_.size() >= kMaxRaw; }
+
+    // The token of the concatenated pieces (hashed piece by piece).
+    void add(std::initializer_list<std::string_view> pieces) {
+        if (full()) return;  // bound: kMaxRaw tokens collected
+        std::uint64_t h = kFnvBasis;
+        for (const auto p : pieces) h = fnv(h, p);
+        raw_.push_back(h);
+        if (verbose_) {
+            std::string text;
+            for (const auto p : pieces) text.append(p);
+            texts_.emplace_back(h, std::move(text));
+        }
     }
+    void add(std::string_view text) { add({text}); }
+    void add(std::string_view prefix, std::string_view text) { add({prefix, text}); }
     // A token already hashed; `text` makes its text, called only when verbose.
     template <typename TextFn>
     void add_token(Token t, TextFn text) {
-        if (raw_.size() >= kMaxRaw) return;
+        if (full()) return;
         raw_.push_back(t);
         if (verbose_) texts_.emplace_back(t, text());
     }
-    bool verbose() const { return verbose_; }
-    void add(std::string_view prefix, std::string_view text) {
-        buf_.assign(prefix);
-        buf_.append(text);
-        add(buf_);
-    }
-    bool full() const { return raw_.size() >= kMaxRaw; }
 
-    std::vector<Token> tokens() const {
+    // Consumes the sink: the distinct tokens, sorted.
+    std::vector<Token> tokens() {
+        std::vector<Token> out;
+        tokens(out);
+        return out;
+    }
+    void tokens(std::vector<Token>& out) {
+        if (raw_.size() <= kMaxTokens) {
+            // At most kMaxTokens made: all of them are kept, sorted in place.
+            std::sort(raw_.begin(), raw_.end());
+            const auto end = std::unique(raw_.begin(), raw_.end());
+            out.assign(raw_.begin(), end);
+            raw_.clear();
+            return;
+        }
+        out = rare_tokens();
+    }
+
+  private:
+    std::vector<Token> rare_tokens() const {
         std::vector<Token> out = raw_;
         std::sort(out.begin(), out.end());
         out.erase(std::unique(out.begin(), out.end()), out.end());
@@ -69,35 +126,46 @@ class Sink {
         std::sort(out.begin(), out.end());
         return out;
     }
+
+  public:
     std::vector<std::pair<Token, std::string>> texts() {
+        auto text_list = std::move(texts_);
         const auto kept = tokens();
-        std::sort(texts_.begin(), texts_.end());
-        texts_.erase(std::unique(texts_.begin(), texts_.end(),
-                                 [](const auto& a, const auto& b) { return a.first == b.first; }),
-                     texts_.end());
-        std::erase_if(texts_, [&](const auto& p) {
+        std::sort(text_list.begin(), text_list.end());
+        text_list.erase(
+            std::unique(text_list.begin(), text_list.end(),
+                        [](const auto& a, const auto& b) { return a.first == b.first; }),
+            text_list.end());
+        std::erase_if(text_list, [&](const auto& p) {
             return !std::binary_search(kept.begin(), kept.end(), p.first);
         });
-        return std::move(texts_);
+        return text_list;
     }
 
   private:
+    static std::vector<Token>& scratch() {
+        thread_local std::vector<Token> buffer;
+        return buffer;
+    }
+
     bool verbose_;
-    std::vector<Token> raw_;
+    std::vector<Token>& raw_;
     std::vector<std::pair<Token, std::string>> texts_;
-    std::string buf_;
 };
 
-// Splits `text` into words (see tokenizer.hpp) and hands each to `fn`, at most
-// `max_words` of them.
+// Splits `text` into words (see tokenizer.hpp) and hands each, lowercased, to `fn` as a
+// view into a buffer of its own (valid during the call), at most `max_words` of them.
 template <typename Fn>
 void words(std::string_view text, std::size_t max_words, Fn fn) {
+    char buf[32];  // a word of at most kMaxWordBytes, or a skip token
+    static_assert(kMaxWordBytes <= sizeof buf);
     std::size_t n = 0;
     std::size_t i = 0;
-    while (i < text.size() && n < max_words) {
-        while (i < text.size() && !word_byte(static_cast<unsigned char>(text[i]))) ++i;
+    const std::size_t size = text.size();
+    while (i < size && n < max_words) {
+        while (i < size && !word_byte(static_cast<unsigned char>(text[i]))) ++i;
         std::size_t j = i;
-        while (j < text.size() && word_byte(static_cast<unsigned char>(text[j]))) ++j;
+        while (j < size && word_byte(static_cast<unsigned char>(text[j]))) ++j;
         std::string_view w = text.substr(i, j - i);
         i = j;
         // Trim punctuation at the start, and at the end except a run of ! or $ ("free!!").
@@ -110,54 +178,43 @@ void words(std::string_view text, std::size_t max_words, Fn fn) {
         ++n;
         if (w.size() > kMaxWordBytes) {
             const char c = static_cast<char>(std::tolower(static_cast<unsigned char>(w[0])));
-            fn(fmt::format("skip:{}{}", c, w.size() / 10 * 10));
+            const auto end = fmt::format_to_n(buf, sizeof buf, "skip:{}{}", c, w.size() / 10 * 10);
+            fn(std::string_view(buf, std::min(end.size, sizeof buf)));
         } else {
-            fn(lower(w));
+            for (std::size_t k = 0; k < w.size(); ++k) buf[k] = lower_byte(w[k]);
+            fn(std::string_view(buf, w.size()));
         }
     }
 }
 
 // Words of `text` and their OSB pairs, under `prefix`.
-// FNV-1a is a streaming hash: hashing "a" then "b" gives token_of("ab"). The pairs are
-// hashed from the state after "prefix + earlier word" without building their strings
-// (building them was most of the tokenizer's cost); the verbose sink builds them anyway.
-constexpr std::uint64_t kFnvBasis = 0xcbf29ce484222325ull;
-
-std::uint64_t fnv(std::uint64_t h, std::string_view text) {
-    for (unsigned char c : text) {
-        h ^= c;
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
+// FNV-1a is a streaming hash: hashing "a" then "b" gives token_of("ab"). A word's token
+// and its pair with the word before ("prefix + earlier + ' ' + word") are hashed in one
+// pass over the word's bytes, from the hash state after "prefix" and after "prefix +
+// earlier + ' '" (building the strings was most of the tokenizer's cost). The verbose
+// sink builds the texts anyway.
+static_assert(kOsbWindow == 2, "osb() pairs a word with the one before it only");
 
 void osb(Sink& sink, std::string_view prefix, std::string_view text, std::size_t max_words) {
     const std::uint64_t base = fnv(kFnvBasis, prefix);
-    // The last kOsbWindow - 1 words, oldest first: the hash state after "prefix + word",
-    // and (verbose only) the word.
-    std::uint64_t state[kOsbWindow - 1] = {};
-    std::string word[kOsbWindow - 1];
-    std::size_t n = 0;
-    std::string t;
-    words(text, max_words, [&](const std::string& w) {
-        const std::uint64_t mine = fnv(base, w);
-        sink.add_token(mine, [&] { return std::string(prefix) + w; });
-        for (std::size_t k = 0; k < n; ++k) {
-            const std::size_t distance = n - k;
-            const std::string_view sep = distance == 1 ? " " : " _ ";
-            sink.add_token(fnv(fnv(state[k], sep), w),
-                           [&] { return std::string(prefix) + word[k] + std::string(sep) + w; });
+    std::uint64_t pair_base = 0;  // the state after "prefix + previous word + ' '"
+    bool have_previous = false;
+    std::string previous;  // verbose only
+    words(text, max_words, [&](std::string_view w) {
+        std::uint64_t mine = base;
+        std::uint64_t pair = pair_base;
+        for (unsigned char c : w) {
+            mine = (mine ^ c) * kFnvPrime;
+            pair = (pair ^ c) * kFnvPrime;
         }
-        if (n == kOsbWindow - 1) {
-            for (std::size_t k = 1; k < n; ++k) {
-                state[k - 1] = state[k];
-                if (sink.verbose()) word[k - 1] = std::move(word[k]);
-            }
-            --n;
+        sink.add_token(mine, [&] { return std::string(prefix) + std::string(w); });
+        if (have_previous) {
+            sink.add_token(pair,
+                           [&] { return std::string(prefix) + previous + " " + std::string(w); });
         }
-        state[n] = mine;
-        if (sink.verbose()) word[n] = w;
-        ++n;
+        pair_base = (mine ^ static_cast<unsigned char>(' ')) * kFnvPrime;
+        have_previous = true;
+        if (sink.verbose()) previous.assign(w);
     });
 }
 
@@ -178,9 +235,9 @@ std::string address_of(std::string_view v) {
     return lower(trim(v.substr(0, sp)));
 }
 
-std::string domain_of(const std::string& address) {
+std::string_view domain_of(std::string_view address) {
     const auto at = address.rfind('@');
-    return at == std::string::npos ? std::string() : address.substr(at + 1);
+    return at == std::string_view::npos ? std::string_view() : address.substr(at + 1);
 }
 
 // "abc123.XYZ@host" -> "aaa999.AAA@host": the shape of a Message-ID tells the software
@@ -210,18 +267,35 @@ int bucket(std::size_t n) {
     return b;
 }
 
+// The header names the tokenizer reads (lowercase); every other header is skipped at the
+// cost of a length compare.
+constexpr std::string_view kHeaderNames[] = {
+    "from",         "reply-to",   "return-path",       "sender",     "to",
+    "cc",           "x-mailer",   "user-agent",        "message-id", "content-type",
+    "precedence",   "x-priority", "x-msmail-priority", "importance", "content-transfer-encoding",
+    "mime-version", "received"};
+constexpr std::size_t kHeaderNameCount = std::size(kHeaderNames);
+
+// The index of `name` (any case) in kHeaderNames, or kHeaderNameCount.
+std::size_t header_index(std::string_view name) {
+    for (std::size_t k = 0; k < kHeaderNameCount; ++k) {
+        const std::string_view want = kHeaderNames[k];
+        if (want.size() != name.size()) continue;
+        std::size_t i = 0;
+        while (i < name.size() && lower_byte(name[i]) == want[i]) ++i;
+        if (i == name.size()) return k;
+    }
+    return kHeaderNameCount;
+}
+
 void headers(Sink& sink, const scan::Message& msg) {
     std::size_t received = 0;
-    std::vector<std::pair<std::string, std::size_t>> per_name;
+    std::size_t per_name[kHeaderNameCount] = {};  // values seen per header name
     for (const auto& h : msg.headers) {
-        const std::string name = lower(h.name);
-        auto it = std::find_if(per_name.begin(), per_name.end(),
-                               [&](const auto& p) { return p.first == name; });
-        if (it == per_name.end()) {
-            per_name.emplace_back(name, 0);
-            it = per_name.end() - 1;
-        }
-        if (++it->second > kMaxHeaderValues) continue;  // bound: values per header name
+        const std::size_t k = header_index(h.name);
+        if (k == kHeaderNameCount) continue;             // not a header we read
+        if (++per_name[k] > kMaxHeaderValues) continue;  // bound: values per header name
+        const std::string_view name = kHeaderNames[k];
         const std::string_view v = h.value;
         if (name == "from") {
             const std::string a = address_of(v);
@@ -229,10 +303,10 @@ void headers(Sink& sink, const scan::Message& msg) {
             sink.add("from-domain:", domain_of(a));
             const auto lt = v.rfind('<');
             if (lt != std::string_view::npos) {
-                words(v.substr(0, lt), 8, [&](const std::string& w) { sink.add("from-name:", w); });
+                words(v.substr(0, lt), 8, [&](std::string_view w) { sink.add("from-name:", w); });
             }
         } else if (name == "reply-to" || name == "return-path" || name == "sender") {
-            sink.add(name + "-domain:", domain_of(address_of(v)));
+            sink.add({name, "-domain:", domain_of(address_of(v))});
         } else if (name == "to" || name == "cc") {
             std::size_t n = 0;
             std::size_t start = 0;
@@ -241,15 +315,15 @@ void headers(Sink& sink, const scan::Message& msg) {
                 const auto one =
                     v.substr(start, comma == std::string_view::npos ? std::string_view::npos
                                                                     : comma - start);
-                sink.add(name + "-domain:", domain_of(address_of(one)));
+                sink.add({name, "-domain:", domain_of(address_of(one))});
                 ++n;
                 if (comma == std::string_view::npos) break;
                 start = comma + 1;
             }
-            sink.add(name + "-count:", std::to_string(bucket(n)));
+            sink.add({name, "-count:", std::to_string(bucket(n))});
         } else if (name == "x-mailer" || name == "user-agent") {
             sink.add("mailer:", lower(trim(v.substr(0, 80))));
-            words(v, 6, [&](const std::string& w) { sink.add("mailer-word:", w); });
+            words(v, 6, [&](std::string_view w) { sink.add("mailer-word:", w); });
         } else if (name == "message-id") {
             const std::string id = address_of(v);
             sink.add("msgid-shape:", shape(id));
@@ -257,7 +331,7 @@ void headers(Sink& sink, const scan::Message& msg) {
         } else if (name == "content-type" || name == "precedence" || name == "x-priority" ||
                    name == "x-msmail-priority" || name == "importance" ||
                    name == "content-transfer-encoding" || name == "mime-version") {
-            sink.add(name + ":", lower(trim(v.substr(0, 40))));
+            sink.add({name, ":", lower(trim(v.substr(0, 40)))});
         } else if (name == "received" && received < 4) {
             // The newest hops only: older ones are the sender's own, and forged at will.
             ++received;
@@ -284,7 +358,7 @@ void mime(Sink& sink, const scan::Message& msg) {
     for (const auto& p : msg.parts) {
         sink.add("part:", p.type);
         if (!p.charset.empty()) sink.add("charset:", p.charset);
-        if (!p.encoding.empty()) sink.add("encoding:", p.type + " " + p.encoding);
+        if (!p.encoding.empty()) sink.add({"encoding:", p.type, " ", p.encoding});
         if (p.attachment) {
             const auto dot = p.filename.rfind('.');
             sink.add("attach:", dot == std::string::npos ? p.type : lower(p.filename.substr(dot)));
@@ -335,9 +409,15 @@ Token token_of(std::string_view text) {
 }
 
 std::vector<Token> tokenize(const scan::Message& msg) {
+    std::vector<Token> out;
+    tokenize(msg, out);
+    return out;
+}
+
+void tokenize(const scan::Message& msg, std::vector<Token>& out) {
     Sink sink(false);
     collect(sink, msg);
-    return sink.tokens();
+    sink.tokens(out);
 }
 
 std::vector<std::pair<Token, std::string>> tokenize_verbose(const scan::Message& msg) {

@@ -9,15 +9,40 @@ Engine::Engine(std::shared_ptr<const RuleSet> rules, Levels levels, ScanBounds b
     bounds_.max_message = std::max(bounds_.max_message, bounds_.scan_limit);
 }
 
-Message Engine::parse(std::string_view raw_message, const ParsedMime* parsed, bool cut) const {
+namespace {
+
+// What Engine::parse and MessageParser::parse both hand parse_message().
+ParseOptions parse_options(const ScanBounds& bounds,
+                           const std::shared_ptr<const DomainReducer>& domains,
+                           const ParsedMime* parsed, bool cut) {
     ParseOptions o;
-    o.limit = bounds_.scan_limit;
-    o.max_headers = bounds_.max_headers;
-    o.max_header_bytes = bounds_.max_header_bytes;
+    o.limit = bounds.scan_limit;
+    o.max_headers = bounds.max_headers;
+    o.max_header_bytes = bounds.max_header_bytes;
     o.cut = cut;
-    o.domains = rules_->domains();
+    o.domains = domains;
     o.parsed = parsed;
-    return parse_message(raw_message, o);
+    return o;
+}
+
+ScanBounds bounds_of(const Config& config) {
+    ScanBounds bounds;
+    bounds.scan_limit = config.milter.scan_limit;
+    bounds.max_headers = static_cast<std::size_t>(config.milter.max_headers);
+    bounds.max_header_bytes = config.milter.max_header_bytes;
+    bounds.max_message = config.milter.max_message_memory;
+    return bounds;
+}
+
+}  // namespace
+
+Message Engine::parse(std::string_view raw_message, const ParsedMime* parsed, bool cut) const {
+    return parse_message(raw_message, parse_options(bounds_, rules_->domains(), parsed, cut));
+}
+
+Message MessageParser::parse(std::string_view raw_message, const ParsedMime* parsed,
+                             bool cut) const {
+    return parse_message(raw_message, parse_options(bounds_, domains_, parsed, cut));
 }
 
 Verdict Engine::scan(const Message& msg) const {
@@ -45,13 +70,14 @@ Result<std::shared_ptr<const Engine>> load_engine(const Config& config) {
     if (!rules) return rules.error();
     auto levels = load_levels(config.levels);
     if (!levels) return levels.error();
-    ScanBounds bounds;
-    bounds.scan_limit = config.milter.scan_limit;
-    bounds.max_headers = static_cast<std::size_t>(config.milter.max_headers);
-    bounds.max_header_bytes = config.milter.max_header_bytes;
-    bounds.max_message = config.milter.max_message_memory;
-    return std::shared_ptr<const Engine>(
-        std::make_shared<Engine>(std::move(rules).value(), std::move(levels).value(), bounds));
+    return std::shared_ptr<const Engine>(std::make_shared<Engine>(
+        std::move(rules).value(), std::move(levels).value(), bounds_of(config)));
+}
+
+Result<MessageParser> load_parser(const Config& config) {
+    auto domains = RuleSet::load_uri_domains(config.rules_dir);
+    if (!domains) return domains.error();
+    return MessageParser(bounds_of(config), std::move(domains).value());
 }
 
 }  // namespace pampero::scan

@@ -298,11 +298,45 @@ std::size_t RuleSet::pcre_count() const {
     return n;
 }
 
+namespace {
+
+// The `uri_domains:` section of a rule file (throws yaml::Error naming file and line).
+std::shared_ptr<const DomainReducer> read_uri_domains(const std::string& file,
+                                                      const YAML::Node& d) {
+    yaml::MapReader dr(file, d, "uri_domains");
+    auto path = [&](const char* key) {
+        auto v = dr.get_string(key);
+        return v && !v->empty() ? resolve_path(file, *v) : std::string();
+    };
+    const std::string psl_file = path("public_suffix_list");
+    const std::string two_level = path("surbl_two_level");
+    const std::string three_level = path("surbl_three_level");
+    dr.finish();
+    auto loaded = DomainReducer::load(psl_file, two_level, three_level);
+    if (!loaded) yaml::fail(file, d, "uri_domains: " + loaded.error().message);
+    return std::move(loaded).value();
+}
+
+// The *.yaml files of a rules folder, sorted.
+Result<std::vector<std::string>> rule_files(const std::string& dir) {
+    std::vector<std::string> files;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+        if (entry.path().extension() == ".yaml") files.push_back(entry.path().string());
+    }
+    if (ec) return Error::config(fmt::format("{}: {}", dir, ec.message()));
+    if (files.empty()) return Error::config(fmt::format("{}: no *.yaml rule files", dir));
+    std::sort(files.begin(), files.end());
+    return files;
+}
+
+}  // namespace
+
 Result<std::shared_ptr<const RuleSet>> RuleSet::load_files(const std::vector<std::string>& files) {
     std::shared_ptr<RuleSet> set(new RuleSet());
     set->id_ = g_next_id.fetch_add(1);
     std::set<std::string> names;
-    std::string psl_file, two_level, three_level, domains_where;
+    std::string domains_where;
     struct Overlay {
         std::string name;
         double score;
@@ -352,18 +386,7 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::load_files(const std::vector<std
                     yaml::fail(file, d, "uri_domains: already given at " + domains_where);
                 }
                 domains_where = yaml::where(file, d);
-                yaml::MapReader dr(file, d, "uri_domains");
-                auto path = [&](const char* key) {
-                    auto v = dr.get_string(key);
-                    return v && !v->empty() ? resolve_path(file, *v) : std::string();
-                };
-                psl_file = path("public_suffix_list");
-                two_level = path("surbl_two_level");
-                three_level = path("surbl_three_level");
-                dr.finish();
-                auto loaded = DomainReducer::load(psl_file, two_level, three_level);
-                if (!loaded) yaml::fail(file, d, "uri_domains: " + loaded.error().message);
-                set->domains_ = std::move(loaded).value();
+                set->domains_ = read_uri_domains(file, d);
             }
             if (!top.has("rules") && (!domains_where.empty() || has_scores)) {
                 top.finish();
@@ -535,15 +558,33 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::load_files(const std::vector<std
 }
 
 Result<std::shared_ptr<const RuleSet>> RuleSet::load_dir(const std::string& dir) {
-    std::vector<std::string> files;
-    std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-        if (entry.path().extension() == ".yaml") files.push_back(entry.path().string());
+    auto files = rule_files(dir);
+    if (!files) return files.error();
+    return load_files(*files);
+}
+
+Result<std::shared_ptr<const DomainReducer>> RuleSet::load_uri_domains(const std::string& dir) {
+    auto files = rule_files(dir);
+    if (!files) return files.error();
+    std::shared_ptr<const DomainReducer> domains;
+    std::string where;
+    try {
+        for (const auto& file : *files) {
+            const YAML::Node top = yaml::load_file(file);
+            if (!top.IsMap() || !top["uri_domains"]) continue;
+            const YAML::Node d = top["uri_domains"];
+            if (!where.empty()) yaml::fail(file, d, "uri_domains: already given at " + where);
+            where = yaml::where(file, d);
+            domains = read_uri_domains(file, d);
+        }
+    } catch (const yaml::Error& e) {
+        return Error::config(e.what());
+    } catch (const YAML::Exception& e) {
+        return Error::config(e.what());
     }
-    if (ec) return Error::config(fmt::format("{}: {}", dir, ec.message()));
-    if (files.empty()) return Error::config(fmt::format("{}: no *.yaml rule files", dir));
-    std::sort(files.begin(), files.end());
-    return load_files(files);
+    if (!domains) domains = DomainReducer::system_default();
+    if (!domains) return Error::config("cannot load the system Public Suffix List");
+    return domains;
 }
 
 std::vector<RuleScores> RuleSet::scores() const {

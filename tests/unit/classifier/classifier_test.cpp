@@ -145,4 +145,57 @@ TEST(Learner, LearnOnceRelearnForget) {
     EXPECT_EQ(*l.forget("never", tokens), LearnOutcome::unknown);
 }
 
+// A store that bounds its updates (Redis: one script call each) gets whole messages, at
+// most max_update_tokens() token deltas per apply() unless one message alone has more.
+class BoundedStore final : public ClassifierStore {
+  public:
+    Result<std::vector<TokenCounts>> get(std::span<const Token> t) const override {
+        return inner.get(t);
+    }
+    Result<Totals> totals() const override { return inner.totals(); }
+    Result<std::optional<Class>> learned(const std::string& id) const override {
+        return inner.learned(id);
+    }
+    Status apply(const Update& u) override {
+        applies.emplace_back(u.tokens.size(), u.learned.size());
+        return inner.apply(u);
+    }
+    Result<StoreStats> stats() const override { return inner.stats(); }
+    std::string name() const override { return "bounded"; }
+    std::size_t max_update_tokens() const override { return 10; }
+
+    MemoryStore inner;
+    std::vector<std::pair<std::size_t, std::size_t>> applies;  // (token deltas, ids)
+};
+
+std::vector<Token> range(Token from, Token n) {
+    std::vector<Token> out;
+    for (Token t = from; t < from + n; ++t) out.push_back(t);
+    return out;
+}
+
+TEST(Learner, FlushesWholeMessagesWithinTheStoresBound) {
+    BoundedStore store;
+    Learner l(store);
+    for (Token m = 0; m < 7; ++m)  // 4 tokens each: two messages fit in 10, not three
+        ASSERT_EQ(*l.learn("m" + std::to_string(m), range(100 * m, 4), Class::spam),
+                  LearnOutcome::learned);
+    ASSERT_EQ(*l.learn("big", range(5000, 25), Class::ham), LearnOutcome::learned);
+    ASSERT_EQ(*l.learn("m0", range(0, 4), Class::ham), LearnOutcome::relearned);
+    ASSERT_TRUE(l.flush());
+    using P = std::pair<std::size_t, std::size_t>;
+    EXPECT_EQ(store.applies, (std::vector<P>{{8, 2}, {8, 2}, {8, 2}, {4, 1}, {25, 1}, {4, 1}}));
+    EXPECT_EQ(store.totals()->spam, 6u);
+    EXPECT_EQ(store.totals()->ham, 2u);
+    EXPECT_EQ(**store.learned("m0"), Class::ham);
+    EXPECT_EQ(store.stats()->tokens, 7u * 4 + 25);
+    // Forgetting is bounded the same way.
+    store.applies.clear();
+    for (Token m = 1; m < 4; ++m)
+        ASSERT_EQ(*l.forget("m" + std::to_string(m), range(100 * m, 4)), LearnOutcome::forgotten);
+    ASSERT_TRUE(l.flush());
+    EXPECT_EQ(store.applies, (std::vector<P>{{8, 2}, {4, 1}}));
+    EXPECT_EQ(store.totals()->spam, 3u);
+}
+
 }  // namespace

@@ -2,6 +2,7 @@
 // PCRE2 fallbacks, meta expressions (boundary rows), loading errors that name
 // file:line:rule, sub-rules, exists, uri_domains, and matching from many threads.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -256,6 +257,52 @@ TEST(RuleEngine, EngineScanReportsUrisAndExtraHits) {
     EXPECT_EQ(v.uris, (std::vector<std::string>{"http://192.168.1.1/x"}));
     EXPECT_DOUBLE_EQ(v.score, plain.score + 3.5);
     EXPECT_EQ(v.hits.back().name, "RCVD_IN_TEST");
+}
+
+// `pamperoctl learn` parses without compiling a rule (load_parser): the same Message as
+// the engine's parse (the rule files' uri_domains included), and a rule that would not
+// compile does not stop it, because no rule is read.
+TEST(RuleEngine, ParserAloneReadsOnlyUriDomains) {
+    const auto dir = std::filesystem::temp_directory_path() /
+                     ("pampero-parser-test-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    const std::string d = std::string(PAMPERO_TEST_DATA) + "/surbl/";
+    std::ofstream(dir / "00-domains.yaml")
+        << "uri_domains:\n  surbl_two_level: " << d << "two-level-tlds\n  surbl_three_level: " << d
+        << "three-level-tlds\n";
+    std::ofstream(dir / "10-rules.yaml")
+        << "rules:\n  - name: BODY_X\n    target: body\n    regex: 'x'\n    score: 1\n";
+    Config cfg;
+    cfg.rules_dir = dir.string();
+    cfg.levels = std::string(PAMPERO_SOURCE_DIR) + "/conf/levels.yaml";
+    const std::string msg =
+        "From: a@example.net\r\nSubject: s\r\n\r\nsee http://a.b.school.act.edu.au/x\r\n";
+    auto engine = load_engine(cfg);
+    ASSERT_TRUE(engine) << engine.error().message;
+    auto parser = load_parser(cfg);
+    ASSERT_TRUE(parser) << parser.error().message;
+    const Message a = (*engine)->parse(msg);
+    const Message b = parser->parse(msg);
+    EXPECT_EQ(b.uri_surbl_domains(), (std::vector<std::string>{"school.act.edu.au"}));
+    EXPECT_EQ(a.uri_surbl_domains(), b.uri_surbl_domains());
+    EXPECT_EQ(a.body_text, b.body_text);
+    EXPECT_EQ(a.mime_summary, b.mime_summary);
+    // A rule that cannot compile: the engine refuses, the parser never reads it.
+    std::ofstream(dir / "10-rules.yaml")
+        << "rules:\n  - name: BODY_X\n    target: body\n    regex: '(x'\n    score: 1\n";
+    EXPECT_FALSE(load_engine(cfg));
+    auto again = load_parser(cfg);
+    ASSERT_TRUE(again) << again.error().message;
+    EXPECT_EQ(again->parse(msg).uri_surbl_domains(), b.uri_surbl_domains());
+    // Its own section is still checked: uri_domains given twice.
+    std::ofstream(dir / "20-more.yaml")
+        << "uri_domains:\n  surbl_two_level: " << d << "two-level-tlds\n";
+    auto twice = load_parser(cfg);
+    ASSERT_FALSE(twice);
+    EXPECT_NE(twice.error().message.find("already given"), std::string::npos)
+        << twice.error().message;
+    std::filesystem::remove_all(dir);
 }
 
 TEST(RuleEngine, MatchesFromManyThreadsAndAcrossRuleSets) {

@@ -87,6 +87,10 @@ class RedisClient {
 
     // The commands in one write (a pipeline), one reply each, error replies included.
     Result<std::vector<RedisReply>> call(const std::vector<Args>& cmds);
+    // Commands the caller wrote in RESP itself (`resp`: `count` commands back to back), in
+    // one write, one reply each: for a pipeline of a thousand small commands, without a
+    // vector of strings each (the classifier's token lookups, redis_store.hpp).
+    Result<std::vector<RedisReply>> call_formatted(std::string_view resp, std::size_t count);
     // One command; an error reply becomes Error::temporary.
     Result<RedisReply> command(Args args);
     // MULTI cmds EXEC in one write: the EXEC reply (one element per command), or the
@@ -114,6 +118,7 @@ class RedisClient {
     Result<Context> connect(Clock::time_point deadline);
     Result<std::vector<RedisReply>> roundtrip(redisContext* c, const std::vector<Args>& cmds,
                                               Clock::time_point deadline);
+    Result<std::vector<RedisReply>> read_replies(redisContext* c, std::size_t count);
 
     RedisTarget target_;
     std::chrono::milliseconds timeout_;

@@ -45,13 +45,16 @@ struct Options {
     double robs = 1.0;             // strength of the prior on rarely seen tokens
     double robx = 0.5;             // the prior: an unseen token's probability
     double min_dev = 0.1;          // tokens with |f(w) - 0.5| below this are ignored
+    bool log_odds = false;         // fill Classification::log_odds (costly; the scan and
+                                   // its buckets use the probability only)
 };
 
 struct Classification {
     double probability = 0.5;  // that the message is spam
     std::size_t tokens = 0;    // tokens combined
-    double log_odds = 0;       // log10(p / (1 - p)), exact where p rounds to 0 or 1 (the
-                               // CV's table: 4 spam in 5 are past p = 1 - 1e-6, no ham is)
+    double log_odds = 0;       // with Options::log_odds only: log10(p / (1 - p)), exact
+                               // where p rounds to 0 or 1 (the CV's table: 4 spam in 5
+                               // are past p = 1 - 1e-6, no ham is)
     const char* bucket = "";   // BAYES_00 .. BAYES_999 (see bucket_of)
 };
 
@@ -93,7 +96,12 @@ const char* to_string(LearnOutcome o);
 // Learns many messages into a store in batches: changes accumulate in memory and go to
 // the store in one apply() per flush() (learning 3,000 messages is then a few
 // transactions, not three million statements one by one). A message's id is looked up
-// in the pending batch first, then in the store. Not thread-safe.
+// in the pending batch first, then in the store. When the store bounds an update
+// (ClassifierStore::max_update_tokens()), learn() and forget() flush first whenever the
+// message's tokens would take the pending batch past the bound: each apply() then holds
+// whole messages (their ids with their counts, so a failure between two leaves every
+// message either learned or not) and at most max(bound, one message's tokens) token
+// deltas. Not thread-safe.
 class Learner {
   public:
     explicit Learner(ClassifierStore& store) : store_(store) {}
@@ -104,6 +112,7 @@ class Learner {
 
   private:
     Result<std::optional<Class>> known(const std::string& id) const;
+    Status make_room(std::size_t tokens);
     void count(const std::vector<Token>& tokens, Class c, std::int64_t sign);
 
     ClassifierStore& store_;

@@ -26,13 +26,25 @@
 // Calls, and why:
 //   get()     one pipeline: HMGET P meta spam ham, then one HMGET per token - one round
 //             trip per message whatever its number of tokens (the totals read with it
-//             serve the next totals() for up to a second);
-//   apply()   one Lua script (EVALSHA): the token deltas clamped at zero, the totals, the
-//             learned ids, the token count - atomic, all or nothing. It runs inside Redis
-//             for the whole batch (`pamperoctl learn` sends up to 1,000 messages at once:
-//             about 10 us a token inside Redis on a loaded 2-core box: 200,000 tokens
-//             took 1.9-2.8 s, redis_store_test OneRoundTripAMessage), during which
-//             other clients wait (scans past their timeout_ms abstain);
+//             serve the next totals() for up to a second). The pipeline is written in
+//             RESP directly (a vector of four strings per token and fmt for each key
+//             were 60% of the client's instructions: 8.0M -> 3.1M for 1,000 tokens);
+//             what is left is hiredis building and freeing 1,001 reply arrays. Redis
+//             itself spends ~1.1 us per HMGET (INFO commandstats), ~1.1 ms a message;
+//             one HMGET per token stays (a Lua script would hold Redis for that time);
+//   apply()   one Lua script (EVALSHA) per kMaxScriptTokens token deltas: the deltas
+//             clamped at zero, the totals, the learned ids, the token count - each call
+//             atomic, all or nothing. A script runs inside Redis while every other client
+//             (every node's scans) waits, about 10 us a token on a loaded 2-core box
+//             (200,000 tokens took 1.9-2.8 s), so one call is bounded: kMaxScriptTokens
+//             (10,000, = kMaxTokens, one message's most) token deltas, ~0.1 s (0.12 s
+//             a call measured under load, INFO commandstats). The Learner
+//             flushes at message boundaries to stay within it (max_update_tokens()), so
+//             each call holds whole messages with their learned ids: a learn that stops
+//             half-way (crash, Redis gone) leaves each message learned or not, and
+//             learning again counts each once. An update over the bound from another
+//             caller is applied in several calls, the totals and learned ids with the
+//             last (a failure between them leaves token counts without their ids);
 //   learned() HGET;  stats() HMGET meta + HLEN learned.
 // Errors: as redis_client.hpp, every Redis failure is Error::temporary (scanning
 // abstains for that message, learning exits 75). Opened read-only (scanning), a store
@@ -56,6 +68,9 @@
 
 namespace pampero::classifier {
 
+// The most token deltas one apply() script call carries (see apply() above).
+constexpr std::size_t kMaxScriptTokens = kMaxTokens;
+
 struct RedisStoreOptions {
     std::string prefix = "bayes:";
     std::chrono::milliseconds timeout{500};          // reads
@@ -77,6 +92,7 @@ class RedisStore final : public ClassifierStore {
     Status apply(const Update& update) override;
     Result<StoreStats> stats() const override;
     std::string name() const override { return name_; }
+    std::size_t max_update_tokens() const override { return kMaxScriptTokens; }
 
   private:
     RedisStore(std::string name, RedisTarget target, RedisStoreOptions options, bool writer);

@@ -22,7 +22,9 @@
 // most every kRefreshSeconds, by the scan that finds it changed: that one scan waits for
 // the copy, ~0.5 s per million tokens). Read in place, its B-tree lookups cost three
 // times the CPU of the whole scan without the classifier (~1,500 tokens a message); from
-// memory the classifier adds about a tenth. A bigger store is read in place.
+// memory the classifier adds about a fifth of the scan's instructions (bench_scan under
+// callgrind: +19%, tokenizing 60% of it, lookups and Fisher's combination the rest). A
+// bigger store is read in place.
 //
 // Thread-safety: summary_line() and classify() may run in many threads at once (the
 // store pointer is swapped under a mutex; the SQLite store serializes its reads).

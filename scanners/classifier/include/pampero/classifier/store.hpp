@@ -68,8 +68,14 @@ class ClassifierStore {
     virtual Result<Totals> totals() const = 0;
     // The class a message id was learned as, or nullopt.
     virtual Result<std::optional<Class>> learned(const std::string& id) const = 0;
-    // Applies the whole update, all or nothing.
+    // Applies the whole update, all or nothing (a store with a max_update_tokens() bound:
+    // an update within it; see the backend for a bigger one).
     virtual Status apply(const Update& update) = 0;
+    // The most token deltas one apply() should carry, 0 for no bound: a store that other
+    // clients wait on while it applies (Redis runs a learn batch as one script) bounds
+    // the work of one call. The Learner flushes before a message would take its pending
+    // batch past it, so each apply() holds whole messages.
+    virtual std::size_t max_update_tokens() const { return 0; }
     virtual Result<StoreStats> stats() const = 0;
     // "sqlite:/path" or "memory", for messages.
     virtual std::string name() const = 0;

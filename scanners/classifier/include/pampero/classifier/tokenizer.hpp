@@ -59,6 +59,9 @@ constexpr std::size_t kOsbWindow = 2;
 
 // The distinct tokens of a message, sorted (see above for what and how many).
 std::vector<Token> tokenize(const scan::Message& msg);
+// The same into `out` (replaced), reusing its memory: the scan keeps one per thread, since
+// a fresh vector of a few KB a message made malloc consolidate its free lists each time.
+void tokenize(const scan::Message& msg, std::vector<Token>& out);
 
 // The same, with the text each token was made from, for debugging and tests (slower).
 std::vector<std::pair<Token, std::string>> tokenize_verbose(const scan::Message& msg);

@@ -116,6 +116,10 @@ class RuleSet {
     // Loads every *.yaml in dir (sorted); an empty or missing dir is an error.
     static Result<std::shared_ptr<const RuleSet>> load_dir(const std::string& dir);
     static Result<std::shared_ptr<const RuleSet>> load_files(const std::vector<std::string>& files);
+    // Only the URI host reducer the rule files of dir configure (`uri_domains:`, or the
+    // system Public Suffix List), the rules neither read nor compiled: what parsing a
+    // message needs (`pamperoctl learn`). Errors as load_dir for that section.
+    static Result<std::shared_ptr<const DomainReducer>> load_uri_domains(const std::string& dir);
 
     // Reported hits (no "__" sub-rules) in rule order (file order, then position), each
     // with its score in `set`.
