@@ -264,6 +264,27 @@ TEST(Verdict, KnownAnswer) {
               "s=QiNXQ8oTQpaA7DbwJxCsnyRxIrEp4szKVgaKh9JuqlI=");
 }
 
+TEST(Verdict, KnownAnswerWhateverKeySignedBefore) {
+    // The HMAC context is kept per thread for the last key used: a change of key (a
+    // rotation, another key of the same length, a reload) must be seen at every call.
+    const auto a = keys("k1 " + kHexA + "\n");
+    const auto b = keys("k1 " + kHexB + "\n");
+    const VerdictFields f{" 7.3", " Yes, score=7.3 tag=5.0 tests=X", "Hi", "<a@b>",
+                          body_hash("body\r\n")};
+    const std::string by_a =
+        "v=1; k=k1; t=1700000000; bh=Iw2DWNyOiJC0xY3utikS7i8gNXrpKlzIYbmOaP4xrLU=; "
+        "s=QiNXQ8oTQpaA7DbwJxCsnyRxIrEp4szKVgaKh9JuqlI=";
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ(sign_verdict(a.signing(), 1700000000, f), by_a);
+        EXPECT_EQ(sign_verdict(a.signing(), 1700000000, f), by_a);  // the kept context again
+        const std::string by_b = sign_verdict(b.signing(), 1700000000, f);
+        EXPECT_NE(by_b, by_a);
+        EXPECT_EQ(verify_verdict(&b, by_b, f, 1700000000, 0).outcome, VerdictCheck::Outcome::valid);
+        EXPECT_EQ(verify_verdict(&a, by_b, f, 1700000000, 0).outcome,
+                  VerdictCheck::Outcome::invalid);
+    }
+}
+
 // Bounded random input (a smoke run of tests/fuzz/fuzz_verdict.cpp): no crash, and only
 // a valid outcome carries a score.
 TEST(Verdict, RandomInputNeverCrashesNorVerifies) {
