@@ -268,20 +268,27 @@ Result<std::string> new_verdict_secret() {
 
 // --- body hash --------------------------------------------------------------------------
 
+// Initialised when the first bytes come, not at every reset(): the milter resets at MAIL,
+// after the signature and at the end of the transaction, and OpenSSL 3 frees and makes
+// the digest's context again at each init.
 struct BodyHash::Ctx {
     EVP_MD_CTX* md = EVP_MD_CTX_new();
+    bool started = false;
     ~Ctx() { EVP_MD_CTX_free(md); }
+    void start() {
+        if (started) return;
+        EVP_DigestInit_ex(md, sha256(), nullptr);
+        started = true;
+    }
 };
 
-BodyHash::BodyHash() : ctx_(std::make_unique<Ctx>()) {
-    reset();
-}
+BodyHash::BodyHash() : ctx_(std::make_unique<Ctx>()) {}
 BodyHash::~BodyHash() = default;
 BodyHash::BodyHash(BodyHash&&) noexcept = default;
 BodyHash& BodyHash::operator=(BodyHash&&) noexcept = default;
 
 void BodyHash::reset() {
-    EVP_DigestInit_ex(ctx_->md, sha256(), nullptr);
+    ctx_->started = false;
 }
 
 void BodyHash::update(std::string_view chunk) {
@@ -293,6 +300,7 @@ void BodyHash::update(std::string_view chunk) {
         return t;
     }();
     std::array<char, 4096> buf;
+    if (!chunk.empty()) ctx_->start();
     while (!chunk.empty()) {
         const std::size_t take = std::min(chunk.size(), buf.size());
         std::size_t n = 0;
@@ -309,6 +317,7 @@ void BodyHash::update(std::string_view chunk) {
 std::string BodyHash::finish() {
     std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
     unsigned int len = 0;
+    ctx_->start();  // an empty body has a hash too
     EVP_DigestFinal_ex(ctx_->md, out.data(), &len);
     reset();
     return base64(out.data(), len);

@@ -118,6 +118,25 @@ TEST(VerdictKeys, FileReadableByOthersOrMissingIsRefused) {
     EXPECT_NE(missing.error().message.find(path + ".absent"), std::string::npos);
 }
 
+TEST(BodyHash, EmptyBodiesAndResetsStartFromNothing) {
+    // SHA-256 of no bytes: an empty body, a body of whitespace, a finish() right after
+    // another, and a reset() in the middle of a body all hash what came after.
+    const std::string empty = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
+    EXPECT_EQ(body_hash(""), empty);
+    EXPECT_EQ(body_hash(" \r\n\t\n"), empty);
+    BodyHash h;
+    EXPECT_EQ(h.finish(), empty);
+    h.update("lost");
+    h.reset();
+    h.reset();
+    EXPECT_EQ(h.finish(), empty);
+    h.update("lost");
+    h.reset();
+    h.update("kept\r\n");
+    EXPECT_EQ(h.finish(), body_hash("kept"));
+    EXPECT_EQ(h.finish(), empty);
+}
+
 TEST(BodyHash, IgnoresWhitespaceLineEndsChunksAndLineBreaking) {
     const std::string milter_view = "Hello world,\r\n\r\n.a dotted line\r\nbye\r\n";
     const std::string store_view = "Hello world,\n\n.a dotted line\nbye\n";
