@@ -209,7 +209,7 @@ bool Dialog::on(const proto::Data&, std::string& out) {
 }
 
 bool Dialog::on(const proto::Header& h, std::string& out) {
-    session_->header(std::string(h.name), std::string(h.value));
+    session_->header(h.name, h.value);
     answer_continue(proto::flag::nr_header, out);
     return true;
 }

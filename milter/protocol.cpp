@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <initializer_list>
 
 namespace pampero::milter::proto {
@@ -37,6 +38,8 @@ Result<std::vector<std::string_view>> strings(char command, std::string_view dat
     std::vector<std::string_view> out;
     if (data.empty()) return out;
     if (data.back() != '\0') return bad(command, "string without its NUL terminator");
+    // One allocation, not one per doubling (a macro packet carries a dozen strings).
+    out.reserve(std::min<std::size_t>(std::count(data.begin(), data.end(), '\0'), max));
     while (!data.empty()) {
         if (out.size() == max) return bad(command, "too many strings");
         const auto nul = data.find('\0');
@@ -117,6 +120,7 @@ Result<Command> decode(const Packet& p) {
             auto s = strings(p.command, d.substr(1), 2 * kMaxMacros);
             if (!s) return s.error();
             if (s->size() % 2 != 0) return bad(p.command, "macro name without a value");
+            m.pairs.reserve(s->size() / 2);
             for (std::size_t i = 0; i < s->size(); i += 2)
                 m.pairs.emplace_back((*s)[i], (*s)[i + 1]);
             return Command{std::move(m)};
@@ -155,6 +159,14 @@ Result<Command> decode(const Packet& p) {
             return Command{Rcpt{std::move(s).value()}};
         }
         case 'L': {
+            // The usual case without a vector (a message has a header packet per field):
+            // exactly two NUL-terminated strings. Anything else goes the general way below,
+            // which says what is wrong.
+            std::string_view name, value, rest = d;
+            if (!d.empty() && d.back() == '\0' && take_string(rest, name) &&
+                take_string(rest, value) && rest.empty()) {
+                return Command{Header{name, value}};
+            }
             auto s = strings(p.command, d, 3);
             if (!s) return s.error();
             if (s->size() != 2) return bad(p.command, "header is not exactly a name and a value");

@@ -131,7 +131,7 @@ Reply Session::rcpt(const std::string& recipient, bool rejected_by_mta) {
     return Reply::ok();
 }
 
-void Session::header(const std::string& name, const std::string& value) {
+void Session::header(std::string_view name, std::string_view value) {
     verdict_.header(name, value);             // Subject, Message-ID: whatever the bounds
     if (!engine_) engine_ = s_.engine.get();  // one snapshot (and its bounds) per message
     // Bounded by max_headers and max_header_bytes; past them nothing more is kept and
@@ -233,11 +233,14 @@ EndOfMessage Session::decide_end_of_message() {
     }
 
     // Only pampero writes X-Spam-*: remove every incoming one, highest index first so
-    // the indexes of the others stay valid whatever the MTA's renumbering.
+    // the indexes of the others stay valid whatever the MTA's renumbering. An index
+    // counts the fields of that name (any case), all of them X-Spam-* fields too: only
+    // those are counted, so a message without any allocates nothing here.
     std::map<std::string, int> seen;
     for (const auto& [name, value] : headers_) {
+        if (!scan::is_spam_header(name)) continue;
         const int index = ++seen[ascii_lower(name)];
-        if (scan::is_spam_header(name)) out.delete_headers.emplace_back(name, index);
+        out.delete_headers.emplace_back(name, index);
     }
     std::reverse(out.delete_headers.begin(), out.delete_headers.end());
 

@@ -122,7 +122,7 @@ class Session {
     // space and folding kept) and expects added values the same way; without it values
     // come trimmed and the MTA inserts the space itself.
     void set_verbatim_headers(bool on) { verbatim_headers_ = on; }
-    void header(const std::string& name, const std::string& value);
+    void header(std::string_view name, std::string_view value);
     void body(std::string_view chunk);
     EndOfMessage end_of_message();
     // RSET, or the MTA aborted the transaction: forget the message, keep the connection.

@@ -422,9 +422,18 @@ std::optional<Uri> normalize_uri(std::string_view written, UriSource source) {
 
 std::vector<std::string_view> find_text_uris(std::string_view text) {
     std::vector<std::string_view> out;
+    // Only h, f and w (either case) start a candidate: the bytes between are skipped in
+    // a loop of one table lookup each.
+    static constexpr auto can_start = [] {
+        std::array<bool, 256> t{};
+        for (unsigned char c : std::string_view("hfwHFW")) t[c] = true;
+        return t;
+    }();
     std::size_t i = 0;
     const std::size_t n = text.size();
     while (i < n) {
+        while (i < n && !can_start[static_cast<unsigned char>(text[i])]) ++i;
+        if (i == n) break;
         const char c = ascii_lower(text[i]);
         std::size_t start = std::string_view::npos;
         // Candidates start at a word boundary: not inside a longer word, host or path.

@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 #include <sys/stat.h>
 
@@ -89,12 +90,66 @@ std::string signed_text(std::string_view key_id, std::int64_t t, const VerdictFi
         strip_ws(f.message_id), strip_ws(f.body_hash));
 }
 
+// OpenSSL 3 looks an algorithm up by name (its providers, under locks) whenever it is
+// handed a legacy EVP_sha256() or asked for a one-shot HMAC(), and HMAC() also builds and
+// frees a context each call: a cost per message in the milter and the store. SHA-256 is
+// fetched once per process; each thread keeps one HMAC context keyed with the last key it
+// used and only re-initialises it (EVP_MAC_init without a key keeps the key).
+const EVP_MD* sha256() {
+    static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    return md ? md : EVP_sha256();  // no provider would have it: the legacy path decides
+}
+
+struct MacContext {
+    EVP_MAC* mac = nullptr;
+    EVP_MAC_CTX* ctx = nullptr;
+    std::string secret;  // the key ctx holds (to recognise it; cleansed when replaced)
+    MacContext() {
+        mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+        if (mac) ctx = EVP_MAC_CTX_new(mac);
+    }
+    ~MacContext() {
+        EVP_MAC_CTX_free(ctx);
+        EVP_MAC_free(mac);
+        OPENSSL_cleanse(secret.data(), secret.size());
+    }
+    MacContext(const MacContext&) = delete;
+    MacContext& operator=(const MacContext&) = delete;
+
+    // Ready for `key`: false when OpenSSL cannot (the caller takes the one-shot path).
+    bool init(const std::string& key) {
+        if (!ctx) return false;
+        if (!secret.empty() && secret.size() == key.size() &&
+            CRYPTO_memcmp(secret.data(), key.data(), key.size()) == 0) {
+            return EVP_MAC_init(ctx, nullptr, 0, nullptr) == 1;
+        }
+        OPENSSL_cleanse(secret.data(), secret.size());
+        secret.clear();
+        char digest[] = "SHA256";
+        const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0),
+                                     OSSL_PARAM_construct_end()};
+        if (EVP_MAC_init(ctx, reinterpret_cast<const unsigned char*>(key.data()), key.size(),
+                         params) != 1)
+            return false;
+        secret = key;
+        return true;
+    }
+};
+
 std::string mac(const VerdictKey& key, std::string_view text) {
     std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
-    unsigned int len = 0;
+    thread_local MacContext m;
+    std::size_t len = 0;
+    if (m.init(key.secret) &&
+        EVP_MAC_update(m.ctx, reinterpret_cast<const unsigned char*>(text.data()), text.size()) ==
+            1 &&
+        EVP_MAC_final(m.ctx, out.data(), &len, out.size()) == 1) {
+        return base64(out.data(), len);
+    }
+    unsigned int n = 0;
     HMAC(EVP_sha256(), key.secret.data(), static_cast<int>(key.secret.size()),
-         reinterpret_cast<const unsigned char*>(text.data()), text.size(), out.data(), &len);
-    return base64(out.data(), len);
+         reinterpret_cast<const unsigned char*>(text.data()), text.size(), out.data(), &n);
+    return base64(out.data(), n);
 }
 
 bool same(std::string_view a, std::string_view b) {
@@ -213,20 +268,27 @@ Result<std::string> new_verdict_secret() {
 
 // --- body hash --------------------------------------------------------------------------
 
+// Initialised when the first bytes come, not at every reset(): the milter resets at MAIL,
+// after the signature and at the end of the transaction, and OpenSSL 3 frees and makes
+// the digest's context again at each init.
 struct BodyHash::Ctx {
     EVP_MD_CTX* md = EVP_MD_CTX_new();
+    bool started = false;
     ~Ctx() { EVP_MD_CTX_free(md); }
+    void start() {
+        if (started) return;
+        EVP_DigestInit_ex(md, sha256(), nullptr);
+        started = true;
+    }
 };
 
-BodyHash::BodyHash() : ctx_(std::make_unique<Ctx>()) {
-    reset();
-}
+BodyHash::BodyHash() : ctx_(std::make_unique<Ctx>()) {}
 BodyHash::~BodyHash() = default;
 BodyHash::BodyHash(BodyHash&&) noexcept = default;
 BodyHash& BodyHash::operator=(BodyHash&&) noexcept = default;
 
 void BodyHash::reset() {
-    EVP_DigestInit_ex(ctx_->md, EVP_sha256(), nullptr);
+    ctx_->started = false;
 }
 
 void BodyHash::update(std::string_view chunk) {
@@ -238,6 +300,7 @@ void BodyHash::update(std::string_view chunk) {
         return t;
     }();
     std::array<char, 4096> buf;
+    if (!chunk.empty()) ctx_->start();
     while (!chunk.empty()) {
         const std::size_t take = std::min(chunk.size(), buf.size());
         std::size_t n = 0;
@@ -254,6 +317,7 @@ void BodyHash::update(std::string_view chunk) {
 std::string BodyHash::finish() {
     std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
     unsigned int len = 0;
+    ctx_->start();  // an empty body has a hash too
     EVP_DigestFinal_ex(ctx_->md, out.data(), &len);
     reset();
     return base64(out.data(), len);

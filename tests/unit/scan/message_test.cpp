@@ -105,6 +105,22 @@ TEST(Message, HeadersDecodedUnfoldedAndRawKept) {
     EXPECT_EQ(m.body_text, "body\r\n");
 }
 
+TEST(Message, Utf8CheckedWhereverASequenceFallsInEightOctetBlocks) {
+    // Undeclared 8-bit text is kept when it is UTF-8 and read as Windows-1252 otherwise;
+    // the check skips ASCII eight octets at a time, so the sequences go at every offset.
+    for (std::size_t pad = 0; pad < 20; ++pad) {
+        const std::string ascii(pad, 'a');
+        SCOPED_TRACE(pad);
+        const auto text = [&](const std::string& tail) {
+            return parse_message("Subject: x\r\n\r\n" + ascii + tail + "\r\n", 1 << 20).body_text;
+        };
+        EXPECT_EQ(text("\xc3\xa9 ok"), ascii + "\xc3\xa9 ok\r\n");            // UTF-8 e-acute
+        EXPECT_EQ(text("\xe2\x82\xac"), ascii + "\xe2\x82\xac\r\n");          // UTF-8 euro
+        EXPECT_EQ(text("\xe9t\xe9"), ascii + "\xc3\xa9t\xc3\xa9\r\n");        // Latin-1 e-acute
+        EXPECT_EQ(text("12345678\x80"), ascii + "12345678\xe2\x82\xac\r\n");  // cp1252 euro
+    }
+}
+
 TEST(Message, ASharedParseIsUsedWhateverTheScanLimit) {
     // The engine parses the whole input and bounds what it keeps, so the parse shared
     // with the virus scanner stands for it even when the message is over the limit.

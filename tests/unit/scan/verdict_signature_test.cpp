@@ -118,6 +118,25 @@ TEST(VerdictKeys, FileReadableByOthersOrMissingIsRefused) {
     EXPECT_NE(missing.error().message.find(path + ".absent"), std::string::npos);
 }
 
+TEST(BodyHash, EmptyBodiesAndResetsStartFromNothing) {
+    // SHA-256 of no bytes: an empty body, a body of whitespace, a finish() right after
+    // another, and a reset() in the middle of a body all hash what came after.
+    const std::string empty = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
+    EXPECT_EQ(body_hash(""), empty);
+    EXPECT_EQ(body_hash(" \r\n\t\n"), empty);
+    BodyHash h;
+    EXPECT_EQ(h.finish(), empty);
+    h.update("lost");
+    h.reset();
+    h.reset();
+    EXPECT_EQ(h.finish(), empty);
+    h.update("lost");
+    h.reset();
+    h.update("kept\r\n");
+    EXPECT_EQ(h.finish(), body_hash("kept"));
+    EXPECT_EQ(h.finish(), empty);
+}
+
 TEST(BodyHash, IgnoresWhitespaceLineEndsChunksAndLineBreaking) {
     const std::string milter_view = "Hello world,\r\n\r\n.a dotted line\r\nbye\r\n";
     const std::string store_view = "Hello world,\n\n.a dotted line\nbye\n";
@@ -262,6 +281,27 @@ TEST(Verdict, KnownAnswer) {
     EXPECT_EQ(sign_verdict(k.signing(), 1700000000, f),
               "v=1; k=k1; t=1700000000; bh=Iw2DWNyOiJC0xY3utikS7i8gNXrpKlzIYbmOaP4xrLU=; "
               "s=QiNXQ8oTQpaA7DbwJxCsnyRxIrEp4szKVgaKh9JuqlI=");
+}
+
+TEST(Verdict, KnownAnswerWhateverKeySignedBefore) {
+    // The HMAC context is kept per thread for the last key used: a change of key (a
+    // rotation, another key of the same length, a reload) must be seen at every call.
+    const auto a = keys("k1 " + kHexA + "\n");
+    const auto b = keys("k1 " + kHexB + "\n");
+    const VerdictFields f{" 7.3", " Yes, score=7.3 tag=5.0 tests=X", "Hi", "<a@b>",
+                          body_hash("body\r\n")};
+    const std::string by_a =
+        "v=1; k=k1; t=1700000000; bh=Iw2DWNyOiJC0xY3utikS7i8gNXrpKlzIYbmOaP4xrLU=; "
+        "s=QiNXQ8oTQpaA7DbwJxCsnyRxIrEp4szKVgaKh9JuqlI=";
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ(sign_verdict(a.signing(), 1700000000, f), by_a);
+        EXPECT_EQ(sign_verdict(a.signing(), 1700000000, f), by_a);  // the kept context again
+        const std::string by_b = sign_verdict(b.signing(), 1700000000, f);
+        EXPECT_NE(by_b, by_a);
+        EXPECT_EQ(verify_verdict(&b, by_b, f, 1700000000, 0).outcome, VerdictCheck::Outcome::valid);
+        EXPECT_EQ(verify_verdict(&a, by_b, f, 1700000000, 0).outcome,
+                  VerdictCheck::Outcome::invalid);
+    }
 }
 
 // Bounded random input (a smoke run of tests/fuzz/fuzz_verdict.cpp): no crash, and only
