@@ -52,6 +52,8 @@ class SystemdUnits(unittest.TestCase):
         milter = unit_keys("pampero-milter.service")
         # The documented antivirus.tmpdir must be writable under ProtectSystem=strict.
         self.assertIn("pampero/clamav", milter["RuntimeDirectory"][0].split())
+        # ... and libclamav's per-scan folders go there (tmpfs) without an antivirus.tmpdir.
+        self.assertIn("TMPDIR=/run/pampero/clamav", milter["Environment"])
         self.assertEqual(milter["CapabilityBoundingSet"], [""])
         store = unit_keys("pampero-store.service")
         self.assertEqual(store["CapabilityBoundingSet"], ["CAP_NET_BIND_SERVICE"])
