@@ -194,17 +194,19 @@ Result<std::optional<Classification>> Classifier::classify(const std::vector<Tok
     if (!totals) return totals.error();
     if (totals->spam < options_.min_spam || totals->ham < options_.min_ham)
         return std::optional<Classification>{};
-    auto counts = store_.get(tokens);
-    if (!counts) return counts.error();
+    // Buffers each thread keeps (capacity: the most tokens a message had, at most
+    // kMaxTokens), so that a scan allocates nothing large here.
+    thread_local std::vector<TokenCounts> counts;
+    if (auto st = store_.get_into(tokens, counts); !st) return st.error();
     // Exactly what combine() of the selected f(w) computes, in the same order (the
     // selection compares the f(w) only, so it permutes these as it would the bare
     // values), with the logs of small counts from a table.
     SmallCounts& small = SmallCounts::for_thread(*totals, options_);
-    std::vector<Telling> ps;
-    ps.reserve(tokens.size());
+    thread_local std::vector<Telling> ps;
+    ps.clear();
     // An unseen token's probability is robx, which says nothing with the defaults.
     const bool skip_unseen = std::abs(options_.robx - 0.5) < options_.min_dev;
-    for (const auto& c : *counts) {
+    for (const auto& c : counts) {
         if (skip_unseen && c.spam == 0 && c.ham == 0) continue;
         Telling t;
         if (const Telling* known = small.find(c, options_)) {
