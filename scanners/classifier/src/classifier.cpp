@@ -1,6 +1,7 @@
 #include "pampero/classifier/classifier.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 namespace pampero::classifier {
@@ -101,6 +102,81 @@ double token_probability(const TokenCounts& c, const Totals& t, const Options& o
     return (o.robs * o.robx + n * p) / (o.robs + n);
 }
 
+namespace {
+
+// Fisher's combination from the sums of ln f and ln(1 - f) over n tokens.
+double combine_sums(double ln_f, double ln_1f, std::size_t n) {
+    const std::size_t dof = 2 * n;
+    const double h = chi2q(-2.0 * ln_f, dof);   // small when the f are near 1 (spammy)
+    const double s = chi2q(-2.0 * ln_1f, dof);  // small when the f are near 0 (hammy)
+    return (1.0 + h - s) / 2.0;
+}
+
+// A telling token: its f(w) and, once known, ln f and ln(1 - f) (of f clamped as
+// combine() clamps it). NaN logs: not computed yet.
+struct Telling {
+    double p;
+    double ln_p;
+    double ln_1p;
+};
+
+void set_logs(Telling& t) {
+    const double p = std::clamp(t.p, 1e-9, 1 - 1e-9);
+    t.ln_p = std::log(p);
+    t.ln_1p = std::log1p(-p);
+}
+
+// f(w) and its logs for the tokens seen fewer than kSmall times as spam and as ham, the
+// most frequent counts by far: computed once per thread, store totals and options, not
+// once per token and message (the two logs were most of the combination's cost). The
+// same functions on the same inputs: the values are bit for bit those computed afresh.
+// Each thread's table is 96 KB.
+class SmallCounts {
+  public:
+    static constexpr std::uint64_t kSmall = 64;
+
+    // The table for `totals` and `o`, emptied when they changed since the last call.
+    static SmallCounts& for_thread(const Totals& totals, const Options& o) {
+        thread_local SmallCounts table;
+        if (!table.valid_ || table.totals_.spam != totals.spam || table.totals_.ham != totals.ham ||
+            table.robs_ != o.robs || table.robx_ != o.robx) {
+            table.valid_ = true;
+            table.totals_ = totals;
+            table.robs_ = o.robs;
+            table.robx_ = o.robx;
+            for (auto& t : table.entries_) t.p = std::nan("");
+        }
+        return table;
+    }
+
+    // nullptr when the counts are not small.
+    const Telling* find(const TokenCounts& c, const Options& o) {
+        if (c.spam >= kSmall || c.ham >= kSmall) return nullptr;
+        Telling& t = entries_[c.spam * kSmall + c.ham];
+        if (std::isnan(t.p)) {
+            t.p = token_probability(c, totals_, o);
+            set_logs(t);
+        }
+        return &t;
+    }
+
+  private:
+    bool valid_ = false;
+    Totals totals_;
+    double robs_ = 0;
+    double robx_ = 0;
+    std::array<Telling, kSmall * kSmall> entries_;
+};
+
+std::vector<double> probabilities(const std::vector<Telling>& ps) {
+    std::vector<double> out;
+    out.reserve(ps.size());
+    for (const auto& t : ps) out.push_back(t.p);
+    return out;
+}
+
+}  // namespace
+
 double combine(const std::vector<double>& probabilities) {
     if (probabilities.empty()) return 0.5;
     double ln_f = 0;
@@ -110,10 +186,7 @@ double combine(const std::vector<double>& probabilities) {
         ln_f += std::log(p);
         ln_1f += std::log1p(-p);
     }
-    const std::size_t dof = 2 * probabilities.size();
-    const double h = chi2q(-2.0 * ln_f, dof);   // small when the f are near 1 (spammy)
-    const double s = chi2q(-2.0 * ln_1f, dof);  // small when the f are near 0 (hammy)
-    return (1.0 + h - s) / 2.0;
+    return combine_sums(ln_f, ln_1f, probabilities.size());
 }
 
 Result<std::optional<Classification>> Classifier::classify(const std::vector<Token>& tokens) const {
@@ -121,31 +194,50 @@ Result<std::optional<Classification>> Classifier::classify(const std::vector<Tok
     if (!totals) return totals.error();
     if (totals->spam < options_.min_spam || totals->ham < options_.min_ham)
         return std::optional<Classification>{};
-    auto counts = store_.get(tokens);
-    if (!counts) return counts.error();
-    std::vector<double> ps;
-    ps.reserve(tokens.size());
+    // Buffers each thread keeps (capacity: the most tokens a message had, at most
+    // kMaxTokens), so that a scan allocates nothing large here.
+    thread_local std::vector<TokenCounts> counts;
+    if (auto st = store_.get_into(tokens, counts); !st) return st.error();
+    // Exactly what combine() of the selected f(w) computes, in the same order (the
+    // selection compares the f(w) only, so it permutes these as it would the bare
+    // values), with the logs of small counts from a table.
+    SmallCounts& small = SmallCounts::for_thread(*totals, options_);
+    thread_local std::vector<Telling> ps;
+    ps.clear();
     // An unseen token's probability is robx, which says nothing with the defaults.
     const bool skip_unseen = std::abs(options_.robx - 0.5) < options_.min_dev;
-    for (const auto& c : *counts) {
+    for (const auto& c : counts) {
         if (skip_unseen && c.spam == 0 && c.ham == 0) continue;
-        const double p = token_probability(c, *totals, options_);
-        if (std::abs(p - 0.5) >= options_.min_dev) ps.push_back(p);
+        Telling t;
+        if (const Telling* known = small.find(c, options_)) {
+            t = *known;
+        } else {
+            t = {token_probability(c, *totals, options_), std::nan(""), std::nan("")};
+        }
+        if (std::abs(t.p - 0.5) >= options_.min_dev) ps.push_back(t);
     }
     if (ps.size() < options_.min_tokens) return std::optional<Classification>{};
     if (ps.size() > options_.max_tokens) {
         std::nth_element(ps.begin(), ps.begin() + static_cast<std::ptrdiff_t>(options_.max_tokens),
-                         ps.end(),
-                         [](double a, double b) { return std::abs(a - 0.5) > std::abs(b - 0.5); });
+                         ps.end(), [](const Telling& a, const Telling& b) {
+                             return std::abs(a.p - 0.5) > std::abs(b.p - 0.5);
+                         });
         ps.resize(options_.max_tokens);
     }
+    double ln_f = 0;
+    double ln_1f = 0;
+    for (auto& t : ps) {
+        if (std::isnan(t.ln_p)) set_logs(t);
+        ln_f += t.ln_p;
+        ln_1f += t.ln_1p;
+    }
     Classification c;
-    c.probability = combine(ps);
+    c.probability = combine_sums(ln_f, ln_1f, ps.size());
     // Exact only where asked and needed: the sum of Poisson terms costs ~4 x max_tokens
     // logs, 30% of the classifier's whole cost in a scan, which never reads it.
     if (options_.log_odds) {
         c.log_odds = c.probability > 0.999 || c.probability < 0.001
-                         ? combine_log_odds(ps)
+                         ? combine_log_odds(probabilities(ps))
                          : std::log10(c.probability / (1 - c.probability));
     }
     c.tokens = ps.size();

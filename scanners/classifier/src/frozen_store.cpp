@@ -44,6 +44,12 @@ std::unique_ptr<FrozenStore> FrozenStore::copy_of(const MemoryStore& store) {
 
 Result<std::vector<TokenCounts>> FrozenStore::get(std::span<const Token> tokens) const {
     std::vector<TokenCounts> out;
+    if (auto st = get_into(tokens, out); !st) return st.error();
+    return out;
+}
+
+Status FrozenStore::get_into(std::span<const Token> tokens, std::vector<TokenCounts>& out) const {
+    out.clear();
     out.reserve(tokens.size());
     // The table is far bigger than the CPU cache and each lookup a miss: ask for the slot
     // of the token kAhead places on while probing this one, so the misses overlap.
@@ -66,7 +72,7 @@ Result<std::vector<TokenCounts>> FrozenStore::get(std::span<const Token> tokens)
         }
         out.push_back(c);
     }
-    return out;
+    return ok_status();
 }
 
 Result<std::optional<Class>> FrozenStore::learned(const std::string&) const {

@@ -6,6 +6,14 @@
 
 namespace pampero::classifier {
 
+Status ClassifierStore::get_into(std::span<const Token> tokens,
+                                 std::vector<TokenCounts>& out) const {
+    auto r = get(tokens);
+    if (!r) return r.error();
+    out = std::move(r).value();
+    return ok_status();
+}
+
 Result<std::unique_ptr<ClassifierStore>> open_store(const std::string& spec, OpenMode mode) {
     if (spec.empty() || spec == "memory") return std::unique_ptr<ClassifierStore>(new MemoryStore);
     if (spec.rfind("sqlite:", 0) == 0) {

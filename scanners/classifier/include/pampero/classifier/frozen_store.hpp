@@ -22,6 +22,7 @@ class FrozenStore final : public ClassifierStore {
     static std::unique_ptr<FrozenStore> copy_of(const MemoryStore& store);
 
     Result<std::vector<TokenCounts>> get(std::span<const Token> tokens) const override;
+    Status get_into(std::span<const Token> tokens, std::vector<TokenCounts>& out) const override;
     Result<Totals> totals() const override { return totals_; }
     Result<std::optional<Class>> learned(const std::string& id) const override;
     Status apply(const Update& update) override;

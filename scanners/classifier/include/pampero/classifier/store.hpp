@@ -65,6 +65,10 @@ class ClassifierStore {
     virtual ~ClassifierStore() = default;
     // The counts of each token, in the order asked (zero for unknown tokens).
     virtual Result<std::vector<TokenCounts>> get(std::span<const Token> tokens) const = 0;
+    // The same into `out` (replacing what it held), so that a caller can keep one buffer
+    // across messages: a fresh vector a message made the scan's allocator consolidate its
+    // free lists. By default get() moved into `out`.
+    virtual Status get_into(std::span<const Token> tokens, std::vector<TokenCounts>& out) const;
     virtual Result<Totals> totals() const = 0;
     // The class a message id was learned as, or nullopt.
     virtual Result<std::optional<Class>> learned(const std::string& id) const = 0;
