@@ -71,6 +71,16 @@ std::string z(std::initializer_list<std::string_view> parts) {
 }
 
 // One SMTP connection carrying `message` (LF or CRLF) as milter8 sends it.
+// The line of `message` starting at `pos`, without its LF or CRLF; `pos` moves past it.
+std::string_view next_line(const std::string& message, std::size_t& pos) {
+    auto nl = message.find('\n', pos);
+    if (nl == std::string::npos) nl = message.size();
+    std::string_view line(message.data() + pos, nl - pos);
+    pos = nl + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    return line;
+}
+
 std::string conversation(const std::string& message, int n) {
     std::string out;
     // Version 6, every action, every protocol flag up to HDR_LEADSPC.
@@ -93,11 +103,7 @@ std::string conversation(const std::string& message, int n) {
                                      qid));
     std::size_t pos = 0;
     while (pos < message.size()) {
-        auto nl = message.find('\n', pos);
-        if (nl == std::string::npos) nl = message.size();
-        std::string_view line(message.data() + pos, nl - pos);
-        pos = nl + 1;
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        const std::string_view line = next_line(message, pos);
         if (line.empty()) break;
         if ((line.front() == ' ' || line.front() == '\t') && !headers.empty()) {
             headers.back().second += '\n';
@@ -113,11 +119,7 @@ std::string conversation(const std::string& message, int n) {
     packet(out, 'N', "");
     std::string body;
     while (pos < message.size()) {
-        auto nl = message.find('\n', pos);
-        if (nl == std::string::npos) nl = message.size();
-        std::string_view line(message.data() + pos, nl - pos);
-        pos = nl + 1;
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        const std::string_view line = next_line(message, pos);
         body += line;
         body += "\r\n";
     }

@@ -19,19 +19,11 @@ def message(i, kind):
             f"Message-ID: <{kind}{i}@{kind}.example>\n\n{body}\nnumber {i}\n")
 
 
-class LearnAndScan(unittest.TestCase):
-    def setUp(self):
-        self.work = h.WorkDir()
-        self.w = self.work.path
-        self.config = h.write_config(
-            self.w, h.free_port(),
-            extra="classifier:\n  store: sqlite:bayes.db\n  min_spam: 3\n  min_ham: 3\n")
+class CtlFiles:
+    """pamperoctl with the test's config, asserting its exit code; files in the work folder."""
 
-    def tearDown(self):
-        self.work.close()
-
-    def ctl(self, *args, code=0):
-        p = h.pamperoctl(self.config, *args, check=False)
+    def ctl(self, *args, code=0, config=None):
+        p = h.pamperoctl(config or self.config, *args, check=False)
         self.assertEqual(p.returncode, code, (p.stdout, p.stderr))
         return p
 
@@ -41,6 +33,18 @@ class LearnAndScan(unittest.TestCase):
         with open(path, "w") as f:
             f.write(text)
         return path
+
+
+class LearnAndScan(CtlFiles, unittest.TestCase):
+    def setUp(self):
+        self.work = h.WorkDir()
+        self.w = self.work.path
+        self.config = h.write_config(
+            self.w, h.free_port(),
+            extra="classifier:\n  store: sqlite:bayes.db\n  min_spam: 3\n  min_ham: 3\n")
+
+    def tearDown(self):
+        self.work.close()
 
     def test_learn_from_maildir_mbox_and_files_then_scan(self):
         # Ham in a Maildir (cur/ and new/), spam in an mbox (with a quoted >From line).

@@ -8,10 +8,10 @@ import os
 import unittest
 
 import harness as h
-from test_classifier_cli import message  # the same made-up spam and ham
+from test_classifier_cli import CtlFiles, message  # the same made-up spam and ham
 
 
-class RedisStore(unittest.TestCase):
+class RedisStore(CtlFiles, unittest.TestCase):
     def setUp(self):
         self.work = h.WorkDir()
         self.w = self.work.path
@@ -31,18 +31,6 @@ class RedisStore(unittest.TestCase):
             os.rename(config, os.path.join(self.w, name))
             config = os.path.join(self.w, name)
         return config
-
-    def ctl(self, *args, code=0, config=None):
-        p = h.pamperoctl(config or self.config, *args, check=False)
-        self.assertEqual(p.returncode, code, (p.stdout, p.stderr))
-        return p
-
-    def write(self, name, text):
-        path = os.path.join(self.w, name)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as f:
-            f.write(text)
-        return path
 
     def test_learn_stats_scan_and_redis_down(self):
         spam_dir = os.path.join(self.w, "spam")

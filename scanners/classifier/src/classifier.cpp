@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <utility>
 
 namespace pampero::classifier {
 
@@ -75,10 +76,9 @@ double log_chi2p(double x2, std::size_t dof) {
     return std::min(acc, 0.0);
 }
 
-}  // namespace
-
-double combine_log_odds(const std::vector<double>& probabilities) {
-    if (probabilities.empty()) return 0.0;
+// Fisher's two sums over the tokens' probabilities: sum ln p and sum ln(1 - p), each p
+// kept off 0 and 1.
+std::pair<double, double> log_sums(const std::vector<double>& probabilities) {
     double ln_f = 0;
     double ln_1f = 0;
     for (double p : probabilities) {
@@ -86,6 +86,14 @@ double combine_log_odds(const std::vector<double>& probabilities) {
         ln_f += std::log(p);
         ln_1f += std::log1p(-p);
     }
+    return {ln_f, ln_1f};
+}
+
+}  // namespace
+
+double combine_log_odds(const std::vector<double>& probabilities) {
+    if (probabilities.empty()) return 0.0;
+    const auto [ln_f, ln_1f] = log_sums(probabilities);
     const std::size_t dof = 2 * probabilities.size();
     // I = (1 + H - S) / 2: ln I = ln(H + (1 - S)) - ln 2, ln(1 - I) = ln((1 - H) + S) - ln 2.
     const double lh = log_chi2q(-2.0 * ln_f, dof), l1h = log_chi2p(-2.0 * ln_f, dof);
@@ -179,13 +187,7 @@ std::vector<double> probabilities(const std::vector<Telling>& ps) {
 
 double combine(const std::vector<double>& probabilities) {
     if (probabilities.empty()) return 0.5;
-    double ln_f = 0;
-    double ln_1f = 0;
-    for (double p : probabilities) {
-        p = std::clamp(p, 1e-9, 1 - 1e-9);
-        ln_f += std::log(p);
-        ln_1f += std::log1p(-p);
-    }
+    const auto [ln_f, ln_1f] = log_sums(probabilities);
     return combine_sums(ln_f, ln_1f, probabilities.size());
 }
 
