@@ -18,6 +18,7 @@
 
 #include "directory_contract.hpp"
 #include "pampero/common/directory.hpp"
+#include "test_redis.hpp"
 
 using namespace pampero;
 using pampero::testing::DirectoryContract;
@@ -25,34 +26,8 @@ using pampero::testing::make_user;
 
 namespace {
 
-// A port in 20000-32000 (below the ephemeral range) that nobody listens on, claimed with
-// flock() on the file the integration harness (harness.free_port) uses, so no parallel
-// test is handed it too.
-int free_port() {
-    const auto locks = std::filesystem::temp_directory_path() / "pampero-test-ports";
-    std::filesystem::create_directories(locks);
-    std::random_device rd;
-    std::uniform_int_distribution<int> pick(20000, 32000);
-    for (int i = 0; i < 200; ++i) {
-        const int port = pick(rd);
-        const int fd = open((locks / std::to_string(port)).c_str(), O_CREAT | O_RDWR, 0644);
-        if (fd < 0) continue;
-        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-            close(fd);
-            continue;
-        }
-        const int s = socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(static_cast<uint16_t>(port));
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        const bool ok = bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-        close(s);
-        if (ok) return port;  // fd stays open: the claim lasts as long as this process
-        close(fd);
-    }
-    return 0;
-}
+using pampero::testing::free_port;
+using pampero::testing::stop_when_gone;
 
 int run(const std::string& command) {
     return std::system(command.c_str());
@@ -72,6 +47,7 @@ class MariaDB : public ::testing::Environment {
         port = free_port();
         ASSERT_NE(port, 0) << "no free port";
         ASSERT_TRUE(start()) << "scripts/mariadb-instance could not start mariadbd in " << dir;
+        stop_when_gone(std::string(PAMPERO_SOURCE_DIR) + "/scripts/mariadb-instance stop " + dir);
     }
     void TearDown() override {
         stop();

@@ -21,6 +21,19 @@
 
 namespace pampero::testing {
 
+// Runs `stop_command` (a shell command) once this process has gone, however it went: an
+// abort, a crash or ctest's kill on a timeout skip the destructors and TearDown() that stop
+// a test's private server, and a server left behind holds its port and memory until
+// someone notices. A detached shell (setsid: outside the process group ctest kills) polls
+// the PID once a second; after a clean exit its command finds the server gone and does
+// nothing. Call it after the server has started.
+inline void stop_when_gone(const std::string& stop_command) {
+    const std::string watcher = "setsid sh -c 'while kill -0 " + std::to_string(::getpid()) +
+                                " 2>/dev/null; do sleep 1; done; " + stop_command +
+                                "' </dev/null >/dev/null 2>&1 &";
+    if (std::system(watcher.c_str()) != 0) throw std::runtime_error("cannot start: " + watcher);
+}
+
 // A TCP port on 127.0.0.1 that nobody listens on and that no other test process is handed
 // while this one lives: the same claim files as harness.free_port() (flock on
 // $TMPDIR/pampero-test-ports/PORT, held until the process exits).
@@ -74,6 +87,7 @@ class TestRedis {
         for (const auto& o : options_) cmd += " '" + o + "'";
         if (std::system(cmd.c_str()) != 0) throw std::runtime_error("cannot start redis: " + cmd);
         running_ = true;
+        stop_when_gone(std::string(PAMPERO_SOURCE_DIR) + "/scripts/redis-instance stop " + dir_);
     }
     void stop() {
         if (!running_) return;
