@@ -7,6 +7,7 @@
 
 #include "commands.hpp"
 #include "pampero/antivirus/antivirus.hpp"
+#include "pampero/classifier/model_set.hpp"
 #include "pampero/classifier/scan_classifier.hpp"
 #include "pampero/common/address.hpp"
 #include "pampero/common/recipient_facts.hpp"
@@ -74,13 +75,12 @@ int scan_files(Context& c, const ScanOptions& o) {
     // corrupt one is an error naming the file.
     std::shared_ptr<classifier::ScanClassifier> bayes;
     if (const auto& cc = c.config().classifier; cc.enabled) {
-        classifier::Options opt;
-        opt.min_spam = static_cast<std::uint64_t>(cc.min_spam);
-        opt.min_ham = static_cast<std::uint64_t>(cc.min_ham);
-        auto b = classifier::ScanClassifier::open(cc.store, opt);
+        auto b = classifier::ScanClassifier::open(cc.store, classifier::options_of(cc));
         if (!b) return fail(b.error());
         bayes = *b;
     }
+    // --for: that address's model votes, as the milter would for that recipient.
+    const auto models = classifier::make_model_set(c.config().classifier, bayes);
 
     std::string sender;
     if (!o.sender.empty() && o.sender != "<>") {
@@ -112,8 +112,20 @@ int scan_files(Context& c, const ScanOptions& o) {
                 continue;
             }
         }
-        const scan::Verdict v = scan::scan_message(**engine, lists->get(), raw, o.client_ip,
-                                                   &parsed, false, nullptr, bayes.get());
+        std::string model;  // which model voted, with --for
+        scan::Verdict v;
+        if (models && !o.for_address.empty()) {
+            const std::string who[] = {o.for_address};
+            auto rv = scan::scan_message_for(**engine, lists->get(), raw, o.client_ip, *models, who,
+                                             &parsed);
+            v = std::move(rv.verdicts[rv.of.front()]);
+            model = rv.models.front();
+        } else {
+            v = scan::scan_message(**engine, lists->get(), raw, o.client_ip, &parsed, false,
+                                   nullptr, bayes.get());
+            if (!o.for_address.empty())
+                model = v.score_set == scan::ScoreSet::classifier ? "site" : "none";
+        }
 
         std::vector<RecipientResult> results;
         if (virus) {
@@ -162,9 +174,10 @@ int scan_files(Context& c, const ScanOptions& o) {
             std::string uris;
             for (const auto& u : v.uris) uris += (uris.empty() ? "" : ",") + json_string(u);
             fmt::print(
-                "{{\"file\":{},\"score\":{:.1f},\"score_set\":\"{}\",\"virus\":{},\"partial\":{},"
-                "\"rules\":[{}],\"uris\":[{}],\"recipients\":[{}]}}\n",
+                "{{\"file\":{},\"score\":{:.1f},\"score_set\":\"{}\",{}\"virus\":{},"
+                "\"partial\":{},\"rules\":[{}],\"uris\":[{}],\"recipients\":[{}]}}\n",
                 json_string(file), v.score, scan::to_string(v.score_set),
+                model.empty() ? "" : "\"model\":" + json_string(model) + ",",
                 virus ? json_string(*virus) : "null",
                 v.partial.empty() ? "null" : json_string(v.partial), rules, uris, rcpts);
             continue;
@@ -175,6 +188,7 @@ int scan_files(Context& c, const ScanOptions& o) {
         // Which rule scores were added up (rules.hpp, score sets): the classifier's vote
         // changes them.
         fmt::print("  score set: {}\n", scan::to_string(v.score_set));
+        if (!model.empty()) fmt::print("  model: {} (for {})\n", model, o.for_address);
         for (const auto& h : v.hits) {
             fmt::print("  {:>7.1f}  {:<24} {}\n", h.score, h.name, h.description);
         }

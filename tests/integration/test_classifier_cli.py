@@ -132,5 +132,80 @@ class LearnAndScan(CtlFiles, unittest.TestCase):
         self.assertNotIn("BAYES_", self.ctl("scan", self.write("m.eml", message(2, "spam"))).stdout)
 
 
+class PerUserModels(CtlFiles, unittest.TestCase):
+    """classifier.model: user: `learn --for` trains that user's model (its file and its
+    directory made with the site store's modes), `scan --for` says which model voted,
+    `classifier stats --for` shows it; the site model is left alone."""
+
+    def setUp(self):
+        self.work = h.WorkDir()
+        self.w = self.work.path
+        self.config = h.write_config(
+            self.w, h.free_port(),
+            extra="classifier:\n  store: sqlite:bayes.db\n  min_spam: 3\n  min_ham: 3\n"
+                  "  model: user\n  model_store: sqlite:bayes.d/%m.db\n")
+
+    def tearDown(self):
+        self.work.close()
+
+    def train(self, *extra):
+        spam = [self.write(f"s{i}.eml", message(i, "spam")) for i in range(3)]
+        ham = [self.write(f"h{i}.eml", message(i, "ham")) for i in range(3)]
+        self.ctl("learn", "spam", *extra, *spam)
+        return self.ctl("learn", "ham", *extra, *ham).stdout
+
+    def test_learn_for_a_user_trains_their_model_only(self):
+        os.umask(0o077)  # the modes below must not come from the umask
+        out = self.train("--for", "Bob@Example.ORG")
+        user_db = os.path.join(self.w, "bayes.d", "bob@example.org.db")
+        self.assertIn(user_db, out)
+        self.assertIn("holds 3 spam and 3 ham", out)
+        self.assertEqual(os.stat(user_db).st_mode & 0o777, 0o660)
+        self.assertEqual(os.stat(os.path.dirname(user_db)).st_mode & 0o7777, 0o2770)
+        self.assertFalse(os.path.exists(os.path.join(self.w, "bayes.db")))
+        stats = self.ctl("classifier", "stats", "--for", "bob@example.org").stdout
+        self.assertIn("model: user:bob@example.org\n", stats)
+        self.assertIn("spam: 3\nham: 3\n", stats)
+
+        spam = self.write("new-spam.eml", message(9, "spam"))
+        p = self.ctl("scan", "--for", "bob@example.org", spam).stdout
+        self.assertIn("BAYES_99", p)
+        self.assertIn("model: user:bob@example.org (for bob@example.org)", p)
+        # Another user has no model, nor has the site: nothing votes.
+        p = self.ctl("scan", "--for", "carol@example.org", spam).stdout
+        self.assertNotIn("BAYES_", p)
+        self.assertIn("model: none", p)
+        # A site model trained: it votes for carol, as her fallback.
+        self.train()
+        p = self.ctl("scan", "--for", "carol@example.org", spam).stdout
+        self.assertIn("BAYES_99", p)
+        self.assertIn("model: site (fallback)", p)
+
+    def test_unsafe_address_is_refused_and_escaped_keys_stay_in_the_folder(self):
+        p = self.ctl("learn", "spam", "--for", "no-at-sign",
+                     self.write("s.eml", message(1, "spam")), code=64)
+        self.assertIn("no-at-sign", p.stderr)
+        self.ctl("learn", "spam", "--for", "../../etc/x@example.org",
+                 self.write("t.eml", message(2, "spam")))
+        self.assertEqual(os.listdir(os.path.join(self.w, "bayes.d")),
+                         ["%2E.%2F..%2Fetc%2Fx@example.org.db"])
+
+    def test_site_model_learns_with_for(self):
+        config = h.write_config(
+            self.w, h.free_port(),
+            extra="classifier:\n  store: sqlite:bayes.db\n  min_spam: 3\n  min_ham: 3\n")
+        self.config = config
+        out = self.train("--for", "bob@example.org")
+        self.assertIn(os.path.join(self.w, "bayes.db"), out)
+        self.assertFalse(os.path.exists(os.path.join(self.w, "bayes.d")))
+
+    def test_model_user_needs_a_model_store(self):
+        config = h.write_config(self.w, h.free_port(),
+                                extra="classifier:\n  model: user\n")
+        p = h.pamperoctl(config, "classifier", "stats", check=False)
+        self.assertEqual(p.returncode, 78, p.stderr)
+        self.assertIn("model_store", p.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()

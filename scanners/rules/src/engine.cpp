@@ -61,6 +61,28 @@ Verdict Engine::scan(const Message& msg, const ScanContext& context) const {
     return v;
 }
 
+std::vector<Verdict> Engine::scan_variants(const Message& msg, const ScanContext& context,
+                                           std::span<const std::string> lines) const {
+    std::vector<std::string_view> tails(lines.begin(), lines.end());
+    std::vector<ScoreSet> sets;
+    sets.reserve(lines.size());
+    for (const auto& l : lines)
+        sets.push_back(l.empty() ? context.score_set : ScoreSet::classifier);
+    auto hits = rules_->match_variants(msg, tails, sets);
+    std::vector<Verdict> out(lines.size());
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+        Verdict& v = out[i];
+        v.hits = std::move(hits[i]);
+        v.score_set = sets[i];
+        v.hits.insert(v.hits.end(), context.extra_hits.begin(), context.extra_hits.end());
+        for (const auto& h : v.hits) v.score += h.score;
+        v.uris.reserve(msg.uris.size());
+        for (const auto& u : msg.uris) v.uris.push_back(u.url);
+        v.partial = msg.partial;
+    }
+    return out;
+}
+
 Verdict Engine::scan(std::string_view raw_message) const {
     return scan(parse(raw_message));
 }
