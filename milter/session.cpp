@@ -338,9 +338,11 @@ EndOfMessage Session::decide_end_of_message() {
     // The verdict in the X-Spam-* headers: there is one copy of the message for all the
     // recipients the MTA delivers it to (a milter cannot split it), and pampero-store
     // files each copy by that score and each recipient's level. So the headers carry the
-    // verdict of the first recipient (in RCPT order) that is not refused: with one
+    // lowest-scored verdict among the recipients that are not refused: with one
     // recipient, or recipients sharing a model, exactly theirs; when accepted recipients'
-    // models disagree, the others' scores are in the log line only.
+    // models disagree, no one's copy is filed as spammier than their own model says (one
+    // user's training never sends another's mail to the Spam folder), and the others'
+    // scores are in the log line.
     std::optional<std::size_t> header_verdict;
     for (std::size_t i = 0; i < recipients_.size(); ++i) {
         const auto& r = recipients_[i];
@@ -371,7 +373,7 @@ EndOfMessage Session::decide_end_of_message() {
             ++refused;
             black = black || listing == Listing::black;
             out.delete_recipients.push_back(r.as_given);
-        } else if (!header_verdict) {
+        } else if (!header_verdict || v.score < rv.verdicts[*header_verdict].score) {
             header_verdict = rv.of[i];
         }
     }
