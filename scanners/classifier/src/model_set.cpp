@@ -55,12 +55,19 @@ std::optional<std::string> model_key(ModelKind kind, std::string_view address) {
 }
 
 std::string model_spec(const std::string& store_template, const std::string& key) {
+    // A Redis URL's query is %-decoded (redis_store.hpp): the key's own %XX escapes go in
+    // as %25XX, so that the prefix in Redis keeps them (a ':' never becomes a separator).
+    std::string k = key;
+    if (store_template.rfind("redis", 0) == 0) {
+        k.clear();
+        for (char c : key) k += c == '%' ? std::string("%25") : std::string(1, c);
+    }
     std::string out;
-    out.reserve(store_template.size() + key.size());
+    out.reserve(store_template.size() + k.size());
     for (std::size_t i = 0; i < store_template.size(); ++i) {
         if (store_template[i] == '%' && i + 1 < store_template.size() &&
             store_template[i + 1] == 'm') {
-            out += key;
+            out += k;
             ++i;
         } else {
             out += store_template[i];

@@ -147,6 +147,8 @@ TEST(ModelKey, DerivedAndEscaped) {
     EXPECT_EQ(model_spec("sqlite:/var/lib/pampero/bayes.d/%m.db", "bob@x.org"),
               "sqlite:/var/lib/pampero/bayes.d/bob@x.org.db");
     EXPECT_EQ(model_spec("redis://h?prefix=b:%m:&x=%m", "k"), "redis://h?prefix=b:k:&x=k");
+    EXPECT_EQ(model_spec("redis://h?prefix=b:%m:", "a%3Ab"), "redis://h?prefix=b:a%253Ab:");
+    EXPECT_EQ(model_spec("sqlite:/d/%m.db", "a%3Ab"), "sqlite:/d/a%3Ab.db");
     EXPECT_EQ(parse_model_kind("user"), ModelKind::user);
     EXPECT_EQ(parse_model_kind("users"), std::nullopt);
 }

@@ -77,7 +77,8 @@ constexpr std::uint64_t kMaxModelCachedTokens = 131072;
 // kMaxModelKeyBytes once escaped.
 std::optional<std::string> model_key(ModelKind kind, std::string_view address);
 
-// The store spec of a model: `store_template` with every "%m" replaced by `key`.
+// The store spec of a model: `store_template` with every "%m" replaced by `key` (in a
+// redis URL, its '%' written %25: the query is %-decoded, the prefix keeps the escapes).
 std::string model_spec(const std::string& store_template, const std::string& key);
 
 // "user:bob@example.org", "domain:example.org".
