@@ -27,6 +27,15 @@ class CtlFiles:
         self.assertEqual(p.returncode, code, (p.stdout, p.stderr))
         return p
 
+    def assert_vote(self, address, path, model, bayes=None):
+        """`scan --for ADDRESS PATH` says `model` voted, with the rule `bayes` (None: none)."""
+        out = self.ctl("scan", "--for", address, path).stdout
+        self.assertIn(f"model: {model}", out)
+        if bayes:
+            self.assertIn(bayes, out)
+        else:
+            self.assertNotIn("BAYES_", out)
+
     def write(self, name, text):
         path = os.path.join(self.w, name)
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -168,18 +177,13 @@ class PerUserModels(CtlFiles, unittest.TestCase):
         self.assertIn("spam: 3\nham: 3\n", stats)
 
         spam = self.write("new-spam.eml", message(9, "spam"))
-        p = self.ctl("scan", "--for", "bob@example.org", spam).stdout
-        self.assertIn("BAYES_99", p)
-        self.assertIn("model: user:bob@example.org (for bob@example.org)", p)
+        self.assert_vote("bob@example.org", spam, "user:bob@example.org (for bob@example.org)",
+                         "BAYES_99")
         # Another user has no model, nor has the site: nothing votes.
-        p = self.ctl("scan", "--for", "carol@example.org", spam).stdout
-        self.assertNotIn("BAYES_", p)
-        self.assertIn("model: none", p)
+        self.assert_vote("carol@example.org", spam, "none")
         # A site model trained: it votes for carol, as her fallback.
         self.train()
-        p = self.ctl("scan", "--for", "carol@example.org", spam).stdout
-        self.assertIn("BAYES_99", p)
-        self.assertIn("model: site (fallback)", p)
+        self.assert_vote("carol@example.org", spam, "site (fallback)", "BAYES_99")
 
     def test_unsafe_address_is_refused_and_escaped_keys_stay_in_the_folder(self):
         p = self.ctl("learn", "spam", "--for", "no-at-sign",

@@ -115,12 +115,8 @@ class RedisDomainModels(CtlFiles, unittest.TestCase):
         self.assertEqual(self.redis.cli("HGET", "bayes:a%3Ab:meta", "spam").strip(), "3")
 
         spam = self.write("new-spam.eml", message(9, "spam"))
-        p = self.ctl("scan", "--for", "erin@example.org", spam).stdout
-        self.assertIn("BAYES_99", p)
-        self.assertIn("model: domain:example.org", p)
-        p = self.ctl("scan", "--for", "erin@example.net", spam).stdout
-        self.assertNotIn("BAYES_", p)
-        self.assertIn("model: none", p)
+        self.assert_vote("erin@example.org", spam, "domain:example.org", "BAYES_99")
+        self.assert_vote("erin@example.net", spam, "none")
 
 
 if __name__ == "__main__":

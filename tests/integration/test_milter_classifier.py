@@ -22,6 +22,16 @@ def message(i, kind):
 CLASSIFIER = "classifier:\n  store: sqlite:bayes.db\n  min_spam: 3\n  min_ham: 3\n"
 
 
+def train(config, w, *args):
+    """Four made-up spam and four ham learned (`args`: e.g. --for ADDRESS)."""
+    for kind in ("spam", "ham"):
+        os.makedirs(os.path.join(w, kind))
+        for i in range(4):
+            with open(os.path.join(w, kind, f"{i}.eml"), "w") as f:
+                f.write(message(i, kind))
+        h.pamperoctl(config, "learn", *args, kind, os.path.join(w, kind))
+
+
 class ClassifierInTheSession(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -31,12 +41,7 @@ class ClassifierInTheSession(unittest.TestCase):
         cls.config = h.write_config(w, cls.port, extra=CLASSIFIER)
         h.pamperoctl(cls.config, "domain", "add", "demo.test")
         h.pamperoctl(cls.config, "user", "add", "alice@demo.test")
-        for kind in ("spam", "ham"):
-            os.makedirs(os.path.join(w, kind))
-            for i in range(4):
-                with open(os.path.join(w, kind, f"{i}.eml"), "w") as f:
-                    f.write(message(i, kind))
-            h.pamperoctl(cls.config, "learn", kind, os.path.join(w, kind))
+        train(cls.config, w)
         cls.milter = h.start_milter(cls.config, cls.port, w)
         cls.postfix = h.Postfix(w, main_cf=f"smtpd_milters = inet:127.0.0.1:{cls.port}\n",
                                 domains=["demo.test"], mailboxes=["alice@demo.test"])
@@ -93,13 +98,7 @@ class PerUserModelsInTheSession(unittest.TestCase):
         h.pamperoctl(cls.config, "domain", "add", "demo.test")
         h.pamperoctl(cls.config, "user", "add", "bob@demo.test", "--level", "5")
         h.pamperoctl(cls.config, "user", "add", "carol@demo.test")
-        for kind in ("spam", "ham"):
-            os.makedirs(os.path.join(w, kind))
-            for i in range(4):
-                with open(os.path.join(w, kind, f"{i}.eml"), "w") as f:
-                    f.write(message(i, kind))
-            h.pamperoctl(cls.config, "learn", kind, "--for", "bob@demo.test",
-                         os.path.join(w, kind))
+        train(cls.config, w, "--for", "bob@demo.test")
         cls.milter = h.start_milter(cls.config, cls.port, w)
         cls.postfix = h.Postfix(w, main_cf=f"smtpd_milters = inet:127.0.0.1:{cls.port}\n",
                                 domains=["demo.test"],
