@@ -187,7 +187,13 @@ int main(int argc, char** argv) {
     services.classifier = bayes.get();
     services.models = models.get();
 
-    raise_descriptor_limit("milter.max_connections", cfg->milter.max_connections, kOwnDescriptors);
+    // Each open SQLite model holds its file, -wal and -shm open (model_set.hpp).
+    const auto model_descriptors =
+        models
+            ? static_cast<rlim_t>(classifier::kModelDescriptors * models->options().max_open_models)
+            : 0;
+    raise_descriptor_limit("milter.max_connections", cfg->milter.max_connections,
+                           static_cast<unsigned>(kOwnDescriptors + model_descriptors));
     milter::Server server(
         services, {cfg->milter.socket,
                    cfg->milter.threads,

@@ -36,8 +36,8 @@
 // users never train one); corrupt (Error::config) abstains with one warning naming the
 // store until it is found good again - never a refusal to start, unlike the site store;
 // a read error during a scan (Redis down) abstains for that message (ScanClassifier).
-// Each open Redis model keeps its own connections (at most 8, one while idle): on a farm
-// max_open_models bounds them per node.
+// Each open SQLite model keeps kModelDescriptors file descriptors, each open Redis model
+// its own connections (at most 8, one while idle): max_open_models bounds both.
 // Thread-safety: votes() and model() from many threads at once (one mutex around the
 // maps, held only while finding or inserting; opening a model happens outside it).
 #pragma once
@@ -66,6 +66,10 @@ const char* to_string(ModelKind k);
 constexpr std::size_t kMaxModelKeyBytes = 200;
 constexpr std::size_t kMaxMissingModels = 65536;
 constexpr std::uint64_t kMaxModelCachedTokens = 131072;
+// File descriptors an open SQLite model holds (the file, its -wal and -shm: the
+// connection stays open to notice learning, PRAGMA data_version): pampero-milter raises
+// its descriptor limit by max_open_models times this.
+constexpr std::size_t kModelDescriptors = 3;
 
 // The model key of a recipient address: the whole address (user) or what follows its last
 // '@' (domain), ASCII-lowercased (Bob@Example.COM and bob@example.com share a model),
