@@ -4,6 +4,7 @@ the other class; forget; the BAYES_* rule in the explanation once enough is lear
 missing store abstains (a warning, no score); a corrupt store is refused naming the file.
 No corpus needed: the messages are made here."""
 import os
+import re
 import subprocess
 import unittest
 
@@ -184,6 +185,24 @@ class PerUserModels(CtlFiles, unittest.TestCase):
         # A site model trained: it votes for carol, as her fallback.
         self.train()
         self.assert_vote("carol@example.org", spam, "site (fallback)", "BAYES_99")
+
+    def test_scan_rcpt_uses_each_recipients_model(self):
+        # As the milter: each --rcpt scored with their own mailbox's model (an alias is
+        # its owner's), the message's verdict the lowest of those not refused.
+        self.train("--for", "bob@example.org")
+        self.ctl("domain", "add", "example.org")
+        self.ctl("user", "add", "bob@example.org")
+        self.ctl("user", "add", "carol@example.org")
+        self.ctl("alias", "add", "robert@example.org", "bob@example.org")
+        spam = self.write("new-spam.eml", message(9, "spam"))
+        out = self.ctl("scan", "--rcpt", "robert@example.org", "--rcpt", "carol@example.org",
+                       spam).stdout
+        self.assertRegex(out, r"-> robert@example.org: spam \(.*; model user:bob@example.org, "
+                              r"score \d+\.\d\)")
+        self.assertRegex(out, r"-> carol@example.org: inbox \(.*; model none, score \d+\.\d\)")
+        carol = re.search(r"carol@example.org: inbox .*score (\d+\.\d)\)", out).group(1)
+        self.assertRegex(out, rf"^\S+: score {re.escape(carol)}\n")
+        self.assertNotIn("BAYES_", out.split("->")[0])
 
     def test_unsafe_address_is_refused_and_escaped_keys_stay_in_the_folder(self):
         p = self.ctl("learn", "spam", "--for", "no-at-sign",
