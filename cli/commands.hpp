@@ -86,13 +86,19 @@ struct ScanOptions {
     std::string sender;
     std::string client_ip;
     bool json = false;
+    // The classifier model of this address votes (classifier.model domain or user,
+    // model_set.hpp); empty: the site model.
+    std::string for_address;
 };
 int scan_files(Context& c, const ScanOptions& o);
 
 // The classifier: learn_command.cpp. `what`: spam, ham or forget; paths are message
 // files, mbox files, Maildir folders or folders of files.
-int learn(Context& c, const std::string& what, const std::vector<std::string>& paths, bool verbose);
-int classifier_stats(Context& c);
+// `for_address`: learn into (show) the model of that address (classifier.model domain or
+// user; with model: site, the site model); empty: the site model.
+int learn(Context& c, const std::string& what, const std::vector<std::string>& paths, bool verbose,
+          const std::string& for_address = "");
+int classifier_stats(Context& c, const std::string& for_address = "");
 
 // Blocklists: blocklist_command.cpp and mirror_command.cpp.
 struct BlocklistLookupOptions {

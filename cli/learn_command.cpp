@@ -24,6 +24,7 @@
 
 #include "commands.hpp"
 #include "pampero/classifier/classifier.hpp"
+#include "pampero/classifier/model_set.hpp"
 #include "pampero/classifier/store.hpp"
 #include "pampero/rules/engine.hpp"
 
@@ -131,16 +132,37 @@ bool each_message(const std::string& arg, const MessageFn& fn) {
 
 }  // namespace
 
-int learn(Context& c, const std::string& what, const std::vector<std::string>& paths,
-          bool verbose) {
+namespace {
+
+// The store spec of the model of `address` (model_set.hpp): the site store for an empty
+// address or classifier.model site (the learn summary line names the store, so a user's
+// moves learned into the site model say so); an address that cannot name a model
+// (no '@', too long) is a usage error.
+Result<std::string> store_for(const ClassifierConfig& cfg, const std::string& address) {
+    const auto kind = classifier::parse_model_kind(cfg.model);
+    if (address.empty() || !kind || *kind == classifier::ModelKind::site) return cfg.store;
+    const auto key = classifier::model_key(*kind, address);
+    if (!key)
+        return Error::permanent(fmt::format(
+            "--for '{}': not an address that names a model (LOCAL@DOMAIN, at most {} bytes)",
+            address, classifier::kMaxModelKeyBytes));
+    return classifier::model_spec(cfg.model_store, *key);
+}
+
+}  // namespace
+
+int learn(Context& c, const std::string& what, const std::vector<std::string>& paths, bool verbose,
+          const std::string& for_address) {
     if (what != "spam" && what != "ham" && what != "forget")
         return fail(fmt::format("learn: '{}': expected spam, ham or forget", what), EX_USAGE);
     const auto& cfg = c.config().classifier;
     // Learning needs the tokens only: parse as the scanner does, compile no rule.
     auto parser = scan::load_parser(c.config());
     if (!parser) return fail(parser.error());
-    auto store = classifier::open_store(
-        cfg.store, what == "forget" ? classifier::OpenMode::write : classifier::OpenMode::create);
+    const auto spec = store_for(cfg, for_address);
+    if (!spec) return fail(spec.error().message, EX_USAGE);
+    auto store = classifier::open_model_store(
+        *spec, what == "forget" ? classifier::OpenMode::write : classifier::OpenMode::create);
     if (!store) return fail(store.error());
     classifier::Learner learner(**store);
     std::size_t counts[5] = {};
@@ -197,9 +219,16 @@ int learn(Context& c, const std::string& what, const std::vector<std::string>& p
     return all_read ? 0 : EXIT_FAILURE;
 }
 
-int classifier_stats(Context& c) {
+int classifier_stats(Context& c, const std::string& for_address) {
     const auto& cfg = c.config().classifier;
-    auto store = classifier::open_store(cfg.store, classifier::OpenMode::read);
+    const auto spec = store_for(cfg, for_address);
+    if (!spec) return fail(spec.error().message, EX_USAGE);
+    if (*spec != cfg.store)
+        fmt::print("model: {}\n", classifier::model_name(
+                                      *classifier::parse_model_kind(cfg.model),
+                                      *classifier::model_key(
+                                          *classifier::parse_model_kind(cfg.model), for_address)));
+    auto store = classifier::open_store(*spec, classifier::OpenMode::read);
     if (!store) return fail(store.error());
     auto s = (*store)->stats();
     if (!s) return fail(s.error());

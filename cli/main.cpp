@@ -139,6 +139,8 @@ int main(int argc, char** argv) {
     scan->add_option("--client-ip", so.client_ip,
                      "the SMTP client's address (for the DNS blocklists)");
     scan->add_flag("--json", so.json, "one JSON object per message");
+    scan->add_option("--for", so.for_address,
+                     "score with this address's classifier model (classifier.model)");
     on(scan, [&] { return scan_files(ctx, so); });
 
     // learn, classifier
@@ -154,11 +156,17 @@ int main(int argc, char** argv) {
                      "message files, mbox files, folders, or - (one message on standard input)")
         ->required();
     learn_cmd->add_flag("-v,--verbose", learn_verbose, "one line per message");
-    on(learn_cmd, [&] { return learn(ctx, learn_what, learn_paths, learn_verbose); });
+    std::string learn_for;
+    learn_cmd->add_option("--for", learn_for,
+                          "learn into this address's model (classifier.model domain or user)");
+    on(learn_cmd, [&] { return learn(ctx, learn_what, learn_paths, learn_verbose, learn_for); });
     auto* cls =
         app.add_subcommand("classifier", "the statistical classifier")->require_subcommand(1);
-    on(cls->add_subcommand("stats", "what the classifier's store holds"),
-       [&] { return classifier_stats(ctx); });
+    std::string stats_for;
+    auto* cls_stats = cls->add_subcommand("stats", "what the classifier's store holds");
+    cls_stats->add_option("--for", stats_for,
+                          "the model of this address (classifier.model domain or user)");
+    on(cls_stats, [&] { return classifier_stats(ctx, stats_for); });
 
     // blocklist, mirror
     auto* blocklist =

@@ -7,6 +7,7 @@
 
 #include "commands.hpp"
 #include "pampero/antivirus/antivirus.hpp"
+#include "pampero/classifier/model_set.hpp"
 #include "pampero/classifier/scan_classifier.hpp"
 #include "pampero/common/address.hpp"
 #include "pampero/common/recipient_facts.hpp"
@@ -52,6 +53,8 @@ struct RecipientResult {
     std::string action;
     std::string why;
     int level = 0;
+    std::string model;        // per-recipient models: which voted ("" otherwise)
+    std::size_t verdict = 0;  // its verdict in RecipientVerdicts::verdicts
 };
 
 }  // namespace
@@ -74,13 +77,12 @@ int scan_files(Context& c, const ScanOptions& o) {
     // corrupt one is an error naming the file.
     std::shared_ptr<classifier::ScanClassifier> bayes;
     if (const auto& cc = c.config().classifier; cc.enabled) {
-        classifier::Options opt;
-        opt.min_spam = static_cast<std::uint64_t>(cc.min_spam);
-        opt.min_ham = static_cast<std::uint64_t>(cc.min_ham);
-        auto b = classifier::ScanClassifier::open(cc.store, opt);
+        auto b = classifier::ScanClassifier::open(cc.store, classifier::options_of(cc));
         if (!b) return fail(b.error());
         bayes = *b;
     }
+    // --for: that address's model votes, as the milter would for that recipient.
+    const auto models = classifier::make_model_set(c.config().classifier, bayes);
 
     std::string sender;
     if (!o.sender.empty() && o.sender != "<>") {
@@ -112,26 +114,60 @@ int scan_files(Context& c, const ScanOptions& o) {
                 continue;
             }
         }
-        const scan::Verdict v = scan::scan_message(**engine, lists->get(), raw, o.client_ip,
-                                                   &parsed, false, nullptr, bayes.get());
+        std::string model;  // which model voted, with --for
+        // Per-recipient models (classifier.model domain or user): with --for, that address's
+        // model; else each --rcpt's own, as the milter does (the model of the mailbox the
+        // address resolves to), and the message's verdict shown is the lowest of those of
+        // the recipients not refused, as in the milter's X-Spam-* headers.
+        scan::RecipientVerdicts rv;
+        const bool per_rcpt = models && o.for_address.empty() && !o.recipients.empty();
+        if (models && !o.for_address.empty()) {
+            const std::string who[] = {o.for_address};
+            rv = scan::scan_message_for(**engine, lists->get(), raw, o.client_ip, *models, who,
+                                        &parsed);
+            model = rv.models.front();
+            rv.verdicts = {std::move(rv.verdicts[rv.of.front()])};
+        } else if (per_rcpt) {
+            std::vector<std::string> keys;
+            for (const auto& r : o.recipients) {
+                auto a = parse_address(r);
+                if (!a) return fail(fmt::format("'{}' is not a valid mail address", r));
+                auto where = resolve_recipient(c.directory(), a->full(), a->domain);
+                if (!where) return fail(where.error());
+                keys.push_back(where->exists ? where->owner.value_or(a->full()) : a->full());
+            }
+            rv = scan::scan_message_for(**engine, lists->get(), raw, o.client_ip, *models, keys,
+                                        &parsed);
+        } else {
+            rv.verdicts.push_back(scan::scan_message(**engine, lists->get(), raw, o.client_ip,
+                                                     &parsed, false, nullptr, bayes.get()));
+            if (!o.for_address.empty())
+                model = rv.verdicts[0].score_set == scan::ScoreSet::classifier ? "site" : "none";
+        }
+        const scan::Verdict* vp = &rv.verdicts[0];
 
         std::vector<RecipientResult> results;
         if (virus) {
             for (const auto& r : o.recipients)
-                results.push_back({r, "reject", "virus " + *virus, 0});
-            if (o.recipients.empty()) results.push_back({"", "reject", "virus " + *virus, 0});
+                results.push_back({r, "reject", "virus " + *virus, 0, "", 0});
+            if (o.recipients.empty())
+                results.push_back({"", "reject", "virus " + *virus, 0, "", 0});
         } else if (o.recipients.empty()) {
             const auto& l = levels.fallback();
-            results.push_back({"", scan::to_string(scan::decide(v.score, Listing::none, false, l)),
-                               "default level", l.number});
+            results.push_back({"",
+                               scan::to_string(scan::decide(vp->score, Listing::none, false, l)),
+                               "default level", l.number, "", 0});
         }
-        for (const auto& r : virus ? std::vector<std::string>{} : o.recipients) {
+        for (std::size_t i = 0; i < (virus ? 0 : o.recipients.size()); ++i) {
+            const auto& r = o.recipients[i];
+            const std::size_t which = per_rcpt ? rv.of[i] : 0;
+            const scan::Verdict& v = rv.verdicts[which];
             auto a = parse_address(r);
             if (!a) return fail(fmt::format("'{}' is not a valid mail address", r));
             auto where = resolve_recipient(c.directory(), a->full(), a->domain);
             if (!where) return fail(where.error());
             if (!where->exists) {
-                results.push_back({a->full(), "reject", "unknown user", 0});
+                results.push_back({a->full(), "reject", "unknown user", 0, "", 0});
                 continue;
             }
             auto facts = lookup_recipient_facts(c.directory(), where->owner, sender);
@@ -144,8 +180,17 @@ int scan_files(Context& c, const ScanOptions& o) {
                                   ? "sender is a contact"
                                   : fmt::format("level {} ({}): tag {:.1f}, cutoff {:.1f}",
                                                 l.number, l.name, l.tag, l.cutoff);
-            results.push_back({a->full(), scan::to_string(action), why, l.number});
+            if (per_rcpt) why += fmt::format("; model {}, score {:.1f}", rv.models[i], v.score);
+            results.push_back({a->full(), scan::to_string(action), why, l.number,
+                               per_rcpt ? rv.models[i] : "", which});
         }
+        if (per_rcpt) {
+            for (const auto& r : results) {
+                if (r.action != "reject" && rv.verdicts[r.verdict].score < vp->score)
+                    vp = &rv.verdicts[r.verdict];
+            }
+        }
+        const scan::Verdict& v = *vp;
 
         if (o.json) {
             std::string rules;
@@ -155,16 +200,21 @@ int scan_files(Context& c, const ScanOptions& o) {
             }
             std::string rcpts;
             for (const auto& r : results) {
-                rcpts += fmt::format("{}{{\"address\":{},\"level\":{},\"action\":{},\"why\":{}}}",
+                rcpts += fmt::format("{}{{\"address\":{},\"level\":{},\"action\":{},\"why\":{}{}}}",
                                      rcpts.empty() ? "" : ",", json_string(r.address), r.level,
-                                     json_string(r.action), json_string(r.why));
+                                     json_string(r.action), json_string(r.why),
+                                     r.model.empty() ? ""
+                                                     : fmt::format(",\"model\":{},\"score\":{:.1f}",
+                                                                   json_string(r.model),
+                                                                   rv.verdicts[r.verdict].score));
             }
             std::string uris;
             for (const auto& u : v.uris) uris += (uris.empty() ? "" : ",") + json_string(u);
             fmt::print(
-                "{{\"file\":{},\"score\":{:.1f},\"score_set\":\"{}\",\"virus\":{},\"partial\":{},"
-                "\"rules\":[{}],\"uris\":[{}],\"recipients\":[{}]}}\n",
+                "{{\"file\":{},\"score\":{:.1f},\"score_set\":\"{}\",{}\"virus\":{},"
+                "\"partial\":{},\"rules\":[{}],\"uris\":[{}],\"recipients\":[{}]}}\n",
                 json_string(file), v.score, scan::to_string(v.score_set),
+                model.empty() ? "" : "\"model\":" + json_string(model) + ",",
                 virus ? json_string(*virus) : "null",
                 v.partial.empty() ? "null" : json_string(v.partial), rules, uris, rcpts);
             continue;
@@ -175,6 +225,7 @@ int scan_files(Context& c, const ScanOptions& o) {
         // Which rule scores were added up (rules.hpp, score sets): the classifier's vote
         // changes them.
         fmt::print("  score set: {}\n", scan::to_string(v.score_set));
+        if (!model.empty()) fmt::print("  model: {} (for {})\n", model, o.for_address);
         for (const auto& h : v.hits) {
             fmt::print("  {:>7.1f}  {:<24} {}\n", h.score, h.name, h.description);
         }

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "milter_metrics.hpp"
+#include "pampero/classifier/model_set.hpp"
 #include "pampero/classifier/scan_classifier.hpp"
 #include "pampero/common/config.hpp"
 #include "pampero/common/daemon.hpp"
@@ -159,16 +160,17 @@ int main(int argc, char** argv) {
     Snapshot<const scan::VerdictKeys> keys(*verdict_keys);
     std::shared_ptr<classifier::ScanClassifier> bayes;
     if (cfg->classifier.enabled) {
-        classifier::Options o;
-        o.min_spam = static_cast<std::uint64_t>(cfg->classifier.min_spam);
-        o.min_ham = static_cast<std::uint64_t>(cfg->classifier.min_ham);
-        auto c = classifier::ScanClassifier::open(cfg->classifier.store, o);
+        auto c = classifier::ScanClassifier::open(cfg->classifier.store,
+                                                  classifier::options_of(cfg->classifier));
         if (!c) {  // corrupt: refuse to start, naming the file (a missing store abstains)
             std::fprintf(stderr, "pampero-milter: %s\n", c.error().message.c_str());
             return EX_CONFIG;
         }
         bayes = *c;
     }
+    // classifier.model domain or user: each recipient's model, the site's as fallback.
+    // Its models are opened as mail comes (a corrupt one abstains, model_set.hpp).
+    const auto models = classifier::make_model_set(cfg->classifier, bayes);
     metrics::Registry registry;
     milter::MilterMetrics counters(registry);
     milter::Services services{*directory,     guard,  holder, antivirus.get(),
@@ -183,8 +185,15 @@ int main(int argc, char** argv) {
         services.relay = relay.get();
     }
     services.classifier = bayes.get();
+    services.models = models.get();
 
-    raise_descriptor_limit("milter.max_connections", cfg->milter.max_connections, kOwnDescriptors);
+    // Each open SQLite model holds its file, -wal and -shm open (model_set.hpp).
+    const auto model_descriptors =
+        models
+            ? static_cast<rlim_t>(classifier::kModelDescriptors * models->options().max_open_models)
+            : 0;
+    raise_descriptor_limit("milter.max_connections", cfg->milter.max_connections,
+                           static_cast<unsigned>(kOwnDescriptors + model_descriptors));
     milter::Server server(
         services, {cfg->milter.socket,
                    cfg->milter.threads,

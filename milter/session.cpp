@@ -301,11 +301,26 @@ EndOfMessage Session::decide_end_of_message() {
 
     const auto lists = s_.blocklists ? s_.blocklists->get() : nullptr;
     std::vector<scan::BlocklistTally> tally;
-    const scan::Verdict v =
-        scan::scan_message(*engine_, lists.get(), raw, client_ip_, shared, body_cut_,
-                           s_.metrics ? &tally : nullptr, s_.classifier);
+    // One verdict for everybody, or with per-domain/per-user classifier models one per
+    // distinct model vote (scan_message.hpp: the rules are matched once either way).
+    scan::RecipientVerdicts rv;
+    if (s_.models) {
+        std::vector<std::string> keys;  // each recipient's model is its mailbox's
+        keys.reserve(recipients_.size());
+        for (const auto& r : recipients_) keys.push_back(r.owner.value_or(r.address));
+        rv = scan::scan_message_for(*engine_, lists.get(), raw, client_ip_, *s_.models, keys,
+                                    shared, body_cut_, s_.metrics ? &tally : nullptr);
+    } else {
+        rv.verdicts.push_back(scan::scan_message(*engine_, lists.get(), raw, client_ip_, shared,
+                                                 body_cut_, s_.metrics ? &tally : nullptr,
+                                                 s_.classifier));
+        rv.of.assign(recipients_.size(), 0);
+    }
+    const bool split = rv.verdicts.size() > 1;
     if (s_.metrics) {
-        // Names from the loaded rules and the configured lists only (bounded labels).
+        // Names from the loaded rules and the configured lists only (bounded labels). With
+        // several verdicts, the first recipient's counts (one message, one count a rule).
+        const scan::Verdict& v = rv.verdicts[rv.of.empty() ? 0 : rv.of.front()];
         for (const auto& h : v.hits) s_.metrics->rule_hits.get({h.name}).inc();
         for (std::size_t i = 0; i < tally.size() && lists && i < lists->lists().size(); ++i) {
             if (tally[i].lookups == 0) continue;
@@ -316,13 +331,22 @@ EndOfMessage Session::decide_end_of_message() {
     }
     const scan::Level& reference = engine_->levels().fallback();
 
-    std::string tests;
-    for (const auto& h : v.hits) tests += (tests.empty() ? "" : ",") + h.name;
     std::string decisions;
     std::size_t refused = 0;
     std::size_t to_spam = 0;
     bool black = false;
-    for (const auto& r : recipients_) {
+    // The verdict in the X-Spam-* headers: there is one copy of the message for all the
+    // recipients the MTA delivers it to (a milter cannot split it), and pampero-store
+    // files each copy by that score and each recipient's level. So the headers carry the
+    // lowest-scored verdict among the recipients that are not refused: with one
+    // recipient, or recipients sharing a model, exactly theirs; when accepted recipients'
+    // models disagree, no one's copy is filed as spammier than their own model says (one
+    // user's training never sends another's mail to the Spam folder), and the others'
+    // scores are in the log line.
+    std::optional<std::size_t> header_verdict;
+    for (std::size_t i = 0; i < recipients_.size(); ++i) {
+        const auto& r = recipients_[i];
+        const scan::Verdict& v = rv.verdicts[rv.of[i]];
         auto facts = lookup_recipient_facts(s_.directory, r.owner, sender_);
         if (!facts) {
             out.reply = temporary_failure("directory", "list lookup for <" + r.address + ">",
@@ -339,13 +363,25 @@ EndOfMessage Session::decide_end_of_message() {
                                  : listing == Listing::black ? "(black)"
                                  : contact                   ? "(contact)"
                                                              : "");
+        // Models that disagree: each recipient's score and model, for the admin at 3 a.m.
+        if (split)
+            decisions += fmt::format("(score={:.1f} model={})", v.score, rv.models[i]);
+        else if (s_.models)
+            decisions += fmt::format("(model={})", rv.models[i]);
         if (action == scan::Action::spam) ++to_spam;
         if (action == scan::Action::reject) {
             ++refused;
             black = black || listing == Listing::black;
             out.delete_recipients.push_back(r.as_given);
+        } else if (!header_verdict || v.score < rv.verdicts[*header_verdict].score) {
+            header_verdict = rv.of[i];
         }
     }
+    const scan::Verdict& v = rv.verdicts[header_verdict  ? *header_verdict
+                                         : rv.of.empty() ? 0
+                                                         : rv.of.front()];
+    std::string tests;
+    for (const auto& h : v.hits) tests += (tests.empty() ? "" : ",") + h.name;
     out.log_line =
         fmt::format("{}: from=<{}> client={} score={:.1f} tests={} rcpts:{}", id_, sender_,
                     client_ip_, v.score, tests.empty() ? "none" : tests, decisions);

@@ -102,6 +102,9 @@ struct Services {
     // The statistical classifier (scanners/classifier); nullptr: none. Abstains by itself
     // when its store is missing (see scan_classifier.hpp).
     const classifier::ScanClassifier* classifier = nullptr;
+    // classifier.model domain or user: the recipients' own models (model_set.hpp), with
+    // `classifier` as their fallback; nullptr: the site model scores everybody.
+    const classifier::ModelSet* models = nullptr;
 };
 
 class Session {

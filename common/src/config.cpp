@@ -191,6 +191,20 @@ void read_classifier(yaml::MapReader r, ClassifierConfig& c, const std::string& 
     if (auto v = r.get_string("store")) c.store = resolve_spec(file, *v);
     if (auto v = r.get_int("min_spam", 0, 1'000'000'000)) c.min_spam = *v;
     if (auto v = r.get_int("min_ham", 0, 1'000'000'000)) c.min_ham = *v;
+    if (auto v = r.get_string("model")) {
+        if (*v != "site" && *v != "domain" && *v != "user")
+            r.fail_at("model", "expected site, domain or user, not '" + *v + "'");
+        c.model = *v;
+    }
+    if (auto v = r.get_string("model_store")) {
+        if (v->find("%m") == std::string::npos)
+            r.fail_at("model_store", "must contain %m (the model's key)");
+        c.model_store = resolve_spec(file, *v);
+    }
+    if (auto v = r.get_int("max_open_models", 1, 100'000)) c.max_open_models = *v;
+    if (auto v = r.get_int("max_models_per_message", 1, 1'000)) c.max_models_per_message = *v;
+    if (c.model != "site" && c.model_store.empty())
+        r.fail_at("model", "model: " + c.model + " needs classifier.model_store (with %m)");
     r.finish();
 }
 

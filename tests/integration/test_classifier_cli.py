@@ -4,6 +4,7 @@ the other class; forget; the BAYES_* rule in the explanation once enough is lear
 missing store abstains (a warning, no score); a corrupt store is refused naming the file.
 No corpus needed: the messages are made here."""
 import os
+import re
 import subprocess
 import unittest
 
@@ -26,6 +27,15 @@ class CtlFiles:
         p = h.pamperoctl(config or self.config, *args, check=False)
         self.assertEqual(p.returncode, code, (p.stdout, p.stderr))
         return p
+
+    def assert_vote(self, address, path, model, bayes=None):
+        """`scan --for ADDRESS PATH` says `model` voted, with the rule `bayes` (None: none)."""
+        out = self.ctl("scan", "--for", address, path).stdout
+        self.assertIn(f"model: {model}", out)
+        if bayes:
+            self.assertIn(bayes, out)
+        else:
+            self.assertNotIn("BAYES_", out)
 
     def write(self, name, text):
         path = os.path.join(self.w, name)
@@ -130,6 +140,94 @@ class LearnAndScan(CtlFiles, unittest.TestCase):
         self.ctl("learn", "ham", self.write("h.eml", message(1, "ham")))
         self.assertIn("votes: no (needs 3 spam and 3 ham)", self.ctl("classifier", "stats").stdout)
         self.assertNotIn("BAYES_", self.ctl("scan", self.write("m.eml", message(2, "spam"))).stdout)
+
+
+class PerUserModels(CtlFiles, unittest.TestCase):
+    """classifier.model: user: `learn --for` trains that user's model (its file and its
+    directory made with the site store's modes), `scan --for` says which model voted,
+    `classifier stats --for` shows it; the site model is left alone."""
+
+    def setUp(self):
+        self.work = h.WorkDir()
+        self.w = self.work.path
+        self.config = h.write_config(
+            self.w, h.free_port(),
+            extra="classifier:\n  store: sqlite:bayes.db\n  min_spam: 3\n  min_ham: 3\n"
+                  "  model: user\n  model_store: sqlite:bayes.d/%m.db\n")
+
+    def tearDown(self):
+        self.work.close()
+
+    def train(self, *extra):
+        spam = [self.write(f"s{i}.eml", message(i, "spam")) for i in range(3)]
+        ham = [self.write(f"h{i}.eml", message(i, "ham")) for i in range(3)]
+        self.ctl("learn", "spam", *extra, *spam)
+        return self.ctl("learn", "ham", *extra, *ham).stdout
+
+    def test_learn_for_a_user_trains_their_model_only(self):
+        os.umask(0o077)  # the modes below must not come from the umask
+        out = self.train("--for", "Bob@Example.ORG")
+        user_db = os.path.join(self.w, "bayes.d", "bob@example.org.db")
+        self.assertIn(user_db, out)
+        self.assertIn("holds 3 spam and 3 ham", out)
+        self.assertEqual(os.stat(user_db).st_mode & 0o777, 0o660)
+        self.assertEqual(os.stat(os.path.dirname(user_db)).st_mode & 0o7777, 0o2770)
+        self.assertFalse(os.path.exists(os.path.join(self.w, "bayes.db")))
+        stats = self.ctl("classifier", "stats", "--for", "bob@example.org").stdout
+        self.assertIn("model: user:bob@example.org\n", stats)
+        self.assertIn("spam: 3\nham: 3\n", stats)
+
+        spam = self.write("new-spam.eml", message(9, "spam"))
+        self.assert_vote("bob@example.org", spam, "user:bob@example.org (for bob@example.org)",
+                         "BAYES_99")
+        # Another user has no model, nor has the site: nothing votes.
+        self.assert_vote("carol@example.org", spam, "none")
+        # A site model trained: it votes for carol, as her fallback.
+        self.train()
+        self.assert_vote("carol@example.org", spam, "site (fallback)", "BAYES_99")
+
+    def test_scan_rcpt_uses_each_recipients_model(self):
+        # As the milter: each --rcpt scored with their own mailbox's model (an alias is
+        # its owner's), the message's verdict the lowest of those not refused.
+        self.train("--for", "bob@example.org")
+        self.ctl("domain", "add", "example.org")
+        self.ctl("user", "add", "bob@example.org")
+        self.ctl("user", "add", "carol@example.org")
+        self.ctl("alias", "add", "robert@example.org", "bob@example.org")
+        spam = self.write("new-spam.eml", message(9, "spam"))
+        out = self.ctl("scan", "--rcpt", "robert@example.org", "--rcpt", "carol@example.org",
+                       spam).stdout
+        self.assertRegex(out, r"-> robert@example.org: spam \(.*; model user:bob@example.org, "
+                              r"score \d+\.\d\)")
+        self.assertRegex(out, r"-> carol@example.org: inbox \(.*; model none, score \d+\.\d\)")
+        carol = re.search(r"carol@example.org: inbox .*score (\d+\.\d)\)", out).group(1)
+        self.assertRegex(out, rf"^\S+: score {re.escape(carol)}\n")
+        self.assertNotIn("BAYES_", out.split("->")[0])
+
+    def test_unsafe_address_is_refused_and_escaped_keys_stay_in_the_folder(self):
+        p = self.ctl("learn", "spam", "--for", "no-at-sign",
+                     self.write("s.eml", message(1, "spam")), code=64)
+        self.assertIn("no-at-sign", p.stderr)
+        self.ctl("learn", "spam", "--for", "../../etc/x@example.org",
+                 self.write("t.eml", message(2, "spam")))
+        self.assertEqual(os.listdir(os.path.join(self.w, "bayes.d")),
+                         ["%2E.%2F..%2Fetc%2Fx@example.org.db"])
+
+    def test_site_model_learns_with_for(self):
+        config = h.write_config(
+            self.w, h.free_port(),
+            extra="classifier:\n  store: sqlite:bayes.db\n  min_spam: 3\n  min_ham: 3\n")
+        self.config = config
+        out = self.train("--for", "bob@example.org")
+        self.assertIn(os.path.join(self.w, "bayes.db"), out)
+        self.assertFalse(os.path.exists(os.path.join(self.w, "bayes.d")))
+
+    def test_model_user_needs_a_model_store(self):
+        config = h.write_config(self.w, h.free_port(),
+                                extra="classifier:\n  model: user\n")
+        p = h.pamperoctl(config, "classifier", "stats", check=False)
+        self.assertEqual(p.returncode, 78, p.stderr)
+        self.assertIn("model_store", p.stderr)
 
 
 if __name__ == "__main__":

@@ -78,5 +78,46 @@ class RedisStore(CtlFiles, unittest.TestCase):
         self.assertIn("classifier abstains", p.stderr)
 
 
+class RedisDomainModels(CtlFiles, unittest.TestCase):
+    """classifier.model: domain with a Redis model_store: `learn --for` writes under the
+    domain's own prefix (its key escaped: a ':' in it cannot reach another model's keys),
+    `scan --for` votes with it, another domain falls back to the site model."""
+
+    def setUp(self):
+        self.work = h.WorkDir()
+        self.w = self.work.path
+        self.redis = h.RedisServer().start(os.path.join(self.w, "redis"))
+        self.config = h.write_config(
+            self.w, h.free_port(),
+            extra=(f"classifier:\n  store: \"{self.redis.url}/0?prefix=bayes:site:\"\n"
+                   f"  min_spam: 3\n  min_ham: 3\n  model: domain\n"
+                   f"  model_store: \"{self.redis.url}/0?prefix=bayes:%m:&timeout_ms=300\"\n"))
+
+    def tearDown(self):
+        self.redis.stop()
+        self.work.close()
+
+    def test_domain_model_in_redis(self):
+        for i in range(3):
+            self.write(f"spam/{i}.eml", message(i, "spam"))
+            self.write(f"ham/{i}.eml", message(i, "ham"))
+        self.ctl("learn", "--for", "bob@Example.ORG", "spam", os.path.join(self.w, "spam"))
+        out = self.ctl("learn", "--for", "carol@example.org", "ham",
+                       os.path.join(self.w, "ham")).stdout
+        self.assertIn("prefix=bayes:example.org:", out)
+        self.assertIn("holds 3 spam and 3 ham", out)
+        self.assertEqual(self.redis.cli("HGET", "bayes:example.org:meta", "spam").strip(), "3")
+        self.assertEqual(self.redis.cli("EXISTS", "bayes:site:meta").strip(), "0")
+        stats = self.ctl("classifier", "stats", "--for", "dave@example.org").stdout
+        self.assertIn("model: domain:example.org\n", stats)
+        # A ':' in the domain is escaped: its keys stay under a prefix of their own.
+        self.ctl("learn", "--for", "x@a:b", "spam", os.path.join(self.w, "spam"))
+        self.assertEqual(self.redis.cli("HGET", "bayes:a%3Ab:meta", "spam").strip(), "3")
+
+        spam = self.write("new-spam.eml", message(9, "spam"))
+        self.assert_vote("erin@example.org", spam, "domain:example.org", "BAYES_99")
+        self.assert_vote("erin@example.net", spam, "none")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -23,13 +23,14 @@ def message(i):
 
 
 class LearnFromImapMoves(unittest.TestCase):
+    CLASSIFIER = "classifier:\n  store: sqlite:bayes.db\n"
+
     def setUp(self):
         self.work = h.WorkDir()
         w = self.work.path
         self.mail = self.work.join("mail")
         os.makedirs(self.mail)
-        self.config = h.write_config(w, h.free_port(),
-                                     extra="classifier:\n  store: sqlite:bayes.db\n")
+        self.config = h.write_config(w, h.free_port(), extra=self.CLASSIFIER)
         # The shipped files, with this build's paths where the installed ones would be.
         src = os.path.join(h.SOURCE, "conf", "dovecot")
         sieve_dir, pipe_dir = self.work.join("sieve"), self.work.join("sieve-pipe")
@@ -66,8 +67,8 @@ class LearnFromImapMoves(unittest.TestCase):
         self.dovecot.stop()
         self.work.close()
 
-    def counts(self):
-        out = h.pamperoctl(self.config, "classifier", "stats").stdout
+    def counts(self, *args):
+        out = h.pamperoctl(self.config, "classifier", "stats", *args).stdout
         spam = int(re.search(r"^spam: (\d+)$", out, re.M).group(1))
         ham = int(re.search(r"^ham: (\d+)$", out, re.M).group(1))
         learned = int(re.search(r"^learned messages: (\d+)$", out, re.M).group(1))
@@ -115,6 +116,28 @@ class LearnFromImapMoves(unittest.TestCase):
         # From Spam to the Trash: deleting spam is not saying it is ham.
         self.move(m, "Spam", "Cheap ink 2", "Trash")
         self.assertEqual(self.counts(), (2, 0, 2), self.dovecot.log())
+        m.logout()
+        self.assertNotIn("Error", self.dovecot.log())
+
+
+class LearnIntoTheUsersModel(LearnFromImapMoves):
+    """classifier.model: user: the wrapper passes Dovecot's USER, so a MOVE into Spam
+    trains that user's model (bayes.d/USER.db, made by the mail user) and not the site's."""
+    CLASSIFIER = ("classifier:\n  store: sqlite:bayes.db\n  model: user\n"
+                  "  model_store: sqlite:bayes.d/%m.db\n")
+
+    def test_moves_into_and_out_of_spam_are_learned(self):
+        self.deliver(1)
+        m = imaplib.IMAP4("127.0.0.1", self.dovecot.imap_port)
+        self.assertEqual(m.login(USER, "secret")[0], "OK")
+        self.assertEqual(m.create("Spam")[0], "OK")
+        self.move(m, "INBOX", "Cheap ink 1", "Spam")
+        self.assertEqual(self.counts("--for", USER), (1, 0, 1), self.dovecot.log())
+        self.assertTrue(os.path.exists(self.work.join("bayes.d", USER + ".db")))
+        self.assertFalse(os.path.exists(self.work.join("bayes.db")))  # the site's: untouched
+        self.move(m, "Spam", "Cheap ink 1", "INBOX")
+        self.assertEqual(self.counts("--for", USER), (0, 1, 1), self.dovecot.log())
+        self.assertFalse(os.path.exists(self.work.join("bayes.db")))
         m.logout()
         self.assertNotIn("Error", self.dovecot.log())
 

@@ -20,7 +20,7 @@ Status ScanClassifier::open_locked() const {
     if (!s) return s.error();
     sqlite_ = std::move(s).value();
     auto v = sqlite_->data_version();
-    auto copy = sqlite_->copy_to_memory(kMaxCachedTokens);
+    auto copy = sqlite_->copy_to_memory(max_cached_tokens_);
     if (!v || !copy) {
         const Error e = !v ? v.error() : copy.error();
         sqlite_.reset();
@@ -39,7 +39,7 @@ void ScanClassifier::refresh_locked() const {
     next_check_ = now + std::chrono::seconds(kRefreshSeconds);
     auto v = sqlite_->data_version();
     if (v && *v == version_) return;
-    auto copy = sqlite_->copy_to_memory(kMaxCachedTokens);
+    auto copy = sqlite_->copy_to_memory(max_cached_tokens_);
     if (!v || !copy) {
         // Keep serving the copy we have: it is a little stale, not wrong.
         if (!warned_.exchange(true)) {
@@ -53,12 +53,16 @@ void ScanClassifier::refresh_locked() const {
                    : std::shared_ptr<const ClassifierStore>(sqlite_);
 }
 
-Result<std::shared_ptr<ScanClassifier>> ScanClassifier::open(const std::string& spec, Options o) {
+Result<std::shared_ptr<ScanClassifier>> ScanClassifier::open(const std::string& spec, Options o,
+                                                             std::uint64_t max_cached_tokens,
+                                                             bool quiet) {
     std::shared_ptr<ScanClassifier> c(new ScanClassifier(spec, o));
+    c->max_cached_tokens_ = max_cached_tokens;
     std::lock_guard lock(c->mu_);
     if (auto st = c->open_locked(); !st) {
         if (st.error().kind == ErrorKind::config) return st.error();
-        log::warning("{}; the classifier abstains until it can be read", st.error().message);
+        if (!quiet)
+            log::warning("{}; the classifier abstains until it can be read", st.error().message);
         c->warned_ = true;
         c->next_try_ = Clock::now() + std::chrono::seconds(kReopenSeconds);
     }
@@ -88,12 +92,28 @@ std::shared_ptr<const ClassifierStore> ScanClassifier::store() const {
     return store_;
 }
 
+bool ScanClassifier::available() const {
+    return store() != nullptr;
+}
+
 std::optional<Classification> ScanClassifier::classify(const scan::Message& msg) const {
     const auto s = store();
-    if (!s) return std::nullopt;
-    const Classifier c(*s, options_);
+    if (!s) return std::nullopt;             // no tokenizing for a classifier that abstains
     thread_local std::vector<Token> tokens;  // capacity kept (tokenizer.hpp)
     tokenize(msg, tokens);
+    return classify_with(*s, tokens);
+}
+
+std::optional<Classification> ScanClassifier::classify_tokens(
+    const std::vector<Token>& tokens) const {
+    const auto s = store();
+    if (!s) return std::nullopt;
+    return classify_with(*s, tokens);
+}
+
+std::optional<Classification> ScanClassifier::classify_with(
+    const ClassifierStore& s, const std::vector<Token>& tokens) const {
+    const Classifier c(s, options_);
     auto r = c.classify(tokens);
     if (!r) {
         if (!warned_.exchange(true))
@@ -105,7 +125,10 @@ std::optional<Classification> ScanClassifier::classify(const scan::Message& msg)
 }
 
 std::string ScanClassifier::summary_line(const scan::Message& msg) const {
-    const auto c = classify(msg);
+    return line_of(classify(msg));
+}
+
+std::string ScanClassifier::line_of(const std::optional<Classification>& c) {
     if (!c) return {};
     return fmt::format("classifier {} p={:.4f} tokens={}\n", c->bucket, c->probability, c->tokens);
 }

@@ -49,16 +49,41 @@ Verdict Engine::scan(const Message& msg) const {
     return scan(msg, ScanContext{});
 }
 
-Verdict Engine::scan(const Message& msg, const ScanContext& context) const {
+namespace {
+
+// A verdict from the rules' hits: the caller's extra hits added, the score summed.
+Verdict verdict_of(std::vector<RuleHit> hits, ScoreSet set, const Message& msg,
+                   const ScanContext& context) {
     Verdict v;
-    v.hits = rules_->match(msg, context.score_set);
-    v.score_set = context.score_set;
+    v.hits = std::move(hits);
+    v.score_set = set;
     v.hits.insert(v.hits.end(), context.extra_hits.begin(), context.extra_hits.end());
     for (const auto& h : v.hits) v.score += h.score;
     v.uris.reserve(msg.uris.size());
     for (const auto& u : msg.uris) v.uris.push_back(u.url);
     v.partial = msg.partial;
     return v;
+}
+
+}  // namespace
+
+Verdict Engine::scan(const Message& msg, const ScanContext& context) const {
+    return verdict_of(rules_->match(msg, context.score_set), context.score_set, msg, context);
+}
+
+std::vector<Verdict> Engine::scan_variants(const Message& msg, const ScanContext& context,
+                                           std::span<const std::string> lines) const {
+    std::vector<std::string_view> tails(lines.begin(), lines.end());
+    std::vector<ScoreSet> sets;
+    sets.reserve(lines.size());
+    for (const auto& l : lines)
+        sets.push_back(l.empty() ? context.score_set : ScoreSet::classifier);
+    auto hits = rules_->match_variants(msg, tails, sets);
+    std::vector<Verdict> out;
+    out.reserve(lines.size());
+    for (std::size_t i = 0; i < lines.size(); ++i)
+        out.push_back(verdict_of(std::move(hits[i]), sets[i], msg, context));
+    return out;
 }
 
 Verdict Engine::scan(std::string_view raw_message) const {

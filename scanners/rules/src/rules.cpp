@@ -596,6 +596,13 @@ std::vector<RuleScores> RuleSet::scores() const {
 }
 
 std::vector<RuleHit> RuleSet::match(const Message& msg, ScoreSet set) const {
+    const std::string_view tail;
+    return std::move(match_variants(msg, {&tail, 1}, {&set, 1}).front());
+}
+
+std::vector<std::vector<RuleHit>> RuleSet::match_variants(const Message& msg,
+                                                          std::span<const std::string_view> tails,
+                                                          std::span<const ScoreSet> sets) const {
     ThreadState& ts = thread_state();
     if (ts.ready_for != id_) {
         for (const auto& g : groups_) {
@@ -605,39 +612,39 @@ std::vector<RuleHit> RuleSet::match(const Message& msg, ScoreSet set) const {
     }
     std::vector<char> hit(rules_.size(), 0);
 
-    auto scan = [&](const Group& g, std::string_view text) {
+    auto scan = [&](const Group& g, std::string_view text, std::vector<char>& into) {
         if (g.db) {
-            std::pair<const Group*, std::vector<char>*> ctx{&g, &hit};
+            std::pair<const Group*, std::vector<char>*> ctx{&g, &into};
             // An error here (only HS_SCRATCH_IN_USE or corruption) leaves these rules unhit.
             hs_scan(g.db, text.empty() ? "" : text.data(), static_cast<unsigned>(text.size()), 0,
                     ts.scratch, on_match, &ctx);
         }
         for (std::size_t i : g.pcre_rules) {
-            if (!hit[i] && pcre_matches(rules_[i]->code, text, ts)) hit[i] = 1;
+            if (!into[i] && pcre_matches(rules_[i]->code, text, ts)) into[i] = 1;
         }
     };
 
+    // Every target but the MIME summary, once: the variants differ only in its tail.
     std::string all_decoded, all_raw;  // built once, only if a group wants them
     for (const auto& gp : groups_) {
         const Group& g = *gp;
         switch (g.target) {
             case Target::body:
-                scan(g, msg.body_text);
+                scan(g, msg.body_text, hit);
                 break;
             case Target::rawbody:
-                scan(g, msg.raw_body);
+                scan(g, msg.raw_body, hit);
                 break;
             case Target::decoded:
-                scan(g, msg.decoded_body);
+                scan(g, msg.decoded_body, hit);
                 break;
             case Target::full:
-                scan(g, msg.raw);
+                scan(g, msg.raw, hit);
                 break;
             case Target::mime:
-                scan(g, msg.mime_summary);
                 break;
             case Target::uri:
-                for (const auto& u : msg.uris) scan(g, u.url);
+                for (const auto& u : msg.uris) scan(g, u.url, hit);
                 break;
             case Target::header:
                 if (g.header == "all") {
@@ -650,13 +657,13 @@ std::vector<RuleHit> RuleSet::match(const Message& msg, ScoreSet set) const {
                             all += '\n';
                         }
                     }
-                    scan(g, all);
+                    scan(g, all, hit);
                 } else {
                     bool present = false;
                     for (const auto& h : msg.headers) {
                         if (!iequals(h.name, g.header)) continue;
                         present = true;
-                        scan(g, g.raw ? h.raw : h.value);
+                        scan(g, g.raw ? h.raw : h.value, hit);
                     }
                     if (present) {
                         for (std::size_t i : g.exists_rules) hit[i] = 1;
@@ -667,17 +674,33 @@ std::vector<RuleHit> RuleSet::match(const Message& msg, ScoreSet set) const {
                 break;
         }
     }
-    for (std::size_t i : meta_order_) {
-        hit[i] =
-            meta::run(rules_[i]->meta, [&](std::size_t r) { return hit[r] != 0; }) != 0 ? 1 : 0;
+    std::vector<std::vector<RuleHit>> out;
+    out.reserve(tails.size());
+    std::string summary;
+    for (std::size_t v = 0; v < tails.size(); ++v) {
+        // The last variant may take the bits over; the others work on a copy.
+        std::vector<char> mine;
+        if (v + 1 < tails.size()) mine = hit;
+        std::vector<char>& h = v + 1 < tails.size() ? mine : hit;
+        const std::string_view text =
+            tails[v].empty() ? std::string_view(msg.mime_summary)
+                             : std::string_view(summary.assign(msg.mime_summary).append(tails[v]));
+        for (const auto& gp : groups_)
+            if (gp->target == Target::mime) scan(*gp, text, h);
+        for (std::size_t i : meta_order_) {
+            h[i] =
+                meta::run(rules_[i]->meta, [&](std::size_t r) { return h[r] != 0; }) != 0 ? 1 : 0;
+        }
+        const auto set = static_cast<std::size_t>(sets[v]);
+        std::vector<RuleHit> hits;
+        for (std::size_t i = 0; i < rules_.size(); ++i) {
+            if (h[i] && !rules_[i]->sub)
+                hits.push_back(
+                    {rules_[i]->name, rules_[i]->set_score[set], rules_[i]->description});
+        }
+        out.push_back(std::move(hits));
     }
-    std::vector<RuleHit> hits;
-    for (std::size_t i = 0; i < rules_.size(); ++i) {
-        if (hit[i] && !rules_[i]->sub)
-            hits.push_back({rules_[i]->name, rules_[i]->set_score[static_cast<std::size_t>(set)],
-                            rules_[i]->description});
-    }
-    return hits;
+    return out;
 }
 
 }  // namespace pampero::scan

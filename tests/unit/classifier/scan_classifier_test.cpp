@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "bayes_engine.hpp"
 #include "pampero/classifier/memory_store.hpp"
 #include "pampero/scan/scan_message.hpp"
 
@@ -46,14 +47,7 @@ std::shared_ptr<MemoryStore> trained() {
 }
 
 std::shared_ptr<const scan::Engine> engine() {
-    const auto rules = temp_path("45-classifier.yaml");
-    std::filesystem::copy_file(std::string(PAMPERO_SOURCE_DIR) + "/conf/rules.d/45-classifier.yaml",
-                               rules, std::filesystem::copy_options::overwrite_existing);
-    auto rs = scan::RuleSet::load_files({rules});
-    EXPECT_TRUE(rs) << rs.error().message;
-    auto levels = scan::load_levels(std::string(PAMPERO_SOURCE_DIR) + "/conf/levels.yaml");
-    EXPECT_TRUE(levels);
-    return std::make_shared<scan::Engine>(*rs, *levels, scan::ScanBounds{});
+    return test::bayes_engine(std::filesystem::path(temp_path("x")).parent_path().string());
 }
 
 std::vector<std::string> names(const scan::Verdict& v) {

@@ -267,3 +267,40 @@ TEST(Config, Classifier) {
     ASSERT_FALSE(bad);
     EXPECT_NE(bad.error().message.find("stroe"), std::string::npos) << bad.error().message;
 }
+
+TEST(Config, ClassifierModels) {
+    auto d = load_config(write_temp("classifier-model-default.yaml", "{}\n"));
+    ASSERT_TRUE(d) << d.error().message;
+    EXPECT_EQ(d->classifier.model, "site");
+    EXPECT_EQ(d->classifier.model_store, "");
+    EXPECT_EQ(d->classifier.max_open_models, 256);
+    EXPECT_EQ(d->classifier.max_models_per_message, 8);
+    const std::string path =
+        write_temp("classifier-model.yaml",
+                   "classifier:\n  model: user\n  model_store: sqlite:bayes.d/%m.db\n"
+                   "  max_open_models: 10\n  max_models_per_message: 2\n");
+    auto c = load_config(path);
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_EQ(c->classifier.model, "user");
+    EXPECT_EQ(c->classifier.model_store,
+              "sqlite:" + std::filesystem::path(path).parent_path().string() + "/bayes.d/%m.db");
+    EXPECT_EQ(c->classifier.max_open_models, 10);
+    EXPECT_EQ(c->classifier.max_models_per_message, 2);
+    auto redis = load_config(write_temp(
+        "classifier-model-redis.yaml",
+        "classifier:\n  model: domain\n  model_store: \"redis://127.0.0.1?prefix=b:%m:\"\n"));
+    ASSERT_TRUE(redis) << redis.error().message;
+    EXPECT_EQ(redis->classifier.model_store, "redis://127.0.0.1?prefix=b:%m:");
+    for (const char* text : {
+             "classifier:\n  model: user\n",                              // no model_store
+             "classifier:\n  model: group\n  model_store: x%m\n",         // unknown model
+             "classifier:\n  model: user\n  model_store: sqlite:b.db\n",  // no %m
+             "classifier:\n  max_open_models: 0\n",
+             "classifier:\n  max_models_per_message: 0\n",
+         }) {
+        auto bad = load_config(write_temp("classifier-model-bad.yaml", text));
+        ASSERT_FALSE(bad) << text;
+        EXPECT_NE(bad.error().message.find("classifier."), std::string::npos)
+            << bad.error().message;
+    }
+}

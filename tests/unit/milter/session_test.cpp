@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "fixture.hpp"
+#include "pampero/classifier/model_set.hpp"
 
 using namespace pampero;
 using namespace pampero::milter;
@@ -515,4 +516,66 @@ TEST_F(SessionTest, WithoutRelayCheckRemoteRecipientsAreLeftToTheMta) {
     Session s = open("192.0.2.22");
     s.mail_from("<x@remote.example>", false);
     EXPECT_EQ(s.rcpt("<y@elsewhere.example>", false).kind, Reply::Kind::proceed);
+}
+
+// classifier.model: user (model_set.hpp): one message, each recipient scored with their
+// own model. Bob's (level 3) learned this kind of mail as spam, carol's (level 5) as ham,
+// alice has none (and there is no site model): spam for bob, Inbox for carol and alice;
+// the headers carry the lowest verdict (no one's training makes another's mail spam); the
+// log line gives each recipient's score and model.
+TEST_F(SessionTest, PerUserModelsDecideEachRecipient) {
+    using namespace pampero::classifier;
+    std::filesystem::copy_file(std::string(PAMPERO_SOURCE_DIR) + "/conf/rules.d/45-classifier.yaml",
+                               dir_ / "rules.d" / "45-classifier.yaml");
+    use_bounds(MilterConfig{});  // the engine again, with the BAYES_* rules
+    ModelSetOptions mo;
+    mo.kind = ModelKind::user;
+    mo.store_template = "sqlite:" + (dir_ / "bayes.d" / "%m.db").string();
+    const auto learn = [&](const std::string& user, Class pills) {
+        auto store =
+            open_model_store(model_spec(mo.store_template, user), classifier::OpenMode::create);
+        ASSERT_TRUE(store) << store.error().message;
+        Learner l(**store);
+        for (int i = 0; i < 5; ++i) {
+            const auto p = scan::parse_message(
+                "Subject: cheap pills " + std::to_string(i) + "\r\n\r\nbuy cheap pills now\r\n",
+                1 << 20);
+            ASSERT_TRUE(l.learn(message_id(p), tokenize(p), pills));
+            const auto m = scan::parse_message(
+                "Subject: meeting " + std::to_string(i) + "\r\n\r\nthe project agenda\r\n",
+                1 << 20);
+            ASSERT_TRUE(l.learn(message_id(m), tokenize(m),
+                                pills == Class::spam ? Class::ham : Class::spam));
+        }
+        ASSERT_TRUE(l.flush());
+    };
+    learn("bob@example.org", Class::spam);
+    learn("carol@example.org", Class::ham);
+    Options o;
+    o.min_spam = o.min_ham = 5;
+    const ModelSet models(nullptr, mo, o);
+    services_->models = &models;
+
+    Session s = open();
+    s.mail_from("<x@remote.example>", false);
+    s.rcpt("<bob@example.org>", false);
+    s.rcpt("<carol@example.org>", false);
+    s.rcpt("<alice@example.org>", false);
+    feed(s, "cheap pills", "buy cheap pills now\r\n");
+    EndOfMessage eom = s.end_of_message();
+    services_->models = nullptr;
+    EXPECT_EQ(eom.reply.kind, Reply::Kind::proceed);
+    EXPECT_TRUE(eom.delete_recipients.empty());
+    EXPECT_NE(eom.log_line.find("<bob@example.org>:spam(score=5.0 model=user:bob@example.org)"),
+              std::string::npos)
+        << eom.log_line;
+    EXPECT_NE(
+        eom.log_line.find("<carol@example.org>:inbox(score=-9.0 model=user:carol@example.org)"),
+        std::string::npos)
+        << eom.log_line;
+    EXPECT_NE(eom.log_line.find("<alice@example.org>:inbox(score=0.0 model=none)"),
+              std::string::npos)
+        << eom.log_line;
+    ASSERT_GE(eom.add_headers.size(), 3u);
+    EXPECT_EQ(eom.add_headers[0], (std::pair<std::string, std::string>{"X-Spam-Score", "-9.0"}));
 }

@@ -259,6 +259,45 @@ TEST(RuleEngine, EngineScanReportsUrisAndExtraHits) {
     EXPECT_EQ(v.hits.back().name, "RCVD_IN_TEST");
 }
 
+// Per-recipient classifier models (scan_message_for): the variants of one message that
+// differ in the classifier line each get what match() gives for that MIME summary and
+// score set - the metas that read a BAYES_* rule included, on every variant.
+TEST(RuleEngine, MatchVariantsEqualsMatchForEachSummary) {
+    auto loaded = RuleSet::load_files(
+        {write_temp("variants.yaml", R"(rules:
+  - {name: BODY_BUY, target: body, regex: 'Buy now', score: 1}
+  - {name: BAYES_99, target: mime, regex: '^classifier BAYES_99 ', flags: [multiline], score: 3}
+  - {name: BAYES_00, target: mime, regex: '^classifier BAYES_00 ', flags: [multiline], score: -3}
+  - {name: MIME_ALT, target: mime, regex: 'multipart/alternative', score: 0.25}
+  - {name: BUY_AND_BAYES, meta: 'BODY_BUY && BAYES_99', score: 2}
+  - {name: BUY_NOT_HAM, meta: 'BODY_BUY && !BAYES_00', score: 0.1}
+)"),
+         write_temp("variants.scores.yaml", "score_set: classifier\nscores: {BODY_BUY: 0.5}\n")});
+    ASSERT_TRUE(loaded) << loaded.error().message;
+    const auto& rules = *loaded;
+    const Message m = parse_message(kMessage, 1 << 20);
+    const std::string_view tails[] = {"", "classifier BAYES_99 p=0.9950 tokens=40\n",
+                                      "classifier BAYES_00 p=0.0010 tokens=40\n", ""};
+    const ScoreSet sets[] = {ScoreSet::no_classifier, ScoreSet::classifier, ScoreSet::classifier,
+                             ScoreSet::classifier};
+    const auto variants = rules->match_variants(m, tails, sets);
+    ASSERT_EQ(variants.size(), 4u);
+    for (std::size_t i = 0; i < 4; ++i) {
+        Message copy = m;
+        copy.mime_summary += tails[i];
+        const auto alone = rules->match(copy, sets[i]);
+        EXPECT_EQ(names(variants[i]), names(alone)) << i;
+        ASSERT_EQ(variants[i].size(), alone.size());
+        for (std::size_t j = 0; j < alone.size(); ++j)
+            EXPECT_EQ(variants[i][j].score, alone[j].score) << i << " " << alone[j].name;
+    }
+    EXPECT_EQ(names(variants[1]), (std::vector<std::string>{"BODY_BUY", "BAYES_99", "MIME_ALT",
+                                                            "BUY_AND_BAYES", "BUY_NOT_HAM"}));
+    EXPECT_EQ(names(variants[2]), (std::vector<std::string>{"BODY_BUY", "BAYES_00", "MIME_ALT"}));
+    EXPECT_EQ(variants[1][0].score, 0.5);  // the classifier set
+    EXPECT_EQ(variants[0][0].score, 1);
+}
+
 // `pamperoctl learn` parses without compiling a rule (load_parser): the same Message as
 // the engine's parse (the rule files' uri_domains included), and a rule that would not
 // compile does not stop it, because no rule is read.

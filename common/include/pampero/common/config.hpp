@@ -154,6 +154,14 @@ struct ClassifierConfig {
     std::string store = "sqlite:/var/lib/pampero/bayes.db";  // sqlite:PATH or redis://...
     std::int64_t min_spam = 200;  // spam messages learned before it votes
     std::int64_t min_ham = 200;   // ham messages likewise
+    // Per-domain / per-user models (scanners/classifier/.../model_set.hpp). `model`: site
+    // (one model, `store`), domain or user (each recipient's model, `model_store` with %m
+    // its key; a model that abstains falls back to `store`). The two bounds keep a
+    // spammer's thousand recipients from opening a thousand files.
+    std::string model = "site";               // site | domain | user
+    std::string model_store;                  // required unless model is site; contains %m
+    std::int64_t max_open_models = 256;       // models kept open per process (LRU)
+    std::int64_t max_models_per_message = 8;  // distinct models one message consults
 };
 
 struct Config {

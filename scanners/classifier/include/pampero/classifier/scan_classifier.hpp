@@ -50,23 +50,39 @@ class ScanClassifier final {
   public:
     // Opens `spec` read-only (store.hpp). Error only for Error::config (corrupt, unknown
     // scheme); a missing or unreadable store gives an abstaining classifier.
-    static Result<std::shared_ptr<ScanClassifier>> open(const std::string& spec, Options o);
+    // `max_cached_tokens`: a SQLite store with more tokens is read in place instead of
+    // copied (per-user models use a smaller bound, model_set.hpp); `quiet`: a store that
+    // cannot be opened now is not logged (a per-user model that was never trained).
+    static Result<std::shared_ptr<ScanClassifier>> open(
+        const std::string& spec, Options o, std::uint64_t max_cached_tokens = kMaxCachedTokens,
+        bool quiet = false);
     // Over a store the caller made (tests, the cross-validation bench).
     ScanClassifier(std::shared_ptr<const ClassifierStore> store, Options o);
 
     std::string summary_line(const scan::Message& msg) const;
     // nullopt: abstains (see above and classifier.hpp).
     std::optional<Classification> classify(const scan::Message& msg) const;
+    // The same over the message's tokens (tokenizer.hpp), so that one message tokenized
+    // once is classified by several models (model_set.hpp).
+    std::optional<Classification> classify_tokens(const std::vector<Token>& tokens) const;
+    // Whether a store is open now (false: abstaining until it is found again; looked for
+    // again as classify() does, at most every kReopenSeconds).
+    bool available() const;
+    // The summary line of a classification ("" for none).
+    static std::string line_of(const std::optional<Classification>& c);
 
   private:
     ScanClassifier(std::string spec, Options o) : spec_(std::move(spec)), options_(o) {}
     std::shared_ptr<const ClassifierStore> store() const;
+    std::optional<Classification> classify_with(const ClassifierStore& s,
+                                                const std::vector<Token>& tokens) const;
     // Opens spec_ (and copies a SQLite store into memory); false with a warning.
     Status open_locked() const;
     void refresh_locked() const;
 
     std::string spec_;  // empty: a store handed in, never reopened
     Options options_;
+    std::uint64_t max_cached_tokens_ = kMaxCachedTokens;
     mutable std::mutex mu_;
     mutable std::shared_ptr<const ClassifierStore> store_;  // what classify() reads
     mutable std::shared_ptr<SqliteStore> sqlite_;           // the file behind a copy

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -59,6 +60,12 @@ class Engine {
     Verdict scan(const Message& msg) const;
     Verdict scan(const Message& msg, const ScanContext& context) const;
     Verdict scan(std::string_view raw_message) const;
+    // One verdict per classifier line (per-recipient models, scan_message.hpp): lines[i]
+    // appended to the MIME summary and, when not empty, the `classifier` score set
+    // (else context.score_set); the rules matched once for all (RuleSet::match_variants).
+    // lines: at least one.
+    std::vector<Verdict> scan_variants(const Message& msg, const ScanContext& context,
+                                       std::span<const std::string> lines) const;
     const Levels& levels() const { return levels_; }
     std::size_t scan_limit() const { return bounds_.scan_limit; }
     const ScanBounds& bounds() const { return bounds_; }

@@ -79,7 +79,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pampero/common/result.hpp"
@@ -124,6 +126,14 @@ class RuleSet {
     // Reported hits (no "__" sub-rules) in rule order (file order, then position), each
     // with its score in `set`.
     std::vector<RuleHit> match(const Message& msg, ScoreSet set = ScoreSet::no_classifier) const;
+    // One message scored several ways that differ only in text appended to its MIME
+    // summary and in the score set (per-recipient classifier models, model_set.hpp):
+    // hits[v] = match(msg with mime_summary + tails[v], sets[v]), every other target
+    // matched once for all of them (each variant costs one pass over the MIME summary,
+    // the meta rules and the sum). tails and sets have the same size, at least 1.
+    std::vector<std::vector<RuleHit>> match_variants(const Message& msg,
+                                                     std::span<const std::string_view> tails,
+                                                     std::span<const ScoreSet> sets) const;
     // Every scored rule (no "__" sub-rules), in rule order.
     std::vector<RuleScores> scores() const;
     std::size_t size() const { return rules_.size(); }

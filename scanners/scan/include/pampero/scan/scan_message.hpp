@@ -16,8 +16,10 @@
 // Thread-safe (the engine, the lists and the classifier are).
 #pragma once
 
+#include <span>
 #include <string_view>
 
+#include "pampero/classifier/model_set.hpp"
 #include "pampero/classifier/scan_classifier.hpp"
 #include "pampero/lists/blocklists.hpp"
 #include "pampero/rules/engine.hpp"
@@ -33,6 +35,22 @@ Verdict scan_message(const Engine& engine, const Blocklists* lists, std::string_
                      std::string_view client_ip, const ParsedMime* parsed = nullptr,
                      bool cut = false, std::vector<BlocklistTally>* tally = nullptr,
                      const classifier::ScanClassifier* classifier = nullptr);
+
+// Per-recipient classifier models (classifier.model: domain or user, model_set.hpp): the
+// message parsed, matched against the rules and tokenized once; each recipient's model
+// votes (ModelSet::votes), and each distinct vote gets its verdict from one rule match
+// (Engine::scan_variants: only the MIME-summary rules, the metas and the sum again).
+struct RecipientVerdicts {
+    std::vector<Verdict> verdicts;    // one per distinct classifier line, first seen first
+    std::vector<std::size_t> of;      // recipient i's verdict: verdicts[of[i]]
+    std::vector<std::string> models;  // recipient i's voting model (classifier::Vote::model)
+};
+RecipientVerdicts scan_message_for(const Engine& engine, const Blocklists* lists,
+                                   std::string_view raw, std::string_view client_ip,
+                                   const classifier::ModelSet& models,
+                                   std::span<const std::string> recipients,
+                                   const ParsedMime* parsed = nullptr, bool cut = false,
+                                   std::vector<BlocklistTally>* tally = nullptr);
 
 // True for an IPv4 address outside the private, loopback, link-local, CGNAT, multicast
 // and reserved ranges (what a Received hop from the internet looks like).
