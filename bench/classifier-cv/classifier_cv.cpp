@@ -139,8 +139,8 @@ int main(int argc, char** argv) {
             tsv = v;
         else if (a == "--min-dev")
             cv.classifier.min_dev = std::stod(v);
-        else if (a == "--max-tokens")
-            cv.classifier.max_tokens = std::stoul(v);
+        else if (a == "--max-tokens")  // given: no choice of it (as --fixed)
+            cv.classifier.max_tokens = std::stoul(v), fixed_options = true;
         else if (a == "--robs")
             cv.classifier.robs = std::stod(v);
         else if (a == "--robx")
