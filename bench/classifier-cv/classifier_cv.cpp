@@ -336,9 +336,10 @@ int main(int argc, char** argv) {
         // score sets fitted on buckets from that classifier (each from one that did not
         // learn the message); the header's figures are the whole procedure's (above).
         CvOptions chosen = cv;
-        auto k = choose_candidate(*items, cv);
-        if (!k) return fmt::print(stderr, "{}\n", k.error().message), 75;
+        std::vector<CvOutcome> chosen_outcomes = *outcomes;  // without a grid: the same
         if (!cv.grid.empty()) {
+            auto k = choose_candidate(*items, cv);
+            if (!k) return fmt::print(stderr, "{}\n", k.error().message), 75;
             chosen.classifier = cv.grid[*k].classifier;
             chosen.fit = cv.grid[*k].fit;
             chosen.grid.clear();
@@ -347,19 +348,19 @@ int main(int argc, char** argv) {
                 "cost {} l2 {}\n",
                 chosen.classifier.max_tokens, chosen.classifier.ham_bias, chosen.classifier.robs,
                 chosen.classifier.robx, chosen.classifier.min_dev, chosen.fit.cost, chosen.fit.l2);
+            auto again = cross_validate(*items, chosen);
+            if (!again) return fmt::print(stderr, "{}\n", again.error().message), 75;
+            chosen_outcomes = std::move(*again);
         }
-        auto chosen_outcomes = cross_validate(*items, chosen);
-        if (!chosen_outcomes)
-            return fmt::print(stderr, "{}\n", chosen_outcomes.error().message), 75;
-        const auto sets = fit_score_sets(*items, *chosen_outcomes, chosen);
+        const auto sets = fit_score_sets(*items, chosen_outcomes, chosen);
         // Per rule: hits by class (the bucket: the out-of-fold one), for the reviewer.
         std::map<std::string, std::map<std::string, std::size_t>> hits;
         std::map<std::string, double> file_score;
         for (const auto& r : engine.rules().scores()) file_score[r.name] = r.file_score;
         for (std::size_t i = 0; i < items->size(); ++i) {
             for (const auto& h : (*items)[i].hits) ++hits[h][(*items)[i].label];
-            if (!(*chosen_outcomes)[i].bucket.empty())
-                ++hits[(*chosen_outcomes)[i].bucket][(*items)[i].label];
+            if (!chosen_outcomes[i].bucket.empty())
+                ++hits[chosen_outcomes[i].bucket][(*items)[i].label];
         }
         auto figures = [&](bool classifier) {
             std::string out;
