@@ -13,6 +13,11 @@
 //               are in-sample)
 //   fitted      rules + classifier, the classifier set (every score, BAYES_* included)
 //               fitted on the other folds (--cost, --l2), nested CV for the buckets
+// By default the classifier's max_tokens is chosen so among kMaxTokensGrid (the shipped
+// procedure); --fixed: the options as given, no choice.
+// --grid-ham-bias/-max-tokens/-robs/-robx/-min-dev/-cost/-l2 A,B,...: the classifier's
+// options and the classifier set's fit are chosen in each outer fold among every
+// combination, by a CV inside its training folds (CvOptions::grid); the choices are printed.
 // A message the classifier abstains on is scored with the no_classifier set in the last
 // two columns, as the scan does (rules.hpp, score sets).
 // --tsv FILE writes one line per message for offline fits (scripts/fit-bayes-scores,
@@ -44,11 +49,15 @@ namespace fs = std::filesystem;
 namespace {
 
 int usage() {
-    fmt::print(stderr,
-               "usage: classifier-cv [--corpus DIR] [--rules DIR] [--levels FILE] [--folds K]\n"
-               "                     [--tsv FILE] [--min-dev X] [--max-tokens N] [--robs X]\n"
-               "                     [--cost C] [--l2 X] [--cost-rules C] [--l2-rules X]\n"
-               "                     [--negative-rules] [--explain NAME] [--write-sets DIR]\n");
+    fmt::print(
+        stderr,
+        "usage: classifier-cv [--corpus DIR] [--rules DIR] [--levels FILE] [--folds K]\n"
+        "                     [--tsv FILE] [--min-dev X] [--max-tokens N] [--robs X]\n"
+        "                     [--robx X] [--ham-bias B]\n"
+        "                     [--grid-{{ham-bias,max-tokens,robs,robx,min-dev,cost,l2}} A,B,...]\n"
+        "                     [--fixed]\n"
+        "                     [--cost C] [--l2 X] [--cost-rules C] [--l2-rules X]\n"
+        "                     [--negative-rules] [--explain NAME] [--write-sets DIR]\n");
     return 64;
 }
 
@@ -103,8 +112,14 @@ int main(int argc, char** argv) {
     std::string tsv, explain, sets_dir;
     CvOptions cv;
     std::optional<double> cost_rules, l2_rules;
+    std::map<std::string, std::string> grid;  // --grid-NAME a,b,c
+    bool fixed_options = false;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
+        if (a == "--fixed") {
+            fixed_options = true;
+            continue;
+        }
         if (a == "--negative-rules") {
             cv.fit.nonnegative_rules = false;
             cv.fit_rules.nonnegative_rules = false;
@@ -124,10 +139,14 @@ int main(int argc, char** argv) {
             tsv = v;
         else if (a == "--min-dev")
             cv.classifier.min_dev = std::stod(v);
-        else if (a == "--max-tokens")
-            cv.classifier.max_tokens = std::stoul(v);
+        else if (a == "--max-tokens")  // given: no choice of it (as --fixed)
+            cv.classifier.max_tokens = std::stoul(v), fixed_options = true;
         else if (a == "--robs")
             cv.classifier.robs = std::stod(v);
+        else if (a == "--robx")
+            cv.classifier.robx = std::stod(v);
+        else if (a == "--ham-bias")
+            cv.classifier.ham_bias = std::stod(v);
         else if (a == "--cost")
             cv.fit.cost = std::stod(v);
         else if (a == "--l2")
@@ -136,6 +155,8 @@ int main(int argc, char** argv) {
             cost_rules = std::stod(v);
         else if (a == "--l2-rules")
             l2_rules = std::stod(v);
+        else if (a.rfind("--grid-", 0) == 0)
+            grid[a.substr(7)] = v;
         else if (a == "--explain")
             explain = v;
         else if (a == "--write-sets")
@@ -159,6 +180,41 @@ int main(int argc, char** argv) {
     cv.fit_rules.l2 = l2_rules.value_or(cv.fit_rules.l2);
     cv.fit_rules.tag = level.tag;
 
+    // The candidates: every combination of the --grid-* lists, the other options as given;
+    // without any, the shipped procedure's max_tokens grid; --fixed: none (the options as
+    // given, no choice).
+    if (grid.empty() && !fixed_options) cv.grid = max_tokens_grid(cv.classifier, cv.fit);
+    if (!grid.empty()) {
+        cv.grid = {{cv.classifier, cv.fit}};
+        for (const auto& [name, list] : grid) {
+            std::vector<CvCandidate> next;
+            for (const auto& base : cv.grid) {
+                std::istringstream in(list);
+                for (std::string x; std::getline(in, x, ',');) {
+                    CvCandidate k = base;
+                    Options& c = k.classifier;
+                    if (name == "cost")
+                        k.fit.cost = std::stod(x);
+                    else if (name == "l2")
+                        k.fit.l2 = std::stod(x);
+                    else if (name == "ham-bias")
+                        c.ham_bias = std::stod(x);
+                    else if (name == "max-tokens")
+                        c.max_tokens = std::stoul(x);
+                    else if (name == "robs")
+                        c.robs = std::stod(x);
+                    else if (name == "robx")
+                        c.robx = std::stod(x);
+                    else if (name == "min-dev")
+                        c.min_dev = std::stod(x);
+                    else
+                        return usage();
+                    next.push_back(k);
+                }
+            }
+            cv.grid = std::move(next);
+        }
+    }
     const auto t0 = std::chrono::steady_clock::now();
     auto items = load_corpus(corpus, engine, cv.folds);
     if (!items) return fmt::print(stderr, "{}\n", items.error().message), 74;
@@ -222,9 +278,28 @@ int main(int argc, char** argv) {
         }
     }
     print_row("ham (all)", all_ham);
-    fmt::print("classifier abstained on {} messages; parse+tokenize+rules {:.1f} s, CV {:.1f} s\n",
-               abstained, std::chrono::duration<double>(t1 - t0).count(),
-               std::chrono::duration<double>(t2 - t1).count());
+    std::size_t tokens = 0;
+    for (const auto& it : *items) tokens += it.tokens.size();
+    fmt::print(
+        "classifier abstained on {} messages; {:.0f} tokens a message; parse+tokenize+rules "
+        "{:.1f} s, CV {:.1f} s\n",
+        abstained,
+        items->empty() ? 0.0 : static_cast<double>(tokens) / static_cast<double>(items->size()),
+        std::chrono::duration<double>(t1 - t0).count(),
+        std::chrono::duration<double>(t2 - t1).count());
+    if (!cv.grid.empty()) {
+        std::map<int, std::size_t> chosen;
+        for (std::size_t i = 0; i < items->size(); ++i)
+            chosen[(*items)[i].fold] = (*outcomes)[i].candidate;
+        for (const auto& [fold, k] : chosen) {
+            const auto& c = cv.grid[k].classifier;
+            fmt::print(
+                "  fold {} chose ham_bias {} max_tokens {} robs {} robx {} min_dev {}; cost {} l2 "
+                "{}\n",
+                fold, c.ham_bias, c.max_tokens, c.robs, c.robx, c.min_dev, cv.grid[k].fit.cost,
+                cv.grid[k].fit.l2);
+        }
+    }
     for (std::size_t i = 0; i < items->size(); ++i) {
         const auto& it = (*items)[i];
         const auto& o = (*outcomes)[i];
@@ -257,14 +332,35 @@ int main(int argc, char** argv) {
         }
     }
     if (!sets_dir.empty()) {
-        const auto sets = fit_score_sets(*items, *outcomes, cv);
+        // What a site installs: the candidate the CV over the whole corpus chooses, and the
+        // score sets fitted on buckets from that classifier (each from one that did not
+        // learn the message); the header's figures are the whole procedure's (above).
+        CvOptions chosen = cv;
+        std::vector<CvOutcome> chosen_outcomes = *outcomes;  // without a grid: the same
+        if (!cv.grid.empty()) {
+            auto k = choose_candidate(*items, cv);
+            if (!k) return fmt::print(stderr, "{}\n", k.error().message), 75;
+            chosen.classifier = cv.grid[*k].classifier;
+            chosen.fit = cv.grid[*k].fit;
+            chosen.grid.clear();
+            fmt::print(
+                "the whole corpus chose max_tokens {} ham_bias {} robs {} robx {} min_dev {}; "
+                "cost {} l2 {}\n",
+                chosen.classifier.max_tokens, chosen.classifier.ham_bias, chosen.classifier.robs,
+                chosen.classifier.robx, chosen.classifier.min_dev, chosen.fit.cost, chosen.fit.l2);
+            auto again = cross_validate(*items, chosen);
+            if (!again) return fmt::print(stderr, "{}\n", again.error().message), 75;
+            chosen_outcomes = std::move(*again);
+        }
+        const auto sets = fit_score_sets(*items, chosen_outcomes, chosen);
         // Per rule: hits by class (the bucket: the out-of-fold one), for the reviewer.
         std::map<std::string, std::map<std::string, std::size_t>> hits;
         std::map<std::string, double> file_score;
         for (const auto& r : engine.rules().scores()) file_score[r.name] = r.file_score;
         for (std::size_t i = 0; i < items->size(); ++i) {
             for (const auto& h : (*items)[i].hits) ++hits[h][(*items)[i].label];
-            if (!(*outcomes)[i].bucket.empty()) ++hits[(*outcomes)[i].bucket][(*items)[i].label];
+            if (!chosen_outcomes[i].bucket.empty())
+                ++hits[chosen_outcomes[i].bucket][(*items)[i].label];
         }
         auto figures = [&](bool classifier) {
             std::string out;
@@ -283,7 +379,7 @@ int main(int argc, char** argv) {
         };
         for (const bool classifier : {false, true}) {
             const auto& scores = classifier ? sets.classifier : sets.no_classifier;
-            const auto& fo = classifier ? cv.fit : cv.fit_rules;
+            const auto& fo = classifier ? chosen.fit : cv.fit_rules;
             const fs::path file =
                 fs::path(sets_dir) / (classifier ? "91-fitted-classifier.scores.yaml"
                                                  : "90-fitted-no-classifier.scores.yaml");
@@ -295,7 +391,7 @@ int main(int argc, char** argv) {
                 "development corpus ({} messages: {} ham, {} hard ham, {} spam; SpamAssassin's "
                 "public corpus, 2002-2003): logistic regression of spam on {}, a ham weighing {} "
                 "spam (cost), L2 {} towards 0, rule scores {}{}; GTUBE-like rules (|score| >= "
-                "100) keep theirs.",
+                "100) keep theirs.{}",
                 classifier ? "voted on (its store learned enough)"
                            : "did not vote on (none configured, too little learned, store missing)",
                 classifier ? "classifier" : "no_classifier", items->size(), rows["ham"].n,
@@ -304,7 +400,16 @@ int main(int argc, char** argv) {
                              "that did not learn the message)"
                            : "the rules hit",
                 fo.cost, fo.l2, fo.nonnegative_rules ? ">= 0" : "of either sign",
-                classifier ? ", BAYES_00..40 <= 0 and BAYES_50..999 >= 0" : "");
+                classifier ? ", BAYES_00..40 <= 0 and BAYES_50..999 >= 0" : "",
+                classifier && !cv.grid.empty()
+                    ? fmt::format(" The classifier's options and the fit's settings are the "
+                                  "ones a CV on the corpus chose among {} candidates (in the "
+                                  "CV below, each fold's training folds chose): max_tokens {}, "
+                                  "ham_bias {}, min_dev {}, cost {}, l2 {}.",
+                                  cv.grid.size(), chosen.classifier.max_tokens,
+                                  chosen.classifier.ham_bias, chosen.classifier.min_dev,
+                                  chosen.fit.cost, chosen.fit.l2)
+                    : std::string());
             const std::string how = fmt::format(
                 "These scores are fitted on the whole corpus. The same procedure, cross-validated "
                 "({}-fold: each fold scored with scores fitted on the other four{}), at the "

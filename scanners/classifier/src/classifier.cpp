@@ -105,7 +105,8 @@ double token_probability(const TokenCounts& c, const Totals& t, const Options& o
     const double n = static_cast<double>(c.spam + c.ham);
     if (n == 0 || t.spam == 0 || t.ham == 0) return o.robx;
     const double b = static_cast<double>(c.spam) / static_cast<double>(t.spam);
-    const double g = static_cast<double>(c.ham) / static_cast<double>(t.ham);
+    const double g =
+        std::min(1.0, o.ham_bias * static_cast<double>(c.ham) / static_cast<double>(t.ham));
     const double p = b / (b + g);
     return (o.robs * o.robx + n * p) / (o.robs + n);
 }
@@ -147,11 +148,12 @@ class SmallCounts {
     static SmallCounts& for_thread(const Totals& totals, const Options& o) {
         thread_local SmallCounts table;
         if (!table.valid_ || table.totals_.spam != totals.spam || table.totals_.ham != totals.ham ||
-            table.robs_ != o.robs || table.robx_ != o.robx) {
+            table.robs_ != o.robs || table.robx_ != o.robx || table.ham_bias_ != o.ham_bias) {
             table.valid_ = true;
             table.totals_ = totals;
             table.robs_ = o.robs;
             table.robx_ = o.robx;
+            table.ham_bias_ = o.ham_bias;
             for (auto& t : table.entries_) t.p = std::nan("");
         }
         return table;
@@ -173,6 +175,7 @@ class SmallCounts {
     Totals totals_;
     double robs_ = 0;
     double robx_ = 0;
+    double ham_bias_ = 0;
     std::array<Telling, kSmall * kSmall> entries_;
 };
 

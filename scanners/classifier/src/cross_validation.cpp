@@ -173,31 +173,153 @@ Scores fit_scores(const std::vector<std::vector<std::string>>& rows, const std::
     return out;
 }
 
+namespace {
+
+// How many ham and spam of the folds in `use` leave the Inbox when each fold is scored
+// with the classifier set fitted on the others (rows[i]: message i's rules and bucket).
+std::pair<std::size_t, std::size_t> inner_cv(const std::vector<CorpusMessage>& corpus,
+                                             const std::vector<std::vector<std::string>>& rows,
+                                             const std::vector<bool>& use, const FitOptions& fit,
+                                             const Scores& fixed) {
+    std::pair<std::size_t, std::size_t> out{0, 0};  // ham, spam
+    std::vector<int> folds;
+    for (std::size_t i = 0; i < corpus.size(); ++i) {
+        if (use[i] && std::find(folds.begin(), folds.end(), corpus[i].fold) == folds.end())
+            folds.push_back(corpus[i].fold);
+    }
+    for (const int g : folds) {
+        std::vector<std::vector<std::string>> train;
+        std::vector<bool> spam;
+        for (std::size_t i = 0; i < corpus.size(); ++i) {
+            if (!use[i] || corpus[i].fold == g) continue;
+            train.push_back(rows[i]);
+            spam.push_back(corpus[i].spam);
+        }
+        const Scores s = fit_scores(train, spam, fixed, fit);
+        for (std::size_t i = 0; i < corpus.size(); ++i) {
+            if (!use[i] || corpus[i].fold != g) continue;
+            const auto& m = corpus[i];
+            double total = 0;
+            for (const auto& name : rows[i]) {
+                if (const auto it = s.find(name); it != s.end()) {
+                    total += it->second;
+                    continue;
+                }
+                // Never seen hit in training: its rule file's score (a bucket: 0).
+                const auto k = std::find(m.hits.begin(), m.hits.end(), name);
+                if (k != m.hits.end())
+                    total += m.hit_scores[static_cast<std::size_t>(k - m.hits.begin())];
+            }
+            if (total >= fit.tag) ++(m.spam ? out.second : out.first);
+        }
+    }
+    return out;
+}
+
+// The candidate of `counts` (ham, spam out) taking the most spam with at most `bound` ham
+// out, or else the fewest ham, then the most spam; ties: the first.
+std::size_t choose(const std::vector<std::pair<std::size_t, std::size_t>>& counts,
+                   std::size_t bound) {
+    std::size_t chosen = 0;
+    bool within = false;
+    for (std::size_t k = 0; k < counts.size(); ++k) {
+        const auto& c = counts[k];
+        const auto& b = counts[chosen];
+        if (c.first <= bound) {
+            if (!within || c.second > b.second) chosen = k;
+            within = true;
+        } else if (!within && (c.first < b.first || (c.first == b.first && c.second > b.second))) {
+            chosen = k;
+        }
+    }
+    return chosen;
+}
+
+// The buckets of the messages outside fold `exclude` (-1: none), each from a classifier
+// that learned the other folds outside it, one vector per candidate (learning does not
+// depend on the options: one store serves them all); "" where it abstained or outside.
+Result<std::vector<std::vector<std::string>>> inner_buckets(
+    const std::vector<CorpusMessage>& corpus, const std::vector<CvCandidate>& candidates,
+    int exclude, int folds) {
+    std::vector<std::vector<std::string>> out(candidates.size(),
+                                              std::vector<std::string>(corpus.size()));
+    for (int g = 0; g < folds; ++g) {
+        if (g == exclude) continue;
+        auto store = learn_all(corpus, exclude, g);
+        if (!store) return store.error();
+        for (std::size_t k = 0; k < candidates.size(); ++k) {
+            const Classifier c(**store, candidates[k].classifier);
+            for (std::size_t i = 0; i < corpus.size(); ++i) {
+                if (corpus[i].fold != g) continue;
+                auto r = c.classify(corpus[i].tokens);
+                if (!r) return r.error();
+                out[k][i] = *r ? (*r)->bucket : "";
+            }
+        }
+    }
+    return out;
+}
+
+// The candidate the CV over the folds other than `exclude` chooses (see CvOptions::grid),
+// given each candidate's buckets (inner_buckets).
+std::size_t select_candidate(const std::vector<CorpusMessage>& corpus,
+                             const std::vector<CvCandidate>& candidates,
+                             const std::vector<std::vector<std::string>>& inners, int exclude,
+                             const CvOptions& o) {
+    if (candidates.size() < 2) return 0;
+    std::vector<bool> training(corpus.size());
+    std::size_t hams = 0;
+    for (std::size_t i = 0; i < corpus.size(); ++i) {
+        training[i] = corpus[i].fold != exclude;
+        hams += training[i] && !corpus[i].spam;
+    }
+    std::vector<std::pair<std::size_t, std::size_t>> counts;
+    for (std::size_t k = 0; k < candidates.size(); ++k) {
+        std::vector<std::vector<std::string>> all_rows(corpus.size());
+        for (std::size_t i = 0; i < corpus.size(); ++i) {
+            all_rows[i] = corpus[i].hits;
+            if (!inners[k][i].empty()) all_rows[i].push_back(inners[k][i]);
+        }
+        counts.push_back(inner_cv(corpus, all_rows, training, candidates[k].fit, o.fixed));
+    }
+    return choose(counts, static_cast<std::size_t>(o.select_ham * static_cast<double>(hams)));
+}
+
+std::vector<CvCandidate> candidates_of(const CvOptions& o) {
+    return o.grid.empty() ? std::vector<CvCandidate>{{o.classifier, o.fit}} : o.grid;
+}
+
+}  // namespace
+
+std::vector<CvCandidate> max_tokens_grid(const Options& classifier, const FitOptions& fit) {
+    std::vector<CvCandidate> out;
+    for (const std::size_t n : kMaxTokensGrid) {
+        out.push_back({classifier, fit});
+        out.back().classifier.max_tokens = n;
+    }
+    return out;
+}
+
+Result<std::size_t> choose_candidate(const std::vector<CorpusMessage>& corpus, const CvOptions& o) {
+    const auto candidates = candidates_of(o);
+    if (candidates.size() < 2) return std::size_t{0};
+    auto inners = inner_buckets(corpus, candidates, -1, o.folds);
+    if (!inners) return inners.error();
+    return select_candidate(corpus, candidates, *inners, -1, o);
+}
+
 Result<std::vector<CvOutcome>> cross_validate(const std::vector<CorpusMessage>& corpus,
                                               const CvOptions& o) {
     std::vector<CvOutcome> out(corpus.size());
-    auto classify_fold = [&](const ClassifierStore& store, int fold,
-                             std::vector<std::string>& buckets, bool is_outer) -> Status {
-        const Classifier c(store, o.classifier);
-        for (std::size_t i = 0; i < corpus.size(); ++i) {
-            if (corpus[i].fold != fold) continue;
-            auto r = c.classify(corpus[i].tokens);
-            if (!r) return r.error();
-            buckets[i] = *r ? (*r)->bucket : "";
-            if (is_outer) out[i].probability = *r ? (*r)->probability : -1;
-        }
-        return ok_status();
-    };
+    const auto candidates = candidates_of(o);
     std::vector<std::string> outer(corpus.size());
     for (int f = 0; f < o.folds; ++f) {
-        // Inner buckets for the training messages (folds other than f).
-        std::vector<std::string> inner(corpus.size());
-        for (int g = 0; g < o.folds; ++g) {
-            if (g == f) continue;
-            auto store = learn_all(corpus, f, g);
-            if (!store) return store.error();
-            if (auto st = classify_fold(**store, g, inner, false); !st) return st.error();
-        }
+        // Buckets for the training messages (folds other than f), and the candidate their
+        // own CV chooses: the fold's messages choose nothing.
+        auto inners = inner_buckets(corpus, candidates, f, o.folds);
+        if (!inners) return inners.error();
+        const std::size_t chosen = select_candidate(corpus, candidates, *inners, f, o);
+        const std::vector<std::string>& inner = (*inners)[chosen];
         std::vector<std::vector<std::string>> rows, rule_rows;
         std::vector<bool> spam;
         for (std::size_t i = 0; i < corpus.size(); ++i) {
@@ -207,16 +329,26 @@ Result<std::vector<CvOutcome>> cross_validate(const std::vector<CorpusMessage>& 
             if (!inner[i].empty()) rows.back().push_back(inner[i]);
             spam.push_back(corpus[i].spam);
         }
-        const Scores fitted = fit_scores(rows, spam, o.fixed, o.fit);
+        const Scores fitted = fit_scores(rows, spam, o.fixed, candidates[chosen].fit);
         const Scores rules_fitted = fit_scores(rule_rows, spam, o.fixed, o.fit_rules);
         auto store = learn_all(corpus, f, f);
         if (!store) return store.error();
-        if (auto st = classify_fold(**store, f, outer, true); !st) return st.error();
+        {
+            const Classifier c(**store, candidates[chosen].classifier);
+            for (std::size_t i = 0; i < corpus.size(); ++i) {
+                if (corpus[i].fold != f) continue;
+                auto r = c.classify(corpus[i].tokens);
+                if (!r) return r.error();
+                outer[i] = *r ? (*r)->bucket : "";
+                out[i].probability = *r ? (*r)->probability : -1;
+            }
+        }
         for (std::size_t i = 0; i < corpus.size(); ++i) {
             const auto& m = corpus[i];
             if (m.fold != f) continue;
             auto& r = out[i];
             r.bucket = outer[i];
+            r.candidate = chosen;
             // A rule the other folds never saw hit has no fitted score: its rule file's.
             auto sum = [&](const Scores& s) {
                 double total = 0;

@@ -60,6 +60,23 @@ TEST(TokenProbability, PriorAndCounts) {
     EXPECT_GT(token_probability({10, 10}, {100, 1000}, o), 0.85);
 }
 
+TEST(TokenProbability, HamBiasCountsHamMore) {
+    Options o;
+    const Totals t{100, 100};
+    const double even = token_probability({10, 10}, t, o);
+    EXPECT_DOUBLE_EQ(even, 0.5);
+    // Graham's bias: the ham rate counts twice, so a token seen as often in both leans ham:
+    // b = 0.1, g = 0.2, p = 1/3, pulled towards 0.5 by one of 21: (0.5 + 20/3) / 21.
+    o.ham_bias = 2;
+    EXPECT_DOUBLE_EQ(token_probability({10, 10}, t, o), (0.5 + 20.0 / 3) / 21);
+    // The ham rate is capped at 1 (Graham's min(1, 2g / ngood)); robs 0: no prior.
+    o.robs = 0;
+    EXPECT_DOUBLE_EQ(token_probability({10, 80}, t, o), 0.1 / 1.1);
+    EXPECT_DOUBLE_EQ(token_probability({10, 50}, t, o), 0.1 / 1.1);
+    o.robs = 1;
+    EXPECT_DOUBLE_EQ(token_probability({50, 0}, t, o), token_probability({50, 0}, t, Options{}));
+}
+
 TEST(Buckets, Boundaries) {
     const std::pair<double, const char*> rows[] = {
         {0.0, "BAYES_00"},    {0.0099, "BAYES_00"}, {0.01, "BAYES_05"}, {0.05, "BAYES_20"},
@@ -115,6 +132,30 @@ TEST(Classifier, MaxTokensKeepsTheMostTelling) {
         {10'001, 10'002, 10'003, 10'004, 10'005, 10'006, 10'100, 10'101});
     ASSERT_TRUE(v.has_value());
     EXPECT_EQ(v->tokens, 6u);
+}
+
+// The per-thread table of f(w) for small counts is kept per store totals and options: a
+// classifier with another ham_bias on the same thread must not read the first's values.
+TEST(Classifier, HamBiasIsNotReadFromAnotherClassifiersTable) {
+    MemoryStore store;
+    Learner l(store);
+    train(l, Class::spam, 5, 10'000);
+    train(l, Class::ham, 5, 20'000);
+    // Seen in 3 spam and 3 ham: 0.5 without bias, hammy with it.
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_TRUE(l.learn("s" + std::to_string(i), {7, 8, 9, 10, 11}, Class::spam));
+        ASSERT_TRUE(l.learn("h" + std::to_string(i), {7, 8, 9, 10, 11}, Class::ham));
+    }
+    ASSERT_TRUE(l.flush());
+    Options o;
+    o.min_spam = o.min_ham = 1;
+    o.min_tokens = 1;
+    const std::vector<Token> shared = {7, 8, 9, 10, 11};
+    EXPECT_FALSE(Classifier(store, o).classify(shared)->has_value());  // nothing to say
+    o.ham_bias = 3;
+    const auto biased = *Classifier(store, o).classify(shared);
+    ASSERT_TRUE(biased.has_value());
+    EXPECT_LT(biased->probability, 0.3);
 }
 
 TEST(Learner, LearnOnceRelearnForget) {

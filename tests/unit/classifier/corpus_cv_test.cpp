@@ -9,11 +9,14 @@
 // conf/rules.d/9x-fitted-*.scores.yaml.
 //
 // The target is at most 0.1% of ham (ordinary + hard: 2 of 2,625) out of the
-// Inbox with at least 90% of spam out of it. Not reached (CLASSIFIER-STATUS.md): the
-// bounds asserted are the best measured at the fit's default settings (cost 10, l2 1e-4):
-// 3 hard ham out (0.11%) and 449 spam (89.8%); the floor for spam is set a little below.
-// The three are commercial newsletters (Motley Fool, Netscape, a movie-trivia list) that
-// both the rules and the classifier (p > 0.998) call spam, each from a sender seen once.
+// Inbox with at least 90% of spam out of it. Reached by the shipped procedure: the
+// classifier's max_tokens chosen in each fold among kMaxTokensGrid by a CV inside its
+// training folds, then the fit (cost 10, l2 1e-4): 2 hard ham out (0.08%) and 451 spam
+// (90.2%); each fixed max_tokens gave 2-3 ham at 440-452 (CLASSIFIER-STATUS.md). The
+// bounds asserted are the target's; the margin is one spam message, the noise level of
+// this measure (a change that moves the classifier's last bits can move it by one or two).
+// The two left out are commercial newsletters (Netscape, a movie-trivia list) that both
+// the rules and the classifier (p > 0.999) call spam, each from a sender seen once.
 // Without the classifier the ham bound holds (2 hard ham out, fit with a ham costing 40
 // spam) at 27.2% of spam: the rules alone cannot do more without taking ham out.
 #include <gtest/gtest.h>
@@ -29,8 +32,8 @@ using namespace pampero::classifier;
 
 namespace {
 
-constexpr std::size_t kMaxHamOut = 3;       // of 2,625 (target: 2)
-constexpr double kMinSpamOut = 0.88;        // measured 0.898 (target: 0.90)
+constexpr std::size_t kMaxHamOut = 2;       // of 2,625: the target (measured 2)
+constexpr double kMinSpamOut = 0.90;        // the target (measured 0.902)
 constexpr std::size_t kMaxHamOutRules = 2;  // of 2,625: the 0.1% (measured 2)
 constexpr double kMinSpamOutRules = 0.25;   // measured 0.272
 
@@ -56,6 +59,7 @@ TEST(ClassifierCorpus, FiveFoldCrossValidationAtDefaultLevel) {
     o.fit_rules.tag = level.tag;
     o.shipped = bucket_scores(engine);
     o.fixed = fixed_scores(*corpus);
+    o.grid = max_tokens_grid(o.classifier, o.fit);  // the shipped procedure
     auto outcomes = cross_validate(*corpus, o);
     ASSERT_TRUE(outcomes) << outcomes.error().message;
 

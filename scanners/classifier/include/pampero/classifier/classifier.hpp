@@ -4,7 +4,9 @@
 // The design follows bogofilter and SpamBayes (Gary Robinson's method), with rspamd's
 // OSB tokens (tokenizer.hpp):
 //   - each token's spam probability is Robinson's f(w): with b = spam count / spam
-//     messages and g = ham count / ham messages, p = b / (b + g), pulled towards `robx`
+//     messages and g = min(1, ham_bias x ham count / ham messages), p = b / (b + g)
+//     (ham_bias > 1 is Paul Graham's "A Plan for Spam" bias: ham counted twice, so that
+//     a word seen in both classes leans ham; 1 = none), pulled towards `robx`
 //     with strength `robs` when the token was seen few times:
 //         f(w) = (robs * robx + n * p) / (robs + n),   n = spam count + ham count;
 //   - tokens nearer 0.5 than `min_dev` say nothing and are left out; of the rest, the
@@ -40,10 +42,12 @@ struct Options {
     std::uint64_t min_spam = 200;  // spam messages learned before the classifier votes
     std::uint64_t min_ham = 200;   // ham messages likewise
     std::size_t min_tokens = 5;    // tokens with something to say, per message
-    std::size_t max_tokens = 400;  // the most telling tokens combined (150 lost 1.6% of
-                                   // the spam in the corpus CV; 400 is bogofilter-like)
+    std::size_t max_tokens = 250;  // the most telling tokens combined: what the corpus CV
+                                   // chooses among 150..400 (cross_validation.hpp,
+                                   // kMaxTokensGrid; SpamBayes 150, bogofilter-like 400)
     double robs = 1.0;             // strength of the prior on rarely seen tokens
     double robx = 0.5;             // the prior: an unseen token's probability
+    double ham_bias = 1.0;         // ham counts weigh this much in f(w) (Graham: 2)
     double min_dev = 0.1;          // tokens with |f(w) - 0.5| below this are ignored
     bool log_odds = false;         // fill Classification::log_odds (costly; the scan and
                                    // its buckets use the probability only)

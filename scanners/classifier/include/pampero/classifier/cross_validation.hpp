@@ -96,6 +96,13 @@ struct CvOutcome {
     double fitted_score = 0;   // scores fitted on the other folds
     // The scan without a classifier: the rules in the no_classifier set.
     double rules_fitted_score = 0;  // fitted on the other folds (shipped: rules_score)
+    std::size_t candidate = 0;      // with CvOptions::grid: the one its fold chose
+};
+
+// A classifier and a fit of the classifier set, one candidate of CvOptions::grid.
+struct CvCandidate {
+    Options classifier;
+    FitOptions fit;
 };
 
 struct CvOptions {
@@ -106,14 +113,36 @@ struct CvOptions {
     // 7 of 2,625 ham out of the Inbox in the corpus CV (57% of spam), at 40 two (27%):
     // without a classifier the ham bound comes first (CLASSIFIER-STATUS.md).
     FitOptions fit_rules{.cost = 40.0};
-    Scores shipped;  // bucket_scores()
-    Scores fixed;    // scores the fit keeps (rules with |score| >= 100)
+    // When not empty, the classifier's options and the classifier set's fit are chosen
+    // among these (instead of `classifier` and `fit`) in each outer fold by a
+    // cross-validation inside its training folds: each candidate's nested buckets, the
+    // classifier set fitted on all training folds but one and counted on that one; the
+    // candidate taking the most spam out among those keeping at most `select_ham` of the
+    // inner ham out, or else the fewest ham (then the most spam; ties: the first). The
+    // fold's own messages choose nothing.
+    std::vector<CvCandidate> grid;
+    double select_ham = 0.001;  // the bound
+    Scores shipped;             // bucket_scores()
+    Scores fixed;               // scores the fit keeps (rules with |score| >= 100)
 };
+
+// The max_tokens the shipped procedure chooses among (CvOptions::grid), by the inner CV:
+// SpamBayes' 150 to this classifier's former 400. Chosen so in the corpus CV (nested: 2 of
+// 2,625 ham and 451 of 500 spam out, where each fixed value gave 2-3 ham at 440-452;
+// CLASSIFIER-STATUS.md).
+inline constexpr std::size_t kMaxTokensGrid[] = {150, 200, 250, 300, 400};
+// A grid of `classifier` and `fit` with each of kMaxTokensGrid.
+std::vector<CvCandidate> max_tokens_grid(const Options& classifier, const FitOptions& fit);
 
 // One outcome per message, in the order of `corpus` (see above). Errors: the memory
 // store's (none in practice).
 Result<std::vector<CvOutcome>> cross_validate(const std::vector<CorpusMessage>& corpus,
                                               const CvOptions& o);
+
+// The candidate of `o.grid` (0 without one) that the CV over the whole corpus chooses, as
+// each outer fold of cross_validate() chooses on its training folds: what a site installs
+// (bench/classifier-cv --write-sets).
+Result<std::size_t> choose_candidate(const std::vector<CorpusMessage>& corpus, const CvOptions& o);
 
 // Rules in `corpus` whose shipped score is at least 100 in magnitude (GTUBE).
 Scores fixed_scores(const std::vector<CorpusMessage>& corpus);
