@@ -7,6 +7,7 @@
 #include <memory>
 #include <sstream>
 
+#include "pampero/classifier/frozen_store.hpp"
 #include "pampero/classifier/memory_store.hpp"
 
 namespace pampero::classifier {
@@ -178,6 +179,8 @@ Result<std::vector<CvOutcome>> cross_validate(const std::vector<CorpusMessage>& 
     std::vector<CvOutcome> out(corpus.size());
     auto classify_fold = [&](const ClassifierStore& store, int fold,
                              std::vector<std::string>& buckets, bool is_outer) -> Status {
+        // `store`: a frozen copy of the fold's memory store, what pampero-milter reads (its
+        // fingerprints are then part of what the CV measures).
         const Classifier c(store, o.classifier);
         for (std::size_t i = 0; i < corpus.size(); ++i) {
             if (corpus[i].fold != fold) continue;
@@ -196,7 +199,8 @@ Result<std::vector<CvOutcome>> cross_validate(const std::vector<CorpusMessage>& 
             if (g == f) continue;
             auto store = learn_all(corpus, f, g);
             if (!store) return store.error();
-            if (auto st = classify_fold(**store, g, inner, false); !st) return st.error();
+            if (auto st = classify_fold(*FrozenStore::copy_of(**store), g, inner, false); !st)
+                return st.error();
         }
         std::vector<std::vector<std::string>> rows, rule_rows;
         std::vector<bool> spam;
@@ -211,7 +215,8 @@ Result<std::vector<CvOutcome>> cross_validate(const std::vector<CorpusMessage>& 
         const Scores rules_fitted = fit_scores(rule_rows, spam, o.fixed, o.fit_rules);
         auto store = learn_all(corpus, f, f);
         if (!store) return store.error();
-        if (auto st = classify_fold(**store, f, outer, true); !st) return st.error();
+        if (auto st = classify_fold(*FrozenStore::copy_of(**store), f, outer, true); !st)
+            return st.error();
         for (std::size_t i = 0; i < corpus.size(); ++i) {
             const auto& m = corpus[i];
             if (m.fold != f) continue;
