@@ -206,13 +206,6 @@ Result<std::optional<Classification>> Classifier::classify(const std::vector<Tok
     SmallCounts& small = SmallCounts::for_thread(*totals, options_);
     thread_local std::vector<Telling> ps;
     ps.clear();
-    // Each telling token's |f - 0.5| and its place in ps, for the selection below.
-    struct Ranked {
-        double deviation;
-        std::uint32_t index;
-    };
-    thread_local std::vector<Ranked> ranked;
-    ranked.clear();
     // An unseen token's probability is robx, which says nothing with the defaults.
     const bool skip_unseen = std::abs(options_.robx - 0.5) < options_.min_dev;
     for (const auto& c : counts) {
@@ -223,27 +216,15 @@ Result<std::optional<Classification>> Classifier::classify(const std::vector<Tok
         } else {
             t = {token_probability(c, *totals, options_), std::nan(""), std::nan("")};
         }
-        const double deviation = std::abs(t.p - 0.5);
-        if (deviation >= options_.min_dev) {
-            ranked.push_back({deviation, static_cast<std::uint32_t>(ps.size())});
-            ps.push_back(t);
-        }
+        if (std::abs(t.p - 0.5) >= options_.min_dev) ps.push_back(t);
     }
     if (ps.size() < options_.min_tokens) return std::optional<Classification>{};
     if (ps.size() > options_.max_tokens) {
-        // The max_tokens farthest from 0.5, by nth_element over (|f - 0.5|, index) pairs
-        // rather than the 24-byte entries with |f - 0.5| computed at each comparison: the
-        // same comparisons give the same permutation, so the same tokens in the same order
-        // (the sum below is order-sensitive in its last bits).
-        thread_local std::vector<Telling> selected;
-        std::nth_element(
-            ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(options_.max_tokens),
-            ranked.end(),
-            [](const Ranked& a, const Ranked& b) { return a.deviation > b.deviation; });
-        selected.clear();
-        for (std::size_t k = 0; k < options_.max_tokens; ++k)
-            selected.push_back(ps[ranked[k].index]);
-        ps.swap(selected);
+        std::nth_element(ps.begin(), ps.begin() + static_cast<std::ptrdiff_t>(options_.max_tokens),
+                         ps.end(), [](const Telling& a, const Telling& b) {
+                             return std::abs(a.p - 0.5) > std::abs(b.p - 0.5);
+                         });
+        ps.resize(options_.max_tokens);
     }
     double ln_f = 0;
     double ln_1f = 0;
