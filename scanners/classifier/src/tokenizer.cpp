@@ -82,6 +82,19 @@ class Sink {
             texts_.emplace_back(h, std::move(text));
         }
     }
+    // The same with `tail` lowercased while hashed (no lowercased copy made).
+    void add_lower(std::initializer_list<std::string_view> pieces, std::string_view tail) {
+        if (full()) return;  // bound: kMaxRaw tokens collected
+        std::uint64_t h = kFnvBasis;
+        for (const auto p : pieces) h = fnv(h, p);
+        for (const char c : tail) h = (h ^ static_cast<unsigned char>(lower_byte(c))) * kFnvPrime;
+        raw_.push_back(h);
+        if (verbose_) {
+            std::string text;
+            for (const auto p : pieces) text.append(p);
+            texts_.emplace_back(h, text + lower(tail));
+        }
+    }
     void add(std::string_view text) { add({text}); }
     void add(std::string_view prefix, std::string_view text) { add({prefix, text}); }
     // A token already hashed; `text` makes its text, called only when verbose.
@@ -351,15 +364,20 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
-// The address inside "Name <a@b>" (or the bare value), lowercased.
-std::string address_of(std::string_view v) {
+// The address inside "Name <a@b>" (or the bare value), as it stands (any case).
+std::string_view address_view(std::string_view v) {
     const auto lt = v.rfind('<');
     if (lt != std::string_view::npos) {
         const auto gt = v.find('>', lt);
-        if (gt != std::string_view::npos) return lower(trim(v.substr(lt + 1, gt - lt - 1)));
+        if (gt != std::string_view::npos) return trim(v.substr(lt + 1, gt - lt - 1));
     }
     const auto sp = v.find_first_of(" \t(");
-    return lower(trim(v.substr(0, sp)));
+    return trim(v.substr(0, sp));
+}
+
+// The same, lowercased.
+std::string address_of(std::string_view v) {
+    return lower(address_view(v));
 }
 
 std::string_view domain_of(std::string_view address) {
@@ -425,15 +443,16 @@ void headers(Sink& sink, const scan::Message& msg) {
         const std::string_view name = kHeaderNames[k];
         const std::string_view v = h.value;
         if (name == "from") {
-            const std::string a = address_of(v);
-            sink.add("from:", a);
-            sink.add("from-domain:", domain_of(a));
+            // Addresses and values are lowercased while hashed (Sink::add_lower), not copied.
+            const std::string_view a = address_view(v);
+            sink.add_lower({"from:"}, a);
+            sink.add_lower({"from-domain:"}, domain_of(a));
             const auto lt = v.rfind('<');
             if (lt != std::string_view::npos) {
                 words(v.substr(0, lt), 8, [&](std::string_view w) { sink.add("from-name:", w); });
             }
         } else if (name == "reply-to" || name == "return-path" || name == "sender") {
-            sink.add({name, "-domain:", domain_of(address_of(v))});
+            sink.add_lower({name, "-domain:"}, domain_of(address_view(v)));
         } else if (name == "to" || name == "cc") {
             std::size_t n = 0;
             std::size_t start = 0;
@@ -442,14 +461,14 @@ void headers(Sink& sink, const scan::Message& msg) {
                 const auto one =
                     v.substr(start, comma == std::string_view::npos ? std::string_view::npos
                                                                     : comma - start);
-                sink.add({name, "-domain:", domain_of(address_of(one))});
+                sink.add_lower({name, "-domain:"}, domain_of(address_view(one)));
                 ++n;
                 if (comma == std::string_view::npos) break;
                 start = comma + 1;
             }
             sink.add({name, "-count:", std::to_string(bucket(n))});
         } else if (name == "x-mailer" || name == "user-agent") {
-            sink.add("mailer:", lower(trim(v.substr(0, 80))));
+            sink.add_lower({"mailer:"}, trim(v.substr(0, 80)));
             words(v, 6, [&](std::string_view w) { sink.add("mailer-word:", w); });
         } else if (name == "message-id") {
             const std::string id = address_of(v);
@@ -458,7 +477,7 @@ void headers(Sink& sink, const scan::Message& msg) {
         } else if (name == "content-type" || name == "precedence" || name == "x-priority" ||
                    name == "x-msmail-priority" || name == "importance" ||
                    name == "content-transfer-encoding" || name == "mime-version") {
-            sink.add({name, ":", lower(trim(v.substr(0, 40)))});
+            sink.add_lower({name, ":"}, trim(v.substr(0, 40)));
         } else if (name == "received" && received < 4) {
             // The newest hops only: older ones are the sender's own, and forged at will.
             ++received;
@@ -473,9 +492,9 @@ void headers(Sink& sink, const scan::Message& msg) {
             }
             if (v.rfind("from ", 0) == 0) {
                 const auto host = v.substr(5, v.find_first_of(" \t(", 5) - 5);
-                const std::string hd = lower(host);
-                const auto dot = hd.find('.');
-                if (dot != std::string::npos) sink.add("rcvd-domain:", hd.substr(dot + 1));
+                const auto dot = host.find('.');
+                if (dot != std::string_view::npos)
+                    sink.add_lower({"rcvd-domain:"}, host.substr(dot + 1));
             }
         }
     }
