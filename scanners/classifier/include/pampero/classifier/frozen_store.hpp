@@ -4,7 +4,7 @@
 // at most 3/4 full, in 64-byte lines of 8 entries.
 //
 // Why this shape: a scan looks up ~1,000 tokens a message at random places in the table,
-// so its cost is cache misses more than instructions. 365K tokens learned from 3,125
+// and the rare ones miss the cache. 365K tokens learned from 3,125
 // messages take 3.9 MB here (16 MB with 16-byte entries at most half full), nearer the
 // L2 cache (2 MB a core on the development VM) than before. The counts are few distinct
 // pairs (most tokens were seen once or twice: 2,478 pairs for the 303K tokens of the
@@ -12,14 +12,15 @@
 //
 // Fingerprints, not tokens, are compared: a lookup answers the counts of another token
 // when that one sits in the same run of occupied slots and has the same 32-bit
-// fingerprint (the home slot is the high half of token x an odd constant, the fingerprint
-// its low half: two tokens of one home slot never share one). Per lookup of an unknown
-// token that is about (probes) x 2^-32: at 3/4 load, linear probing compares ~8.5 entries
-// on a miss, so ~2e-9 a lookup, about one wrong token in 500,000 messages of 1,000
-// unknown tokens each (and then it is one token of up to max_tokens combined). Two stored
-// tokens colliding the same way: ~n x 8.5 x 2^-32, 6e-4 for the corpus' 303K tokens (none
-// there; the later one's counts win). A known token's own entry is always found, unless
-// such a collision put another token first in its run.
+// fingerprint (the home slot is the high half of m = token x an odd constant, scaled;
+// the fingerprint is m's low half, so two tokens whose m agree in the high half never
+// share one). Per lookup of an unknown token that is about (probes) x 2^-32: at 3/4
+// load, linear probing compares ~8.5 entries on a miss, so ~2e-9 a lookup, about one
+// wrong token in 500,000 messages of 1,000 unknown tokens each (and then it is one token
+// of up to max_tokens combined). Two stored tokens colliding the same way: ~n x 8.5 x
+// 2^-32, 6e-4 for the corpus' 303K tokens (none there; the later one's counts overwrite
+// the earlier's). A known token's own entry is always found, unless such a collision put
+// another token first in its run.
 //
 // Holds the counts and totals only: learned() and apply() fail (Error::permanent), it is
 // what ScanClassifier reads, never what learning writes. Counts above 2^32 - 1 are kept
