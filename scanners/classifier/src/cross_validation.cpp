@@ -7,6 +7,7 @@
 #include <memory>
 #include <sstream>
 
+#include "pampero/classifier/frozen_store.hpp"
 #include "pampero/classifier/memory_store.hpp"
 
 namespace pampero::classifier {
@@ -247,8 +248,11 @@ Result<std::vector<std::vector<std::string>>> inner_buckets(
         if (g == exclude) continue;
         auto store = learn_all(corpus, exclude, g);
         if (!store) return store.error();
+        // A frozen copy, what pampero-milter reads: its fingerprints are part of what the
+        // CV measures.
+        const auto frozen = FrozenStore::copy_of(**store);
         for (std::size_t k = 0; k < candidates.size(); ++k) {
-            const Classifier c(**store, candidates[k].classifier);
+            const Classifier c(*frozen, candidates[k].classifier);
             for (std::size_t i = 0; i < corpus.size(); ++i) {
                 if (corpus[i].fold != g) continue;
                 auto r = c.classify(corpus[i].tokens);
@@ -334,7 +338,8 @@ Result<std::vector<CvOutcome>> cross_validate(const std::vector<CorpusMessage>& 
         auto store = learn_all(corpus, f, f);
         if (!store) return store.error();
         {
-            const Classifier c(**store, candidates[chosen].classifier);
+            const auto frozen = FrozenStore::copy_of(**store);  // as above
+            const Classifier c(*frozen, candidates[chosen].classifier);
             for (std::size_t i = 0; i < corpus.size(); ++i) {
                 if (corpus[i].fold != f) continue;
                 auto r = c.classify(corpus[i].tokens);

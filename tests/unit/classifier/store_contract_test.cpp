@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -308,6 +309,54 @@ TEST(FrozenStore, SameCountsAsTheStoreItCopies) {
     EXPECT_EQ(f->stats()->tokens, m.stats()->tokens);
     EXPECT_FALSE(f->apply(u));
     EXPECT_FALSE(f->learned("x"));
+}
+
+// The scan's table: 8-byte entries at most 3/4 full (about one core's L2 for the corpus
+// model), counts through a table of the distinct pairs. Every known token answers its own
+// counts, unknown ones {0, 0} (fingerprints collide with probability ~2^-32 a probe: none
+// among these fixed tokens), including runs that wrap past the table's end.
+TEST(FrozenStore, DenseTableAnswersKnownAndUnknownTokens) {
+    std::uint64_t x = 0x243f6a8885a308d3ull;
+    auto next = [&] {  // splitmix64
+        std::uint64_t z = (x += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        return z ^ (z >> 31);
+    };
+    std::vector<std::pair<Token, TokenCounts>> entries;
+    std::vector<Token> unknown;
+    constexpr std::size_t kTokens = 100000;
+    for (std::size_t i = 0; i < kTokens; ++i) {
+        const Token t = next();
+        // Mostly small counts, as learned tokens are, and some beyond 32 bits.
+        TokenCounts c{next() % 5, next() % 4};
+        if (i % 1000 == 0) c = {std::uint64_t{1} << 40, i};
+        if (c.spam == 0 && c.ham == 0) c.ham = 1;
+        entries.emplace_back(t, c);
+        unknown.push_back(next());
+    }
+    const FrozenStore f({10, 10}, entries);
+    EXPECT_EQ(f.stats()->tokens, kTokens);
+    EXPECT_LE(f.table_bytes(), kTokens * 11);  // 8 bytes an entry at 3/4 load (was 16 at 1/2)
+    EXPECT_LT(f.distinct_counts(), 200u);
+    std::vector<Token> asked;
+    for (const auto& e : entries) asked.push_back(e.first);
+    asked.insert(asked.end(), unknown.begin(), unknown.end());
+    const auto got = *f.get(asked);
+    for (std::size_t i = 0; i < kTokens; ++i) {
+        const std::uint64_t spam = std::min<std::uint64_t>(entries[i].second.spam, 0xffffffffu);
+        ASSERT_EQ(got[i].spam, spam) << i;
+        ASSERT_EQ(got[i].ham, entries[i].second.ham) << i;
+        ASSERT_EQ(got[kTokens + i].spam, 0u) << i;
+        ASSERT_EQ(got[kTokens + i].ham, 0u) << i;
+    }
+    // A table of one line (8 slots).
+    const FrozenStore small({1, 1}, {{1, {1, 0}}, {2, {0, 1}}, {3, {2, 2}}});
+    const auto s = *small.get(std::vector<Token>{3, 2, 1, 4});
+    EXPECT_EQ(s[0].spam, 2u);
+    EXPECT_EQ(s[1].ham, 1u);
+    EXPECT_EQ(s[2].spam, 1u);
+    EXPECT_EQ(s[3].spam + s[3].ham, 0u);
 }
 
 }  // namespace
