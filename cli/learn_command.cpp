@@ -134,19 +134,26 @@ bool each_message(const std::string& arg, const MessageFn& fn) {
 
 namespace {
 
-// The store spec of the model of `address` (model_set.hpp): the site store for an empty
+// The store of the model of `address` (model_set.hpp): the site store for an empty
 // address or classifier.model site (the learn summary line names the store, so a user's
 // moves learned into the site model say so); an address that cannot name a model
 // (no '@', too long) is a usage error.
-Result<std::string> store_for(const ClassifierConfig& cfg, const std::string& address) {
+struct ModelStore {
+    std::string spec;
+    std::string model;  // "user:bob@example.org"; "" for the site store
+};
+
+Result<ModelStore> store_for(const ClassifierConfig& cfg, const std::string& address) {
     const auto kind = classifier::parse_model_kind(cfg.model);
-    if (address.empty() || !kind || *kind == classifier::ModelKind::site) return cfg.store;
+    if (address.empty() || !kind || *kind == classifier::ModelKind::site)
+        return ModelStore{cfg.store, ""};
     const auto key = classifier::model_key(*kind, address);
     if (!key)
         return Error::permanent(fmt::format(
             "--for '{}': not an address that names a model (LOCAL@DOMAIN, at most {} bytes)",
             address, classifier::kMaxModelKeyBytes));
-    return classifier::model_spec(cfg.model_store, *key);
+    return ModelStore{classifier::model_spec(cfg.model_store, *key),
+                      classifier::model_name(*kind, *key)};
 }
 
 }  // namespace
@@ -162,7 +169,7 @@ int learn(Context& c, const std::string& what, const std::vector<std::string>& p
     const auto spec = store_for(cfg, for_address);
     if (!spec) return fail(spec.error().message, EX_USAGE);
     auto store = classifier::open_model_store(
-        *spec, what == "forget" ? classifier::OpenMode::write : classifier::OpenMode::create);
+        spec->spec, what == "forget" ? classifier::OpenMode::write : classifier::OpenMode::create);
     if (!store) return fail(store.error());
     classifier::Learner learner(**store);
     std::size_t counts[5] = {};
@@ -223,12 +230,8 @@ int classifier_stats(Context& c, const std::string& for_address) {
     const auto& cfg = c.config().classifier;
     const auto spec = store_for(cfg, for_address);
     if (!spec) return fail(spec.error().message, EX_USAGE);
-    if (*spec != cfg.store)
-        fmt::print("model: {}\n", classifier::model_name(
-                                      *classifier::parse_model_kind(cfg.model),
-                                      *classifier::model_key(
-                                          *classifier::parse_model_kind(cfg.model), for_address)));
-    auto store = classifier::open_store(*spec, classifier::OpenMode::read);
+    if (!spec->model.empty()) fmt::print("model: {}\n", spec->model);
+    auto store = classifier::open_store(spec->spec, classifier::OpenMode::read);
     if (!store) return fail(store.error());
     auto s = (*store)->stats();
     if (!s) return fail(s.error());

@@ -90,6 +90,15 @@ int scan_files(Context& c, const ScanOptions& o) {
         if (!a) return fail(fmt::format("'{}' is not a valid mail address", o.sender));
         sender = a->full();
     }
+    // A --rcpt as the milter sees it: its normalized address and where the directory puts it.
+    const auto resolve =
+        [&](const std::string& r) -> Result<std::pair<std::string, ResolvedRecipient>> {
+        auto a = parse_address(r);
+        if (!a) return Error::permanent(fmt::format("'{}' is not a valid mail address", r));
+        auto where = resolve_recipient(c.directory(), a->full(), a->domain);
+        if (!where) return where.error();
+        return std::pair{a->full(), std::move(where).value()};
+    };
     int rc = 0;
     for (const auto& file : o.files) {
         std::ifstream in(file, std::ios::binary);
@@ -130,11 +139,10 @@ int scan_files(Context& c, const ScanOptions& o) {
         } else if (per_rcpt) {
             std::vector<std::string> keys;
             for (const auto& r : o.recipients) {
-                auto a = parse_address(r);
-                if (!a) return fail(fmt::format("'{}' is not a valid mail address", r));
-                auto where = resolve_recipient(c.directory(), a->full(), a->domain);
+                auto where = resolve(r);
                 if (!where) return fail(where.error());
-                keys.push_back(where->exists ? where->owner.value_or(a->full()) : a->full());
+                keys.push_back(where->second.exists ? where->second.owner.value_or(where->first)
+                                                    : where->first);
             }
             rv = scan::scan_message_for(**engine, lists->get(), raw, o.client_ip, *models, keys,
                                         &parsed);
@@ -162,17 +170,16 @@ int scan_files(Context& c, const ScanOptions& o) {
             const auto& r = o.recipients[i];
             const std::size_t which = per_rcpt ? rv.of[i] : 0;
             const scan::Verdict& v = rv.verdicts[which];
-            auto a = parse_address(r);
-            if (!a) return fail(fmt::format("'{}' is not a valid mail address", r));
-            auto where = resolve_recipient(c.directory(), a->full(), a->domain);
-            if (!where) return fail(where.error());
-            if (!where->exists) {
-                results.push_back({a->full(), "reject", "unknown user", 0, "", 0});
+            auto resolved = resolve(r);
+            if (!resolved) return fail(resolved.error());
+            const auto& [address, where] = *resolved;
+            if (!where.exists) {
+                results.push_back({address, "reject", "unknown user", 0, "", 0});
                 continue;
             }
-            auto facts = lookup_recipient_facts(c.directory(), where->owner, sender);
+            auto facts = lookup_recipient_facts(c.directory(), where.owner, sender);
             if (!facts) return fail(facts.error());
-            const auto& l = levels.for_user(where->level);
+            const auto& l = levels.for_user(where.level);
             const auto action = scan::decide(v.score, facts->listing, facts->contact, l);
             std::string why = facts->listing == Listing::white   ? "white-listed sender"
                               : facts->listing == Listing::black ? "black-listed sender"
@@ -181,7 +188,7 @@ int scan_files(Context& c, const ScanOptions& o) {
                                   : fmt::format("level {} ({}): tag {:.1f}, cutoff {:.1f}",
                                                 l.number, l.name, l.tag, l.cutoff);
             if (per_rcpt) why += fmt::format("; model {}, score {:.1f}", rv.models[i], v.score);
-            results.push_back({a->full(), scan::to_string(action), why, l.number,
+            results.push_back({address, scan::to_string(action), why, l.number,
                                per_rcpt ? rv.models[i] : "", which});
         }
         if (per_rcpt) {
